@@ -1,0 +1,112 @@
+"""The ``climatelib`` command: serve, migrate, keys, openapi."""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.config import get_settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    from app.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    uvicorn.run(
+        "app.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from app.db import create_engine, session_factory
+    from app.errors import AppError
+    from app.models import Role
+    from app.services import api_keys
+
+    async def run() -> str:
+        engine = create_engine(get_settings())
+        try:
+            async with session_factory(engine).begin() as session:
+                _, secret = await api_keys.create(
+                    session, name=args.name, role=Role(args.role), scope=args.scope
+                )
+                return secret
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(run()))  # noqa: T201 - the key alone on stdout is the interface
+    except AppError as exc:
+        print(f"climatelib: {exc.detail}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from app.main import create_app
+    from app.openapi import render
+
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(create_app()), encoding="utf-8")
+    print(path)  # noqa: T201
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="climatelib", description="National climate investment and financing project library."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply pending migrations, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(func=_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
+    create = keys.add_parser("create", help="issue a key and print it alone on stdout")
+    create.add_argument(
+        "--role", required=True, choices=["admin", "reviewer", "region", "institution"]
+    )
+    create.add_argument("--scope", default=None)
+    create.add_argument("--name", required=True)
+    create.set_defaults(func=_keys_create)
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--output", default="openapi/openapi.json")
+    openapi.set_defaults(func=_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Command = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The AppError family and the RFC 9457 ``application/problem+json`` rendering of every error."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("climatelib.errors")
+
+PROBLEM_TYPE_BASE = "https://climatelib.org/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description="Path of the offending field, e.g. ['body', 'end_date']."
+    )
+    code: str = Field(description="Stable machine code of the rule that failed.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="URI identifying the problem type.")
+    title: str
+    status: int
+    detail: str | None = None
+    code: str = Field(description="Stable machine-readable error code.", examples=["not_found"])
+    errors: list[FieldError] | None = Field(
+        default=None, description="For validation problems: one entry per offending field."
+    )
+    allowed_actions: list[str] | None = Field(
+        default=None, description="For lifecycle conflicts: the actions allowed from this state."
+    )
+    request_id: str | None = None
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: Sequence[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.code = code or self.default_code
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status = 401
+    default_code = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(AppError):
+    status = 403
+    default_code = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(AppError):
+    status = 404
+    default_code = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    default_code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    default_code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    default_code = "precondition_required"
+    title = "Precondition required"
+
+
+class RuleViolation(AppError):
+    """A request that is well formed but breaks a domain rule (422)."""
+
+    status = 422
+    default_code = "validation_error"
+    title = "Validation failed"
+
+
+def field_error(loc: Sequence[str | int], code: str, message: str) -> FieldError:
+    return FieldError(loc=list(loc), code=code, message=message)
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    request: Request | None = None,
+    **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = [e.model_dump() for e in errors]
+    body.update({k: v for k, v in extra.items() if v is not None})
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    if request_id:
+        body["request_id"] = request_id
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+# pydantic error types mapped to our stable codes; anything else keeps pydantic's own type name.
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "json_invalid": "malformed_json",
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        ctx_code = (
+            (err.get("ctx") or {}).get("error_code") if isinstance(err.get("ctx"), dict) else None
+        )
+        code = ctx_code or _PYDANTIC_CODES.get(err["type"], err["type"])
+        message = str(err.get("msg", ""))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        out.append(
+            FieldError(
+                loc=[str(p) if not isinstance(p, int) else p for p in err["loc"]],
+                code=code,
+                message=message,
+            )
+        )
+    return out
+
+
+_HTTP_CODES = {
+    400: ("bad_request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Not allowed"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return problem_response(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            request=request,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        if any(e.code == "malformed_json" for e in errors):
+            return problem_response(
+                400,
+                "malformed_json",
+                "Malformed JSON",
+                "The request body is not valid JSON.",
+                errors=[e for e in errors if e.code == "malformed_json"],
+                request=request,
+            )
+        return problem_response(
+            422,
+            "validation_error",
+            "Validation failed",
+            "The request does not satisfy the schema.",
+            errors=errors,
+            request=request,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route {request.method} {request.url.path}."
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        return problem_response(
+            exc.status_code,
+            code,
+            title,
+            detail,
+            headers=getattr(exc, "headers", None),
+            request=request,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(
+            500,
+            "internal_error",
+            "Internal server error",
+            "The service failed to answer; the request id identifies it in the logs.",
+            request=request,
+        )
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the problem statuses a route can answer."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, unknown or revoked API key",
+    403: "The key's role or scope does not allow this",
+    404: "Not found, or not visible to the caller",
+    409: "Conflicts with the current state",
+    412: "If-Match does not match the current ETag",
+    422: "The request breaks a validation rule",
+    428: "If-Match is required",
+    503: "Not ready",
+}

@@ -1,0 +1,126 @@
+"""create_app(): the engine's lifespan, middleware, error handlers, routers and offline docs."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__, openapi
+from app.config import Settings, get_settings
+from app.db import create_engine, session_factory
+from app.errors import install_error_handlers
+from app.observability import RequestContextMiddleware, configure_logging
+from app.routers import (
+    api_keys,
+    engagements,
+    institutions,
+    matching,
+    operations,
+    pilots,
+    products,
+    projects,
+    reference,
+    stats,
+)
+from app.services import api_keys as api_key_service
+
+DESCRIPTION = """
+The national climate investment and financing project library (国家气候投融资项目库) and its
+project–finance matching platform (气候项目和资金的信息对接平台).
+
+Pilot regions push projects; provincial reviewers and the national administrator take them into the
+library; financial institutions publish products, query the projects they may finance and make
+offers; the public reads the library. Authenticate with `Authorization: Bearer <key>`.
+"""
+
+TAGS = [
+    {"name": "projects", "description": "The project library (入库项目) and its lifecycle."},
+    {"name": "institutions", "description": "Financial institutions (金融机构)."},
+    {"name": "products", "description": "Financial products (金融产品) and their criteria."},
+    {"name": "matching", "description": "Project–product matching (对接), explained."},
+    {"name": "engagements", "description": "Offers and the financing funnel."},
+    {"name": "pilots", "description": "Climate investment and financing pilots (气候投融资试点)."},
+    {"name": "stats", "description": "Public statistics."},
+    {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
+    {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
+    {"name": "operations", "description": "Health, readiness and metrics."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        if settings.bootstrap_admin_key:
+            async with app.state.sessions.begin() as session:
+                await api_key_service.ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="climatelib",
+        version=__version__,
+        summary="National climate investment and financing project library",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (
+        operations,
+        reference,
+        api_keys,
+        projects,
+        institutions,
+        products,
+        matching,
+        engagements,
+        pilots,
+        stats,
+    ):
+        app.include_router(module.router)
+    _mount_docs(app)
+    openapi.install(app)
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Serve Swagger UI and ReDoc from bundled assets so the docs work with no internet access."""
+    static = str(resources.files("fastapi_offline").joinpath("static"))
+    app.mount("/docs-static", StaticFiles(directory=static), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="climatelib API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="climatelib API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png",
+            with_google_fonts=False,
+        )

@@ -1,0 +1,36 @@
+"""SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
+
+from app.models.api_key import ApiKey, Role
+from app.models.base import Base
+from app.models.idempotency import IdempotencyRecord
+from app.models.institution import Institution, InstitutionType
+from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
+from app.models.project import (
+    ConstructionStatus,
+    LibrarySequence,
+    Nature,
+    Objective,
+    Project,
+    ProjectStatus,
+    ProjectTransition,
+)
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "ConstructionStatus",
+    "IdempotencyRecord",
+    "Institution",
+    "InstitutionType",
+    "LibrarySequence",
+    "Nature",
+    "Objective",
+    "Pilot",
+    "PilotKind",
+    "PilotRegion",
+    "PilotStatus",
+    "Project",
+    "ProjectStatus",
+    "ProjectTransition",
+    "Role",
+]

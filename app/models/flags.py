@@ -1,0 +1,31 @@
+"""Closed sets of codes stored as integer bit masks.
+
+A project's categories and financing types are small closed sets; a mask filters with one
+``mask & bit`` on SQLite and PostgreSQL alike and feeds the vectorised matcher directly.
+"""
+
+from collections.abc import Iterable
+
+
+class FlagSet:
+    def __init__(self, codes: Iterable[str]) -> None:
+        self.codes: tuple[str, ...] = tuple(codes)
+        self.bits = {code: 1 << i for i, code in enumerate(self.codes)}
+
+    def mask(self, codes: Iterable[str]) -> int:
+        out = 0
+        for code in codes:
+            out |= self.bits[code]
+        return out
+
+    def decode(self, mask: int) -> list[str]:
+        return [code for code, bit in self.bits.items() if mask & bit]
+
+    def bit(self, code: str) -> int:
+        return self.bits[code]
+
+
+CATEGORIES = FlagSet(["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"])
+FINANCING_TYPES = FlagSet(
+    ["loan", "bond", "equity", "insurance", "guarantee", "leasing", "fund", "carbon_pledge"]
+)

@@ -1,0 +1,29 @@
+"""Financial institutions (金融机构) that publish products and make offers."""
+
+from enum import StrEnum
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Timestamp, UUIDPk
+
+
+class InstitutionType(StrEnum):
+    bank = "bank"
+    insurer = "insurer"
+    securities = "securities"
+    fund = "fund"
+    guarantee = "guarantee"
+    leasing = "leasing"
+    trust = "trust"
+    other = "other"
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+
+    id: Mapped[UUIDPk]
+    name: Mapped[str] = mapped_column(String(300))
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    type: Mapped[InstitutionType] = mapped_column(String(20))
+    created_at: Mapped[Timestamp]

@@ -1,0 +1,168 @@
+"""Projects of the library (入库项目), their transitions and the per-region library code counter."""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Money, Timestamp, UUIDPk, utcnow
+from app.models.flags import CATEGORIES, FINANCING_TYPES
+
+
+class Objective(StrEnum):
+    mitigation = "mitigation"
+    adaptation = "adaptation"
+    both = "both"
+
+
+class Nature(StrEnum):
+    new_build = "new_build"
+    expansion = "expansion"
+    retrofit = "retrofit"
+    operation = "operation"
+    other = "other"
+
+
+class ConstructionStatus(StrEnum):
+    planning = "planning"
+    approved = "approved"
+    under_construction = "under_construction"
+    operational = "operational"
+
+
+class OwnerType(StrEnum):
+    state_owned = "state_owned"
+    private = "private"
+    foreign = "foreign"
+    public_institution = "public_institution"
+    government = "government"
+    other = "other"
+
+
+class ProjectStatus(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    recommended = "recommended"
+    in_library = "in_library"
+    returned = "returned"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    exited = "exited"
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        UniqueConstraint("source_scope", "external_ref"),
+        CheckConstraint("financing_need <= total_investment", name="need_within_investment"),
+        CheckConstraint("financing_secured <= financing_need", name="secured_within_need"),
+        CheckConstraint("financing_secured >= 0", name="secured_not_negative"),
+        Index("ix_projects_status_region", "status", "region_code"),
+        Index("ix_projects_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[UUIDPk]
+    external_ref: Mapped[str | None] = mapped_column(String(100))
+    source_scope: Mapped[str] = mapped_column(
+        String(64), doc="Scope of the region key that created it; external_ref is unique within it."
+    )
+    name: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    owner_name: Mapped[str] = mapped_column(String(300))
+    owner_uscc: Mapped[str] = mapped_column(String(18))
+    owner_type: Mapped[str | None] = mapped_column(String(30))
+    objective: Mapped[Objective] = mapped_column(String(12))
+    categories_mask: Mapped[int] = mapped_column(Integer)
+    industry_code: Mapped[str] = mapped_column(String(5), index=True)
+    nature: Mapped[Nature] = mapped_column(String(12))
+    construction_status: Mapped[ConstructionStatus] = mapped_column(String(20))
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+    total_investment: Mapped[Money]
+    financing_need: Mapped[Money]
+    financing_secured: Mapped[Money] = mapped_column(default=Decimal("0.00"))
+    financing_types_mask: Mapped[int] = mapped_column(Integer, default=0)
+    tenor_months: Mapped[int | None]
+    annual_emission_reduction_tco2e: Mapped[float | None] = mapped_column(Float)
+    annual_energy_saving_tce: Mapped[float | None] = mapped_column(Float)
+    annual_carbon_sink_tco2e: Mapped[float | None] = mapped_column(Float)
+    adaptation_beneficiaries: Mapped[int | None]
+    adaptation_benefit: Mapped[str | None] = mapped_column(Text)
+    accounting_methodology: Mapped[str | None] = mapped_column(String(300))
+    baseline: Mapped[str | None] = mapped_column(Text)
+    third_party_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verifier: Mapped[str | None] = mapped_column(String(300))
+    disclosure_commitment: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    contact_email: Mapped[str | None] = mapped_column(String(200))
+
+    status: Mapped[ProjectStatus] = mapped_column(String(12), default=ProjectStatus.draft)
+    is_two_high: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_two_high_retrofit: Mapped[bool] = mapped_column(Boolean, default=False)
+    screening: Mapped[Any] = mapped_column(JSON, default=list, doc="Screening reasons.")
+    library_code: Mapped[str | None] = mapped_column(String(30), unique=True)
+    approved_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def categories(self) -> list[str]:
+        return CATEGORIES.decode(self.categories_mask)
+
+    @property
+    def financing_types(self) -> list[str]:
+        return FINANCING_TYPES.decode(self.financing_types_mask)
+
+    @property
+    def remaining_need(self) -> Decimal:
+        return self.financing_need - self.financing_secured
+
+
+class ProjectTransition(Base):
+    """One lifecycle step of a project: who, when, from, to, why."""
+
+    __tablename__ = "project_transitions"
+
+    id: Mapped[UUIDPk]
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_scope: Mapped[str | None] = mapped_column(String(64))
+    actor_key_id: Mapped[uuid.UUID | None]
+    at: Mapped[Timestamp]
+
+
+class LibrarySequence(Base):
+    """Last library code number issued per region and year; incremented inside the approval."""
+
+    __tablename__ = "library_sequences"
+
+    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,1 @@
+"""Every query lives here, already filtered to what the principal may see."""

@@ -1,0 +1,68 @@
+"""API keys: issued, listed and revoked by administrators."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app.auth import AdminDep
+from app.db import SessionDep
+from app.errors import responses
+from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.schemas.common import Page
+from app.services import api_keys
+
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    operation_id="create_api_key",
+    summary="Issue an API key",
+    responses=responses(401, 403, 422),
+)
+async def create_api_key(body: ApiKeyCreate, session: SessionDep, admin: AdminDep) -> ApiKeyCreated:
+    """Issue a key with one role and one scope; the secret is in this answer only."""
+    record, secret = await api_keys.create(
+        session, name=body.name, role=body.role, scope=body.scope, created_by=admin.key_id
+    )
+    return ApiKeyCreated(**ApiKeyRead.model_validate(record).model_dump(), key=secret)
+
+
+@router.get(
+    "",
+    response_model=Page[ApiKeyRead],
+    operation_id="list_api_keys",
+    summary="List API keys",
+    responses=responses(400, 401, 403),
+)
+async def list_api_keys(
+    session: SessionDep,
+    _admin: AdminDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    include_revoked: bool = False,
+) -> Page[ApiKeyRead]:
+    """List keys, newest last; the secrets are never listed."""
+    rows, next_cursor = await api_keys.list_keys(
+        session, cursor=cursor, limit=limit, include_revoked=include_revoked
+    )
+    return Page[ApiKeyRead](
+        items=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    operation_id="revoke_api_key",
+    summary="Revoke an API key",
+    responses=responses(401, 403, 404),
+)
+async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, admin: AdminDep) -> Response:
+    """Revoke a key; requests with it answer 401 from now on."""
+    await api_keys.revoke(session, admin, key_id)
+    return Response(status_code=204)

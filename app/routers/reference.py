@@ -1,0 +1,64 @@
+"""Reference data anyone may read: the taxonomy (支持范围) and GB/T 2260 regions."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.errors import responses
+from app.reference.taxonomy import taxonomy
+from app.schemas.reference import RegionDetail, RegionPage, RegionRead, Taxonomy
+from app.services import regions
+
+router = APIRouter(prefix="/api/v1", tags=["reference"])
+
+
+@router.get(
+    "/taxonomy",
+    response_model=Taxonomy,
+    operation_id="get_taxonomy",
+    summary="The climate project taxonomy",
+)
+async def get_taxonomy() -> dict[str, Any]:
+    """The objectives and categories projects are filed under, in Chinese and English."""
+    return taxonomy()
+
+
+@router.get(
+    "/regions",
+    response_model=RegionPage,
+    operation_id="list_regions",
+    summary="Search GB/T 2260 regions",
+    responses=responses(400, 422),
+)
+async def list_regions(
+    parent: Annotated[
+        str | None, Query(pattern=r"^\d{6}$", description="Children of this code.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=50, description="Part of a name.")
+    ] = None,
+    level: Annotated[str | None, Query(pattern="^(province|prefecture|county)$")] = None,
+    include_retired: bool = False,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RegionPage:
+    """List regions: provinces by default, children with ``parent``, or search by name."""
+    items, next_cursor = regions.search(
+        parent=parent, q=q, level=level, include_retired=include_retired, cursor=cursor, limit=limit
+    )
+    return RegionPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/regions/{code}",
+    response_model=RegionDetail,
+    operation_id="get_region",
+    summary="Get a region",
+    responses=responses(404),
+)
+async def get_region(code: str) -> RegionDetail:
+    """One region with its parent and its current children."""
+    return regions.get(code)
+
+
+__all__ = ["RegionRead", "router"]

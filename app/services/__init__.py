@@ -1,0 +1,1 @@
+"""Rules and workflows; services never build HTTP responses and never commit."""

@@ -1,0 +1,107 @@
+"""Issuing, listing and revoking API keys (DESIGN §1)."""
+
+import re
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import PILOT_SCOPE_PREFIX, Principal, digest, generate_key
+from app.errors import NotFound, RuleViolation, field_error
+from app.models import ApiKey, Institution, Pilot, Role
+from app.models.base import utcnow
+from app.reference.regions import RegionLevel, region_table
+from app.repositories.pagination import SortKey, next_cursor, paginate
+
+_SCOPE_LOC = ["body", "scope"]
+
+
+def _bad_scope(message: str) -> RuleViolation:
+    return RuleViolation(
+        message, code="invalid_scope", errors=[field_error(_SCOPE_LOC, "invalid_scope", message)]
+    )
+
+
+async def _check_scope(session: AsyncSession, role: Role, scope: str | None) -> None:
+    if role is Role.admin:
+        if scope:
+            raise _bad_scope("An admin key has no scope.")
+        return
+    if not scope:
+        raise _bad_scope(f"A {role.value} key needs a scope.")
+    if role is Role.reviewer:
+        region = region_table().get(scope + "0000") if re.fullmatch(r"\d{2}", scope) else None
+        if region is None or region.level is not RegionLevel.province:
+            raise _bad_scope("A reviewer's scope is a 2-digit province code, e.g. 44.")
+    elif role is Role.region:
+        if scope.startswith(PILOT_SCOPE_PREFIX):
+            pilot_id = _uuid_or_none(scope.removeprefix(PILOT_SCOPE_PREFIX))
+            if pilot_id is None or await session.get(Pilot, pilot_id) is None:
+                raise _bad_scope("No pilot with that id.")
+        elif not region_table().is_current(scope):
+            raise _bad_scope("A region's scope is a current GB/T 2260 code or pilot:<id>.")
+    elif role is Role.institution:
+        institution_id = _uuid_or_none(scope)
+        if institution_id is None or await session.get(Institution, institution_id) is None:
+            raise _bad_scope("An institution's scope is the id of an existing institution.")
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    scope: str | None,
+    created_by: uuid.UUID | None = None,
+    key: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Issue a key; the secret is returned here and never again."""
+    await _check_scope(session, role, scope)
+    secret = key or generate_key()
+    record = ApiKey(
+        name=name,
+        role=role,
+        scope=scope,
+        prefix=secret[:12],
+        digest=digest(secret),
+        created_by=created_by,
+    )
+    session.add(record)
+    await session.flush()
+    return record, secret
+
+
+async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
+    """Register the container's bootstrap admin key once (idempotent across restarts)."""
+    exists = await session.scalar(select(ApiKey.id).where(ApiKey.digest == digest(key)))
+    if exists is None:
+        await create(session, name="bootstrap admin", role=Role.admin, scope=None, key=key)
+
+
+_KEYS = [SortKey(ApiKey.created_at, kind=datetime), SortKey(ApiKey.id, kind=uuid.UUID)]
+
+
+async def list_keys(
+    session: AsyncSession, *, cursor: str | None, limit: int, include_revoked: bool
+) -> tuple[list[ApiKey], str | None]:
+    stmt = select(ApiKey)
+    if not include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    rows = list((await session.scalars(paginate(stmt, _KEYS, cursor, limit, "created"))).all())
+    return rows[:limit], next_cursor(rows, _KEYS, limit, "created", lambda k: (k.created_at, k.id))
+
+
+async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:
+    record = await session.get(ApiKey, key_id)
+    if record is None:
+        raise NotFound("No API key with that id.")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()

@@ -1,0 +1,23 @@
+"""Readiness: the database answers and its schema is at the newest migration."""
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.migrate import head_revision
+
+
+async def check(engine: AsyncEngine) -> str | None:
+    """None when ready, else why not."""
+    try:
+        async with engine.connect() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    except (SQLAlchemyError, OSError) as exc:
+        return f"The database does not answer or has no schema ({type(exc).__name__})."
+    head = head_revision()
+    if current != head:
+        return (
+            f"The schema is at {current}, not at the newest migration {head}; "
+            "run 'climatelib migrate'."
+        )
+    return None

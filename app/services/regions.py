@@ -1,0 +1,62 @@
+"""Searching the GB/T 2260 region table."""
+
+from app.errors import NotFound
+from app.reference.regions import Region, RegionLevel, region_table
+from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
+from app.schemas.reference import RegionDetail, RegionRead
+
+_CURSOR_KEYS = [SortKey(None, kind=str)]
+
+
+def _read(region: Region) -> RegionRead:
+    return RegionRead(
+        code=region.code,
+        name=region.name,
+        level=region.level,
+        parent=region.parent,
+        is_current=region.is_current,
+        valid_from=region.valid_from,
+        valid_to=region.valid_to,
+    )
+
+
+def search(
+    *,
+    parent: str | None,
+    q: str | None,
+    level: str | None,
+    include_retired: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[RegionRead], str | None]:
+    table = region_table()
+    if parent is not None:
+        candidates = [table.by_code[c] for c in table.children.get(parent, ())]
+    elif q is None and level is None:
+        candidates = table.provinces()
+    else:
+        candidates = list(table.by_code.values())
+    if q is not None:
+        candidates = [r for r in candidates if q in r.name]
+    if level is not None:
+        candidates = [r for r in candidates if r.level is RegionLevel(level)]
+    if not include_retired:
+        candidates = [r for r in candidates if r.is_current]
+    candidates.sort(key=lambda r: r.code)
+    if cursor:
+        (after,) = decode_cursor(cursor, "code", _CURSOR_KEYS)
+        candidates = [r for r in candidates if r.code > after]
+    page = candidates[:limit]
+    next_cursor = encode_cursor("code", [page[-1].code]) if len(candidates) > limit else None
+    return [_read(r) for r in page], next_cursor
+
+
+def get(code: str) -> RegionDetail:
+    table = region_table()
+    region = table.get(code)
+    if region is None:
+        raise NotFound(f"No GB/T 2260 region {code!r}.", code="region_not_found")
+    children = [
+        _read(table.by_code[c]) for c in table.children.get(code, ()) if table.by_code[c].is_current
+    ]
+    return RegionDetail(**_read(region).model_dump(), children=children)

@@ -1,0 +1,55 @@
+"""Climate investment and financing pilots.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-26
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "pilots",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("province_code", sa.String(length=2), nullable=False),
+        sa.Column("batch", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pilots")),
+    )
+
+    op.create_table(
+        "pilot_regions",
+        sa.Column("pilot_id", sa.Uuid(), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pilot_id"],
+            ["pilots.id"],
+            name=op.f("fk_pilot_regions_pilot_id_pilots"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("pilot_id", "region_code", name=op.f("pk_pilot_regions")),
+    )
+    with op.batch_alter_table("pilot_regions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pilot_regions_region_code"), ["region_code"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("pilot_regions", schema=None) as batch_op:
+        batch_op.drop_index("ix_pilot_regions_region_code")
+    op.drop_table("pilot_regions")
+
+    op.drop_table("pilots")

@@ -1,0 +1,157 @@
+"""Test databases and clients.
+
+Every test that touches the database runs twice: on SQLite and on PostgreSQL. The schema comes
+from the migrations (never create_all): each database kind is migrated once into a template, and
+every test gets its own copy, so tests never see each other's rows and concurrency tests see real
+commits.
+"""
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from app.migrate import upgrade
+from app.models import Role
+from app.services import api_keys
+
+PG_ADMIN_URL = os.environ.get(
+    "CLIMATELIB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("CLIMATELIB_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _pg_url(database: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
+
+
+async def _pg_execute(*statements: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_available() -> str | None:
+    try:
+        asyncio.run(_pg_execute("SELECT 1"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str
+    url: str
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Template]:
+    """A database of one kind, migrated to head, that each test copies."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield Template("sqlite", url)
+        return
+    problem = _pg_available()
+    if problem is not None:
+        message = f"PostgreSQL at {PG_ADMIN_URL} does not answer ({problem})"
+        if REQUIRE_PG:
+            pytest.fail(message + "; CLIMATELIB_TEST_REQUIRE_POSTGRES is set", pytrace=False)
+        pytest.skip(message + ": the PostgreSQL leg is skipped")
+    name = f"climatelib_tmpl_{RUN_ID}"
+    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(_pg_url(name))
+        yield Template("postgresql", _pg_url(name))
+    finally:
+        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh copy of the migrated template for this test alone."""
+    if template.kind == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(template.url.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"climatelib_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
+    template_name = template.url.rsplit("/", 1)[1]
+    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_kind(template: Template) -> str:
+    return template.kind
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, log_json=True, log_level="WARNING")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+class Keys:
+    """Issues keys for test actors straight through the service and hands back request headers."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def issue(self, role: Role | str, scope: str | None = None) -> dict[str, str]:
+        async with self.app.state.sessions.begin() as session:
+            _, secret = await api_keys.create(
+                session, name=f"test {role}", role=Role(role), scope=scope
+            )
+        return {"Authorization": f"Bearer {secret}"}
+
+    async def admin(self) -> dict[str, str]:
+        return await self.issue(Role.admin)
+
+    async def reviewer(self, province: str) -> dict[str, str]:
+        return await self.issue(Role.reviewer, province)
+
+    async def region(self, scope: str) -> dict[str, str]:
+        return await self.issue(Role.region, scope)
+
+    async def institution(self, institution_id: str) -> dict[str, str]:
+        return await self.issue(Role.institution, institution_id)
+
+
+@pytest.fixture
+def keys(app: FastAPI) -> Keys:
+    return Keys(app)
