@@ -237,16 +237,18 @@ def install_error_handlers(app: FastAPI) -> None:
             request=request,
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(
-            500,
-            "internal_error",
-            "Internal server error",
-            "The service failed to answer; the request id identifies it in the logs.",
-            request=request,
-        )
+
+def internal_error_body(request_id: str | None) -> bytes:
+    """The answer to an unexpected exception: no trace, only the request id to find it in logs."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + "internal-error",
+        "title": "Internal server error",
+        "status": 500,
+        "detail": "The service failed to answer; the request id identifies it in the logs.",
+        "code": "internal_error",
+        "request_id": request_id,
+    }
+    return orjson.dumps(body)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -11,6 +11,8 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import internal_error_body
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -61,6 +63,7 @@ def configure_logging(level: str, as_json: bool) -> None:
 
 
 access_log = logging.getLogger("climatelib.access")
+log = logging.getLogger("climatelib.errors")
 
 
 def _valid_request_id(value: str) -> bool:
@@ -87,12 +90,14 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        started_response = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -101,6 +106,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if started_response:
+                raise
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/problem+json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": internal_error_body(request_id)})
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

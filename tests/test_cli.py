@@ -1,0 +1,83 @@
+"""The climatelib command: migrate, keys create (the key alone on stdout), openapi."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.main import create_app
+
+
+def _cli(
+    *args: str, database_url: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+async def test_keys_create_prints_a_key_the_api_accepts(database_url: str) -> None:
+    result = _cli("keys", "create", "--role", "admin", "--name", "x", database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert result.stdout == key + "\n"
+    assert key.startswith("clk_")
+    app = create_app(Settings(database_url=database_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get(
+                "/api/v1/api-keys", headers={"Authorization": f"Bearer {key}"}
+            )
+    assert response.status_code == 200
+    assert [k["name"] for k in response.json()["items"]] == ["x"]
+
+
+def test_keys_create_refuses_bad_scope(database_url: str) -> None:
+    result = _cli(
+        "keys",
+        "create",
+        "--role",
+        "reviewer",
+        "--scope",
+        "4403",
+        "--name",
+        "x",
+        database_url=database_url,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "province" in result.stderr
+
+
+def test_migrate_on_an_empty_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert _cli("migrate", database_url=url).returncode == 0
+    assert (tmp_path / "new.db").stat().st_size > 0
+
+
+def test_openapi_writes_the_spec(tmp_path: Path) -> None:
+    out = tmp_path / "spec.json"
+    result = _cli("openapi", "--output", str(out), database_url="sqlite:///unused.db")
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8").startswith("{")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"]
+)
+def test_plain_postgres_urls_get_the_async_driver(url: str) -> None:
+    from app.db import async_url
+
+    assert async_url(url) == "postgresql+asyncpg://u@h/db"
