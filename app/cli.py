@@ -39,8 +39,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _keys_create(args: argparse.Namespace) -> int:
     from app.db import create_engine, session_factory
     from app.errors import AppError
+    from app.migrate import upgrade
     from app.models import Role
     from app.services import api_keys
+
+    # A first key is often made before the first `serve`: bring the schema up to date first.
+    upgrade(get_settings().database_url)
 
     async def run() -> str:
         engine = create_engine(get_settings())
