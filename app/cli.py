@@ -76,6 +76,19 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from app.push import PushError, format_summary, load_items, push
+
+    try:
+        items = load_items(Path(args.file))
+        summary = push(items, url=args.url, key=args.key, batch_size=args.batch_size)
+    except (PushError, OSError, ValueError) as exc:
+        print(f"climatelib push: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(format_summary(summary))  # noqa: T201
+    return 0 if summary.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="climatelib", description="National climate investment and financing project library."
@@ -103,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi/openapi.json")
     openapi.set_defaults(func=_openapi)
+
+    push = sub.add_parser("push", help="send a CSV/XLSX/JSON project file to a climatelib server")
+    push.add_argument("file", help="a .csv, .xlsx or .json file of projects")
+    push.add_argument(
+        "--url", required=True, help="the server, e.g. https://climatelib.example.org"
+    )
+    push.add_argument("--key", required=True, help="a region key of the server")
+    push.add_argument(
+        "--batch-size", type=int, default=500, choices=range(1, 1001), metavar="1..1000"
+    )
+    push.set_defaults(func=_push)
     return parser
 
 

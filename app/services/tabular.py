@@ -1,0 +1,191 @@
+"""Projects as spreadsheet rows: the columns of CSV/XLSX import and export, and their parsing.
+
+One flat column per field (``owner_name`` for ``owner.name``); list fields are separated by
+``;`` (also ``，``, ``、`` or ``,`` on import). Chinese headers are accepted as well as field names.
+"""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from openpyxl import load_workbook
+
+# (field, Chinese header); the order is the export's column order.
+IMPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("external_ref", "地方项目编号"),
+    ("name", "项目名称"),
+    ("summary", "项目简介"),
+    ("region_code", "行政区划代码"),
+    ("owner_name", "项目业主"),
+    ("owner_uscc", "统一社会信用代码"),
+    ("owner_type", "业主类型"),
+    ("objective", "气候目标"),
+    ("categories", "支持领域"),
+    ("industry_code", "国民经济行业代码"),
+    ("nature", "建设性质"),
+    ("construction_status", "建设状态"),
+    ("start_date", "开工日期"),
+    ("end_date", "完工日期"),
+    ("total_investment", "总投资（元）"),
+    ("financing_need", "融资需求（元）"),
+    ("financing_secured", "已落实融资（元）"),
+    ("financing_types", "融资方式"),
+    ("tenor_months", "融资期限（月）"),
+    ("annual_emission_reduction_tco2e", "年减排量（吨二氧化碳当量）"),
+    ("annual_energy_saving_tce", "年节能量（吨标准煤）"),
+    ("annual_carbon_sink_tco2e", "年碳汇量（吨二氧化碳当量）"),
+    ("adaptation_beneficiaries", "适应受益人数"),
+    ("adaptation_benefit", "适应效益"),
+    ("accounting_methodology", "核算方法学"),
+    ("baseline", "基准线"),
+    ("third_party_verified", "第三方核证"),
+    ("verifier", "核证机构"),
+    ("disclosure_commitment", "信息披露承诺"),
+    ("contact_name", "联系人"),
+    ("contact_phone", "联系电话"),
+    ("contact_email", "联系邮箱"),
+)
+# Columns only an export has: what the library adds to a project.
+EXPORT_ONLY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "项目ID"),
+    ("status", "状态"),
+    ("library_code", "入库编号"),
+    ("approved_at", "入库时间"),
+    ("is_two_high", "两高行业"),
+    ("is_two_high_retrofit", "两高改造"),
+    ("created_at", "创建时间"),
+    ("updated_at", "更新时间"),
+)
+NESTED = {"owner_": "owner", "contact_": "contact"}
+LIST_FIELDS = frozenset({"categories", "financing_types"})
+BOOL_FIELDS = frozenset({"third_party_verified", "disclosure_commitment"})
+_HEADER_TO_FIELD = {
+    **{field: field for field, _ in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
+    **{zh: field for field, zh in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
+}
+_TRUE = frozenset({"true", "1", "yes", "y", "是", "有", "√"})
+_FALSE = frozenset({"false", "0", "no", "n", "否", "无", "×"})
+
+
+class TabularError(ValueError):
+    """The file cannot be read as a project table at all (not a single row's problem)."""
+
+
+def field_for_header(header: str) -> str | None:
+    return _HEADER_TO_FIELD.get(header.strip().lstrip("\ufeff"))
+
+
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        # Spreadsheets hold money as binary floats; their shortest repr is the number typed in.
+        return str(int(value)) if value.is_integer() else str(Decimal(repr(value)))
+    text = str(value).strip()
+    return text or None
+
+
+def _split_list(text: str) -> list[str]:
+    for sep in ("，", "、", ","):
+        text = text.replace(sep, ";")
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def row_to_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat row (field → cell) as the JSON body a single create would take.
+
+    Empty cells are left out; export-only columns (id, status, …) are ignored on import, so an
+    export can be edited and imported back.
+    """
+    item: dict[str, Any] = {}
+    import_fields = {f for f, _ in IMPORT_COLUMNS}
+    for field, raw in row.items():
+        if field not in import_fields:
+            continue
+        text = _cell_text(raw)
+        if text is None:
+            continue
+        value: Any = text
+        if field in LIST_FIELDS:
+            value = _split_list(text)
+        elif field in BOOL_FIELDS:
+            lowered = text.lower()
+            value = True if lowered in _TRUE else False if lowered in _FALSE else text
+        for prefix, parent in NESTED.items():
+            if field.startswith(prefix):
+                item.setdefault(parent, {})[field.removeprefix(prefix)] = value
+                break
+        else:
+            item[field] = value
+    return item
+
+
+def _map_headers(headers: Iterable[Any]) -> list[str | None]:
+    mapped = [field_for_header(str(h)) if h is not None else None for h in headers]
+    if "name" not in mapped:
+        raise TabularError(
+            "The first row must hold column headers (field names or their Chinese names); "
+            "no 'name' / '项目名称' column was found."
+        )
+    return mapped
+
+
+def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a CSV file (UTF-8, with or without BOM; GB18030 as exported by Chinese Excel)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise TabularError("The CSV file is neither UTF-8 nor GB18030 text.") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    headers = _map_headers(next(reader, []))
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        # line_num counts physical lines, so a quoted multi-line cell does not shift later rows
+        yield reader.line_num, {h: c for h, c in zip(headers, cells, strict=False) if h is not None}
+
+
+def read_xlsx(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of the first worksheet of an XLSX workbook."""
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
+        raise TabularError("The file is not a readable XLSX workbook.") from exc
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        headers = _map_headers(next(rows, ()))
+        for number, cells in enumerate(rows, start=2):
+            if all(c is None or str(c).strip() == "" for c in cells):
+                continue
+            yield number, {h: c for h, c in zip(headers, cells, strict=False) if h is not None}
+    finally:
+        workbook.close()
+
+
+def read_table(
+    data: bytes, filename: str | None, content_type: str | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, item) pairs from a CSV or XLSX upload, told apart by content, name or type.
+
+    Row numbers are the spreadsheet's own (the header is row 1), as a user sees them.
+    """
+    is_xlsx = (
+        data[:2] == b"PK"
+        or (filename or "").lower().endswith(".xlsx")
+        or (content_type or "").endswith("spreadsheetml.sheet")
+    )
+    rows = read_xlsx(data) if is_xlsx else read_csv(data)
+    for number, row in rows:
+        yield number, row_to_item(row)
