@@ -1,4 +1,4 @@
-"""Pilots: the first batch ships as data; admins register pilots and move them through section 三."""
+"""Pilots: the first batch ships as data; admins register pilots; anyone reads them."""
 
 import httpx
 import pytest
