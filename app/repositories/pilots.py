@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -84,6 +84,14 @@ async def name_taken(session: AsyncSession, name: str, batch: int | None) -> boo
 async def add(session: AsyncSession, pilot: Pilot, regions: Sequence[PilotRegion]) -> None:
     session.add(pilot)
     await session.flush()
+    session.add_all(regions)
+    await session.flush()
+
+
+async def replace_regions(
+    session: AsyncSession, pilot_id: uuid.UUID, regions: Sequence[PilotRegion]
+) -> None:
+    await session.execute(delete(PilotRegion).where(PilotRegion.pilot_id == pilot_id))
     session.add_all(regions)
     await session.flush()
 

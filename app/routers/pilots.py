@@ -12,7 +12,13 @@ from app.errors import responses
 from app.models.pilot import PilotKind, PilotStatus
 from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.schemas.common import Page
-from app.schemas.pilot import PilotCreate, PilotRead, PilotTransitionCreate, PilotTransitionRead
+from app.schemas.pilot import (
+    PilotCreate,
+    PilotRead,
+    PilotTransitionCreate,
+    PilotTransitionRead,
+    PilotUpdate,
+)
 from app.schemas.stats import Period, PilotEvaluation
 from app.services import pilots, stats
 
@@ -79,6 +85,20 @@ async def create_pilot(body: PilotCreate, session: SessionDep, admin: AdminDep) 
 async def get_pilot(pilot_id: uuid.UUID, session: SessionDep) -> PilotRead:
     """Get one pilot with the codes it covers and the actions its status allows."""
     return await pilots.get(session, pilot_id)
+
+
+@router.patch(
+    "/pilots/{pilot_id}",
+    response_model=PilotRead,
+    operation_id="update_pilot",
+    summary="Update a pilot's references or codes",
+    responses=responses(401, 403, 404, 422),
+)
+async def update_pilot(
+    pilot_id: uuid.UUID, body: PilotUpdate, session: SessionDep, admin: AdminDep
+) -> PilotRead:
+    """Set the plan references or replace the codes the pilot covers; omitted fields stay."""
+    return await pilots.update(session, admin, pilot_id, body)
 
 
 @router.post(

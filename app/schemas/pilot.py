@@ -59,6 +59,26 @@ class PilotCreate(InputModel):
     )
 
 
+class PilotUpdate(InputModel):
+    """Only the fields sent change; null clears a reference."""
+
+    regions: list[PilotRegionIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Replaces the codes the pilot covers (e.g. when GB/T 2260 adds a code).",
+    )
+    designation_ref: str | None = Field(
+        default=None, max_length=300, description="The designating document."
+    )
+    work_plan_ref: str | None = Field(
+        default=None, max_length=300, description="Reference of the work plan (工作方案)."
+    )
+    implementation_plan_ref: str | None = Field(
+        default=None, max_length=300, description="Reference of the implementation plan (实施方案)."
+    )
+
+
 class PilotTransitionCreate(InputModel):
     action: PilotAction = Field(
         description=(

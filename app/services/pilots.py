@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, region_prefixes_of
 from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
+from app.models.base import utcnow
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
 from app.reference.regions import RegionLevel, region_table
 from app.repositories import pilots as repo
@@ -19,9 +20,11 @@ from app.schemas.pilot import (
     PilotAction,
     PilotCreate,
     PilotRead,
+    PilotRegionIn,
     PilotRegionRead,
     PilotTransitionCreate,
     PilotTransitionRead,
+    PilotUpdate,
 )
 
 TRANSITIONS: dict[PilotStatus, dict[PilotAction, PilotStatus]] = {
@@ -119,18 +122,19 @@ async def ensure_exists(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot:
     return await _get_pilot(session, pilot_id)
 
 
-def _check_regions(body: PilotCreate) -> list[FieldError]:
+def _check_province(province: str) -> list[FieldError]:
+    region = region_table().get(province + "0000")
+    if region is None or region.level is not RegionLevel.province or not region.is_current:
+        message = "Not a current GB/T 2260 province code."
+        return [field_error(["body", "province"], "unknown_province", message)]
+    return []
+
+
+def _check_regions(province: str, items: list[PilotRegionIn]) -> list[FieldError]:
     table = region_table()
     errors: list[FieldError] = []
-    province = table.get(body.province + "0000")
-    if province is None or province.level is not RegionLevel.province or not province.is_current:
-        errors.append(
-            field_error(
-                ["body", "province"], "unknown_province", "Not a current GB/T 2260 province code."
-            )
-        )
     seen: dict[str, int] = {}
-    for i, item in enumerate(body.regions):
+    for i, item in enumerate(items):
         loc: list[str | int] = ["body", "regions", i, "code"]
         region = table.get(item.code)
         if region is None:
@@ -145,12 +149,12 @@ def _check_regions(body: PilotCreate) -> list[FieldError]:
                     f"{item.code} {region.name} was retired in {region.valid_to}.",
                 )
             )
-        elif not item.code.startswith(body.province):
+        elif not item.code.startswith(province):
             errors.append(
                 field_error(
                     loc,
                     "region_outside_province",
-                    f"{item.code} is not in province {body.province}.",
+                    f"{item.code} is not in province {province}.",
                 )
             )
         elif item.code in seen:
@@ -173,7 +177,7 @@ def _check_regions(body: PilotCreate) -> list[FieldError]:
 
 async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> PilotRead:
     """Register a pilot in status ``applying`` with the current GB/T 2260 codes it covers."""
-    errors = _check_regions(body)
+    errors = _check_province(body.province) + _check_regions(body.province, body.regions)
     if errors:
         raise RuleViolation(
             "The pilot's province or region codes are not valid.",
@@ -203,6 +207,41 @@ async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> 
         # Lost a race with an identical creation that committed first.
         raise Conflict("A pilot with this name exists in this batch.", code="pilot_exists") from exc
     return _read(pilot, regions)
+
+
+async def update(
+    session: AsyncSession, admin: Principal, pilot_id: uuid.UUID, body: PilotUpdate
+) -> PilotRead:
+    """Change a pilot's document references or the codes it covers; omitted fields stay."""
+    pilot = await _get_pilot(session, pilot_id)
+    sent = body.model_fields_set
+    if "regions" in sent:
+        if body.regions is None:
+            message = "A pilot covers at least one code."
+            raise RuleViolation(
+                message, errors=[field_error(["body", "regions"], "required", message)]
+            )
+        errors = _check_regions(pilot.province_code, body.regions)
+        if errors:
+            raise RuleViolation(
+                "The pilot's region codes are not valid.", code="invalid_regions", errors=errors
+            )
+        await repo.replace_regions(
+            session,
+            pilot.id,
+            [
+                PilotRegion(pilot_id=pilot.id, region_code=r.code, is_partial=r.is_partial)
+                for r in body.regions
+            ],
+        )
+    for field in ("designation_ref", "work_plan_ref", "implementation_plan_ref"):
+        if field in sent:
+            setattr(pilot, field, getattr(body, field))
+    if sent:
+        # Also when only the codes changed: updated_since must find the pilot.
+        pilot.updated_at = utcnow()
+        await session.flush()
+    return await get(session, pilot.id)
 
 
 async def transition(

@@ -289,3 +289,60 @@ class TestCreatePilot:
         )
         assert first_batch_name.status_code == 409
         assert len(await all_pages(client, BASE, province="44")) == 3
+
+
+class TestUpdatePilot:
+    async def test_admin_sets_the_implementation_plan_and_adds_a_new_code(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        admin = await keys.admin()
+        before = (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json()
+        response = await client.patch(
+            f"{BASE}/{FUTIAN_PILOT}",
+            json={
+                "implementation_plan_ref": "福田区气候投融资试点实施方案",
+                "regions": [{"code": "440304"}, {"code": "440305", "is_partial": True}],
+            },
+            headers=admin,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["implementation_plan_ref"] == "福田区气候投融资试点实施方案"
+        assert body["designation_ref"] == before["designation_ref"]
+        assert [(r["code"], r["is_partial"]) for r in body["regions"]] == [
+            ("440304", False),
+            ("440305", True),
+        ]
+        assert body["updated_at"] > before["updated_at"]
+        assert (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json() == body
+        # The first batch was loaded at 2026-11-26T00:00:00Z; the update happened after that.
+        changed = (await client.get(BASE, params={"updated_since": "2026-11-26T00:00:01Z"})).json()
+        assert [p["id"] for p in changed["items"]] == [FUTIAN_PILOT]
+
+    async def test_invalid_codes_change_nothing(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        admin = await keys.admin()
+        before = (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json()
+        for body in (
+            {"regions": [{"code": "110118"}], "work_plan_ref": "x"},
+            {"regions": None},
+            {"regions": []},
+            {"name": "renamed"},
+        ):
+            response = await client.patch(f"{BASE}/{FUTIAN_PILOT}", json=body, headers=admin)
+            assert response.status_code == 422, body
+        assert (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json() == before
+
+    async def test_only_admins_update(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        own_key = await keys.region(f"pilot:{FUTIAN_PILOT}")
+        response = await client.patch(
+            f"{BASE}/{FUTIAN_PILOT}", json={"work_plan_ref": "x"}, headers=own_key
+        )
+        assert response.status_code == 403
+        missing = await client.patch(
+            f"{BASE}/00000000-0000-0000-0000-000000000000",
+            json={"work_plan_ref": "x"},
+            headers=await keys.admin(),
+        )
+        assert missing.status_code == 404
