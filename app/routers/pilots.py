@@ -36,6 +36,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 )
 async def list_pilots(
     session: SessionDep,
+    _principal: PrincipalDep,
     status: Annotated[PilotStatus | None, Query(description="Only pilots in this status.")] = None,
     province: Annotated[
         str | None, Query(pattern=r"^\d{2}$", description="2-digit province code.")
@@ -82,7 +83,9 @@ async def create_pilot(body: PilotCreate, session: SessionDep, admin: AdminDep) 
     summary="Get a pilot",
     responses=responses(401, 404),
 )
-async def get_pilot(pilot_id: uuid.UUID, session: SessionDep) -> PilotRead:
+async def get_pilot(
+    pilot_id: uuid.UUID, session: SessionDep, _principal: PrincipalDep
+) -> PilotRead:
     """Get one pilot with the codes it covers and the actions its status allows."""
     return await pilots.get(session, pilot_id)
 
@@ -125,6 +128,7 @@ async def transition_pilot(
 async def list_pilot_history(
     pilot_id: uuid.UUID,
     session: SessionDep,
+    _principal: PrincipalDep,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PilotTransitionRead]:

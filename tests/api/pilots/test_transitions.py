@@ -1,5 +1,7 @@
 """Pilot status: applying → provincial_review → approved → accepted | disqualified, with history."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -160,3 +162,29 @@ class TestPilotHistory:
     async def test_unknown_pilot_is_404(self, client: httpx.AsyncClient) -> None:
         response = await client.get(f"{BASE}/00000000-0000-0000-0000-000000000000/history")
         assert response.status_code == 404
+
+
+class TestConcurrentTransitions:
+    async def test_two_admins_racing_on_one_pilot_apply_one_step(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        first, second = await keys.admin(), await keys.admin()
+        responses = await asyncio.gather(
+            step(client, first, FUTIAN_PILOT, "accept"),
+            step(client, second, FUTIAN_PILOT, "disqualify", reason="评估不合格"),
+        )
+        assert sorted(r.status_code for r in responses) == [200, 409]
+        winner = next(r for r in responses if r.status_code == 200).json()["status"]
+        assert (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json()["status"] == winner
+        history = (await client.get(f"{BASE}/{FUTIAN_PILOT}/history")).json()["items"]
+        assert [h["to_status"] for h in history] == [winner]
+
+
+class TestReadsWithAKey:
+    async def test_a_revoked_or_unknown_key_is_401_even_on_public_reads(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        bad = {"Authorization": "Bearer clk_nonsense"}
+        for url in (BASE, f"{BASE}/{FUTIAN_PILOT}", f"{BASE}/{FUTIAN_PILOT}/history"):
+            response = await client.get(url, headers=bad)
+            assert response.status_code == 401, url
