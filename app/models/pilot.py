@@ -1,12 +1,13 @@
-"""Climate investment and financing pilots (气候投融资试点) and the region codes they cover."""
+"""Climate investment and financing pilots (气候投融资试点), the codes they cover, their history."""
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Timestamp, UUIDPk
+from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk, utcnow
 
 
 class PilotKind(StrEnum):
@@ -24,7 +25,14 @@ class PilotStatus(StrEnum):
 
 
 class Pilot(Base):
+    """A designated pilot; its identity is its own id, since new areas have no region code."""
+
     __tablename__ = "pilots"
+    # The same place may apply again in a later batch, so a name is unique per batch only.
+    __table_args__ = (
+        UniqueConstraint("name", "batch"),
+        Index("ix_pilots_province_name", "province_code", "name", "id"),
+    )
 
     id: Mapped[UUIDPk]
     name: Mapped[str] = mapped_column(String(200))
@@ -32,7 +40,13 @@ class Pilot(Base):
     province_code: Mapped[str] = mapped_column(String(2))
     batch: Mapped[int | None]
     status: Mapped[PilotStatus] = mapped_column(String(20), default=PilotStatus.applying)
+    designation_ref: Mapped[str | None] = mapped_column(
+        String(300), doc="The document that designated the pilot, e.g. 环气候函〔2022〕50号."
+    )
+    work_plan_ref: Mapped[str | None] = mapped_column(String(300), doc="工作方案")
+    implementation_plan_ref: Mapped[str | None] = mapped_column(String(300), doc="实施方案")
     created_at: Mapped[Timestamp]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class PilotRegion(Base):
@@ -44,3 +58,26 @@ class PilotRegion(Base):
         ForeignKey("pilots.id", ondelete="CASCADE"), primary_key=True
     )
     region_code: Mapped[str] = mapped_column(String(6), primary_key=True, index=True)
+    is_partial: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        doc="The pilot covers only part of this region (its own boundary has no code).",
+    )
+
+
+class PilotTransition(Base):
+    """One status change of a pilot: who, when, from, to, why."""
+
+    __tablename__ = "pilot_transitions"
+
+    id: Mapped[UUIDPk]
+    pilot_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pilots.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_key_id: Mapped[uuid.UUID | None]
+    at: Mapped[Timestamp]

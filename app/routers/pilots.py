@@ -1,5 +1,156 @@
-"""Pilots endpoints (filled in by its issue)."""
+"""Pilots (气候投融资试点): anyone reads; administrators register them and move them along."""
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.auth import AdminDep, PrincipalDep
+from app.db import SessionDep
+from app.errors import responses
+from app.models.pilot import PilotKind, PilotStatus
+from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.schemas.common import Page
+from app.schemas.pilot import (
+    PilotCreate,
+    PilotRead,
+    PilotTransitionCreate,
+    PilotTransitionRead,
+    PilotUpdate,
+)
+from app.schemas.stats import Period, PilotEvaluation
+from app.services import pilots, stats
 
 router = APIRouter(prefix="/api/v1", tags=["pilots"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+
+
+@router.get(
+    "/pilots",
+    response_model=Page[PilotRead],
+    operation_id="list_pilots",
+    summary="List pilots",
+    responses=responses(400, 401, 422),
+)
+async def list_pilots(
+    session: SessionDep,
+    _principal: PrincipalDep,
+    status: Annotated[PilotStatus | None, Query(description="Only pilots in this status.")] = None,
+    province: Annotated[
+        str | None, Query(pattern=r"^\d{2}$", description="2-digit province code.")
+    ] = None,
+    kind: Annotated[PilotKind | None, Query(description="Only pilots of this kind.")] = None,
+    batch: Annotated[int | None, Query(ge=1, description="Designation batch.")] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="Only pilots changed at or after this instant.")
+    ] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PilotRead]:
+    """List pilots by province and name, with the codes each covers."""
+    items, next_cursor = await pilots.list_pilots(
+        session,
+        status=status,
+        province=province,
+        kind=kind,
+        batch=batch,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page[PilotRead](items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/pilots",
+    status_code=201,
+    response_model=PilotRead,
+    operation_id="create_pilot",
+    summary="Register a pilot",
+    responses=responses(401, 403, 409, 422),
+)
+async def create_pilot(body: PilotCreate, session: SessionDep, admin: AdminDep) -> PilotRead:
+    """Register a pilot in status applying with the current GB/T 2260 codes it covers."""
+    return await pilots.create(session, admin, body)
+
+
+@router.get(
+    "/pilots/{pilot_id}",
+    response_model=PilotRead,
+    operation_id="get_pilot",
+    summary="Get a pilot",
+    responses=responses(401, 404),
+)
+async def get_pilot(
+    pilot_id: uuid.UUID, session: SessionDep, _principal: PrincipalDep
+) -> PilotRead:
+    """Get one pilot with the codes it covers and the actions its status allows."""
+    return await pilots.get(session, pilot_id)
+
+
+@router.patch(
+    "/pilots/{pilot_id}",
+    response_model=PilotRead,
+    operation_id="update_pilot",
+    summary="Update a pilot's references or codes",
+    responses=responses(401, 403, 404, 422),
+)
+async def update_pilot(
+    pilot_id: uuid.UUID, body: PilotUpdate, session: SessionDep, admin: AdminDep
+) -> PilotRead:
+    """Set the plan references or replace the codes the pilot covers; omitted fields stay."""
+    return await pilots.update(session, admin, pilot_id, body)
+
+
+@router.post(
+    "/pilots/{pilot_id}/transitions",
+    response_model=PilotRead,
+    operation_id="transition_pilot",
+    summary="Move a pilot through its designation process",
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def transition_pilot(
+    pilot_id: uuid.UUID, body: PilotTransitionCreate, session: SessionDep, admin: AdminDep
+) -> PilotRead:
+    """Apply submit, approve, accept or disqualify; other steps answer 409 with the allowed ones."""
+    return await pilots.transition(session, admin, pilot_id, body)
+
+
+@router.get(
+    "/pilots/{pilot_id}/history",
+    response_model=Page[PilotTransitionRead],
+    operation_id="list_pilot_history",
+    summary="A pilot's history",
+    responses=responses(400, 401, 404),
+)
+async def list_pilot_history(
+    pilot_id: uuid.UUID,
+    session: SessionDep,
+    _principal: PrincipalDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PilotTransitionRead]:
+    """List the pilot's status changes, oldest first: who, when, from, to, why."""
+    items, next_cursor = await pilots.history(session, pilot_id, cursor=cursor, limit=limit)
+    return Page[PilotTransitionRead](items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/pilots/{pilot_id}/evaluation",
+    response_model=PilotEvaluation,
+    operation_id="get_pilot_evaluation",
+    summary="Evaluation figures of a pilot",
+    responses=responses(401, 404, 422),
+)
+async def get_pilot_evaluation(
+    pilot_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    period: Annotated[
+        Period, Query(description="Granularity of the per-period figures (by approval date).")
+    ] = Period.quarter,
+) -> PilotEvaluation:
+    """Evaluation figures (定期评估) computed from the projects the caller may read."""
+    return await stats.evaluate_pilot(session, principal, pilot_id, period)

@@ -1,5 +1,35 @@
-"""Stats endpoints (filled in by its issue)."""
+"""Public statistics of the library."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.auth import PrincipalDep
+from app.db import SessionDep
+from app.errors import responses
+from app.schemas.stats import Period, StatsOverview
+from app.services import stats
 
 router = APIRouter(prefix="/api/v1", tags=["stats"])
+
+
+@router.get(
+    "/stats/overview",
+    response_model=StatsOverview,
+    operation_id="get_stats_overview",
+    summary="Library statistics",
+    responses=responses(401, 422),
+)
+async def get_stats_overview(
+    session: SessionDep,
+    principal: PrincipalDep,
+    period: Annotated[
+        Period, Query(description="Granularity of by_period (period of approval).")
+    ] = Period.year,
+) -> StatsOverview:
+    """Counts and sums by status, objective, category, province, pilot and period of approval.
+
+    The figures count the projects the caller may read: the public sees the library
+    (in_library projects) only, as counts and sums with no personal data.
+    """
+    return await stats.overview(session, principal, period)

@@ -1,0 +1,126 @@
+"""Queries on pilots (public reference data), the codes they cover and their transitions."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.base import utcnow
+from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
+from app.repositories.pagination import SortKey, next_cursor, paginate
+
+_LIST_SORT = "province_name"
+_LIST_KEYS = [
+    SortKey(Pilot.province_code),
+    SortKey(Pilot.name),
+    SortKey(Pilot.id, kind=uuid.UUID),
+]
+_HISTORY_SORT = "at"
+_HISTORY_KEYS = [
+    SortKey(PilotTransition.at, kind=datetime),
+    SortKey(PilotTransition.id, kind=uuid.UUID),
+]
+
+
+async def list_pilots(
+    session: AsyncSession,
+    *,
+    status: PilotStatus | None,
+    province: str | None,
+    kind: PilotKind | None,
+    batch: int | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Pilot], str | None]:
+    stmt = select(Pilot)
+    if status is not None:
+        stmt = stmt.where(Pilot.status == status)
+    if province is not None:
+        stmt = stmt.where(Pilot.province_code == province)
+    if kind is not None:
+        stmt = stmt.where(Pilot.kind == kind)
+    if batch is not None:
+        stmt = stmt.where(Pilot.batch == batch)
+    if updated_since is not None:
+        stmt = stmt.where(Pilot.updated_at >= updated_since)
+    rows = list(
+        (await session.scalars(paginate(stmt, _LIST_KEYS, cursor, limit, _LIST_SORT))).all()
+    )
+    return rows[:limit], next_cursor(
+        rows, _LIST_KEYS, limit, _LIST_SORT, lambda p: (p.province_code, p.name, p.id)
+    )
+
+
+async def get(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot | None:
+    return await session.get(Pilot, pilot_id, populate_existing=True)
+
+
+async def regions_of(
+    session: AsyncSession, pilot_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[PilotRegion]]:
+    """The codes of several pilots in one query (a list page never loads them one by one)."""
+    out: dict[uuid.UUID, list[PilotRegion]] = {pilot_id: [] for pilot_id in pilot_ids}
+    if not pilot_ids:
+        return out
+    rows = await session.scalars(
+        select(PilotRegion)
+        .where(PilotRegion.pilot_id.in_(pilot_ids))
+        .order_by(PilotRegion.pilot_id, PilotRegion.region_code)
+    )
+    for row in rows:
+        out[row.pilot_id].append(row)
+    return out
+
+
+async def name_taken(session: AsyncSession, name: str, batch: int | None) -> bool:
+    stmt = select(Pilot.id).where(Pilot.name == name)
+    stmt = stmt.where(Pilot.batch.is_(None) if batch is None else Pilot.batch == batch)
+    return (await session.scalar(stmt.limit(1))) is not None
+
+
+async def add(session: AsyncSession, pilot: Pilot, regions: Sequence[PilotRegion]) -> None:
+    session.add(pilot)
+    await session.flush()
+    session.add_all(regions)
+    await session.flush()
+
+
+async def replace_regions(
+    session: AsyncSession, pilot_id: uuid.UUID, regions: Sequence[PilotRegion]
+) -> None:
+    await session.execute(delete(PilotRegion).where(PilotRegion.pilot_id == pilot_id))
+    session.add_all(regions)
+    await session.flush()
+
+
+async def move(
+    session: AsyncSession, pilot_id: uuid.UUID, from_status: PilotStatus, to_status: PilotStatus
+) -> bool:
+    """Change the status only if it is still ``from_status``: two racing admins cannot both win."""
+    result = await session.execute(
+        update(Pilot)
+        .where(Pilot.id == pilot_id, Pilot.status == from_status)
+        .values(status=to_status, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def add_transition(session: AsyncSession, transition: PilotTransition) -> None:
+    session.add(transition)
+    await session.flush()
+
+
+async def history(
+    session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> tuple[list[PilotTransition], str | None]:
+    stmt = select(PilotTransition).where(PilotTransition.pilot_id == pilot_id)
+    rows = list(
+        (await session.scalars(paginate(stmt, _HISTORY_KEYS, cursor, limit, _HISTORY_SORT))).all()
+    )
+    return rows[:limit], next_cursor(
+        rows, _HISTORY_KEYS, limit, _HISTORY_SORT, lambda t: (t.at, t.id)
+    )

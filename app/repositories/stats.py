@@ -1,0 +1,243 @@
+"""Aggregate queries over the library: one GROUP BY per dimension, the same SQL on both databases.
+
+Every figure counts only the projects the caller may read (DESIGN §1), through ``readable``.
+Money is summed as integer cents on SQLite, whose NUMERIC is a float, so sums stay exact there too.
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Row,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.auth import Principal
+from app.models.api_key import Role
+from app.models.flags import CATEGORIES
+from app.models.pilot import Pilot, PilotRegion
+from app.models.project import Project, ProjectStatus
+from app.schemas.stats import Coverage, Period
+
+P = Project
+
+
+def coverage(principal: Principal) -> Coverage:
+    if principal.is_admin:
+        return Coverage.all
+    if principal.region_prefixes and principal.role is Role.region:
+        return Coverage.library_and_own
+    if principal.region_prefixes and principal.role is Role.reviewer:
+        return Coverage.library_and_province
+    return Coverage.library
+
+
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """The projects a principal may read, as one WHERE clause (DESIGN §1).
+
+    The project repository owns the canonical version of this rule; this one must stay equal to
+    it (the public and institutions: in_library; a region: also its own in every status; a
+    reviewer: also its province's from submission on; admin: everything).
+    """
+    scope = coverage(principal)
+    if scope is Coverage.all:
+        return true()
+    library = P.status == ProjectStatus.in_library
+    if scope is Coverage.library:
+        return library
+    within = or_(*(P.region_code.startswith(prefix) for prefix in principal.region_prefixes))
+    if scope is Coverage.library_and_province:
+        within = and_(within, P.status != ProjectStatus.draft)
+    return or_(library, within)
+
+
+def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
+    """(pilot_id, project_id) for every project located in a pilot's codes.
+
+    A pilot code covers every code below it (440300 covers 4403xx), as a ``pilot:<id>`` key does.
+    Three equality joins (county, prefecture and province level) instead of one LIKE join, so
+    the database can hash-join; UNION removes the pairs two legs both find.
+    """
+    legs = []
+    for length, suffix in ((6, ""), (4, "00"), (2, "0000")):
+        code = (
+            P.region_code
+            if length == 6
+            else func.substr(P.region_code, 1, length, type_=String).concat(literal(suffix, String))
+        )
+        leg = select(PilotRegion.pilot_id.label("pilot_id"), P.id.label("project_id")).join(
+            P, code == PilotRegion.region_code
+        )
+        if pilot_id is not None:
+            leg = leg.where(PilotRegion.pilot_id == pilot_id)
+        legs.append(leg)
+    return union(*legs).subquery("pilot_members")
+
+
+class _CentsSum(FunctionElement[Any]):
+    """SUM of a money column in cents."""
+
+    name = "cents_sum"
+    inherit_cache = True
+
+
+@compiles(_CentsSum)
+def _cents_sum_default(element: _CentsSum, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"SUM(({compiler.process(element.clauses, **kw)}) * 100)"
+
+
+@compiles(_CentsSum, "sqlite")
+def _cents_sum_sqlite(element: _CentsSum, compiler: SQLCompiler, **kw: Any) -> str:
+    # NUMERIC is stored as REAL on SQLite: round each value to whole cents, add integers.
+    return f"SUM(CAST(ROUND(({compiler.process(element.clauses, **kw)}) * 100) AS INTEGER))"
+
+
+class _ApprovalPeriod(FunctionElement[str]):
+    """The UTC month, quarter or year of a timestamp, as text: 2026-07, 2026-Q3, 2026."""
+
+    type = String()
+    inherit_cache = True
+    period: Period
+
+
+class _Month(_ApprovalPeriod):
+    name = "approval_month"
+    inherit_cache = True
+    period = Period.month
+
+
+class _Quarter(_ApprovalPeriod):
+    name = "approval_quarter"
+    inherit_cache = True
+    period = Period.quarter
+
+
+class _Year(_ApprovalPeriod):
+    name = "approval_year"
+    inherit_cache = True
+    period = Period.year
+
+
+_PG_FORMATS = {Period.month: "YYYY-MM", Period.quarter: 'YYYY-"Q"Q', Period.year: "YYYY"}
+
+
+@compiles(_ApprovalPeriod)
+def _period_default(element: _ApprovalPeriod, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    # Literal formats (no bound parameters), so GROUP BY repeats the select expression exactly.
+    return f"to_char(({column}) AT TIME ZONE 'UTC', '{_PG_FORMATS[element.period]}')"
+
+
+@compiles(_ApprovalPeriod, "sqlite")
+def _period_sqlite(element: _ApprovalPeriod, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite keeps UTC timestamps as text 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    column = compiler.process(element.clauses, **kw)
+    if element.period is Period.year:
+        return f"substr({column}, 1, 4)"
+    if element.period is Period.month:
+        return f"substr({column}, 1, 7)"
+    return (
+        f"(substr({column}, 1, 4) || '-Q' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 2) / 3))"
+    )
+
+
+_PERIODS: dict[Period, type[_ApprovalPeriod]] = {
+    Period.month: _Month,
+    Period.quarter: _Quarter,
+    Period.year: _Year,
+}
+
+
+def approval_period(period: Period) -> ColumnElement[str]:
+    return _PERIODS[period](P.approved_at)
+
+
+def province_of_project() -> ColumnElement[str]:
+    return func.substr(P.region_code, literal_column("1"), literal_column("2"), type_=String)
+
+
+MEASURES = (
+    "projects",
+    "total_investment",
+    "financing_need",
+    "financing_secured",
+    "annual_emission_reduction_tco2e",
+    "annual_carbon_sink_tco2e",
+    "annual_energy_saving_tce",
+)
+
+
+def _measures(when: ColumnElement[bool] | None = None, suffix: str = "") -> list[Any]:
+    """The standard figures; with ``when``, only over the rows where it holds."""
+
+    def only(column: Any) -> Any:
+        return column if when is None else case((when, column))
+
+    count = func.count(P.id) if when is None else func.sum(case((when, 1), else_=0))
+    return [
+        count.label("projects" + suffix),
+        _CentsSum(only(P.total_investment)).label("total_investment" + suffix),
+        _CentsSum(only(P.financing_need)).label("financing_need" + suffix),
+        _CentsSum(only(P.financing_secured)).label("financing_secured" + suffix),
+        func.sum(only(P.annual_emission_reduction_tco2e)).label(
+            "annual_emission_reduction_tco2e" + suffix
+        ),
+        func.sum(only(P.annual_carbon_sink_tco2e)).label("annual_carbon_sink_tco2e" + suffix),
+        func.sum(only(P.annual_energy_saving_tce)).label("annual_energy_saving_tce" + suffix),
+    ]
+
+
+async def figures(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    *,
+    key: ColumnElement[Any] | InstrumentedAttribute[Any] | None = None,
+    members: FromClause | None = None,
+) -> list[Any]:
+    """The standard figures over the matching projects, in total or per ``key`` (ordered by it).
+
+    With ``members`` (see ``pilot_members``) only the projects located in those pilots count,
+    and ``key`` may be ``members.c.pilot_id``.
+    """
+    columns = ([key.label("key")] if key is not None else []) + _measures()
+    stmt = select(*columns)
+    if members is not None:
+        stmt = stmt.select_from(members).join(P, P.id == members.c.project_id)
+    else:
+        stmt = stmt.select_from(P)
+    stmt = stmt.where(where)
+    if key is not None:
+        stmt = stmt.where(key.is_not(None)).group_by(key).order_by(key)
+    return list((await session.execute(stmt)).all())
+
+
+async def figures_by_category(session: AsyncSession, where: ColumnElement[bool]) -> Row[Any]:
+    """The standard figures per top-level category in one pass: conditional sums per mask bit."""
+    columns = []
+    for code in CATEGORIES.codes:
+        has = P.categories_mask.bitwise_and(CATEGORIES.bit(code)) != 0
+        columns.extend(_measures(has, suffix="_" + code))
+    return (await session.execute(select(*columns).select_from(P).where(where))).one()
+
+
+async def pilot_names(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
+    rows = await session.execute(
+        select(Pilot.id, Pilot.name).order_by(Pilot.province_code, Pilot.name, Pilot.id)
+    )
+    return [(pilot_id, name) for pilot_id, name in rows]

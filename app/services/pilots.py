@@ -1,0 +1,304 @@
+"""Pilots (气候投融资试点, DESIGN §3): designation, the codes they cover, their status and history.
+
+Section 三 of the policy: a place applies, its province reviews and recommends, the ministries
+approve it, and after the pilot period it is accepted (验收合格) or loses the title (取消资格).
+"""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal, region_prefixes_of
+from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
+from app.models.base import utcnow
+from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
+from app.reference.regions import RegionLevel, region_table
+from app.repositories import pilots as repo
+from app.schemas.pilot import (
+    PilotAction,
+    PilotCreate,
+    PilotRead,
+    PilotRegionIn,
+    PilotRegionRead,
+    PilotTransitionCreate,
+    PilotTransitionRead,
+    PilotUpdate,
+)
+
+TRANSITIONS: dict[PilotStatus, dict[PilotAction, PilotStatus]] = {
+    PilotStatus.applying: {PilotAction.submit: PilotStatus.provincial_review},
+    PilotStatus.provincial_review: {PilotAction.approve: PilotStatus.approved},
+    PilotStatus.approved: {
+        PilotAction.accept: PilotStatus.accepted,
+        PilotAction.disqualify: PilotStatus.disqualified,
+    },
+}
+_REASON_REQUIRED = frozenset({PilotAction.disqualify})
+
+
+def allowed_actions(status: PilotStatus) -> list[PilotAction]:
+    return list(TRANSITIONS.get(status, {}))
+
+
+def _region_read(region: PilotRegion) -> PilotRegionRead:
+    known = region_table().get(region.region_code)
+    return PilotRegionRead(
+        code=region.region_code,
+        name=known.name if known else None,
+        level=known.level if known else None,
+        is_current=known is not None and known.is_current,
+        is_partial=region.is_partial,
+    )
+
+
+def _read(pilot: Pilot, regions: list[PilotRegion]) -> PilotRead:
+    province = region_table().get(pilot.province_code + "0000")
+    status = PilotStatus(pilot.status)
+    return PilotRead(
+        id=pilot.id,
+        name=pilot.name,
+        kind=PilotKind(pilot.kind),
+        province=pilot.province_code,
+        province_name=province.name if province else None,
+        batch=pilot.batch,
+        status=status,
+        designation_ref=pilot.designation_ref,
+        work_plan_ref=pilot.work_plan_ref,
+        implementation_plan_ref=pilot.implementation_plan_ref,
+        # Full codes first, then the partly covered ones, each in code order.
+        regions=[
+            _region_read(r) for r in sorted(regions, key=lambda r: (r.is_partial, r.region_code))
+        ],
+        allowed_actions=allowed_actions(status),
+        created_at=pilot.created_at,
+        updated_at=pilot.updated_at,
+    )
+
+
+async def list_pilots(
+    session: AsyncSession,
+    *,
+    status: PilotStatus | None,
+    province: str | None,
+    kind: PilotKind | None,
+    batch: int | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[PilotRead], str | None]:
+    """List pilots by province and name, with the codes each covers."""
+    rows, next_cursor = await repo.list_pilots(
+        session,
+        status=status,
+        province=province,
+        kind=kind,
+        batch=batch,
+        updated_since=updated_since,
+        cursor=cursor,
+        limit=limit,
+    )
+    regions = await repo.regions_of(session, [p.id for p in rows])
+    return [_read(p, regions[p.id]) for p in rows], next_cursor
+
+
+async def _get_pilot(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot:
+    pilot = await repo.get(session, pilot_id)
+    if pilot is None:
+        raise NotFound("No pilot with that id.", code="pilot_not_found")
+    return pilot
+
+
+async def get(session: AsyncSession, pilot_id: uuid.UUID) -> PilotRead:
+    """One pilot with the codes it covers."""
+    pilot = await _get_pilot(session, pilot_id)
+    regions = await repo.regions_of(session, [pilot.id])
+    return _read(pilot, regions[pilot.id])
+
+
+async def ensure_exists(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot:
+    """The pilot, or 404."""
+    return await _get_pilot(session, pilot_id)
+
+
+def _check_province(province: str) -> list[FieldError]:
+    region = region_table().get(province + "0000")
+    if region is None or region.level is not RegionLevel.province or not region.is_current:
+        message = "Not a current GB/T 2260 province code."
+        return [field_error(["body", "province"], "unknown_province", message)]
+    return []
+
+
+def _check_regions(province: str, items: list[PilotRegionIn]) -> list[FieldError]:
+    table = region_table()
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        loc: list[str | int] = ["body", "regions", i, "code"]
+        region = table.get(item.code)
+        if region is None:
+            errors.append(
+                field_error(loc, "unknown_region", f"{item.code} is not a GB/T 2260 code.")
+            )
+        elif not region.is_current:
+            errors.append(
+                field_error(
+                    loc,
+                    "retired_region",
+                    f"{item.code} {region.name} was retired in {region.valid_to}.",
+                )
+            )
+        elif not item.code.startswith(province):
+            errors.append(
+                field_error(
+                    loc,
+                    "region_outside_province",
+                    f"{item.code} is not in province {province}.",
+                )
+            )
+        elif item.code in seen:
+            errors.append(field_error(loc, "duplicate_region", f"{item.code} is listed twice."))
+        seen.setdefault(item.code, i)
+    # A code inside another of the same pilot's codes would count its projects twice.
+    prefixes = {code: region_prefixes_of(code) for code in seen}
+    for code, i in seen.items():
+        for other in seen:
+            if other != code and prefixes[code].startswith(prefixes[other]):
+                errors.append(
+                    field_error(
+                        ["body", "regions", i, "code"],
+                        "overlapping_regions",
+                        f"{code} already lies within {other}.",
+                    )
+                )
+    return errors
+
+
+async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> PilotRead:
+    """Register a pilot in status ``applying`` with the current GB/T 2260 codes it covers."""
+    errors = _check_province(body.province) + _check_regions(body.province, body.regions)
+    if errors:
+        raise RuleViolation(
+            "The pilot's province or region codes are not valid.",
+            code="invalid_regions",
+            errors=errors,
+        )
+    if await repo.name_taken(session, body.name, body.batch):
+        raise Conflict("A pilot with this name exists in this batch.", code="pilot_exists")
+    pilot = Pilot(
+        id=uuid.uuid4(),
+        name=body.name,
+        kind=body.kind,
+        province_code=body.province,
+        batch=body.batch,
+        status=PilotStatus.applying,
+        designation_ref=body.designation_ref,
+        work_plan_ref=body.work_plan_ref,
+        implementation_plan_ref=body.implementation_plan_ref,
+    )
+    regions = [
+        PilotRegion(pilot_id=pilot.id, region_code=r.code, is_partial=r.is_partial)
+        for r in body.regions
+    ]
+    try:
+        await repo.add(session, pilot, regions)
+    except IntegrityError as exc:
+        # Lost a race with an identical creation that committed first.
+        raise Conflict("A pilot with this name exists in this batch.", code="pilot_exists") from exc
+    return _read(pilot, regions)
+
+
+async def update(
+    session: AsyncSession, admin: Principal, pilot_id: uuid.UUID, body: PilotUpdate
+) -> PilotRead:
+    """Change a pilot's document references or the codes it covers; omitted fields stay."""
+    pilot = await _get_pilot(session, pilot_id)
+    sent = body.model_fields_set
+    if "regions" in sent:
+        if body.regions is None:
+            message = "A pilot covers at least one code."
+            raise RuleViolation(
+                message, errors=[field_error(["body", "regions"], "required", message)]
+            )
+        errors = _check_regions(pilot.province_code, body.regions)
+        if errors:
+            raise RuleViolation(
+                "The pilot's region codes are not valid.", code="invalid_regions", errors=errors
+            )
+        await repo.replace_regions(
+            session,
+            pilot.id,
+            [
+                PilotRegion(pilot_id=pilot.id, region_code=r.code, is_partial=r.is_partial)
+                for r in body.regions
+            ],
+        )
+    for field in ("designation_ref", "work_plan_ref", "implementation_plan_ref"):
+        if field in sent:
+            setattr(pilot, field, getattr(body, field))
+    if sent:
+        # Also when only the codes changed: updated_since must find the pilot.
+        pilot.updated_at = utcnow()
+        await session.flush()
+    return await get(session, pilot.id)
+
+
+async def transition(
+    session: AsyncSession, admin: Principal, pilot_id: uuid.UUID, body: PilotTransitionCreate
+) -> PilotRead:
+    """Apply one step of section 三; the step is kept in the pilot's history."""
+    pilot = await _get_pilot(session, pilot_id)
+    current = PilotStatus(pilot.status)
+    target = TRANSITIONS.get(current, {}).get(body.action)
+    if target is None:
+        allowed = allowed_actions(current)
+        raise Conflict(
+            f"A pilot in status {current.value} cannot {body.action.value}; "
+            f"allowed: {', '.join(a.value for a in allowed) or 'none'}.",
+            code="invalid_transition",
+            allowed_actions=[a.value for a in allowed],
+        )
+    if body.action in _REASON_REQUIRED and not body.reason:
+        raise RuleViolation(
+            f"A reason is required to {body.action.value}.",
+            code="reason_required",
+            errors=[field_error(["body", "reason"], "reason_required", "State the reason.")],
+        )
+    if not await repo.move(session, pilot.id, current, target):
+        raise Conflict(
+            "The pilot's status changed meanwhile; read it again.", code="concurrent_transition"
+        )
+    await repo.add_transition(
+        session,
+        PilotTransition(
+            pilot_id=pilot.id,
+            action=body.action,
+            from_status=current,
+            to_status=target,
+            reason=body.reason,
+            actor_role=admin.role.value if admin.role else "anonymous",
+            actor_key_id=admin.key_id,
+        ),
+    )
+    return await get(session, pilot.id)
+
+
+async def history(
+    session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> tuple[list[PilotTransitionRead], str | None]:
+    """The pilot's transitions, oldest first."""
+    await _get_pilot(session, pilot_id)
+    rows, next_cursor = await repo.history(session, pilot_id, cursor=cursor, limit=limit)
+    return [
+        PilotTransitionRead(
+            id=t.id,
+            action=PilotAction(t.action),
+            from_status=PilotStatus(t.from_status),
+            to_status=PilotStatus(t.to_status),
+            reason=t.reason,
+            actor_role=t.actor_role,
+            at=t.at,
+        )
+        for t in rows
+    ], next_cursor

@@ -1,0 +1,140 @@
+"""Statistics (DESIGN §7) and the evaluation figures of pilots (定期评估, DESIGN §3).
+
+What the public sees: the figures count exactly the projects the caller may read (DESIGN §1), so
+the public and institutions get figures over ``in_library`` projects only: counts and sums, never a
+name, owner or contact, and nothing about drafts or projects under review. A region key adds its
+own projects in every status, a reviewer its province's from submission on, an administrator
+everything; the answer's ``coverage`` says which applies.
+"""
+
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.models.flags import CATEGORIES
+from app.models.pilot import PilotStatus
+from app.reference.regions import region_table
+from app.reference.taxonomy import taxonomy
+from app.repositories import stats as repo
+from app.schemas.stats import (
+    Figures,
+    GroupFigures,
+    OfferFunnel,
+    Period,
+    PilotEvaluation,
+    StatsOverview,
+)
+from app.services import pilots
+
+_CENT = Decimal("0.01")
+
+
+def _money(cents: Any) -> Decimal:
+    return (Decimal(str(cents or 0)) / 100).quantize(_CENT)
+
+
+def _values(row: Mapping[Any, Any], suffix: str = "") -> dict[str, Any]:
+    get = row.get
+    return {
+        "projects": int(get("projects" + suffix) or 0),
+        "total_investment": _money(get("total_investment" + suffix)),
+        "financing_need": _money(get("financing_need" + suffix)),
+        "financing_secured": _money(get("financing_secured" + suffix)),
+        "annual_emission_reduction_tco2e": float(
+            get("annual_emission_reduction_tco2e" + suffix) or 0
+        ),
+        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e" + suffix) or 0),
+        "annual_energy_saving_tce": float(get("annual_energy_saving_tce" + suffix) or 0),
+    }
+
+
+def _groups(rows: Any, labels: dict[str, str] | None = None) -> list[GroupFigures]:
+    out = []
+    for row in rows:
+        key = str(row.key)
+        out.append(GroupFigures(key=key, label=(labels or {}).get(key), **_values(row._mapping)))
+    return out
+
+
+async def _offer_funnel(
+    session: AsyncSession, principal: Principal, pilot_id: uuid.UUID | None
+) -> OfferFunnel | None:
+    """The offer funnel over the counted projects: the one place engagement figures plug in.
+
+    Engagements (DESIGN §6) are not in this schema yet; once they are, this aggregates them over
+    the same ``repo.readable(principal)`` projects (and ``repo.pilot_members(pilot_id)``).
+    """
+    return None
+
+
+def _category_labels() -> dict[str, str]:
+    return {c["code"]: c["name_zh"] for c in taxonomy()["categories"]}
+
+
+async def evaluate_pilot(
+    session: AsyncSession, principal: Principal, pilot_id: uuid.UUID, period: Period
+) -> PilotEvaluation:
+    """Evaluation figures of one pilot from the projects located in its codes."""
+    pilot = await pilots.ensure_exists(session, pilot_id)
+    where = repo.readable(principal)
+    members = repo.pilot_members(pilot.id)
+    (totals,) = await repo.figures(session, where, members=members)
+    by_status = await repo.figures(session, where, key=repo.P.status, members=members)
+    by_period = await repo.figures(
+        session, where, key=repo.approval_period(period), members=repo.pilot_members(pilot.id)
+    )
+    return PilotEvaluation(
+        pilot_id=pilot.id,
+        pilot_name=pilot.name,
+        pilot_status=PilotStatus(pilot.status),
+        period=period,
+        coverage=repo.coverage(principal),
+        totals=Figures(**_values(totals._mapping)),
+        by_status=_groups(by_status),
+        by_period=_groups(by_period),
+        offers=await _offer_funnel(session, principal, pilot.id),
+    )
+
+
+async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
+    """Counts and sums by status, objective, category, province, pilot and period of approval."""
+    where = repo.readable(principal)
+    (totals,) = await repo.figures(session, where)
+    by_status = await repo.figures(session, where, key=repo.P.status)
+    by_objective = await repo.figures(session, where, key=repo.P.objective)
+    by_province = await repo.figures(session, where, key=repo.province_of_project())
+    by_period = await repo.figures(session, where, key=repo.approval_period(period))
+    members = repo.pilot_members()
+    by_pilot_rows = await repo.figures(session, where, key=members.c.pilot_id, members=members)
+    categories = await repo.figures_by_category(session, where)
+
+    province_labels = {r.code[:2]: r.name for r in region_table().provinces() if r.is_current}
+    category_labels = _category_labels()
+    by_category = [
+        GroupFigures(
+            key=code, label=category_labels.get(code), **_values(categories._mapping, "_" + code)
+        )
+        for code in CATEGORIES.codes
+    ]
+    # Every pilot appears, with zeros where it has no counted project.
+    found = {str(row.key): row._mapping for row in by_pilot_rows}
+    by_pilot = []
+    for pilot_id, name in await repo.pilot_names(session):
+        values = _values(found.get(str(pilot_id), {}))
+        by_pilot.append(GroupFigures(key=str(pilot_id), label=name, **values))
+    return StatsOverview(
+        period=period,
+        coverage=repo.coverage(principal),
+        totals=Figures(**_values(totals._mapping)),
+        by_status=_groups(by_status),
+        by_objective=_groups(by_objective),
+        by_category=by_category,
+        by_province=_groups(by_province, province_labels),
+        by_pilot=by_pilot,
+        by_period=_groups(by_period),
+        offers=await _offer_funnel(session, principal, None),
+    )

@@ -1,0 +1,50 @@
+"""Migration 0005 loads the first batch with stable ids, and its downgrade removes exactly them."""
+
+import asyncio
+
+import httpx
+from alembic import command
+
+from app.migrate import alembic_config
+from tests.api.pilots.factories import FUTIAN_PILOT, LIANGJIANG_PILOT
+from tests.conftest import Keys
+
+BASE = "/api/v1/pilots"
+
+
+async def pilot_ids(client: httpx.AsyncClient) -> set[str]:
+    page = (await client.get(BASE, params={"limit": 200})).json()
+    return {p["id"] for p in page["items"]}
+
+
+class TestFirstBatchMigration:
+    async def test_downgrade_removes_the_first_batch_only_and_upgrade_restores_the_same_ids(
+        self, client: httpx.AsyncClient, keys: Keys, database_url: str
+    ) -> None:
+        admin = await keys.admin()
+        first_batch = await pilot_ids(client)
+        assert len(first_batch) == 23
+        assert {FUTIAN_PILOT, LIANGJIANG_PILOT} <= first_batch
+        await client.post(
+            f"{BASE}/{FUTIAN_PILOT}/transitions",
+            json={"action": "accept", "reason": "验收合格"},
+            headers=admin,
+        )
+        created = await client.post(
+            BASE,
+            json={"name": "某新区", "kind": "national_new_area", "province": "44",
+                  "regions": [{"code": "440305"}], "batch": 2},
+            headers=admin,
+        )  # fmt: skip
+        assert created.status_code == 201
+
+        config = alembic_config(database_url)
+        # alembic's env runs its own event loop, so it runs in a thread of its own.
+        await asyncio.to_thread(command.downgrade, config, "0004")
+        assert await pilot_ids(client) == {created.json()["id"]}
+
+        await asyncio.to_thread(command.upgrade, config, "head")
+        assert await pilot_ids(client) == first_batch | {created.json()["id"]}
+        futian = (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json()
+        assert futian["status"] == "approved"
+        assert [r["code"] for r in futian["regions"]] == ["440304"]
