@@ -1,0 +1,81 @@
+"""Project payloads and shortcuts shared by the project tests."""
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Keys
+
+BASE = "/api/v1/projects"
+USCC = "9144030071526726XG"
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    """A valid mitigation project in Shenzhen Futian (440304)."""
+    body: dict[str, Any] = {
+        "external_ref": None,
+        "name": "Futian rooftop solar",
+        "summary": "Distributed photovoltaics on public buildings.",
+        "region_code": "440304",
+        "owner": {"name": "Futian Energy Co.", "uscc": USCC, "type": "state_owned"},
+        "objective": "mitigation",
+        "categories": ["M2"],
+        "industry_code": "D4416",
+        "nature": "new_build",
+        "construction_status": "planning",
+        "start_date": "2027-01-01",
+        "end_date": "2028-06-30",
+        "total_investment": "25000000.00",
+        "financing_need": "12500000.00",
+        "financing_secured": "0.00",
+        "financing_types": ["loan", "leasing"],
+        "tenor_months": 120,
+        "annual_emission_reduction_tco2e": 8200.5,
+        "contact": {"name": "Li Ming", "phone": "+86 755 0000 0000", "email": "li@example.cn"},
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(
+    client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any
+) -> dict[str, Any]:
+    response = await client.post(BASE, json=payload(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def move(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    project: dict[str, Any],
+    action: str,
+    reason: str | None = None,
+    expect: int = 200,
+) -> dict[str, Any]:
+    """Apply a transition with the project's current ETag; returns the new project."""
+    current = await client.get(f"{BASE}/{project['id']}", headers=headers)
+    etag = current.headers.get("etag") or f'"{project["version"]}"'
+    body: dict[str, Any] = {"action": action}
+    if reason is not None:
+        body["reason"] = reason
+    response = await client.post(
+        f"{BASE}/{project['id']}/transitions", json=body, headers={**headers, "If-Match": etag}
+    )
+    assert response.status_code == expect, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def in_library(
+    client: httpx.AsyncClient, keys: Keys, region: dict[str, str], **overrides: Any
+) -> dict[str, Any]:
+    """A project taken all the way into the library."""
+    project = await create(client, region, **overrides)
+    province = project["region_code"][:2]
+    reviewer = await keys.reviewer(province)
+    admin = await keys.admin()
+    await move(client, region, project, "submit")
+    await move(client, reviewer, project, "recommend")
+    return await move(client, admin, project, "approve")
