@@ -1,9 +1,12 @@
 """Project payloads and shortcuts shared by the project tests."""
 
+import uuid
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
+from app.models import Institution, InstitutionType
 from tests.conftest import Keys
 
 BASE = "/api/v1/projects"
@@ -79,3 +82,64 @@ async def in_library(
     await move(client, region, project, "submit")
     await move(client, reviewer, project, "recommend")
     return await move(client, admin, project, "approve")
+
+
+async def institution_headers(app: FastAPI, keys: Keys) -> dict[str, str]:
+    """A key of a freshly registered bank."""
+    async with app.state.sessions.begin() as session:
+        bank = Institution(
+            name=f"Bank {uuid.uuid4().hex[:6]}",
+            uscc=_fresh_uscc(),
+            type=InstitutionType.bank,
+        )
+        session.add(bank)
+        await session.flush()
+        bank_id = str(bank.id)
+    return await keys.institution(bank_id)
+
+
+def _fresh_uscc() -> str:
+    """A checksum-valid USCC no other test institution uses."""
+    charset = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    body = "91440300" + "".join(charset[b % 31] for b in uuid.uuid4().bytes[:9])
+    weights = [pow(3, i, 31) for i in range(17)]
+    total = sum(charset.index(c) * w for c, w in zip(body, weights, strict=True))
+    return body + charset[(31 - total % 31) % 31]
+
+
+STEPS: dict[str, list[tuple[str, str]]] = {
+    "draft": [],
+    "submitted": [("region", "submit")],
+    "recommended": [("region", "submit"), ("reviewer", "recommend")],
+    "in_library": [("region", "submit"), ("reviewer", "recommend"), ("admin", "approve")],
+    "returned": [("region", "submit"), ("reviewer", "return")],
+    "rejected": [("region", "submit"), ("reviewer", "reject")],
+    "withdrawn": [("region", "withdraw")],
+    "exited": [
+        ("region", "submit"),
+        ("reviewer", "recommend"),
+        ("admin", "approve"),
+        ("admin", "exit"),
+    ],
+}
+
+
+async def project_in(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    status: str,
+    region: dict[str, str],
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A project brought into ``status`` by the actors DESIGN §4 names."""
+    project = await create(client, region, **overrides)
+    actors = {
+        "region": region,
+        "reviewer": await keys.reviewer(project["region_code"][:2]),
+        "admin": await keys.admin(),
+    }
+    for actor, action in STEPS[status]:
+        reason = "Because." if action in ("return", "reject") else None
+        project = await move(client, actors[actor], project, action, reason)
+    assert project["status"] == status
+    return project
