@@ -226,14 +226,13 @@ class TestCreateProject:
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
         async with app.state.sessions.begin() as session:
-            pilot = Pilot(name="陕西省西咸新区", kind=PilotKind.national_new_area, province_code="61")
+            pilot = Pilot(
+                name="陕西省西咸新区", kind=PilotKind.national_new_area, province_code="61"
+            )
             session.add(pilot)
             await session.flush()
             session.add_all(
-                [
-                    PilotRegion(pilot_id=pilot.id, region_code=code)
-                    for code in ("610402", "610404")
-                ]
+                [PilotRegion(pilot_id=pilot.id, region_code=code) for code in ("610402", "610404")]
             )
             pilot_id = pilot.id
         region = await keys.region(f"pilot:{pilot_id}")
@@ -250,8 +249,9 @@ class TestCreateProject:
         response = await client.post(BASE, json=payload(external_ref="FT-1"), headers=region)
         assert response.status_code == 409
         assert response.json()["code"] == "duplicate_external_ref"
-        other = await create(client, await keys.region("440305"), external_ref="FT-1",
-                             region_code="440305")
+        other = await create(
+            client, await keys.region("440305"), external_ref="FT-1", region_code="440305"
+        )
         assert other["external_ref"] == "FT-1"
 
     async def test_malformed_json_is_400(self, client: httpx.AsyncClient, keys: Keys) -> None:

@@ -48,9 +48,7 @@ class TestUpdateProject:
     async def test_missing_if_match_is_428(self, client: httpx.AsyncClient, keys: Keys) -> None:
         region = await keys.region("440304")
         project = await create(client, region)
-        response = await client.patch(
-            f"{BASE}/{project['id']}", json={"name": "x"}, headers=region
-        )
+        response = await client.patch(f"{BASE}/{project['id']}", json={"name": "x"}, headers=region)
         assert response.status_code == 428
         assert response.json()["code"] == "if_match_required"
 
@@ -81,10 +79,7 @@ class TestUpdateProject:
         region = await keys.region("440304")
         project = await create(client, region)
         answers = await asyncio.gather(
-            *(
-                _patch(client, region, project, {"name": f"edit {i}"}, '"1"')
-                for i in range(10)
-            )
+            *(_patch(client, region, project, {"name": f"edit {i}"}, '"1"') for i in range(10))
         )
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [200] + [412] * 9

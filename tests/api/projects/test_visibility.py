@@ -188,9 +188,7 @@ class TestEveryEndpointForEveryActor:
                     if expected == 409:
                         assert moved.json()["code"] == "invalid_transition"
                         allowed = moved.json()["allowed_actions"]
-                        assert set(allowed) == {
-                            a for a in ACTIONS if p["status"] in SOURCES[a]
-                        }
+                        assert set(allowed) == {a for a in ACTIONS if p["status"] in SOURCES[a]}
                     checks += 1
 
         # Nothing above changed anything.
