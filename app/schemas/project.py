@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, field_validator
 
 from app.models.project import (
     ConstructionStatus,
@@ -64,11 +64,17 @@ class Owner(InputModel):
     name: str = Field(min_length=1, max_length=300, description="Legal name of the project owner.")
     uscc: str = Field(
         min_length=1,
-        max_length=18,
+        max_length=24,
         description="Unified social credit code (统一社会信用代码), checksum-valid.",
         examples=["9144030071526726XG"],
     )
     type: OwnerType | None = Field(default=None, description="Kind of owner.")
+
+    @field_validator("uscc")
+    @classmethod
+    def _compact_uscc(cls, value: str) -> str:
+        # Stored in the compact form the checksum is computed on: no spaces or dashes, upper case.
+        return value.replace(" ", "").replace("-", "").upper()
 
 
 class Contact(InputModel):

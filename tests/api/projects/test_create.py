@@ -260,6 +260,12 @@ class TestCreateProject:
         assert response.status_code == 400
         assert response.json()["code"] == "malformed_json"
 
+    async def test_uscc_is_stored_compact(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        body = await create(
+            client, await keys.region("440304"), owner={"name": "O", "uscc": "91440300 7152-6726xg"}
+        )
+        assert body["owner"]["uscc"] == USCC
+
     async def test_valid_uscc_examples_pass(self, client: httpx.AsyncClient, keys: Keys) -> None:
         region = await keys.region("440304")
         for uscc in (USCC, "91350100M000100Y43", "91110000802100433B"):
