@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import pydantic
@@ -43,62 +44,121 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _money(value: Any) -> str:
-    return f"{value:.2f}"
+_decode_categories = lru_cache(maxsize=None)(CATEGORIES.decode)
+_decode_financing_types = lru_cache(maxsize=None)(FINANCING_TYPES.decode)
 
 
-def to_json(row: Any, principal: Principal, *, granted: bool = False) -> dict[str, Any]:
-    """A project (ORM object or list row) as its JSON answer, as this principal may see it."""
-    show_contact = repo.can_see_contact(principal, row.region_code, row.status, granted=granted)
-    reasons = row.screening or []
-    refused = any(r.get("code") == "two_high_project" for r in reasons)
+def to_json(
+    values: Sequence[Any], principal: Principal, *, granted: bool = False
+) -> dict[str, Any]:
+    """A project as its JSON answer, as this principal may see it.
+
+    ``values`` are the columns of ``repo.LIST_COLUMNS`` in order (a list row, or
+    ``columns_of(project)``); unpacked by position because this runs for every listed row.
+    """
+    (
+        id_,
+        library_code,
+        status,
+        external_ref,
+        name,
+        summary,
+        region_code,
+        owner_name,
+        owner_uscc,
+        owner_type,
+        objective,
+        categories_mask,
+        industry_code,
+        nature,
+        construction_status,
+        start_date,
+        end_date,
+        total_investment,
+        financing_need,
+        financing_secured,
+        financing_types_mask,
+        tenor_months,
+        annual_emission_reduction_tco2e,
+        annual_energy_saving_tce,
+        annual_carbon_sink_tco2e,
+        adaptation_beneficiaries,
+        adaptation_benefit,
+        accounting_methodology,
+        baseline,
+        third_party_verified,
+        verifier,
+        disclosure_commitment,
+        contact_name,
+        contact_phone,
+        contact_email,
+        is_two_high,
+        is_two_high_retrofit,
+        screening,
+        version,
+        approved_at,
+        created_at,
+        updated_at,
+    ) = values
+    reasons = screening or []
+    if is_two_high and any(r.get("code") == "two_high_project" for r in reasons):
+        outcome = "refused"
+    elif is_two_high_retrofit:
+        outcome = "flagged"
+    else:
+        outcome = "clear"
     return {
-        "id": row.id,
-        "library_code": row.library_code,
-        "status": row.status,
-        "external_ref": row.external_ref,
-        "name": row.name,
-        "summary": row.summary,
-        "region_code": row.region_code,
-        "owner": {"name": row.owner_name, "uscc": row.owner_uscc, "type": row.owner_type},
-        "objective": row.objective,
-        "categories": CATEGORIES.decode(row.categories_mask),
-        "industry_code": row.industry_code,
-        "nature": row.nature,
-        "construction_status": row.construction_status,
-        "start_date": row.start_date,
-        "end_date": row.end_date,
-        "total_investment": _money(row.total_investment),
-        "financing_need": _money(row.financing_need),
-        "financing_secured": _money(row.financing_secured),
-        "financing_types": FINANCING_TYPES.decode(row.financing_types_mask),
-        "tenor_months": row.tenor_months,
-        "annual_emission_reduction_tco2e": row.annual_emission_reduction_tco2e,
-        "annual_energy_saving_tce": row.annual_energy_saving_tce,
-        "annual_carbon_sink_tco2e": row.annual_carbon_sink_tco2e,
-        "adaptation_beneficiaries": row.adaptation_beneficiaries,
-        "adaptation_benefit": row.adaptation_benefit,
-        "accounting_methodology": row.accounting_methodology,
-        "baseline": row.baseline,
-        "third_party_verified": row.third_party_verified,
-        "verifier": row.verifier,
-        "disclosure_commitment": row.disclosure_commitment,
+        "id": str(id_),
+        "library_code": library_code,
+        "status": status,
+        "external_ref": external_ref,
+        "name": name,
+        "summary": summary,
+        "region_code": region_code,
+        "owner": {"name": owner_name, "uscc": owner_uscc, "type": owner_type},
+        "objective": objective,
+        "categories": _decode_categories(categories_mask),
+        "industry_code": industry_code,
+        "nature": nature,
+        "construction_status": construction_status,
+        "start_date": start_date,
+        "end_date": end_date,
+        "total_investment": f"{total_investment:.2f}",
+        "financing_need": f"{financing_need:.2f}",
+        "financing_secured": f"{financing_secured:.2f}",
+        "financing_types": _decode_financing_types(financing_types_mask),
+        "tenor_months": tenor_months,
+        "annual_emission_reduction_tco2e": annual_emission_reduction_tco2e,
+        "annual_energy_saving_tce": annual_energy_saving_tce,
+        "annual_carbon_sink_tco2e": annual_carbon_sink_tco2e,
+        "adaptation_beneficiaries": adaptation_beneficiaries,
+        "adaptation_benefit": adaptation_benefit,
+        "accounting_methodology": accounting_methodology,
+        "baseline": baseline,
+        "third_party_verified": third_party_verified,
+        "verifier": verifier,
+        "disclosure_commitment": disclosure_commitment,
         "contact": (
-            {"name": row.contact_name, "phone": row.contact_phone, "email": row.contact_email}
-            if show_contact
+            {"name": contact_name, "phone": contact_phone, "email": contact_email}
+            if repo.can_see_contact(principal, region_code, status, granted=granted)
             else None
         ),
         "screening": {
-            "is_two_high": row.is_two_high,
-            "is_two_high_retrofit": row.is_two_high_retrofit,
-            "outcome": "refused" if refused else "flagged" if row.is_two_high_retrofit else "clear",
+            "is_two_high": is_two_high,
+            "is_two_high_retrofit": is_two_high_retrofit,
+            "outcome": outcome,
             "reasons": reasons,
         },
-        "version": row.version,
-        "approved_at": row.approved_at,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "version": version,
+        "approved_at": approved_at,
+        "created_at": created_at,
+        "updated_at": updated_at,
     }
+
+
+def columns_of(project: Project) -> tuple[Any, ...]:
+    """An ORM project's values in ``repo.LIST_COLUMNS`` order, for ``to_json``."""
+    return tuple(getattr(project, column.key) for column in repo.LIST_COLUMNS)
 
 
 async def _visible(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> Project:
@@ -112,7 +172,7 @@ async def _visible(session: AsyncSession, principal: Principal, project_id: uuid
 
 async def present(session: AsyncSession, principal: Principal, project: Project) -> dict[str, Any]:
     granted = project.id in await repo.contact_grants(session, principal, [project.id])
-    return to_json(project, principal, granted=granted)
+    return to_json(columns_of(project), principal, granted=granted)
 
 
 async def get(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> dict[str, Any]:
@@ -157,7 +217,8 @@ async def history(
 # ---- writing ----------------------------------------------------------------------------------
 
 
-def _assign(project: Project, data: ProjectFields) -> None:
+def assign_fields(project: Project, data: ProjectFields) -> None:
+    """Copy validated input onto the project and store its 两高 screening."""
     project.external_ref = data.external_ref
     project.name = data.name
     project.summary = data.summary
@@ -270,7 +331,7 @@ async def create(session: AsyncSession, principal: Principal, data: ProjectCreat
         status=ProjectStatus.draft,
         created_by=principal.key_id,
     )
-    _assign(project, data)
+    assign_fields(project, data)
     session.add(project)
     lifecycle.record(session, principal, project, "create", None)
     await session.flush()
@@ -358,7 +419,7 @@ async def update(
         return project
     validation.ensure_valid(merged, principal, new_region="region_code" in changed)
     await _ensure_external_ref_free(session, project.source_scope, merged.external_ref, project.id)
-    _assign(project, merged)
+    assign_fields(project, merged)
     if project.status == ProjectStatus.in_library and changed - PROGRESS_FIELDS:
         lifecycle.ensure_screening_passes(project)
         project.status = ProjectStatus.submitted
