@@ -7,6 +7,7 @@ from typing import Any
 
 import pydantic
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -313,11 +314,15 @@ async def _ensure_external_ref_free(
     )
     existing = (await session.execute(stmt)).scalar_one_or_none()
     if existing is not None and existing != project_id:
-        raise Conflict(
-            f"This region already has a project with external_ref {external_ref!r}.",
-            code="duplicate_external_ref",
-            errors=[field_error(["body", "external_ref"], "duplicate_external_ref", "Taken.")],
-        )
+        raise _duplicate_external_ref(external_ref)
+
+
+def _duplicate_external_ref(external_ref: str | None) -> Conflict:
+    return Conflict(
+        f"This region already has a project with external_ref {external_ref!r}.",
+        code="duplicate_external_ref",
+        errors=[field_error(["body", "external_ref"], "duplicate_external_ref", "Taken.")],
+    )
 
 
 async def create(session: AsyncSession, principal: Principal, data: ProjectCreate) -> Project:
@@ -334,7 +339,11 @@ async def create(session: AsyncSession, principal: Principal, data: ProjectCreat
     assign_fields(project, data)
     session.add(project)
     lifecycle.record(session, principal, project, "create", None)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Two creations with one external_ref raced past the check above; the index decides.
+        raise _duplicate_external_ref(data.external_ref) from exc
     return project
 
 

@@ -1,5 +1,6 @@
 """POST /projects: regions push drafts; every rule of DESIGN §4 answers its own code and field."""
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -253,6 +254,21 @@ class TestCreateProject:
             client, await keys.region("440305"), external_ref="FT-1", region_code="440305"
         )
         assert other["external_ref"] == "FT-1"
+
+    async def test_racing_creations_with_one_external_ref_make_one_project(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region = await keys.region("440304")
+        answers = await asyncio.gather(
+            *(
+                client.post(BASE, json=payload(external_ref="RACE"), headers=region)
+                for _ in range(5)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409]
+        assert {a.json()["code"] for a in answers if a.status_code == 409} == {
+            "duplicate_external_ref"
+        }
 
     async def test_malformed_json_is_400(self, client: httpx.AsyncClient, keys: Keys) -> None:
         headers = {**await keys.region("440304"), "content-type": "application/json"}

@@ -105,6 +105,15 @@ class TestListFilters:
         future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
         assert _ids(await client.get(BASE, params={"updated_since": future})) == []
 
+    async def test_listed_item_is_the_same_document_as_get(
+        self, client: httpx.AsyncClient, keys: Keys, catalogue: dict[str, dict[str, Any]]
+    ) -> None:
+        for headers in ({}, await keys.admin()):
+            items = (await client.get(BASE, headers=headers)).json()["items"]
+            for item in items:
+                single = await client.get(f"{BASE}/{item['id']}", headers=headers)
+                assert single.json() == item
+
     async def test_status_filter_stays_within_visibility(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
