@@ -249,7 +249,11 @@ async def list_rows(
     base = _LIST_BASE.where(readable_clause(principal))
     stmt = paginate(_filtered(base, filters), keys, cursor, limit, sort)
     # Core execution on the session's connection: plain rows, none of the ORM's per-row work.
-    connection = await session.connection()
+    # A public list on PostgreSQL is one statement: autocommit spares the BEGIN/COMMIT round trips.
+    if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        connection = await session.connection()
     rows = list((await connection.execute(stmt)).all())
     after = next_cursor(rows, keys, limit, sort, lambda r: [r._mapping[k.column.key] for k in keys])
     return rows[:limit], after
