@@ -35,8 +35,21 @@ def readable_clause(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.region:
         return or_(_in_scope(principal), public)
     if principal.role is Role.reviewer:
-        # A reviewer takes projects in from submission on: drafts stay the region's own.
-        return or_(and_(_in_scope(principal), Project.status != ProjectStatus.draft), public)
+        # A reviewer takes projects in from submission on: drafts stay the region's own, and so
+        # does a draft the region withdrew without ever submitting it.
+        submitted_once = (
+            select(ProjectTransition.id)
+            .where(
+                ProjectTransition.project_id == Project.id,
+                ProjectTransition.to_status == ProjectStatus.submitted,
+            )
+            .exists()
+        )
+        reviewed = or_(
+            Project.status.not_in([ProjectStatus.draft, ProjectStatus.withdrawn]),
+            and_(Project.status == ProjectStatus.withdrawn, submitted_once),
+        )
+        return or_(and_(_in_scope(principal), reviewed), public)
     return public
 
 

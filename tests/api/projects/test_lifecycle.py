@@ -70,6 +70,19 @@ class TestTransitions:
         assert history[2]["actor_role"] == "reviewer" and history[2]["actor_scope"] == "44"
         assert all(h["at"] for h in history)
 
+    async def test_reviewer_sees_a_withdrawn_project_only_if_it_was_submitted(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region, reviewer = await keys.region("440304"), await keys.reviewer("44")
+        never = await move(client, region, await create(client, region), "withdraw")
+        once = await project_in(client, keys, "returned", region)
+        once = await move(client, region, once, "withdraw")
+        assert (await client.get(f"{BASE}/{never['id']}", headers=reviewer)).status_code == 404
+        seen = await client.get(f"{BASE}/{once['id']}", headers=reviewer)
+        assert seen.status_code == 200 and seen.json()["status"] == "withdrawn"
+        listed = await client.get(BASE, params={"status": "withdrawn"}, headers=reviewer)
+        assert [p["id"] for p in listed.json()["items"]] == [once["id"]]
+
     @pytest.mark.parametrize("action", ["return", "reject"])
     async def test_return_and_reject_need_a_reason(
         self, client: httpx.AsyncClient, keys: Keys, action: str
