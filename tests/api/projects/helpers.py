@@ -84,18 +84,21 @@ async def in_library(
     return await move(client, admin, project, "approve")
 
 
-async def institution_headers(app: FastAPI, keys: Keys) -> dict[str, str]:
-    """A key of a freshly registered bank."""
+async def institution_key(app: FastAPI, keys: Keys) -> tuple[dict[str, str], uuid.UUID]:
+    """A freshly registered bank's key headers and its institution id."""
     async with app.state.sessions.begin() as session:
         bank = Institution(
-            name=f"Bank {uuid.uuid4().hex[:6]}",
-            uscc=_fresh_uscc(),
-            type=InstitutionType.bank,
+            name=f"Bank {uuid.uuid4().hex[:6]}", uscc=_fresh_uscc(), type=InstitutionType.bank
         )
         session.add(bank)
         await session.flush()
-        bank_id = str(bank.id)
-    return await keys.institution(bank_id)
+        bank_id = bank.id
+    return await keys.institution(str(bank_id)), bank_id
+
+
+async def institution_headers(app: FastAPI, keys: Keys) -> dict[str, str]:
+    """A key of a freshly registered bank."""
+    return (await institution_key(app, keys))[0]
 
 
 def _fresh_uscc() -> str:
