@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer, field_validator
+from pydantic import ConfigDict, Field, PlainSerializer, field_validator
 
 from app.models.project import (
     ConstructionStatus,
@@ -175,6 +175,41 @@ class ProjectFields(InputModel):
 
 class ProjectCreate(ProjectFields):
     """A new project (a draft) pushed by a region."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "external_ref": "SZFT-2026-001",
+                    "name": "福田区公共建筑屋顶分布式光伏",
+                    "summary": "Distributed photovoltaics on 42 public buildings, 18 MWp.",
+                    "region_code": "440304",
+                    "owner": {
+                        "name": "深圳市福田区能源发展有限公司",
+                        "uscc": "9144030071526726XG",
+                        "type": "state_owned",
+                    },
+                    "objective": "mitigation",
+                    "categories": ["M2"],
+                    "industry_code": "D4416",
+                    "nature": "new_build",
+                    "construction_status": "approved",
+                    "start_date": "2027-03-01",
+                    "end_date": "2028-06-30",
+                    "total_investment": "72000000.00",
+                    "financing_need": "50000000.00",
+                    "financing_secured": "0.00",
+                    "financing_types": ["loan", "leasing"],
+                    "tenor_months": 120,
+                    "annual_emission_reduction_tco2e": 10250.0,
+                    "accounting_methodology": "ACM0002 (grid-connected renewable electricity)",
+                    "third_party_verified": False,
+                    "disclosure_commitment": True,
+                    "contact": {"name": "李明", "phone": "0755-00000000", "email": "li@example.cn"},
+                }
+            ]
+        }
+    )
 
 
 class ProjectUpdate(InputModel):
