@@ -176,6 +176,39 @@ class TestListSortAndCursor:
         assert values == sorted(values, reverse=reverse)
         assert len(items) == 3
 
+    @pytest.mark.parametrize(
+        "sort",
+        [
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+            "financing_need",
+            "-financing_need",
+            "name",
+            "-name",
+        ],
+    )
+    async def test_one_row_pages_follow_the_full_order(
+        self, client: httpx.AsyncClient, keys: Keys, sort: str
+    ) -> None:
+        region = await keys.region("440304")
+        for i, need in enumerate(["5.00", "12.50", "5.00", "100.00", "12.50"]):
+            await create(client, region, name=f"P{i % 3}", financing_need=need)
+        full = _ids(await client.get(BASE, params={"sort": sort}, headers=region))
+        paged: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"sort": sort, "limit": 1}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get(BASE, params=params, headers=region)).json()
+            paged.extend(p["id"] for p in page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert paged == full and len(full) == 5
+
     async def test_cursor_of_another_sort_is_refused(
         self, client: httpx.AsyncClient, catalogue: dict[str, dict[str, Any]]
     ) -> None:
