@@ -74,6 +74,9 @@ class Project(Base):
         CheckConstraint("financing_secured >= 0", name="secured_not_negative"),
         Index("ix_projects_status_region", "status", "region_code"),
         Index("ix_projects_updated", "updated_at", "id"),
+        # The default list order (newest first), for everyone and for the public's in_library.
+        Index("ix_projects_created", "created_at", "id"),
+        Index("ix_projects_status_created", "status", "created_at", "id"),
     )
 
     id: Mapped[UUIDPk]

@@ -1,5 +1,254 @@
-"""Projects endpoints (filled in by its issue)."""
+"""The project library (入库项目): push, read, list, update, move along the lifecycle."""
 
-from fastapi import APIRouter
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from app.auth import Principal, PrincipalDep, require_roles
+from app.db import SessionDep
+from app.errors import responses
+from app.models import Role
+from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.models.project import ConstructionStatus, Objective, ProjectStatus
+from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.repositories.projects import ProjectFilters
+from app.schemas.common import Page
+from app.schemas.project import (
+    Category,
+    FinancingType,
+    ProjectCreate,
+    ProjectRead,
+    ProjectUpdate,
+    TransitionCreate,
+    TransitionRead,
+)
+from app.services import idempotency, projects
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
+
+RegionDep = Annotated[Principal, require_roles(Role.region)]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag of the project this write is based on, e.g. "3" (required).',
+    ),
+]
+SortName = Literal[
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "financing_need",
+    "-financing_need",
+    "name",
+    "-name",
+]
+
+
+def _default(value: Any) -> str:
+    # asyncpg hands back its own UUID subclass, which orjson does not take for a uuid.UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, default=_default),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _project_response(body: dict[str, Any], status_code: int = 200) -> Response:
+    return _json(body, status_code, {"ETag": projects.etag(body["version"])})
+
+
+@router.post(
+    "/projects",
+    status_code=201,
+    response_model=ProjectRead,
+    operation_id="create_project",
+    summary="Push a project (draft)",
+    responses=responses(400, 401, 403, 409, 422),
+)
+async def create_project(
+    request: Request,
+    body: ProjectCreate,
+    session: SessionDep,
+    principal: RegionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes retries safe: the same key and body replay the first answer.",
+        ),
+    ] = None,
+) -> Response:
+    """Create a draft project in the region's scope; validated and 两高-screened."""
+
+    async def produce() -> idempotency.Stored:
+        project = await projects.create(session, principal, body)
+        data = await projects.present(session, principal, project)
+        return idempotency.Stored(
+            201,
+            data,
+            {"ETag": projects.etag(project.version), "Location": f"/api/v1/projects/{project.id}"},
+        )
+
+    return await idempotency.run(
+        request, session, principal, idempotency_key, body.model_dump(mode="json"), produce
+    )
+
+
+@router.get(
+    "/projects",
+    response_model=Page[ProjectRead],
+    operation_id="list_projects",
+    summary="List projects",
+    responses=responses(400, 401, 422),
+)
+async def list_projects(
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: Annotated[
+        list[ProjectStatus] | None, Query(description="Any of these statuses.")
+    ] = None,
+    objective: Annotated[
+        list[Objective] | None, Query(description="Any of these objectives.")
+    ] = None,
+    category: Annotated[
+        list[Category] | None, Query(description="Has any of these categories.")
+    ] = None,
+    region_code: Annotated[
+        str | None,
+        Query(pattern=r"^\d{1,6}$", description="Region code prefix: 44, 4403, 440304."),
+    ] = None,
+    industry_code: Annotated[
+        str | None,
+        Query(pattern=r"^[A-T]\d{0,4}$", description="GB/T 4754 code or prefix: D, D44, D4415."),
+    ] = None,
+    construction_status: Annotated[
+        list[ConstructionStatus] | None, Query(description="Any of these construction statuses.")
+    ] = None,
+    financing_type: Annotated[
+        list[FinancingType] | None, Query(description="Wants any of these financing types.")
+    ] = None,
+    need_min: Annotated[
+        Decimal | None, Query(ge=0, description="financing_need at least (CNY).")
+    ] = None,
+    need_max: Annotated[
+        Decimal | None, Query(ge=0, description="financing_need at most (CNY).")
+    ] = None,
+    two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
+    two_high_retrofit: Annotated[
+        bool | None, Query(description="Flagged as a 两高 retrofit, or not.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
+    ] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="Changed at or after this instant (ISO 8601).")
+    ] = None,
+    sort: Annotated[
+        SortName, Query(description="Order; '-' for descending. Ties break on id.")
+    ] = "-created_at",
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
+) -> Response:
+    """List the projects the caller may see: filters, sort and cursor pages."""
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=UTC)
+    filters = ProjectFilters(
+        status=status,
+        objective=[o.value for o in objective] if objective else None,
+        categories_mask=CATEGORIES.mask(c.value for c in category or ()),
+        region_code=region_code,
+        industry_code=industry_code,
+        construction_status=[c.value for c in construction_status] if construction_status else None,
+        financing_types_mask=FINANCING_TYPES.mask(t.value for t in financing_type or ()),
+        need_min=need_min,
+        need_max=need_max,
+        two_high=two_high,
+        two_high_retrofit=two_high_retrofit,
+        q=q,
+        updated_since=updated_since,
+    )
+    page = await projects.list_projects(
+        session, principal, filters, sort=sort, cursor=cursor, limit=limit
+    )
+    return _json(page)
+
+
+@router.get(
+    "/projects/{project_id}",
+    response_model=ProjectRead,
+    operation_id="get_project",
+    summary="Get a project",
+    responses=responses(401, 404),
+)
+async def get_project(
+    project_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """One project as the caller may see it, with its ETag."""
+    return _project_response(await projects.get(session, principal, project_id))
+
+
+@router.patch(
+    "/projects/{project_id}",
+    response_model=ProjectRead,
+    operation_id="update_project",
+    summary="Update a project",
+    responses=responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def update_project(
+    project_id: uuid.UUID,
+    body: ProjectUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Change the fields sent (If-Match required); in the library, screening changes re-submit."""
+    project = await projects.update(session, principal, project_id, body, if_match)
+    return _project_response(await projects.present(session, principal, project))
+
+
+@router.post(
+    "/projects/{project_id}/transitions",
+    response_model=ProjectRead,
+    operation_id="transition_project",
+    summary="Move a project along its lifecycle",
+    responses=responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def transition_project(
+    project_id: uuid.UUID,
+    body: TransitionCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Submit, recommend, approve, return, reject, withdraw or exit (If-Match required)."""
+    project = await projects.transition(session, principal, project_id, body, if_match)
+    return _project_response(await projects.present(session, principal, project))
+
+
+@router.get(
+    "/projects/{project_id}/history",
+    response_model=list[TransitionRead],
+    operation_id="list_project_history",
+    summary="A project's lifecycle history",
+    responses=responses(401, 403, 404),
+)
+async def list_project_history(
+    project_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[TransitionRead]:
+    """Every transition of the project: who, when, from, to, why."""
+    steps = await projects.history(session, principal, project_id)
+    return [TransitionRead.model_validate(s) for s in steps]

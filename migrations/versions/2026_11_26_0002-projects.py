@@ -83,6 +83,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_projects_region_code"), ["region_code"], unique=False)
         batch_op.create_index("ix_projects_status_region", ["status", "region_code"], unique=False)
         batch_op.create_index("ix_projects_updated", ["updated_at", "id"], unique=False)
+        batch_op.create_index("ix_projects_created", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_projects_status_created", ["status", "created_at", "id"], unique=False
+        )
 
     op.create_table(
         "project_transitions",
@@ -130,4 +134,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_projects_region_code")
         batch_op.drop_index("ix_projects_status_region")
         batch_op.drop_index("ix_projects_updated")
+        batch_op.drop_index("ix_projects_created")
+        batch_op.drop_index("ix_projects_status_created")
     op.drop_table("projects")

@@ -1,0 +1,272 @@
+"""Project queries. Visibility (DESIGN §1) is decided here and nowhere else.
+
+``readable(principal)`` is the statement every get, list, update and transition starts from
+(Polar's ``get_readable_statement``): a row outside it does not exist for the caller (404).
+Within it, ``can_see_full`` / ``can_see_contact`` decide how much of a row is shown and
+``can_edit`` whether the caller may change it (403 otherwise).
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.repositories.pagination import SortKey, next_cursor, paginate
+
+
+def _in_scope(principal: Principal) -> ColumnElement[bool]:
+    if not principal.region_prefixes:
+        return false()
+    return or_(*(Project.region_code.startswith(p) for p in principal.region_prefixes))
+
+
+def readable_clause(principal: Principal) -> ColumnElement[bool]:
+    """The WHERE clause of the projects this principal may see at all."""
+    public = Project.status == ProjectStatus.in_library
+    if principal.role is Role.admin:
+        return true()
+    if principal.role is Role.region:
+        return or_(_in_scope(principal), public)
+    if principal.role is Role.reviewer:
+        # A reviewer takes projects in from submission on: drafts stay the region's own, and so
+        # does a draft the region withdrew without ever submitting it.
+        submitted_once = (
+            select(ProjectTransition.id)
+            .where(
+                ProjectTransition.project_id == Project.id,
+                ProjectTransition.to_status == ProjectStatus.submitted,
+            )
+            .exists()
+        )
+        reviewed = or_(
+            Project.status.not_in([ProjectStatus.draft, ProjectStatus.withdrawn]),
+            and_(Project.status == ProjectStatus.withdrawn, submitted_once),
+        )
+        return or_(and_(_in_scope(principal), reviewed), public)
+    return public
+
+
+def readable(principal: Principal, *columns: Any) -> Select[Any]:
+    """Projects (or the given columns of them) that this principal may see."""
+    stmt = select(*columns) if columns else select(Project)
+    return stmt.where(readable_clause(principal))
+
+
+def can_see_full(principal: Principal, region_code: str, status: str) -> bool:
+    """Whether the caller sees a visible project with every field (its own scope), not as public."""
+    if principal.role is Role.admin:
+        return True
+    if principal.role is Role.region:
+        return region_code.startswith(principal.region_prefixes)
+    if principal.role is Role.reviewer:
+        return status != ProjectStatus.draft and region_code.startswith(principal.region_prefixes)
+    return False
+
+
+def can_see_contact(
+    principal: Principal, region_code: str, status: str, *, granted: bool = False
+) -> bool:
+    """Whether the contact person is shown: full views do; the public never.
+
+    ``granted`` comes from ``contact_grants``: an institution whose offer the owner accepted.
+    """
+    return can_see_full(principal, region_code, status) or (
+        granted and principal.role is Role.institution
+    )
+
+
+async def contact_grants(
+    session: AsyncSession, principal: Principal, project_ids: Iterable[uuid.UUID]
+) -> frozenset[uuid.UUID]:
+    """Projects among ``project_ids`` whose contact this institution has been granted.
+
+    Hook for the engagements (finance) code: an accepted offer reveals the owner's contact to
+    the institution that made it. Until engagements exist nobody is granted anything.
+    """
+    del session, project_ids
+    if principal.role is not Role.institution:
+        return frozenset()
+    return frozenset()
+
+
+def can_edit(principal: Principal, region_code: str) -> bool:
+    """Whether the caller may change a visible project: the region whose scope holds it."""
+    return principal.role is Role.region and region_code.startswith(principal.region_prefixes)
+
+
+async def get_readable(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID
+) -> Project | None:
+    """The project as an ORM object when the caller may see it."""
+    result = await session.scalars(readable(principal).where(Project.id == project_id))
+    return result.one_or_none()
+
+
+async def history(session: AsyncSession, project_id: uuid.UUID) -> list[ProjectTransition]:
+    rows = await session.scalars(
+        select(ProjectTransition)
+        .where(ProjectTransition.project_id == project_id)
+        .order_by(ProjectTransition.at, ProjectTransition.id)
+    )
+    return list(rows)
+
+
+# Columns read for lists: everything the answer shows, no ORM entities (the list is a hot path).
+# Plain table columns: ORM-annotated ones make SQLAlchemy re-match result columns on every call.
+LIST_COLUMNS = tuple(
+    Project.__table__.c[name]
+    for name in (
+        "id",
+        "library_code",
+        "status",
+        "external_ref",
+        "name",
+        "summary",
+        "region_code",
+        "owner_name",
+        "owner_uscc",
+        "owner_type",
+        "objective",
+        "categories_mask",
+        "industry_code",
+        "nature",
+        "construction_status",
+        "start_date",
+        "end_date",
+        "total_investment",
+        "financing_need",
+        "financing_secured",
+        "financing_types_mask",
+        "tenor_months",
+        "annual_emission_reduction_tco2e",
+        "annual_energy_saving_tce",
+        "annual_carbon_sink_tco2e",
+        "adaptation_beneficiaries",
+        "adaptation_benefit",
+        "accounting_methodology",
+        "baseline",
+        "third_party_verified",
+        "verifier",
+        "disclosure_commitment",
+        "contact_name",
+        "contact_phone",
+        "contact_email",
+        "is_two_high",
+        "is_two_high_retrofit",
+        "screening",
+        "version",
+        "approved_at",
+        "created_at",
+        "updated_at",
+    )
+)
+
+# Built once: constructing a 42-column select costs more than running the indexed query.
+_LIST_BASE = select(*LIST_COLUMNS)
+
+SORTS: dict[str, list[SortKey]] = {
+    "created_at": [SortKey(Project.created_at, kind=datetime), SortKey(Project.id, kind=uuid.UUID)],
+    "-created_at": [
+        SortKey(Project.created_at, True, datetime),
+        SortKey(Project.id, True, uuid.UUID),
+    ],
+    "updated_at": [SortKey(Project.updated_at, kind=datetime), SortKey(Project.id, kind=uuid.UUID)],
+    "-updated_at": [
+        SortKey(Project.updated_at, True, datetime),
+        SortKey(Project.id, True, uuid.UUID),
+    ],
+    "financing_need": [
+        SortKey(Project.financing_need, kind=Decimal),
+        SortKey(Project.id, kind=uuid.UUID),
+    ],
+    "-financing_need": [
+        SortKey(Project.financing_need, True, Decimal),
+        SortKey(Project.id, True, uuid.UUID),
+    ],
+    "name": [SortKey(Project.name, kind=str), SortKey(Project.id, kind=uuid.UUID)],
+    "-name": [SortKey(Project.name, True, str), SortKey(Project.id, True, uuid.UUID)],
+}
+DEFAULT_SORT = "-created_at"
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    status: list[ProjectStatus] | None = None
+    objective: list[str] | None = None
+    categories_mask: int = 0
+    region_code: str | None = None
+    industry_code: str | None = None
+    construction_status: list[str] | None = None
+    financing_types_mask: int = 0
+    need_min: Decimal | None = None
+    need_max: Decimal | None = None
+    two_high: bool | None = None
+    two_high_retrofit: bool | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
+
+
+def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
+    if f.status:
+        stmt = stmt.where(Project.status.in_(f.status))
+    if f.objective:
+        stmt = stmt.where(Project.objective.in_(f.objective))
+    if f.categories_mask:
+        stmt = stmt.where(Project.categories_mask.op("&")(f.categories_mask) != 0)
+    if f.region_code:
+        stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))
+    if f.industry_code:
+        stmt = stmt.where(Project.industry_code.startswith(f.industry_code, autoescape=True))
+    if f.construction_status:
+        stmt = stmt.where(Project.construction_status.in_(f.construction_status))
+    if f.financing_types_mask:
+        stmt = stmt.where(Project.financing_types_mask.op("&")(f.financing_types_mask) != 0)
+    if f.need_min is not None:
+        stmt = stmt.where(Project.financing_need >= f.need_min)
+    if f.need_max is not None:
+        stmt = stmt.where(Project.financing_need <= f.need_max)
+    if f.two_high is not None:
+        stmt = stmt.where(Project.is_two_high.is_(f.two_high))
+    if f.two_high_retrofit is not None:
+        stmt = stmt.where(Project.is_two_high_retrofit.is_(f.two_high_retrofit))
+    if f.q:
+        stmt = stmt.where(
+            or_(
+                Project.name.icontains(f.q, autoescape=True),
+                Project.summary.icontains(f.q, autoescape=True),
+            )
+        )
+    if f.updated_since is not None:
+        stmt = stmt.where(Project.updated_at >= f.updated_since)
+    return stmt
+
+
+async def list_rows(
+    session: AsyncSession,
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of visible projects as plain rows, and the cursor of the next page."""
+    keys = SORTS[sort]
+    base = _LIST_BASE.where(readable_clause(principal))
+    stmt = paginate(_filtered(base, filters), keys, cursor, limit, sort)
+    # Core execution on the session's connection: plain rows, none of the ORM's per-row work.
+    # A public list on PostgreSQL is one statement: autocommit spares the BEGIN/COMMIT round trips.
+    if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        connection = await session.connection()
+    rows = list((await connection.execute(stmt)).all())
+    after = next_cursor(rows, keys, limit, sort, lambda r: [r._mapping[k.column.key] for k in keys])
+    return rows[:limit], after

@@ -1,0 +1,220 @@
+"""``Idempotency-Key`` for creating POSTs (DESIGN §8), kept in the database so every process agrees.
+
+A key is scoped to the caller (``Principal.identity``). The first request with a key claims it; a
+retry with the same key and body gets the first answer replayed, with another body 422
+``idempotency_key_reused``, and while the first is still running 409
+``idempotency_key_in_progress``.
+
+Use from a router::
+
+    return await idempotency.run(request, session, principal, key, body, produce)
+
+where ``produce`` does the work and returns ``Stored(status, body, headers)``.
+
+On PostgreSQL the claim is committed in its own short transaction, so a concurrent retry sees it
+at once (an uncommitted row would make the retry wait instead of answering 409); the answer is
+stored in the request's transaction, atomically with what it created. On SQLite the request
+already holds the database's write lock, so everything happens in the request's transaction and a
+retry simply waits for the first to finish.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
+
+from app.auth import Principal
+from app.errors import BadRequest, Conflict, RuleViolation, field_error
+from app.models import IdempotencyRecord
+from app.models.base import utcnow
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+# A claim never completed this long after it was made belongs to a request that died.
+ABANDONED_AFTER = timedelta(minutes=5)
+
+
+@dataclass
+class Stored:
+    """An answer to replay: status, JSON body and the headers worth repeating."""
+
+    status_code: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self, *, replayed: bool = False) -> Response:
+        headers = dict(self.headers)
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            orjson.dumps(self.body, default=_default),
+            status_code=self.status_code,
+            media_type="application/json",
+            headers=headers,
+        )
+
+
+def _default(value: Any) -> str:
+    # asyncpg hands back its own UUID subclass, which orjson does not take for a uuid.UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def request_hash(method: str, path: str, payload: Any) -> str:
+    raw = orjson.dumps(
+        {"m": method, "p": path, "b": payload},
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+    )
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise BadRequest(
+            f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} printable characters.",
+            code="invalid_idempotency_key",
+            errors=[field_error(["header", HEADER], "invalid_idempotency_key", "Unusable key.")],
+        )
+
+
+def _answer_existing(record: IdempotencyRecord, digest: str) -> Stored:
+    """The answer for a key that is already claimed, or the reason there is none."""
+    if record.request_hash != digest:
+        raise RuleViolation(
+            "This Idempotency-Key was used with another request body.",
+            code="idempotency_key_reused",
+            errors=[
+                field_error(
+                    ["header", HEADER], "idempotency_key_reused", "Key used for another body."
+                )
+            ],
+        )
+    if record.completed_at is None or record.status_code is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still running; retry later.",
+            code="idempotency_key_in_progress",
+            headers={"Retry-After": "1"},
+        )
+    stored = record.response_body or {}
+    return Stored(record.status_code, stored.get("body"), stored.get("headers") or {})
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    return record.completed_at is None and utcnow() - record.created_at > ABANDONED_AFTER
+
+
+async def _find(session: AsyncSession, identity: str, key: str) -> IdempotencyRecord | None:
+    result = await session.execute(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.principal == identity, IdempotencyRecord.key == key
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def _claim_committed(
+    sessions: async_sessionmaker[AsyncSession], identity: str, key: str, digest: str
+) -> IdempotencyRecord | Stored:
+    """Claim the key in its own committed transaction (PostgreSQL), or answer from the record."""
+    async with sessions.begin() as claim:
+        table = IdempotencyRecord.__table__
+        assert isinstance(table, Table)  # noqa: S101 - narrows the type for insert()
+        inserted = await claim.execute(
+            postgresql.insert(table)
+            .values(
+                id=uuid.uuid4(),
+                principal=identity,
+                key=key,
+                request_hash=digest,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=[table.c.principal, table.c.key])
+            .returning(table.c.id)
+        )
+        claimed_id = inserted.scalar_one_or_none()
+        record = await _find(claim, identity, key)
+        assert record is not None  # noqa: S101 - either inserted or already there
+        if claimed_id is not None:
+            return record
+        if _abandoned(record):
+            taken = await claim.execute(
+                update(IdempotencyRecord)
+                .where(
+                    IdempotencyRecord.id == record.id,
+                    IdempotencyRecord.created_at == record.created_at,
+                )
+                .values(created_at=utcnow(), request_hash=digest)
+                .returning(IdempotencyRecord.id)
+            )
+            if taken.scalar_one_or_none() is not None:
+                return record
+        return _answer_existing(record, digest)
+
+
+async def run(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    produce: Callable[[], Awaitable[Stored]],
+) -> Response:
+    """Run ``produce`` once per (caller, key); replay its stored answer to retries."""
+    if key is None:
+        return (await produce()).response()
+    _check_key(key)
+    identity = principal.identity
+    digest = request_hash(request.method, request.url.path, payload)
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+
+    if on_postgres:
+        sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+        claimed = await _claim_committed(sessions, identity, key, digest)
+        if isinstance(claimed, Stored):
+            return claimed.response(replayed=True)
+        record_id = claimed.id
+    else:
+        existing = await _find(session, identity, key)
+        if existing is not None and not _abandoned(existing):
+            return _answer_existing(existing, digest).response(replayed=True)
+        if existing is not None:
+            await session.delete(existing)
+            await session.flush()
+        record = IdempotencyRecord(principal=identity, key=key, request_hash=digest)
+        session.add(record)
+        await session.flush()
+        record_id = record.id
+
+    try:
+        answer = await produce()
+    except BaseException:
+        if on_postgres:
+            # Release the claim so that a retry runs the request again (and gets its own answer).
+            async with sessions.begin() as release:
+                await release.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.id == record_id, IdempotencyRecord.completed_at.is_(None)
+                    )
+                )
+        raise
+    body = orjson.loads(orjson.dumps(answer.body, default=_default))
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record_id)
+        .values(
+            status_code=answer.status_code,
+            response_body={"body": body, "headers": answer.headers},
+            completed_at=utcnow(),
+        )
+    )
+    return Stored(answer.status_code, body, answer.headers).response()

@@ -1,0 +1,189 @@
+"""The project lifecycle (入库流程, DESIGN §4): who may move a project from which state to which.
+
+Every transition is kept (who, when, from, to, why). Approval gives the library code
+``CIF-<region>-<year>-<5 digits>``, gap-free per region and year: the counter row is bumped with
+one INSERT … ON CONFLICT DO UPDATE … RETURNING inside the approval's own transaction, so racing
+approvals queue on that row and a rolled-back approval gives its number back.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import Conflict, Forbidden, RuleViolation, Unauthorized, field_error
+from app.models import LibrarySequence, Project, ProjectStatus, ProjectTransition, Role
+from app.models.base import utcnow
+from app.repositories.projects import can_edit
+from app.schemas.project import TransitionAction
+from app.services.screening import screen
+
+S = ProjectStatus
+A = TransitionAction
+
+
+def _is_region_owner(p: Principal, project: Project) -> bool:
+    return can_edit(p, project.region_code)
+
+
+def _is_province_reviewer(p: Principal, project: Project) -> bool:
+    return p.role is Role.reviewer and project.region_code.startswith(p.region_prefixes)
+
+
+def _is_admin(p: Principal, project: Project) -> bool:
+    return p.role is Role.admin
+
+
+def _reviewer_at_submitted_or_admin(p: Principal, project: Project) -> bool:
+    if p.role is Role.admin:
+        return True
+    return project.status == S.submitted and _is_province_reviewer(p, project)
+
+
+def _admin_or_region(p: Principal, project: Project) -> bool:
+    return p.role is Role.admin or _is_region_owner(p, project)
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[ProjectStatus]
+    target: ProjectStatus
+    who: Callable[[Principal, Project], bool]
+    who_text: str
+    needs_reason: bool = False
+
+
+RULES: dict[TransitionAction, Rule] = {
+    A.submit: Rule(frozenset({S.draft, S.returned}), S.submitted, _is_region_owner, "the region"),
+    A.recommend: Rule(
+        frozenset({S.submitted}),
+        S.recommended,
+        _is_province_reviewer,
+        "the reviewer of the project's province",
+    ),
+    A.approve: Rule(frozenset({S.recommended}), S.in_library, _is_admin, "the administrator"),
+    A.return_: Rule(
+        frozenset({S.submitted, S.recommended}),
+        S.returned,
+        _reviewer_at_submitted_or_admin,
+        "the province's reviewer at submitted, the administrator at either",
+        needs_reason=True,
+    ),
+    A.reject: Rule(
+        frozenset({S.submitted, S.recommended}),
+        S.rejected,
+        _reviewer_at_submitted_or_admin,
+        "the province's reviewer at submitted, the administrator at either",
+        needs_reason=True,
+    ),
+    A.withdraw: Rule(frozenset({S.draft, S.returned}), S.withdrawn, _is_region_owner, "the region"),
+    A.exit: Rule(
+        frozenset({S.in_library}), S.exited, _admin_or_region, "the administrator or region"
+    ),
+}
+
+
+def allowed_actions(status: ProjectStatus) -> list[str]:
+    return [action.value for action, rule in RULES.items() if status in rule.sources]
+
+
+def record(
+    session: AsyncSession,
+    principal: Principal,
+    project: Project,
+    action: str,
+    from_status: ProjectStatus | None,
+    reason: str | None = None,
+) -> ProjectTransition:
+    """Keep one step of the project's history."""
+    step = ProjectTransition(
+        project_id=project.id,
+        action=action,
+        from_status=from_status,
+        to_status=project.status,
+        reason=reason,
+        actor_role=principal.role.value if principal.role else "anonymous",
+        actor_scope=principal.scope,
+        actor_key_id=principal.key_id,
+        at=utcnow(),
+    )
+    session.add(step)
+    return step
+
+
+def ensure_screening_passes(project: Project) -> None:
+    """Refuse a 两高 new build or expansion (or a non-M3 两高 retrofit) entering review."""
+    result = screen(project.industry_code, project.nature, project.categories)
+    if result.refused:
+        raise RuleViolation(
+            result.reasons[0]["message"], code="two_high_project", errors=result.errors
+        )
+
+
+async def next_library_code(session: AsyncSession, region_code: str, year: int) -> str:
+    """The next code of the region and year, counted in this transaction."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = LibrarySequence.__table__
+    assert isinstance(table, Table)  # noqa: S101 - narrows the type for insert()
+    stmt = (
+        insert(table)
+        .values(region_code=region_code, year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.region_code, table.c.year],
+            set_={"last_value": table.c.last_value + 1},
+        )
+        .returning(table.c.last_value)
+    )
+    value = (await session.execute(stmt)).scalar_one()
+    return f"CIF-{region_code}-{year}-{value:05d}"
+
+
+def authorize(
+    principal: Principal, project: Project, action: TransitionAction, reason: str | None
+) -> None:
+    """Raise why ``action`` cannot happen to this visible project now (401/403/409/422)."""
+    rule = RULES[action]
+    if project.status not in rule.sources:
+        allowed = allowed_actions(project.status)
+        raise Conflict(
+            f"'{action.value}' is not possible from {project.status}; "
+            f"allowed: {', '.join(allowed) or 'none'}.",
+            code="invalid_transition",
+            allowed_actions=allowed,
+        )
+    if not rule.who(principal, project):
+        if principal.is_anonymous:
+            raise Unauthorized("Transitions need an API key.")
+        raise Forbidden(f"'{action.value}' is for {rule.who_text}.", code="transition_not_allowed")
+    if rule.needs_reason and not (reason and reason.strip()):
+        raise RuleViolation(
+            f"'{action.value}' needs a reason.",
+            code="reason_required",
+            errors=[field_error(["body", "reason"], "reason_required", "A reason is required.")],
+        )
+    if rule.target is S.submitted:
+        ensure_screening_passes(project)
+
+
+async def apply(
+    session: AsyncSession,
+    principal: Principal,
+    project: Project,
+    action: TransitionAction,
+    reason: str | None,
+) -> None:
+    """Move a project by ``action``; ``authorize`` has said it may."""
+    rule = RULES[action]
+    from_status = project.status
+    project.status = rule.target
+    if action is A.approve:
+        now = utcnow()
+        project.approved_at = now
+        # A project sent back by a screening change and approved again keeps its code.
+        if project.library_code is None:
+            project.library_code = await next_library_code(session, project.region_code, now.year)
+    record(session, principal, project, action.value, from_status, reason)

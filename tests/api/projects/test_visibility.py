@@ -1,0 +1,243 @@
+"""Every project endpoint for every actor (DESIGN §1): who sees what, who may change what.
+
+Projects in every status in Shenzhen Futian (440304, province 44), and a draft and a library
+project in Hangzhou (330102). Each actor calls every endpoint on every project; the expected
+answer comes from DESIGN §1 and §4, written out independently of the service's code below.
+Writes are sent with a stale If-Match: an allowed write then answers 412 and changes nothing,
+so the matrix stays read-only while still proving that authorisation let the call through.
+"""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.auth import Principal
+from app.repositories import projects as projects_repo
+from tests.api.projects.helpers import (
+    BASE,
+    STEPS,
+    institution_headers,
+    institution_key,
+    project_in,
+)
+from tests.conftest import Keys
+
+STATUSES = list(STEPS)
+ACTIONS = ["submit", "recommend", "approve", "return", "reject", "withdraw", "exit"]
+SOURCES = {
+    "submit": {"draft", "returned"},
+    "recommend": {"submitted"},
+    "approve": {"recommended"},
+    "return": {"submitted", "recommended"},
+    "reject": {"submitted", "recommended"},
+    "withdraw": {"draft", "returned"},
+    "exit": {"in_library"},
+}
+EDITABLE = {"draft", "returned", "in_library"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str | None
+    prefix: str | None  # the region prefix the key covers (province for reviewers)
+
+
+ACTORS = [
+    Actor("admin", "admin", None),
+    Actor("reviewer_in", "reviewer", "44"),
+    Actor("reviewer_out", "reviewer", "33"),
+    Actor("region_in", "region", "440304"),
+    Actor("region_out", "region", "3301"),
+    Actor("institution", "institution", None),
+    Actor("anonymous", None, None),
+]
+
+
+def in_scope(actor: Actor, region_code: str) -> bool:
+    return actor.prefix is not None and region_code.startswith(actor.prefix)
+
+
+def visible(actor: Actor, project: dict[str, Any]) -> bool:
+    status, code = project["status"], project["region_code"]
+    if actor.role == "admin" or status == "in_library":
+        return True
+    if actor.role == "region":
+        return in_scope(actor, code)
+    if actor.role == "reviewer":
+        # The matrix's withdrawn project was withdrawn as a draft: never submitted, never seen.
+        return in_scope(actor, code) and status not in ("draft", "withdrawn")
+    return False
+
+
+def full(actor: Actor, project: dict[str, Any]) -> bool:
+    if actor.role == "admin":
+        return True
+    if actor.role in ("region", "reviewer"):
+        return visible(actor, project) and in_scope(actor, project["region_code"])
+    return False
+
+
+def may(actor: Actor, action: str, project: dict[str, Any]) -> bool:
+    status, code = project["status"], project["region_code"]
+    if action in ("submit", "withdraw"):
+        return actor.role == "region" and in_scope(actor, code)
+    if action == "recommend":
+        return actor.role == "reviewer" and in_scope(actor, code)
+    if action == "approve":
+        return actor.role == "admin"
+    if action in ("return", "reject"):
+        return actor.role == "admin" or (
+            actor.role == "reviewer" and in_scope(actor, code) and status == "submitted"
+        )
+    return actor.role == "admin" or (actor.role == "region" and in_scope(actor, code))
+
+
+def denied(actor: Actor) -> int:
+    return 401 if actor.role is None else 403
+
+
+class TestEveryEndpointForEveryActor:
+    async def test_visibility_matrix(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        futian = await keys.region("440304")
+        hangzhou = await keys.region("330100")
+        projects = [await project_in(client, keys, s, futian) for s in STATUSES]
+        for status in ("draft", "in_library"):
+            projects.append(await project_in(client, keys, status, hangzhou, region_code="330102"))
+
+        headers: dict[str, dict[str, str]] = {
+            "admin": await keys.admin(),
+            "reviewer_in": await keys.reviewer("44"),
+            "reviewer_out": await keys.reviewer("33"),
+            "region_in": await keys.region("440304"),
+            "region_out": await keys.region("330100"),
+            "institution": await institution_headers(app, keys),
+            "anonymous": {},
+        }
+        checks = 0
+        for actor in ACTORS:
+            auth = headers[actor.name]
+
+            # GET /projects: exactly the visible projects, contact only in full view.
+            listed = await client.get(BASE, params={"limit": 200}, headers=auth)
+            assert listed.status_code == 200
+            items = {p["id"]: p for p in listed.json()["items"]}
+            expected_ids = {p["id"] for p in projects if visible(actor, p)}
+            assert set(items) == expected_ids, actor.name
+            checks += 1
+            for p in projects:
+                if p["id"] in items:
+                    has_contact = items[p["id"]]["contact"] is not None
+                    assert has_contact == full(actor, p), (actor.name, p["status"])
+                    checks += 1
+
+            for p in projects:
+                url = f"{BASE}/{p['id']}"
+                where = (actor.name, p["status"], p["region_code"])
+                is_visible = visible(actor, p)
+
+                # GET /projects/{id}
+                got = await client.get(url, headers=auth)
+                if is_visible:
+                    assert got.status_code == 200, where
+                    assert (got.json()["contact"] is not None) == full(actor, p), where
+                    assert got.json()["contact"] is None or got.json()["contact"]["name"]
+                else:
+                    assert got.status_code == 404, where
+                    assert got.json()["code"] == "project_not_found"
+                checks += 1
+
+                # GET /projects/{id}/history
+                history = await client.get(f"{url}/history", headers=auth)
+                if not is_visible:
+                    assert history.status_code == 404, where
+                elif full(actor, p):
+                    assert history.status_code == 200, where
+                    assert history.json()[0]["action"] == "create"
+                    assert history.json()[-1]["to_status"] == p["status"]
+                else:
+                    assert history.status_code == denied(actor), where
+                checks += 1
+
+                # PATCH /projects/{id} (stale If-Match: allowed → 412, nothing changes)
+                patched = await client.patch(
+                    url,
+                    json={"construction_status": "under_construction"},
+                    headers={**auth, "If-Match": '"999"'},
+                )
+                if not is_visible:
+                    expected = 404
+                elif actor.role == "region" and in_scope(actor, p["region_code"]):
+                    expected = 412
+                else:
+                    expected = denied(actor)
+                assert patched.status_code == expected, (*where, patched.text)
+                checks += 1
+
+                # POST /projects/{id}/transitions, every action
+                for action in ACTIONS:
+                    moved = await client.post(
+                        f"{url}/transitions",
+                        json={"action": action, "reason": "Matrix check."},
+                        headers={**auth, "If-Match": '"999"'},
+                    )
+                    if not is_visible:
+                        expected = 404
+                    elif p["status"] not in SOURCES[action]:
+                        expected = 409
+                    elif may(actor, action, p):
+                        expected = 412
+                    else:
+                        expected = denied(actor)
+                    assert moved.status_code == expected, (*where, action, moved.text)
+                    if expected == 409:
+                        assert moved.json()["code"] == "invalid_transition"
+                        allowed = moved.json()["allowed_actions"]
+                        assert set(allowed) == {a for a in ACTIONS if p["status"] in SOURCES[a]}
+                    checks += 1
+
+        # Nothing above changed anything.
+        admin = headers["admin"]
+        for p in projects:
+            now = (await client.get(f"{BASE}/{p['id']}", headers=admin)).json()
+            assert now["version"] == p["version"] and now["status"] == p["status"]
+        assert checks == CHECKS, checks
+
+
+# 7 actors x (1 list + 10 projects x (get, history, patch, 7 actions)) + one contact check per
+# listed item: admin 10, reviewer_in 7, reviewer_out 2, region_in 9, region_out 3, institution 2,
+# anonymous 2.
+LISTED_ITEMS = 10 + 7 + 2 + 9 + 3 + 2 + 2
+CHECKS = 7 * (1 + 10 * 10) + LISTED_ITEMS
+
+
+class TestContactGrantHook:
+    async def test_granted_institution_sees_contact_others_do_not(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        region = await keys.region("440304")
+        project = await project_in(client, keys, "in_library", region)
+        bank, bank_id = await institution_key(app, keys)
+        other_bank = await institution_headers(app, keys)
+
+        async def grants(
+            session: object, principal: Principal, project_ids: object
+        ) -> frozenset[uuid.UUID]:
+            # What the engagements code will answer once the owner accepts this bank's offer.
+            if principal.institution_id == bank_id:
+                return frozenset({uuid.UUID(project["id"])})
+            return frozenset()
+
+        monkeypatch.setattr(projects_repo, "contact_grants", grants)
+        url = f"{BASE}/{project['id']}"
+        assert (await client.get(url, headers=bank)).json()["contact"]["name"] == "Li Ming"
+        listed = (await client.get(BASE, headers=bank)).json()["items"]
+        assert listed[0]["contact"]["name"] == "Li Ming"
+        assert (await client.get(url, headers=other_bank)).json()["contact"] is None
+        assert (await client.get(url)).json()["contact"] is None
