@@ -1,6 +1,7 @@
 """Aggregate queries over the library: one GROUP BY per dimension, the same SQL on both databases.
 
-Every figure counts only the projects the caller may read (DESIGN §1), through ``readable``.
+Every figure counts only the projects the caller may read (DESIGN §1), through the project
+repository's ``readable_clause``: visibility is decided there alone.
 Money is summed as integer cents on SQLite, whose NUMERIC is a float, so sums stay exact there too.
 """
 
@@ -12,14 +13,11 @@ from sqlalchemy import (
     FromClause,
     Row,
     String,
-    and_,
     case,
     func,
     literal,
     literal_column,
-    or_,
     select,
-    true,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +30,7 @@ from app.auth import Principal
 from app.models.api_key import Role
 from app.models.flags import CATEGORIES
 from app.models.pilot import Pilot, PilotRegion
-from app.models.project import Project, ProjectStatus
+from app.models.project import Project
 from app.schemas.stats import Coverage, Period
 
 P = Project
@@ -46,25 +44,6 @@ def coverage(principal: Principal) -> Coverage:
     if principal.region_prefixes and principal.role is Role.reviewer:
         return Coverage.library_and_province
     return Coverage.library
-
-
-def readable(principal: Principal) -> ColumnElement[bool]:
-    """The projects a principal may read, as one WHERE clause (DESIGN §1).
-
-    The project repository owns the canonical version of this rule; this one must stay equal to
-    it (the public and institutions: in_library; a region: also its own in every status; a
-    reviewer: also its province's from submission on; admin: everything).
-    """
-    scope = coverage(principal)
-    if scope is Coverage.all:
-        return true()
-    library = P.status == ProjectStatus.in_library
-    if scope is Coverage.library:
-        return library
-    within = or_(*(P.region_code.startswith(prefix) for prefix in principal.region_prefixes))
-    if scope is Coverage.library_and_province:
-        within = and_(within, P.status != ProjectStatus.draft)
-    return or_(library, within)
 
 
 def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:

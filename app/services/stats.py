@@ -20,6 +20,7 @@ from app.models.pilot import PilotStatus
 from app.reference.regions import region_table
 from app.reference.taxonomy import taxonomy
 from app.repositories import stats as repo
+from app.repositories.projects import readable_clause
 from app.schemas.stats import (
     Figures,
     GroupFigures,
@@ -66,7 +67,7 @@ async def _offer_funnel(
     """The offer funnel over the counted projects: the one place engagement figures plug in.
 
     Engagements (DESIGN §6) are not in this schema yet; once they are, this aggregates them over
-    the same ``repo.readable(principal)`` projects (and ``repo.pilot_members(pilot_id)``).
+    the same ``readable_clause(principal)`` projects (and ``repo.pilot_members(pilot_id)``).
     """
     return None
 
@@ -80,7 +81,7 @@ async def evaluate_pilot(
 ) -> PilotEvaluation:
     """Evaluation figures of one pilot from the projects located in its codes."""
     pilot = await pilots.ensure_exists(session, pilot_id)
-    where = repo.readable(principal)
+    where = readable_clause(principal)
     members = repo.pilot_members(pilot.id)
     (totals,) = await repo.figures(session, where, members=members)
     by_status = await repo.figures(session, where, key=repo.P.status, members=members)
@@ -102,7 +103,7 @@ async def evaluate_pilot(
 
 async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
     """Counts and sums by status, objective, category, province, pilot and period of approval."""
-    where = repo.readable(principal)
+    where = readable_clause(principal)
     (totals,) = await repo.figures(session, where)
     by_status = await repo.figures(session, where, key=repo.P.status)
     by_objective = await repo.figures(session, where, key=repo.P.objective)
