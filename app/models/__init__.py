@@ -2,9 +2,11 @@
 
 from app.models.api_key import ApiKey, Role
 from app.models.base import Base
+from app.models.engagement import Engagement, EngagementStatus, NotFinancedReason
 from app.models.idempotency import IdempotencyRecord
 from app.models.institution import Institution, InstitutionType
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
+from app.models.product import MatchingState, Product, ProductStatus, ProductType
 from app.models.project import (
     ConstructionStatus,
     LibrarySequence,
@@ -19,16 +21,23 @@ __all__ = [
     "ApiKey",
     "Base",
     "ConstructionStatus",
+    "Engagement",
+    "EngagementStatus",
     "IdempotencyRecord",
     "Institution",
     "InstitutionType",
     "LibrarySequence",
+    "MatchingState",
     "Nature",
+    "NotFinancedReason",
     "Objective",
     "Pilot",
     "PilotKind",
     "PilotRegion",
     "PilotStatus",
+    "Product",
+    "ProductStatus",
+    "ProductType",
     "Project",
     "ProjectStatus",
     "ProjectTransition",
