@@ -1,0 +1,487 @@
+"""The vectorised matcher: library columns as numpy arrays, one product's criteria at a time.
+
+Every criterion is one function that answers a boolean vector for any set of project positions.
+The ranked lists, the preview, the per-project view and the explanation of a single pair all call
+the same functions, so they can never disagree about a pair.
+"""
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.services.matching.criteria import (
+    CONSTRUCTION_CODES,
+    OBJECTIVE_CODES,
+    READINESS,
+    Criteria,
+    objective_mask,
+)
+
+Index = NDArray[np.intp] | slice
+Mask = NDArray[np.bool_]
+
+_OBJECTIVES = tuple(OBJECTIVE_CODES)
+_CONSTRUCTION = tuple(CONSTRUCTION_CODES)
+_READINESS = np.array(READINESS, dtype=np.float64)
+MAX_SCORE_CENTI = 10_000  # scores are kept as integer hundredths: 0..10,000
+
+
+class ProjectRow(NamedTuple):
+    """A library project's matching columns, as loaded from the database."""
+
+    id: uuid.UUID
+    region_code: str
+    objective: str
+    categories_mask: int
+    financing_types_mask: int
+    construction_status: str
+    remaining_cents: int
+    tenor_months: int | None
+    emission_reduction_tco2e: float | None
+    carbon_sink_tco2e: float | None
+    third_party_verified: bool
+    is_two_high_retrofit: bool
+
+
+@dataclass(frozen=True)
+class Library:
+    """The library's projects as columns, sorted by region code (so a region prefix is a slice)."""
+
+    ids: list[uuid.UUID]
+    position: dict[uuid.UUID, int]
+    id_rank: NDArray[np.int64]
+    sorted_hex: NDArray[np.str_]
+    region: NDArray[np.int32]
+    objective: NDArray[np.int8]
+    categories: NDArray[np.int32]
+    ftypes: NDArray[np.int32]
+    cstatus: NDArray[np.int8]
+    remaining: NDArray[np.int64]
+    tenor: NDArray[np.int32]
+    benefit: NDArray[np.float64]
+    verified: Mask
+    retrofit: Mask
+    intensity: NDArray[np.float64]
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, rows: Sequence[ProjectRow]) -> "Library":
+        ordered = sorted(rows, key=lambda r: (int(r.region_code), r.id.hex))
+        n = len(ordered)
+        ids = [r.id for r in ordered]
+        hexes = np.array([i.hex for i in ids], dtype="<U32") if n else np.array([], dtype="<U32")
+        by_hex = np.argsort(hexes, kind="stable")
+        id_rank = np.empty(n, dtype=np.int64)
+        id_rank[by_hex] = np.arange(n, dtype=np.int64)
+
+        def column(values: Any, dtype: Any) -> Any:
+            return np.fromiter(values, dtype=dtype, count=n)
+
+        remaining = column((r.remaining_cents for r in ordered), np.int64)
+        benefit = column(
+            ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in ordered),
+            np.float64,
+        )
+        intensity = np.zeros(n, dtype=np.float64)
+        positive = remaining > 0
+        # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
+        intensity[positive] = benefit[positive] * 1_000_000.0 / remaining[positive]
+        return cls(
+            ids=ids,
+            position={pid: i for i, pid in enumerate(ids)},
+            id_rank=id_rank,
+            sorted_hex=hexes[by_hex],
+            region=column((int(r.region_code) for r in ordered), np.int32),
+            objective=column((OBJECTIVE_CODES[r.objective] for r in ordered), np.int8),
+            categories=column((r.categories_mask for r in ordered), np.int32),
+            ftypes=column((r.financing_types_mask for r in ordered), np.int32),
+            cstatus=column((CONSTRUCTION_CODES[r.construction_status] for r in ordered), np.int8),
+            remaining=remaining,
+            tenor=column(
+                (-1 if r.tenor_months is None else r.tenor_months for r in ordered), np.int32
+            ),
+            benefit=benefit,
+            verified=column((bool(r.third_party_verified) for r in ordered), np.bool_),
+            retrofit=column((bool(r.is_two_high_retrofit) for r in ordered), np.bool_),
+            intensity=intensity,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Criteria: each answers a boolean vector over lib[idx], or None when the product sets no limit.
+
+
+def _prefix_bounds(prefix: str) -> tuple[int, int]:
+    scale = 10 ** (6 - len(prefix))
+    return int(prefix) * scale, (int(prefix) + 1) * scale
+
+
+def _region(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.region_prefixes:
+        return None
+    codes = lib.region[idx]
+    out = np.zeros(codes.shape, dtype=np.bool_)
+    for prefix in c.region_prefixes:
+        lo, hi = _prefix_bounds(prefix)
+        out |= (codes >= lo) & (codes < hi)
+    return out
+
+
+def _objective(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    allowed = objective_mask(c.objectives)
+    if allowed is None:
+        return None
+    table: Mask = np.array(allowed, dtype=np.bool_)
+    out: Mask = table[lib.objective[idx]]
+    return out
+
+
+def _categories(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.categories:
+        return None
+    out: Mask = np.bitwise_and(lib.categories[idx], c.categories_mask) != 0
+    return out
+
+
+def _financing_type(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    out: Mask = np.bitwise_and(lib.ftypes[idx], c.financing_types_mask) != 0
+    return out
+
+
+def _construction_status(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.construction_statuses:
+        return None
+    table: Mask = np.array([s in c.construction_statuses for s in _CONSTRUCTION], dtype=np.bool_)
+    out: Mask = table[lib.cstatus[idx]]
+    return out
+
+
+def _amount(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    remaining = lib.remaining[idx]
+    out = remaining > 0
+    if c.amount_min_cents is not None:
+        out &= remaining >= c.amount_min_cents
+    if c.amount_max_cents is not None:
+        out &= remaining <= c.amount_max_cents
+    return out
+
+
+def _tenor(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if c.tenor_min_months is None and c.tenor_max_months is None:
+        return None
+    tenor = lib.tenor[idx]
+    within = np.ones(tenor.shape, dtype=np.bool_)
+    if c.tenor_min_months is not None:
+        within &= tenor >= c.tenor_min_months
+    if c.tenor_max_months is not None:
+        within &= tenor <= c.tenor_max_months
+    # A project that states no tenor is left for the bank to discuss, not excluded.
+    return within | (tenor < 0)
+
+
+def _emission(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if c.min_emission_reduction_tco2e is None:
+        return None
+    return lib.benefit[idx] >= c.min_emission_reduction_tco2e
+
+
+def _verification(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.requires_verification:
+        return None
+    return lib.verified[idx].copy()
+
+
+def _two_high(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if c.accepts_two_high_retrofit:
+        return None
+    return ~lib.retrofit[idx]
+
+
+CriterionFn = Callable[[Library, Criteria, Index], Mask | None]
+
+CRITERIA: tuple[tuple[str, CriterionFn], ...] = (
+    ("financing_type", _financing_type),
+    ("region", _region),
+    ("objective", _objective),
+    ("categories", _categories),
+    ("construction_status", _construction_status),
+    ("amount", _amount),
+    ("tenor", _tenor),
+    ("emission_reduction", _emission),
+    ("verification", _verification),
+    ("two_high_retrofit", _two_high),
+)
+
+
+def candidates(lib: Library, c: Criteria) -> Index:
+    """Positions worth checking: the region prefixes' slices of the region-sorted library."""
+    if not c.region_prefixes:
+        return slice(0, lib.size)
+    ranges = sorted(
+        (
+            int(np.searchsorted(lib.region, lo, side="left")),
+            int(np.searchsorted(lib.region, hi, side="left")),
+        )
+        for lo, hi in map(_prefix_bounds, c.region_prefixes)
+    )
+    merged: list[list[int]] = []
+    for lo, hi in ranges:
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    if len(merged) == 1:
+        return slice(merged[0][0], merged[0][1])
+    return np.concatenate([np.arange(lo, hi, dtype=np.intp) for lo, hi in merged])
+
+
+def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.intp]:
+    """Positions of every library project the product accepts, in library order."""
+    if not c.is_valid_on(today) or lib.size == 0:
+        return np.empty(0, dtype=np.intp)
+    idx = candidates(lib, c)
+    mask: Mask | None = None
+    for _name, fn in CRITERIA:
+        m = fn(lib, c, idx)
+        if m is not None:
+            mask = m if mask is None else (mask & m)
+    if isinstance(idx, slice):
+        start = idx.start or 0
+        if mask is None:
+            return np.arange(start, idx.stop, dtype=np.intp)
+        return np.flatnonzero(mask).astype(np.intp) + start
+    return idx if mask is None else idx[mask]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+
+
+@dataclass(frozen=True)
+class Scored:
+    positions: NDArray[np.intp]
+    score_centi: NDArray[np.int64]
+    components: dict[str, NDArray[np.float64]]  # points per component, per position
+
+
+def max_intensity(lib: Library, positions: NDArray[np.intp]) -> float:
+    return float(lib.intensity[positions].max()) if len(positions) else 0.0
+
+
+def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float) -> Scored:
+    """Points per component and the total (integer hundredths) of eligible positions."""
+    shares = c.weight_shares()
+    remaining = lib.remaining[positions].astype(np.float64)
+    if top_intensity > 0:
+        climate = lib.intensity[positions] / top_intensity
+    else:
+        climate = np.zeros(len(positions))
+    lo, hi = c.amount_min_cents, c.amount_max_cents
+    if lo is not None and hi is not None:
+        fit = (
+            np.ones(len(positions))
+            if hi == lo
+            else 1.0 - np.abs(remaining - (lo + hi) / 2.0) / float(hi - lo)
+        )
+    elif hi is not None:
+        fit = remaining / float(hi)
+    else:
+        fit = np.ones(len(positions))
+    readiness = _READINESS[lib.cstatus[positions]]
+    verification = lib.verified[positions].astype(np.float64)
+    if c.categories:
+        cats = lib.categories[positions]
+        counts = np.bitwise_count(cats).astype(np.float64)
+        hits = np.bitwise_count(cats & c.categories_mask).astype(np.float64)
+        category = np.divide(hits, counts, out=np.zeros(len(positions)), where=counts > 0)
+    else:
+        category = np.zeros(len(positions))
+    fractions = {
+        "climate_benefit": climate,
+        "amount_fit": fit,
+        "readiness": readiness,
+        "verification": verification,
+        "category_targeted": category,
+    }
+    components = {k: np.clip(v, 0.0, 1.0) * shares[k] for k, v in fractions.items()}
+    total = np.zeros(len(positions))
+    for points in components.values():
+        total += points
+    centi = np.clip(np.rint(total * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
+    return Scored(positions=positions, score_centi=centi, components=components)
+
+
+def order_keys(lib: Library, scored: Scored) -> NDArray[np.int64]:
+    """One integer per pair that sorts by score descending, then project id ascending."""
+    return (MAX_SCORE_CENTI - scored.score_centi) * max(lib.size, 1) + lib.id_rank[scored.positions]
+
+
+def cursor_key(lib: Library, score_centi: int, project_hex: str) -> int:
+    """The order key strictly after which a page continues (the project may have left)."""
+    after_rank = int(np.searchsorted(lib.sorted_hex, project_hex, side="right"))
+    return (MAX_SCORE_CENTI - score_centi) * max(lib.size, 1) + after_rank - 1
+
+
+def top(keys: NDArray[np.int64], after: int | None, limit: int) -> NDArray[np.intp]:
+    """Indices (into keys) of the first `limit` pairs after the cursor, in order."""
+    chosen = np.flatnonzero(keys > after) if after is not None else np.arange(len(keys))
+    if len(chosen) > limit:
+        part = np.argpartition(keys[chosen], limit - 1)[:limit]
+        chosen = chosen[part]
+    return chosen[np.argsort(keys[chosen], kind="stable")].astype(np.intp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Explanation of a single pair
+
+
+def _fmt_cents(cents: int | None) -> str:
+    return "none" if cents is None else f"{cents / 100:.2f}"
+
+
+def _detail(name: str, lib: Library, c: Criteria, i: int) -> str:
+    if name == "financing_type":
+        wanted = FINANCING_TYPES.decode(int(lib.ftypes[i]))
+        offered = FINANCING_TYPES.decode(c.financing_types_mask)
+        return (
+            f"project asks for {wanted or 'nothing'}; "
+            f"product type {c.type.value} provides {offered}"
+        )
+    if name == "region":
+        code = f"{int(lib.region[i]):06d}"
+        served = list(c.region_prefixes) or "nationwide"
+        return f"project region {code}; product serves {served}"
+    if name == "objective":
+        return (
+            f"project objective {_OBJECTIVES[int(lib.objective[i])]}; product accepts "
+            f"{list(c.objectives) or 'any'}"
+        )
+    if name == "categories":
+        return (
+            f"project categories {CATEGORIES.decode(int(lib.categories[i]))}; product accepts "
+            f"{list(c.categories) or 'any'}"
+        )
+    if name == "construction_status":
+        return (
+            f"project {_CONSTRUCTION[int(lib.cstatus[i])]}; product accepts "
+            f"{list(c.construction_statuses) or 'any'}"
+        )
+    if name == "amount":
+        return (
+            f"remaining need {_fmt_cents(int(lib.remaining[i]))} CNY; product range "
+            f"{_fmt_cents(c.amount_min_cents)}–{_fmt_cents(c.amount_max_cents)} "
+            "(the need must be positive)"
+        )
+    if name == "tenor":
+        tenor = int(lib.tenor[i])
+        stated = "not stated" if tenor < 0 else f"{tenor} months"
+        return (
+            f"project tenor {stated}; product {c.tenor_min_months or 'any'}–"
+            f"{c.tenor_max_months or 'any'} months"
+        )
+    if name == "emission_reduction":
+        minimum = c.min_emission_reduction_tco2e
+        return (
+            f"annual reduction + sink {float(lib.benefit[i]):g} tCO2e; product minimum "
+            f"{'none' if minimum is None else minimum}"
+        )
+    if name == "verification":
+        return (
+            f"third-party verified: {bool(lib.verified[i])}; product requires verification: "
+            f"{c.requires_verification}"
+        )
+    if name == "two_high_retrofit":
+        return (
+            f"two-high retrofit: {bool(lib.retrofit[i])}; product accepts two-high retrofits: "
+            f"{c.accepts_two_high_retrofit}"
+        )
+    raise ValueError(name)  # pragma: no cover
+
+
+_COMPONENT_DETAIL = {
+    "climate_benefit": "tCO2e per 10,000 CNY of remaining need against the best eligible project",
+    "amount_fit": "remaining need within the product's amount range",
+    "readiness": "readiness by construction status",
+    "verification": "third-party verified carbon accounting",
+    "category_targeted": "share of the project's categories the product targets",
+}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    eligible: bool
+    score: float | None
+    items: list[dict[str, Any]]
+
+
+def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:
+    """Whether one project passes every criterion (the same functions as the ranked lists)."""
+    if not c.is_valid_on(today):
+        return False
+    idx = np.array([position], dtype=np.intp)
+    for _name, fn in CRITERIA:
+        m = fn(lib, c, idx)
+        if m is not None and not bool(m[0]):
+            return False
+    return True
+
+
+def explain(
+    lib: Library, c: Criteria, position: int, today: date, top_intensity: float | None = None
+) -> Explanation:
+    """Every criterion (passed or not, the values compared) and, if eligible, the points.
+
+    ``top_intensity`` is the climate denominator when the caller already computed the product's
+    eligible set; otherwise it is computed here.
+    """
+    idx = np.array([position], dtype=np.intp)
+    items: list[dict[str, Any]] = []
+    valid = c.is_valid_on(today)
+    items.append(
+        {
+            "criterion": "product_available",
+            "passed": valid,
+            "detail": (
+                f"product {'active' if c.is_active else 'not active'}; valid "
+                f"{c.valid_from or 'any'}–{c.valid_to or 'any'}; today {today}"
+            ),
+            "points": None,
+        }
+    )
+    for name, fn in CRITERIA:
+        m = fn(lib, c, idx)
+        items.append(
+            {
+                "criterion": name,
+                "passed": True if m is None else bool(m[0]),
+                "detail": _detail(name, lib, c, position),
+                "points": None,
+            }
+        )
+    eligible = all(item["passed"] for item in items)
+    if not eligible:
+        return Explanation(eligible=False, score=None, items=items)
+    if top_intensity is None:
+        # The climate component is relative to the product's other eligible projects.
+        top_intensity = max_intensity(lib, eligible_positions(lib, c, today))
+    scored = score(lib, c, idx, top_intensity)
+    shares = c.weight_shares()
+    for name, points in scored.components.items():
+        items.append(
+            {
+                "criterion": name,
+                "passed": True,
+                "detail": f"{_COMPONENT_DETAIL[name]} (max {shares[name]:.2f} points)",
+                "points": round(float(points[0]), 2),
+            }
+        )
+    return Explanation(eligible=True, score=int(scored.score_centi[0]) / 100, items=items)
