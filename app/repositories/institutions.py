@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 

@@ -3,6 +3,7 @@ status of its own for the owning institution, everything for admins."""
 
 import uuid
 from datetime import datetime
+
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
