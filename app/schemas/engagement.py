@@ -10,6 +10,7 @@ from pydantic import Field
 
 from app.models import NotFinancedReason
 from app.schemas.common import InputModel, OutputModel
+from app.schemas.product import MoneyOut, RateOut
 
 Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
 Rate = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=3)]
@@ -61,8 +62,8 @@ class EngagementRead(OutputModel):
         )
     )
     is_lapsed: bool = Field(description="Accepted, not contacted, and past the contact deadline.")
-    amount: Decimal = Field(description="Offered amount, CNY.")
-    annual_rate: Decimal = Field(description="Offered annual rate, %.")
+    amount: MoneyOut = Field(description="Offered amount, CNY.")
+    annual_rate: RateOut = Field(description="Offered annual rate, %.")
     tenor_months: int = Field(description="Offered tenor.")
     message: str = Field(description="Note to the owner.")
     accepted_at: datetime | None = Field(description="When the owner accepted.")
@@ -72,8 +73,8 @@ class EngagementRead(OutputModel):
     declined_at: datetime | None = Field(description="When the owner declined.")
     decline_reason: str | None = Field(description="The owner's reason.")
     closed_at: datetime | None = Field(description="When the outcome was recorded.")
-    financed_amount: Decimal | None = Field(description="Financed amount, CNY.")
-    financed_rate: Decimal | None = Field(description="Financed annual rate, %.")
+    financed_amount: MoneyOut | None = Field(description="Financed amount, CNY.")
+    financed_rate: RateOut | None = Field(description="Financed annual rate, %.")
     financed_on: date | None = Field(description="Financing date.")
     not_financed_reason: str | None = Field(description="Reason code when not financed.")
     project_name: str = Field(description="Project name.")

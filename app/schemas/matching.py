@@ -2,13 +2,12 @@
 
 import uuid
 from datetime import date
-from decimal import Decimal
 
 from pydantic import Field
 
 from app.models import ProductType
 from app.schemas.common import OutputModel
-from app.schemas.product import CriteriaFields
+from app.schemas.product import CriteriaFields, MoneyOut, RateOut
 
 
 class ExplanationItem(OutputModel):
@@ -26,9 +25,9 @@ class ProjectCard(OutputModel):
     objective: str = Field(description="mitigation, adaptation or both.")
     categories: list[str] = Field(description="Taxonomy categories.")
     construction_status: str = Field(description="Construction status.")
-    financing_need: Decimal = Field(description="Financing need, CNY.")
-    financing_secured: Decimal = Field(description="Financing secured, CNY.")
-    remaining_need: Decimal = Field(description="Need not yet secured, CNY.")
+    financing_need: MoneyOut = Field(description="Financing need, CNY.")
+    financing_secured: MoneyOut = Field(description="Financing secured, CNY.")
+    remaining_need: MoneyOut = Field(description="Need not yet secured, CNY.")
     tenor_months: int | None = Field(description="Tenor sought.")
 
 
@@ -37,8 +36,8 @@ class ProductCard(OutputModel):
     name: str = Field(description="Product name.")
     type: ProductType = Field(description="Kind of product.")
     institution_id: uuid.UUID = Field(description="Offering institution.")
-    rate_min: Decimal | None = Field(description="Indicative least annual rate, %.")
-    rate_max: Decimal | None = Field(description="Indicative largest annual rate, %.")
+    rate_min: RateOut | None = Field(description="Indicative least annual rate, %.")
+    rate_max: RateOut | None = Field(description="Indicative largest annual rate, %.")
 
 
 class MatchRead(OutputModel):

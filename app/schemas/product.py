@@ -5,10 +5,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
 from app.schemas.common import InputModel, OutputModel
+
+MoneyOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
+]
+"""CNY as a decimal string with two places ("12500000.00"), however it was written."""
+RateOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json")
+]
+"""An annual rate in percent as a decimal string with three places ("3.450")."""
 
 CategoryCode = Literal["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"]
 RegionPrefix = Annotated[
@@ -113,21 +122,21 @@ class ProductRead(OutputModel):
     status: ProductStatus = Field(description="draft, active, paused or retired.")
     valid_from: date | None = Field(description="First day offered.")
     valid_to: date | None = Field(description="Last day offered.")
-    quota_total: Decimal | None = Field(description="Quota, CNY; null = none.")
-    quota_used: Decimal = Field(description="Financed so far under the product, CNY.")
+    quota_total: MoneyOut | None = Field(description="Quota, CNY; null = none.")
+    quota_used: MoneyOut = Field(description="Financed so far under the product, CNY.")
     objectives: list[str] | None = Field(description="Objectives accepted.")
     categories: list[str] | None = Field(description="Categories accepted.")
     region_prefixes: list[str] | None = Field(description="Region prefixes served.")
     construction_statuses: list[str] | None = Field(description="Construction statuses accepted.")
-    amount_min: Decimal | None = Field(description="Least remaining need, CNY.")
-    amount_max: Decimal | None = Field(description="Largest remaining need, CNY.")
+    amount_min: MoneyOut | None = Field(description="Least remaining need, CNY.")
+    amount_max: MoneyOut | None = Field(description="Largest remaining need, CNY.")
     tenor_min_months: int | None = Field(description="Shortest tenor.")
     tenor_max_months: int | None = Field(description="Longest tenor.")
     min_emission_reduction_tco2e: float | None = Field(description="Least annual tCO2e.")
     requires_verification: bool = Field(description="Verified accounting required.")
     accepts_two_high_retrofit: bool = Field(description="Two-high retrofits accepted.")
-    rate_min: Decimal | None = Field(description="Indicative least annual rate, %.")
-    rate_max: Decimal | None = Field(description="Indicative largest annual rate, %.")
+    rate_min: RateOut | None = Field(description="Indicative least annual rate, %.")
+    rate_max: RateOut | None = Field(description="Indicative largest annual rate, %.")
     weights: dict[str, float] | None = Field(description="Score weight overrides.")
     version: int = Field(description="Changes with every edit.")
     created_at: datetime = Field(description="Created (UTC).")

@@ -1,6 +1,7 @@
 """Financial products (金融产品): the owning institution writes, the public reads active ones."""
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from app.models import Product, ProductStatus
 from app.reference.regions import region_table
 from app.repositories import products as repo
 from app.schemas.product import CriteriaFields, ProductCreate, ProductUpdate
+from app.services.matching.criteria import DEFAULT_WEIGHTS
 
 # status → statuses an edit may move it to (retired is final).
 STATUS_MOVES: dict[ProductStatus, frozenset[ProductStatus]] = {
@@ -46,7 +48,8 @@ def check_criteria(values: dict[str, Any]) -> None:
                 )
             )
     weights = values.get("weights")
-    if weights is not None and sum(weights.values()) <= 0:
+    # Weights left out keep their default points, so only the merged set can be all zero.
+    if weights is not None and sum({**DEFAULT_WEIGHTS, **weights}.values()) <= 0:
         errors.append(
             field_error(["body", "weights"], "weights_all_zero", "At least one weight must be > 0.")
         )
@@ -88,7 +91,7 @@ async def create(session: AsyncSession, principal: Principal, body: ProductCreat
     values = criteria_values(body)
     values["description"] = values.get("description") or ""
     check_criteria(values)
-    product = Product(institution_id=principal.institution_id, quota_used=0, **values)
+    product = Product(institution_id=principal.institution_id, quota_used=Decimal("0.00"), **values)
     session.add(product)
     await session.flush()
     return product
