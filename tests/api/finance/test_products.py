@@ -80,16 +80,7 @@ class TestCreateProduct:
             ),
             (
                 {
-                    "weights": {
-                        k: 0
-                        for k in (
-                            "climate_benefit",
-                            "amount_fit",
-                            "readiness",
-                            "verification",
-                            "category_targeted",
-                        )
-                    }
+                    "weights": dict.fromkeys(("climate_benefit", "amount_fit", "readiness", "verification", "category_targeted"), 0)
                 },
                 ["body", "weights"],
                 "weights_all_zero",
