@@ -10,6 +10,7 @@ from tests.api.finance.factories import institution, product
 from tests.conftest import Keys
 
 BASE = "/api/v1/products"
+WEIGHT_NAMES = ("climate_benefit", "amount_fit", "readiness", "verification", "category_targeted")
 
 FULL = {
     "name": "碳减排挂钩贷",
@@ -79,9 +80,7 @@ class TestCreateProduct:
                 None,
             ),
             (
-                {
-                    "weights": dict.fromkeys(("climate_benefit", "amount_fit", "readiness", "verification", "category_targeted"), 0)
-                },
+                {"weights": dict.fromkeys(WEIGHT_NAMES, 0)},
                 ["body", "weights"],
                 "weights_all_zero",
             ),
