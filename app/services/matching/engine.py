@@ -59,11 +59,13 @@ class Library:
     sorted_hex: NDArray[np.str_]
     region: NDArray[np.int32]
     objective: NDArray[np.int8]
-    categories: NDArray[np.int32]
-    ftypes: NDArray[np.int32]
+    objective_bit: NDArray[np.uint8]
+    categories: NDArray[np.uint16]
+    ftypes: NDArray[np.uint8]
     cstatus: NDArray[np.int8]
+    cstatus_bit: NDArray[np.uint8]
     remaining: NDArray[np.int64]
-    tenor: NDArray[np.int32]
+    tenor: NDArray[np.int16]
     benefit: NDArray[np.float64]
     verified: Mask
     retrofit: Mask
@@ -91,6 +93,8 @@ class Library:
             ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in ordered),
             np.float64,
         )
+        objective = column((OBJECTIVE_CODES[r.objective] for r in ordered), np.int8)
+        cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in ordered), np.int8)
         intensity = np.zeros(n, dtype=np.float64)
         positive = remaining > 0
         # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
@@ -101,13 +105,17 @@ class Library:
             id_rank=id_rank,
             sorted_hex=hexes[by_hex],
             region=column((int(r.region_code) for r in ordered), np.int32),
-            objective=column((OBJECTIVE_CODES[r.objective] for r in ordered), np.int8),
-            categories=column((r.categories_mask for r in ordered), np.int32),
-            ftypes=column((r.financing_types_mask for r in ordered), np.int32),
-            cstatus=column((CONSTRUCTION_CODES[r.construction_status] for r in ordered), np.int8),
+            objective=objective,
+            # one bit per code: a set of accepted codes is then one AND, not a gather
+            objective_bit=np.left_shift(np.uint8(1), objective.astype(np.uint8)),
+            categories=column((r.categories_mask for r in ordered), np.uint16),
+            ftypes=column((r.financing_types_mask for r in ordered), np.uint8),
+            cstatus=cstatus,
+            cstatus_bit=np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
             remaining=remaining,
             tenor=column(
-                (-1 if r.tenor_months is None else r.tenor_months for r in ordered), np.int32
+                (-1 if r.tenor_months is None else min(r.tenor_months, 32_767) for r in ordered),
+                np.int16,
             ),
             benefit=benefit,
             verified=column((bool(r.third_party_verified) for r in ordered), np.bool_),
@@ -140,8 +148,8 @@ def _objective(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     allowed = objective_mask(c.objectives)
     if allowed is None:
         return None
-    table: Mask = np.array(allowed, dtype=np.bool_)
-    out: Mask = table[lib.objective[idx]]
+    bits = sum(1 << code for code, ok in enumerate(allowed) if ok)
+    out: Mask = np.bitwise_and(lib.objective_bit[idx], bits) != 0
     return out
 
 
@@ -160,8 +168,8 @@ def _financing_type(lib: Library, c: Criteria, idx: Index) -> Mask | None:
 def _construction_status(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if not c.construction_statuses:
         return None
-    table: Mask = np.array([s in c.construction_statuses for s in _CONSTRUCTION], dtype=np.bool_)
-    out: Mask = table[lib.cstatus[idx]]
+    bits = sum(1 << code for code, s in enumerate(_CONSTRUCTION) if s in c.construction_statuses)
+    out: Mask = np.bitwise_and(lib.cstatus_bit[idx], bits) != 0
     return out
 
 
@@ -270,54 +278,61 @@ def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.int
 class Scored:
     positions: NDArray[np.intp]
     score_centi: NDArray[np.int64]
-    components: dict[str, NDArray[np.float64]]  # points per component, per position
 
 
 def max_intensity(lib: Library, positions: NDArray[np.intp]) -> float:
     return float(lib.intensity[positions].max()) if len(positions) else 0.0
 
 
-def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float) -> Scored:
-    """Points per component and the total (integer hundredths) of eligible positions."""
-    shares = c.weight_shares()
+def fractions(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> dict[str, NDArray[np.float64]]:
+    """Each score component's share in [0, 1] (SCORING_DOC in criteria.py), per position."""
+    n = len(positions)
     remaining = lib.remaining[positions].astype(np.float64)
-    if top_intensity > 0:
-        climate = lib.intensity[positions] / top_intensity
-    else:
-        climate = np.zeros(len(positions))
+    climate = lib.intensity[positions] / top_intensity if top_intensity > 0 else np.zeros(n)
     lo, hi = c.amount_min_cents, c.amount_max_cents
     if lo is not None and hi is not None:
-        fit = (
-            np.ones(len(positions))
-            if hi == lo
-            else 1.0 - np.abs(remaining - (lo + hi) / 2.0) / float(hi - lo)
-        )
+        fit = np.ones(n) if hi == lo else 1.0 - np.abs(remaining - (lo + hi) / 2.0) / float(hi - lo)
     elif hi is not None:
-        fit = remaining / float(hi)
+        fit = remaining / float(hi) if hi > 0 else np.ones(n)
     else:
-        fit = np.ones(len(positions))
-    readiness = _READINESS[lib.cstatus[positions]]
-    verification = lib.verified[positions].astype(np.float64)
+        fit = np.ones(n)
     if c.categories:
         cats = lib.categories[positions]
         counts = np.bitwise_count(cats).astype(np.float64)
-        hits = np.bitwise_count(cats & c.categories_mask).astype(np.float64)
-        category = np.divide(hits, counts, out=np.zeros(len(positions)), where=counts > 0)
+        hits = np.bitwise_count(np.bitwise_and(cats, c.categories_mask)).astype(np.float64)
+        category = np.divide(hits, counts, out=np.zeros(n), where=counts > 0)
     else:
-        category = np.zeros(len(positions))
-    fractions = {
+        category = np.zeros(n)
+    return {
         "climate_benefit": climate,
         "amount_fit": fit,
-        "readiness": readiness,
-        "verification": verification,
+        "readiness": _READINESS[lib.cstatus[positions]],
+        "verification": lib.verified[positions].astype(np.float64),
         "category_targeted": category,
     }
-    components = {k: np.clip(v, 0.0, 1.0) * shares[k] for k, v in fractions.items()}
+
+
+def points(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> dict[str, NDArray[np.float64]]:
+    """Points per component: the share times the component's re-weighted maximum.
+
+    Every share is within [0, 1] for an eligible pair (the amount range and the climate maximum
+    are taken over eligible pairs), so no clipping is needed before the total's.
+    """
+    shares = c.weight_shares()
+    return {k: v * shares[k] for k, v in fractions(lib, c, positions, top_intensity).items()}
+
+
+def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float) -> Scored:
+    """The total score (integer hundredths) of eligible positions."""
     total = np.zeros(len(positions))
-    for points in components.values():
-        total += points
+    for component in points(lib, c, positions, top_intensity).values():
+        total += component
     centi = np.clip(np.rint(total * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
-    return Scored(positions=positions, score_centi=centi, components=components)
+    return Scored(positions=positions, score_centi=centi)
 
 
 def order_keys(lib: Library, scored: Scored) -> NDArray[np.int64]:
@@ -435,53 +450,71 @@ def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:
     return True
 
 
-def explain(
-    lib: Library, c: Criteria, position: int, today: date, top_intensity: float | None = None
-) -> Explanation:
-    """Every criterion (passed or not, the values compared) and, if eligible, the points.
+def explain_many(
+    lib: Library,
+    c: Criteria,
+    positions: Sequence[int],
+    today: date,
+    top_intensity: float | None = None,
+) -> list[Explanation]:
+    """For each position: every criterion (passed or not, the values compared) and, if eligible,
+    the points. Criteria and points are evaluated once over all the positions.
 
     ``top_intensity`` is the climate denominator when the caller already computed the product's
     eligible set; otherwise it is computed here.
     """
-    idx = np.array([position], dtype=np.intp)
-    items: list[dict[str, Any]] = []
+    idx = np.asarray(positions, dtype=np.intp)
     valid = c.is_valid_on(today)
-    items.append(
-        {
-            "criterion": "product_available",
-            "passed": valid,
-            "detail": (
-                f"product {'active' if c.is_active else 'not active'}; valid "
-                f"{c.valid_from or 'any'}–{c.valid_to or 'any'}; today {today}"
-            ),
-            "points": None,
-        }
-    )
-    for name, fn in CRITERIA:
-        m = fn(lib, c, idx)
-        items.append(
-            {
-                "criterion": name,
-                "passed": True if m is None else bool(m[0]),
-                "detail": _detail(name, lib, c, position),
-                "points": None,
-            }
-        )
-    eligible = all(item["passed"] for item in items)
-    if not eligible:
-        return Explanation(eligible=False, score=None, items=items)
+    availability = {
+        "criterion": "product_available",
+        "passed": valid,
+        "detail": (
+            f"product {'active' if c.is_active else 'not active'}; valid "
+            f"{c.valid_from or 'any'}–{c.valid_to or 'any'}; today {today}"
+        ),
+        "points": None,
+    }
+    masks = [(name, fn(lib, c, idx)) for name, fn in CRITERIA]
+    items: list[list[dict[str, Any]]] = [[dict(availability)] for _ in range(len(idx))]
+    for name, m in masks:
+        for k, position in enumerate(idx):
+            items[k].append(
+                {
+                    "criterion": name,
+                    "passed": True if m is None else bool(m[k]),
+                    "detail": _detail(name, lib, c, int(position)),
+                    "points": None,
+                }
+            )
+    eligible = [all(item["passed"] for item in row) for row in items]
+    out = [Explanation(eligible=False, score=None, items=row) for row in items]
+    chosen = [k for k, ok in enumerate(eligible) if ok]
+    if not chosen:
+        return out
     if top_intensity is None:
         # The climate component is relative to the product's other eligible projects.
         top_intensity = max_intensity(lib, eligible_positions(lib, c, today))
-    scored = score(lib, c, idx, top_intensity)
+    sub = idx[chosen]
+    scored = score(lib, c, sub, top_intensity)
+    given = points(lib, c, sub, top_intensity)
     shares = c.weight_shares()
-    for name, points in scored.components.items():
-        items.append(
-            {
-                "criterion": name,
-                "passed": True,
-                "detail": f"{_COMPONENT_DETAIL[name]} (max {shares[name]:.2f} points)",
-                "points": round(float(points[0]), 2),
-            }
-        )
-    return Explanation(eligible=True, score=int(scored.score_centi[0]) / 100, items=items)
+    for j, k in enumerate(chosen):
+        row = items[k]
+        for name, values in given.items():
+            row.append(
+                {
+                    "criterion": name,
+                    "passed": True,
+                    "detail": f"{_COMPONENT_DETAIL[name]} (max {shares[name]:.2f} points)",
+                    "points": round(float(values[j]), 2),
+                }
+            )
+        out[k] = Explanation(eligible=True, score=int(scored.score_centi[j]) / 100, items=row)
+    return out
+
+
+def explain(
+    lib: Library, c: Criteria, position: int, today: date, top_intensity: float | None = None
+) -> Explanation:
+    """One pair's explanation (see explain_many)."""
+    return explain_many(lib, c, [position], today, top_intensity)[0]

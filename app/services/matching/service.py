@@ -135,9 +135,7 @@ async def product_matches(
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = engine.Scored(
-            positions=scored.positions[keep],
-            score_centi=scored.score_centi[keep],
-            components={k: v[keep] for k, v in scored.components.items()},
+            positions=scored.positions[keep], score_centi=scored.score_centi[keep]
         )
     keys = engine.order_keys(lib, scored)
     after = None
@@ -148,24 +146,23 @@ async def product_matches(
     page, more = chosen[:limit], len(chosen) > limit
     ids = [lib.ids[int(scored.positions[i])] for i in page]
     cards = await repo.project_cards(session, ids)
-    items = []
-    for i, pid in zip(page, ids, strict=True):
-        position = int(scored.positions[i])
-        explanation = (
-            _items(engine.explain(lib, criteria, position, day, top_intensity=top_intensity))
-            if with_explanation
-            else []
+    page_positions = [int(scored.positions[i]) for i in page]
+    explanations = (
+        engine.explain_many(lib, criteria, page_positions, day, top_intensity)
+        if with_explanation
+        else None
+    )
+    items = [
+        MatchRead(
+            project_id=pid,
+            product_id=product.id,
+            eligible=True,
+            score=int(scored.score_centi[i]) / 100,
+            explanation=_items(explanations[k]) if explanations is not None else [],
+            project=_project_card(cards[pid]) if pid in cards else None,
         )
-        items.append(
-            MatchRead(
-                project_id=pid,
-                product_id=product.id,
-                eligible=True,
-                score=int(scored.score_centi[i]) / 100,
-                explanation=explanation,
-                project=_project_card(cards[pid]) if pid in cards else None,
-            )
-        )
+        for k, (i, pid) in enumerate(zip(page, ids, strict=True))
+    ]
     next_cursor = None
     if more and page.size:
         last = page[-1]
@@ -353,19 +350,18 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
     chosen = engine.top(engine.order_keys(lib, scored), None, body.limit)
     ids = [lib.ids[int(scored.positions[i])] for i in chosen]
     cards = await repo.project_cards(session, ids)
+    explanations = engine.explain_many(
+        lib, criteria, [int(scored.positions[i]) for i in chosen], day, top_intensity
+    )
     items = [
         MatchRead(
             project_id=pid,
             product_id=None,
             eligible=True,
             score=int(scored.score_centi[i]) / 100,
-            explanation=_items(
-                engine.explain(
-                    lib, criteria, int(scored.positions[i]), day, top_intensity=top_intensity
-                )
-            ),
+            explanation=_items(explanation),
             project=_project_card(cards[pid]) if pid in cards else None,
         )
-        for i, pid in zip(chosen, ids, strict=True)
+        for i, pid, explanation in zip(chosen, ids, explanations, strict=True)
     ]
     return PreviewRead(count=len(positions), items=items)
