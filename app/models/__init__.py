@@ -6,7 +6,13 @@ from app.models.engagement import Engagement, EngagementStatus, NotFinancedReaso
 from app.models.idempotency import IdempotencyRecord
 from app.models.institution import Institution, InstitutionType
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
-from app.models.product import MatchingState, Product, ProductStatus, ProductType
+from app.models.product import (
+    MatchingChange,
+    MatchingState,
+    Product,
+    ProductStatus,
+    ProductType,
+)
 from app.models.project import (
     ConstructionStatus,
     LibrarySequence,
@@ -27,6 +33,7 @@ __all__ = [
     "Institution",
     "InstitutionType",
     "LibrarySequence",
+    "MatchingChange",
     "MatchingState",
     "Nature",
     "NotFinancedReason",

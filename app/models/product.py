@@ -17,6 +17,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -102,3 +103,17 @@ class MatchingState(Base):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+CHANGES_KEPT = 50_000
+"""Generations of project changes kept in ``matching_changes`` (the triggers prune older ones)."""
+
+
+class MatchingChange(Base):
+    """A project written at a generation (kept by the triggers of migration 0003): a process
+    whose arrays are at generation g re-reads only the projects logged after g."""
+
+    __tablename__ = "matching_changes"
+
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

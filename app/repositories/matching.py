@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import NotFound
-from app.models import MatchingState, Product, ProductStatus, Project, ProjectStatus
+from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
 from app.services.matching.engine import ProjectRow
 
 
@@ -19,8 +19,29 @@ async def generations(session: AsyncSession) -> dict[str, int]:
     return {name: int(gen) for name, gen in rows.all()}
 
 
-async def library_rows(session: AsyncSession) -> list[ProjectRow]:
-    """The matching columns of every project in the library, money as integer cents."""
+async def changed_projects(session: AsyncSession, after: int, upto: int) -> list[uuid.UUID]:
+    """Projects written at generations in (after, upto], as the triggers logged them."""
+    stmt = (
+        select(MatchingChange.project_id)
+        .where(MatchingChange.generation > after, MatchingChange.generation <= upto)
+        .distinct()
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def library_rows(
+    session: AsyncSession, ids: Sequence[uuid.UUID] | None = None
+) -> list[ProjectRow]:
+    """The matching columns of library projects (all, or those of ``ids``), money in cents."""
+    if ids is not None:
+        out: list[ProjectRow] = []
+        for start in range(0, len(ids), 1000):
+            out += await _library_rows(session, ids[start : start + 1000])
+        return out
+    return await _library_rows(session, None)
+
+
+async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) -> list[ProjectRow]:
     remaining_cents = cast(
         func.round((Project.financing_need - Project.financing_secured) * 100), BigInteger
     )
@@ -38,6 +59,8 @@ async def library_rows(session: AsyncSession) -> list[ProjectRow]:
         Project.third_party_verified,
         Project.is_two_high_retrofit,
     ).where(Project.status == ProjectStatus.in_library)
+    if ids is not None:
+        stmt = stmt.where(Project.id.in_(list(ids)))
     result = await session.execute(stmt)
     return [ProjectRow._make(row) for row in result.all()]
 

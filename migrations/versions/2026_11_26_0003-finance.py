@@ -5,9 +5,12 @@ Revises: 0002
 Create Date: 2026-11-26
 
 Triggers on ``projects`` and ``products`` bump ``matching_state.generation`` in the same
-transaction as the change, so every server process notices a change with one primary-key read and
-rebuilds its derived matching arrays. On PostgreSQL the triggers run once per statement (a batch
-import bumps once); SQLite only has row triggers.
+transaction as the change, so every server process notices a change with one primary-key read; the
+project triggers also log which projects changed at which generation (``matching_changes``), so a
+process patches its derived matching arrays with just those rows. The generation row is updated
+under its row lock, so generations are handed out in commit order. On PostgreSQL the triggers run
+once per statement (a batch import bumps once, with a transition table of its rows); SQLite only
+has row triggers.
 """
 
 from collections.abc import Sequence
@@ -21,6 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _WATCHED = ("projects", "products")
+_KEPT = 50_000  # app.models.product.CHANGES_KEPT
 
 
 def upgrade() -> None:
@@ -139,6 +143,12 @@ def upgrade() -> None:
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_matching_state")),
     )
+    op.create_table(
+        "matching_changes",
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.Column("project_id", sa.Uuid(), nullable=False),
+        sa.PrimaryKeyConstraint("generation", "project_id", name=op.f("pk_matching_changes")),
+    )
     op.bulk_insert(
         sa.table("matching_state", sa.column("name", sa.String), sa.column("generation")),
         [{"name": table, "generation": 0} for table in _WATCHED],
@@ -146,40 +156,71 @@ def upgrade() -> None:
     _create_triggers()
 
 
+_EVENTS = (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD"))
+
+
 def _create_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in _WATCHED:
-        bump = f"UPDATE matching_state SET generation = generation + 1 WHERE name = '{table}'"
-        if dialect == "postgresql":
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION matching_bump_products() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN UPDATE matching_state SET generation = generation + 1 "
+            "WHERE name = 'products'; RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER trg_products_matching AFTER INSERT OR UPDATE OR DELETE ON products "
+            "FOR EACH STATEMENT EXECUTE FUNCTION matching_bump_products()"
+        )
+        op.execute(
+            "CREATE FUNCTION matching_log_projects() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "DECLARE g bigint; BEGIN "
+            "UPDATE matching_state SET generation = generation + 1 WHERE name = 'projects' "
+            "RETURNING generation INTO g; "
+            "INSERT INTO matching_changes (generation, project_id) SELECT g, id FROM changed_rows; "
+            f"DELETE FROM matching_changes WHERE generation <= g - {_KEPT}; "
+            "RETURN NULL; END $$"
+        )
+        for event, table in _EVENTS:
             op.execute(
-                f"CREATE FUNCTION matching_bump_{table}() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$$ BEGIN {bump}; RETURN NULL; END $$"
+                f"CREATE TRIGGER trg_projects_matching_{event} AFTER {event.upper()} ON projects "
+                f"REFERENCING {table} TABLE AS changed_rows "
+                "FOR EACH STATEMENT EXECUTE FUNCTION matching_log_projects()"
             )
-            op.execute(
-                f"CREATE TRIGGER trg_{table}_matching AFTER INSERT OR UPDATE OR DELETE "
-                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION matching_bump_{table}()"
-            )
-        else:
-            for event in ("INSERT", "UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER trg_{table}_matching_{event.lower()} AFTER {event} "
-                    f"ON {table} BEGIN {bump}; END"
-                )
+        return
+    for event, _table in _EVENTS:
+        op.execute(
+            f"CREATE TRIGGER trg_products_matching_{event} AFTER {event.upper()} ON products "
+            "BEGIN UPDATE matching_state SET generation = generation + 1 "
+            "WHERE name = 'products'; END"
+        )
+    for event, row in _EVENTS:
+        op.execute(
+            f"CREATE TRIGGER trg_projects_matching_{event} AFTER {event.upper()} ON projects BEGIN "
+            "UPDATE matching_state SET generation = generation + 1 WHERE name = 'projects'; "
+            "INSERT INTO matching_changes (generation, project_id) "
+            f"SELECT generation, {row}.id FROM matching_state WHERE name = 'projects'; "
+            "DELETE FROM matching_changes WHERE generation <= "
+            f"(SELECT generation FROM matching_state WHERE name = 'projects') - {_KEPT}; "
+            "END"
+        )
 
 
 def _drop_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in _WATCHED:
-        if dialect == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_matching ON {table}")
-            op.execute(f"DROP FUNCTION IF EXISTS matching_bump_{table}()")
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    for event, _row in _EVENTS:
+        if postgresql:
+            op.execute(f"DROP TRIGGER IF EXISTS trg_projects_matching_{event} ON projects")
         else:
-            for event in ("insert", "update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_matching_{event}")
+            op.execute(f"DROP TRIGGER IF EXISTS trg_projects_matching_{event}")
+            op.execute(f"DROP TRIGGER IF EXISTS trg_products_matching_{event}")
+    if postgresql:
+        op.execute("DROP TRIGGER IF EXISTS trg_products_matching ON products")
+        op.execute("DROP FUNCTION IF EXISTS matching_log_projects()")
+        op.execute("DROP FUNCTION IF EXISTS matching_bump_products()")
 
 
 def downgrade() -> None:
     _drop_triggers()
+    op.drop_table("matching_changes")
     op.drop_table("matching_state")
     with op.batch_alter_table("engagements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_engagements_project_id"))

@@ -49,14 +49,81 @@ class ProjectRow(NamedTuple):
     is_two_high_retrofit: bool
 
 
-@dataclass(frozen=True)
+_COLUMNS = (
+    "alive",
+    "id_hi",
+    "id_lo",
+    "region",
+    "objective",
+    "objective_bit",
+    "categories",
+    "ftypes",
+    "cstatus",
+    "cstatus_bit",
+    "remaining",
+    "tenor",
+    "benefit",
+    "verified",
+    "retrofit",
+    "intensity",
+)
+
+
+def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
+    n = len(rows)
+
+    def column(values: Any, dtype: Any) -> Any:
+        return np.fromiter(values, dtype=dtype, count=n)
+
+    remaining = column((r.remaining_cents for r in rows), np.int64)
+    benefit = column(
+        ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in rows),
+        np.float64,
+    )
+    objective = column((OBJECTIVE_CODES[r.objective] for r in rows), np.int8)
+    cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in rows), np.int8)
+    intensity = np.zeros(n, dtype=np.float64)
+    positive = remaining > 0
+    # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
+    intensity[positive] = benefit[positive] * 1_000_000.0 / remaining[positive]
+    return {
+        "alive": np.ones(n, dtype=np.bool_),
+        # a UUID's order as text is its order as a 128-bit number: (high, low) halves
+        "id_hi": column((r.id.int >> 64 for r in rows), np.uint64),
+        "id_lo": column((r.id.int & 0xFFFF_FFFF_FFFF_FFFF for r in rows), np.uint64),
+        "region": column((int(r.region_code) for r in rows), np.int32),
+        "objective": objective,
+        # one bit per code: a set of accepted codes is then one AND, not a gather
+        "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
+        "categories": column((r.categories_mask for r in rows), np.uint16),
+        "ftypes": column((r.financing_types_mask for r in rows), np.uint8),
+        "cstatus": cstatus,
+        "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
+        "remaining": remaining,
+        "tenor": column(
+            (-1 if r.tenor_months is None else min(r.tenor_months, 32_767) for r in rows),
+            np.int16,
+        ),
+        "benefit": benefit,
+        "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
+        "retrofit": column((bool(r.is_two_high_retrofit) for r in rows), np.bool_),
+        "intensity": intensity,
+    }
+
+
+@dataclass
 class Library:
-    """The library's projects as columns, sorted by region code (so a region prefix is a slice)."""
+    """The library's projects as columns; position i is one project for the object's lifetime.
+
+    Patches overwrite a changed project in place, append new ones and mark leavers not ``alive``,
+    so positions held by a request in flight stay meaningful; ``compacted()`` rebuilds densely.
+    """
 
     ids: list[uuid.UUID]
     position: dict[uuid.UUID, int]
-    id_rank: NDArray[np.int64]
-    sorted_hex: NDArray[np.str_]
+    alive: Mask
+    id_hi: NDArray[np.uint64]
+    id_lo: NDArray[np.uint64]
     region: NDArray[np.int32]
     objective: NDArray[np.int8]
     objective_bit: NDArray[np.uint8]
@@ -75,53 +142,34 @@ class Library:
     def size(self) -> int:
         return len(self.ids)
 
+    @property
+    def dead(self) -> int:
+        return self.size - len(self.position)
+
     @classmethod
     def build(cls, rows: Sequence[ProjectRow]) -> "Library":
-        ordered = sorted(rows, key=lambda r: (int(r.region_code), r.id.hex))
-        n = len(ordered)
-        ids = [r.id for r in ordered]
-        hexes = np.array([i.hex for i in ids], dtype="<U32") if n else np.array([], dtype="<U32")
-        by_hex = np.argsort(hexes, kind="stable")
-        id_rank = np.empty(n, dtype=np.int64)
-        id_rank[by_hex] = np.arange(n, dtype=np.int64)
+        ids = [r.id for r in rows]
+        return cls(ids=ids, position={pid: i for i, pid in enumerate(ids)}, **_columns(rows))
 
-        def column(values: Any, dtype: Any) -> Any:
-            return np.fromiter(values, dtype=dtype, count=n)
-
-        remaining = column((r.remaining_cents for r in ordered), np.int64)
-        benefit = column(
-            ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in ordered),
-            np.float64,
-        )
-        objective = column((OBJECTIVE_CODES[r.objective] for r in ordered), np.int8)
-        cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in ordered), np.int8)
-        intensity = np.zeros(n, dtype=np.float64)
-        positive = remaining > 0
-        # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
-        intensity[positive] = benefit[positive] * 1_000_000.0 / remaining[positive]
-        return cls(
-            ids=ids,
-            position={pid: i for i, pid in enumerate(ids)},
-            id_rank=id_rank,
-            sorted_hex=hexes[by_hex],
-            region=column((int(r.region_code) for r in ordered), np.int32),
-            objective=objective,
-            # one bit per code: a set of accepted codes is then one AND, not a gather
-            objective_bit=np.left_shift(np.uint8(1), objective.astype(np.uint8)),
-            categories=column((r.categories_mask for r in ordered), np.uint16),
-            ftypes=column((r.financing_types_mask for r in ordered), np.uint8),
-            cstatus=cstatus,
-            cstatus_bit=np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
-            remaining=remaining,
-            tenor=column(
-                (-1 if r.tenor_months is None else min(r.tenor_months, 32_767) for r in ordered),
-                np.int16,
-            ),
-            benefit=benefit,
-            verified=column((bool(r.third_party_verified) for r in ordered), np.bool_),
-            retrofit=column((bool(r.is_two_high_retrofit) for r in ordered), np.bool_),
-            intensity=intensity,
-        )
+    def apply(self, rows: Sequence[ProjectRow], gone: Sequence[uuid.UUID]) -> None:
+        """Patch in place: ``rows`` are library projects (new or changed), ``gone`` left it."""
+        for pid in gone:
+            i = self.position.pop(pid, None)
+            if i is not None:
+                self.alive[i] = False
+        known = [r for r in rows if r.id in self.position]
+        fresh = [r for r in rows if r.id not in self.position]
+        if known:
+            at = np.array([self.position[r.id] for r in known], dtype=np.intp)
+            for name, values in _columns(known).items():
+                getattr(self, name)[at] = values
+        if fresh:
+            start = self.size
+            for name, values in _columns(fresh).items():
+                setattr(self, name, np.concatenate([getattr(self, name), values]))
+            for k, r in enumerate(fresh):
+                self.ids.append(r.id)
+                self.position[r.id] = start + k
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,44 +278,17 @@ CRITERIA: tuple[tuple[str, CriterionFn], ...] = (
 )
 
 
-def candidates(lib: Library, c: Criteria) -> Index:
-    """Positions worth checking: the region prefixes' slices of the region-sorted library."""
-    if not c.region_prefixes:
-        return slice(0, lib.size)
-    ranges = sorted(
-        (
-            int(np.searchsorted(lib.region, lo, side="left")),
-            int(np.searchsorted(lib.region, hi, side="left")),
-        )
-        for lo, hi in map(_prefix_bounds, c.region_prefixes)
-    )
-    merged: list[list[int]] = []
-    for lo, hi in ranges:
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    if len(merged) == 1:
-        return slice(merged[0][0], merged[0][1])
-    return np.concatenate([np.arange(lo, hi, dtype=np.intp) for lo, hi in merged])
-
-
 def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.intp]:
-    """Positions of every library project the product accepts, in library order."""
+    """Positions of every library project the product accepts, in position order."""
     if not c.is_valid_on(today) or lib.size == 0:
         return np.empty(0, dtype=np.intp)
-    idx = candidates(lib, c)
-    mask: Mask | None = None
+    idx = slice(0, lib.size)
+    mask = lib.alive
     for _name, fn in CRITERIA:
         m = fn(lib, c, idx)
         if m is not None:
-            mask = m if mask is None else (mask & m)
-    if isinstance(idx, slice):
-        start = idx.start or 0
-        if mask is None:
-            return np.arange(start, idx.stop, dtype=np.intp)
-        return np.flatnonzero(mask).astype(np.intp) + start
-    return idx if mask is None else idx[mask]
+            mask = mask & m
+    return np.flatnonzero(mask).astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,24 +356,32 @@ def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity:
     return Scored(positions=positions, score_centi=centi)
 
 
-def order_keys(lib: Library, scored: Scored) -> NDArray[np.int64]:
-    """One integer per pair that sorts by score descending, then project id ascending."""
-    return (MAX_SCORE_CENTI - scored.score_centi) * max(lib.size, 1) + lib.id_rank[scored.positions]
+Cursor = tuple[int, int, int]
+"""(score in hundredths, id high 64 bits, id low 64 bits) of the last pair a page served."""
 
 
-def cursor_key(lib: Library, score_centi: int, project_hex: str) -> int:
-    """The order key strictly after which a page continues (the project may have left)."""
-    after_rank = int(np.searchsorted(lib.sorted_hex, project_hex, side="right"))
-    return (MAX_SCORE_CENTI - score_centi) * max(lib.size, 1) + after_rank - 1
+def cursor_of(lib: Library, score_centi: int, project_id: uuid.UUID) -> Cursor:
+    return (score_centi, project_id.int >> 64, project_id.int & 0xFFFF_FFFF_FFFF_FFFF)
 
 
-def top(keys: NDArray[np.int64], after: int | None, limit: int) -> NDArray[np.intp]:
-    """Indices (into keys) of the first `limit` pairs after the cursor, in order."""
-    chosen = np.flatnonzero(keys > after) if after is not None else np.arange(len(keys))
-    if len(chosen) > limit:
-        part = np.argpartition(keys[chosen], limit - 1)[:limit]
-        chosen = chosen[part]
-    return chosen[np.argsort(keys[chosen], kind="stable")].astype(np.intp)
+def top(lib: Library, scored: Scored, after: Cursor | None, limit: int) -> NDArray[np.intp]:
+    """Indices (into ``scored``) of the first ``limit`` pairs after the cursor, ordered by score
+    descending, then project id ascending."""
+    s = scored.score_centi
+    hi = lib.id_hi[scored.positions]
+    lo = lib.id_lo[scored.positions]
+    if after is not None:
+        cs, chi, clo = after
+        later = (hi > chi) | ((hi == chi) & (lo > clo))
+        chosen = np.flatnonzero((s < cs) | ((s == cs) & later))
+    else:
+        chosen = np.arange(len(s))
+    if len(chosen) > limit > 0:
+        # every pair scoring at least the limit-th best score, ties included, then a full sort
+        threshold = -np.partition(-s[chosen], limit - 1)[limit - 1]
+        chosen = chosen[s[chosen] >= threshold]
+    order = np.lexsort((lo[chosen], hi[chosen], -s[chosen]))
+    return chosen[order][:limit].astype(np.intp)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import Forbidden, NotFound, Unauthorized
+from app.errors import BadRequest, Forbidden, NotFound, Unauthorized, field_error
 from app.models import Product, Project, ProjectStatus, Role
 from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
@@ -101,6 +101,17 @@ def _filter(lib: engine.Library, positions: Any, f: ProjectFilters) -> Any:
     return positions[keep]
 
 
+def _uuid_of_hex(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(hex=text)
+    except ValueError as exc:
+        raise BadRequest(
+            "The cursor is not one this list gave out.",
+            code="invalid_cursor",
+            errors=[field_error(["query", "cursor"], "invalid_cursor", "Unreadable cursor.")],
+        ) from exc
+
+
 async def _own_product(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID
 ) -> Product:
@@ -137,12 +148,11 @@ async def product_matches(
         scored = engine.Scored(
             positions=scored.positions[keep], score_centi=scored.score_centi[keep]
         )
-    keys = engine.order_keys(lib, scored)
     after = None
     if cursor:
         score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
-        after = engine.cursor_key(lib, score_centi, project_hex)
-    chosen = engine.top(keys, after, limit + 1)
+        after = engine.cursor_of(lib, score_centi, _uuid_of_hex(project_hex))
+    chosen = engine.top(lib, scored, after, limit + 1)
     page, more = chosen[:limit], len(chosen) > limit
     ids = [lib.ids[int(scored.positions[i])] for i in page]
     cards = await repo.project_cards(session, ids)
@@ -347,7 +357,7 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
     positions = engine.eligible_positions(lib, criteria, day)
     top_intensity = engine.max_intensity(lib, positions)
     scored = engine.score(lib, criteria, positions, top_intensity)
-    chosen = engine.top(engine.order_keys(lib, scored), None, body.limit)
+    chosen = engine.top(lib, scored, None, body.limit)
     ids = [lib.ids[int(scored.positions[i])] for i in chosen]
     cards = await repo.project_cards(session, ids)
     explanations = engine.explain_many(

@@ -1,10 +1,12 @@
 """The per-process matching cache, derived from the database and checked on every request.
 
 Triggers (migration 0003) bump ``matching_state`` in the same transaction as any change to
-``projects`` or ``products``. Each request reads those counters (one primary-key query); when they
-differ from the ones the arrays were built at, the arrays are rebuilt before answering. So a project
-entering or leaving the library, a financing update or a product edit shows on the next request of
-every process, with nothing process-local deciding correctness.
+``projects`` or ``products`` and log the changed project ids with their generation. Each request
+reads the counters (one small query); when the projects' counter moved, the arrays are patched
+with just the projects logged since (a full rebuild when too many changed, the log was pruned
+past us, or too many positions are dead); when the products' counter moved, the active products
+are re-read. So a project entering or leaving the library, a financing update or a product edit
+shows on the next request of every process, with nothing process-local deciding correctness.
 """
 
 import asyncio
@@ -49,7 +51,7 @@ class MatchingStore:
         self._products_gen: int | None = None
 
     async def current(self, session: AsyncSession) -> Snapshot:
-        """The snapshot at the database's current generations, rebuilt if anything changed."""
+        """The snapshot at the database's current generations, patched if anything changed."""
         gens = await repo.generations(session)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.generations == gens:
@@ -59,31 +61,52 @@ class MatchingStore:
             if snapshot is not None and snapshot.generations == gens:
                 return snapshot
             # Counters are read before the data, so the arrays are at least as new as `gens`.
-            library = (
-                snapshot.library
-                if snapshot is not None
-                and snapshot.generations.get("projects") == gens.get("projects")
-                else Library.build(await repo.library_rows(session))
-            )
+            library = await self._library(session, snapshot, gens.get("projects", 0))
             products = (
                 snapshot.products
                 if snapshot is not None
                 and snapshot.generations.get("products") == gens.get("products")
-                else [
-                    ProductEntry(
-                        id=p.id,
-                        institution_id=p.institution_id,
-                        name=p.name,
-                        type=p.type,
-                        rate_min=p.rate_min,
-                        rate_max=p.rate_max,
-                        criteria=criteria_of(p),
-                    )
-                    for p in await repo.active_products(session)
-                ]
+                else await _products(session)
             )
             self._snapshot = Snapshot(library=library, products=products, generations=gens)
             return self._snapshot
+
+    async def _library(
+        self, session: AsyncSession, snapshot: Snapshot | None, upto: int
+    ) -> Library:
+        if snapshot is not None:
+            seen = snapshot.generations.get("projects", 0)
+            if seen == upto:
+                return snapshot.library
+            library = snapshot.library
+            if upto - seen <= PATCH_LIMIT and library.dead <= max(1000, library.size // 5):
+                changed = await repo.changed_projects(session, seen, upto)
+                rows = await repo.library_rows(session, changed)
+                in_library = {r.id for r in rows}
+                library.apply(rows, [pid for pid in changed if pid not in in_library])
+                return library
+        return Library.build(await repo.library_rows(session))
+
+
+PATCH_LIMIT = 20_000
+"""Beyond this many generations behind, rebuild instead of patching. Kept well below
+CHANGES_KEPT, so the log entries a patch reads cannot have been pruned (that would take 30,000
+committed write statements between reading the counter and reading the log)."""
+
+
+async def _products(session: AsyncSession) -> list[ProductEntry]:
+    return [
+        ProductEntry(
+            id=p.id,
+            institution_id=p.institution_id,
+            name=p.name,
+            type=p.type,
+            rate_min=p.rate_min,
+            rate_max=p.rate_max,
+            criteria=criteria_of(p),
+        )
+        for p in await repo.active_products(session)
+    ]
 
 
 _STORES: "weakref.WeakKeyDictionary[Any, MatchingStore]" = weakref.WeakKeyDictionary()
