@@ -245,3 +245,37 @@ class TestHttpAgainstReference:
         expected = {pid for pid, p in library.items() if reference_eligible(p, c, TODAY)}
         assert listed == expected
         assert response.json()["count"] == len(expected)
+
+
+class TestPatchedLibrary:
+    @settings(max_examples=100, deadline=None)
+    @given(
+        before=st.lists(projects(), max_size=15),
+        changes=st.lists(st.tuples(st.integers(0, 30), st.none() | projects()), max_size=15),
+        c=criteria(),
+    )
+    def test_a_patched_library_matches_like_a_fresh_one(
+        self,
+        before: list[dict[str, Any]],
+        changes: list[tuple[int, dict[str, Any] | None]],
+        c: dict[str, Any],
+    ) -> None:
+        ids = [uuid.uuid4() for _ in range(31)]
+        state = {ids[k]: p for k, p in enumerate(before)}
+        lib = engine.Library.build([_row(pid, p) for pid, p in state.items()])
+        for k, p in changes:  # None: the project leaves the library
+            if p is None:
+                state.pop(ids[k], None)
+                lib.apply([], [ids[k]])
+            else:
+                state[ids[k]] = p
+                lib.apply([_row(ids[k], p)], [])
+        fresh = engine.Library.build([_row(pid, p) for pid, p in state.items()])
+        crit = _criteria(c)
+        patched = {lib.ids[int(i)] for i in engine.eligible_positions(lib, crit, TODAY)}
+        rebuilt = {fresh.ids[int(i)] for i in engine.eligible_positions(fresh, crit, TODAY)}
+        assert (
+            patched
+            == rebuilt
+            == {pid for pid, p in state.items() if reference_eligible(p, c, TODAY)}
+        )
