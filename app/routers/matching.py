@@ -14,6 +14,9 @@ from app.schemas.common import Page
 from app.schemas.matching import MatchRead, PreviewRead, PreviewRequest
 from app.schemas.product import CategoryCode
 from app.services.matching import service as matching
+from app.services.matching.criteria import ELIGIBILITY_DOC, SCORING_DOC
+
+MATCHING_DOC = f"{ELIGIBILITY_DOC}\n\n{SCORING_DOC}"
 
 router = APIRouter(prefix="/api/v1", tags=["matching"])
 
@@ -23,6 +26,8 @@ router = APIRouter(prefix="/api/v1", tags=["matching"])
     response_model=Page[MatchRead],
     operation_id="list_product_matches",
     summary="A product's eligible library projects, ranked",
+    description="List the library projects the product accepts, by score (then id).\n\n"
+    + MATCHING_DOC,
     responses=responses(400, 401, 403, 404),
 )
 async def list_product_matches(
@@ -82,6 +87,8 @@ async def list_project_matches(
     response_model=MatchRead,
     operation_id="explain_match",
     summary="Explain one project–product pair",
+    description="Say for every criterion whether the pair passes, the values compared and the "
+    "points.\n\n" + MATCHING_DOC,
     responses=responses(401, 403, 404),
 )
 async def explain_match(

@@ -69,6 +69,26 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "category_targeted": 10.0,
 }
 
+ELIGIBILITY_DOC = """
+A library project is eligible for an active product (today within valid_from–valid_to) when it
+passes every criterion the product sets (an omitted criterion does not restrict):
+- financing_type: the project asks for a financing type the product type provides (loan products
+  ↔ loan; carbon_pledge_loan ↔ carbon_pledge or loan; insurance products ↔ insurance; green_bond
+  ↔ bond; carbon_fund ↔ fund or equity; equity ↔ equity; guarantee ↔ guarantee; leasing ↔ leasing);
+- region: the project's region code starts with one of region_prefixes;
+- objective: the project's objective is listed (a `both` project also fits a product for
+  mitigation or adaptation);
+- categories: the project has at least one listed category;
+- construction_status: the project's status is listed;
+- amount: the remaining need (financing_need − financing_secured) is > 0 and within
+  amount_min–amount_max;
+- tenor: the project's tenor is within tenor_min_months–tenor_max_months (a project that states
+  no tenor is not excluded);
+- emission_reduction: annual emission reduction + carbon sink ≥ min_emission_reduction_tco2e;
+- verification: third-party verified when requires_verification;
+- two_high_retrofit: not a two-high retrofit unless accepts_two_high_retrofit (default yes).
+""".strip()
+
 SCORING_DOC = """
 Score (0–100) of an eligible pair = Σ points_k, points_k = 100 · w_k / Σw · fraction_k, where w are
 the product's weights (default climate_benefit 40, amount_fit 20, readiness 20, verification 10,
