@@ -105,7 +105,7 @@ class MatchingState(Base):
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-CHANGES_KEPT = 50_000
+CHANGES_KEPT = 10_000
 """Generations of project changes kept in ``matching_changes`` (the triggers prune older ones)."""
 
 

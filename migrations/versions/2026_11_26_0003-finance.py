@@ -24,7 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _WATCHED = ("projects", "products")
-_KEPT = 50_000  # app.models.product.CHANGES_KEPT
+_KEPT = 10_000  # app.models.product.CHANGES_KEPT
 
 
 def upgrade() -> None:

@@ -81,17 +81,20 @@ class MatchingStore:
             library = snapshot.library
             if upto - seen <= PATCH_LIMIT and library.dead <= max(1000, library.size // 5):
                 changed = await repo.changed_projects(session, seen, upto)
-                rows = await repo.library_rows(session, changed)
-                in_library = {r.id for r in rows}
-                library.apply(rows, [pid for pid in changed if pid not in in_library])
-                return library
+                if len(changed) <= PATCH_ROWS:
+                    rows = await repo.library_rows(session, changed)
+                    in_library = {r.id for r in rows}
+                    library.apply(rows, [pid for pid in changed if pid not in in_library])
+                    return library
         return Library.build(await repo.library_rows(session))
 
 
-PATCH_LIMIT = 20_000
+PATCH_LIMIT = 2_000
 """Beyond this many generations behind, rebuild instead of patching. Kept well below
-CHANGES_KEPT, so the log entries a patch reads cannot have been pruned (that would take 30,000
+CHANGES_KEPT, so the log entries a patch reads cannot have been pruned (that would take 8,000
 committed write statements between reading the counter and reading the log)."""
+PATCH_ROWS = 20_000
+"""Beyond this many changed projects, a full rebuild is cheaper than a patch."""
 
 
 async def _products(session: AsyncSession) -> list[ProductEntry]:
