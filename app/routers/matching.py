@@ -69,17 +69,20 @@ async def list_product_matches(
     response_model=Page[MatchRead],
     operation_id="list_project_matches",
     summary="A project's eligible active products, ranked",
-    responses=responses(401, 404),
+    responses=responses(400, 401, 404),
 )
 async def list_project_matches(
     project_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[MatchRead]:
     """List the active products that accept the project: by score, then lower rate, then id."""
-    items = await matching.project_matches(session, principal, project_id, limit=limit)
-    return Page[MatchRead](items=items, next_cursor=None)
+    items, next_cursor = await matching.project_matches(
+        session, principal, project_id, cursor=cursor, limit=limit
+    )
+    return Page[MatchRead](items=items, next_cursor=next_cursor)
 
 
 @router.get(

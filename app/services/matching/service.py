@@ -207,17 +207,28 @@ def rematch_all(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID, int]
     return counts
 
 
+# Cursor of a project's list: (-score in hundredths, indicative rate_min, product id hex).
+_PROJECT_SORT = [SortKey(None, kind=int), SortKey(None, kind=Decimal), SortKey(None, kind=str)]
+_NO_RATE = Decimal("1000")  # products without an indicative rate sort after those with one
+
+
 async def project_matches(
-    session: AsyncSession, principal: Principal, project_id: uuid.UUID, *, limit: int
-) -> list[MatchRead]:
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[MatchRead], str | None]:
     """The active products that accept the project, best first (score, lower rate, id)."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
     await repo._visible_project(session, principal, project_id)
     snap = await snapshot(session)
+    after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
     if position is None:
-        return []
+        return [], None
     day = today()
     found: list[tuple[tuple[int, Decimal, str], ProductEntry, engine.Explanation]] = []
     for entry in snap.products:
@@ -233,10 +244,12 @@ async def project_matches(
             top_intensity=_top_intensity(snap, entry, day),
         )
         score_centi = round((explanation.score or 0.0) * 100)
-        rate = entry.rate_min if entry.rate_min is not None else Decimal("1000")
-        found.append(((-score_centi, rate, entry.id.hex), entry, explanation))
+        rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
+        key = (-score_centi, rate, entry.id.hex)
+        if after is None or key > after:
+            found.append((key, entry, explanation))
     found.sort(key=lambda t: t[0])
-    return [
+    items = [
         MatchRead(
             project_id=project_id,
             product_id=entry.id,
@@ -247,6 +260,8 @@ async def project_matches(
         )
         for _key, entry, explanation in found[:limit]
     ]
+    more = len(found) > limit
+    return items, encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
 
 
 # --- one pair, explained ------------------------------------------------------------------------

@@ -277,6 +277,14 @@ class TestProjectMatches:
         assert items[0]["product"]["rate_min"] == "3.100"
         for headers in (await keys.reviewer("44"), await keys.admin(), await keys.region("440300")):
             assert (await client.get(url, headers=headers)).status_code == 200
+        admin = await keys.admin()
+        first = (await client.get(url, params={"limit": 1}, headers=admin)).json()
+        assert [i["product_id"] for i in first["items"]] == [cheap["id"]]
+        rest = await client.get(
+            url, params={"limit": 1, "cursor": first["next_cursor"]}, headers=admin
+        )
+        assert [i["product_id"] for i in rest.json()["items"]] == [dear["id"]]
+        assert rest.json()["next_cursor"] is None
 
     async def test_others_get_404_and_the_public_401(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
