@@ -61,14 +61,21 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
     ).where(Project.status == ProjectStatus.in_library)
     if ids is not None:
         stmt = stmt.where(Project.id.in_(list(ids)))
-    elif session.get_bind().dialect.name == "postgresql":
-        # The full load is the one big read: asyncpg's own records are ~3x faster than rows
-        # processed by SQLAlchemy (0.3 s instead of 0.9 s for 100,000 projects).
+    else:
+        # The full load is the one big read: the drivers' own rows are several times faster
+        # than rows processed by SQLAlchemy (PostgreSQL: 0.3 s instead of 0.9 s for 100,000).
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         sql = str(stmt.compile(connection.engine, compile_kwargs={"literal_binds": True}))
         driver: Any = raw.driver_connection
-        return [ProjectRow._make(record) for record in await driver.fetch(sql)]
+        if connection.dialect.name == "postgresql":
+            return [ProjectRow._make(record) for record in await driver.fetch(sql)]
+        async with driver.execute(sql) as cursor:
+            # SQLite keeps UUIDs as 32 hex characters and booleans as 0/1
+            return [
+                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:10], bool(r[10]), bool(r[11])))
+                for r in await cursor.fetchall()
+            ]
     result = await session.execute(stmt)
     return [ProjectRow._make(row) for row in result.all()]
 
