@@ -2,9 +2,17 @@
 
 from app.models.api_key import ApiKey, Role
 from app.models.base import Base
+from app.models.engagement import Engagement, EngagementStatus, NotFinancedReason
 from app.models.idempotency import IdempotencyRecord
 from app.models.institution import Institution, InstitutionType
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
+from app.models.product import (
+    MatchingChange,
+    MatchingState,
+    Product,
+    ProductStatus,
+    ProductType,
+)
 from app.models.project import (
     ConstructionStatus,
     LibrarySequence,
@@ -19,16 +27,24 @@ __all__ = [
     "ApiKey",
     "Base",
     "ConstructionStatus",
+    "Engagement",
+    "EngagementStatus",
     "IdempotencyRecord",
     "Institution",
     "InstitutionType",
     "LibrarySequence",
+    "MatchingChange",
+    "MatchingState",
     "Nature",
+    "NotFinancedReason",
     "Objective",
     "Pilot",
     "PilotKind",
     "PilotRegion",
     "PilotStatus",
+    "Product",
+    "ProductStatus",
+    "ProductType",
     "Project",
     "ProjectStatus",
     "ProjectTransition",

@@ -1,5 +1,111 @@
-"""Engagements endpoints (filled in by its issue)."""
+"""Offers and the financing funnel: institutions offer, regions choose, institutions report."""
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.auth import PrincipalDep, require_roles
+from app.db import SessionDep
+from app.errors import Unauthorized, responses
+from app.models import EngagementStatus, Role
+from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.schemas.common import Page
+from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
+from app.services import engagements
 
 router = APIRouter(prefix="/api/v1", tags=["engagements"])
+
+
+@router.post(
+    "/engagements",
+    status_code=201,
+    response_model=EngagementRead,
+    operation_id="create_engagement",
+    summary="Make an offer on a library project",
+    responses=responses(401, 403, 404, 409, 422),
+    dependencies=[require_roles(Role.institution)],  # type: ignore[list-item]
+)
+async def create_engagement(
+    body: EngagementCreate, session: SessionDep, principal: PrincipalDep
+) -> EngagementRead:
+    """Offer terms on a library project that one of the caller's active products matches."""
+    row = await engagements.create(session, principal, body)
+    return engagements.to_read(row, principal)
+
+
+@router.get(
+    "/engagements",
+    response_model=Page[EngagementRead],
+    operation_id="list_engagements",
+    summary="List engagements",
+    responses=responses(400, 401),
+)
+async def list_engagements(
+    session: SessionDep,
+    principal: PrincipalDep,
+    project_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+    status: EngagementStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[EngagementRead]:
+    """List the caller's engagements: an institution its offers, a region those on its projects."""
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    rows, next_cursor = await engagements.list_engagements(
+        session,
+        principal,
+        project_id=project_id,
+        product_id=product_id,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page[EngagementRead](
+        items=[engagements.to_read(r, principal) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/engagements/{engagement_id}",
+    response_model=EngagementRead,
+    operation_id="get_engagement",
+    summary="Get an engagement",
+    responses=responses(401, 404),
+)
+async def get_engagement(
+    engagement_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> EngagementRead:
+    """Get one engagement the caller is party to."""
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    row = await engagements.get(session, principal, engagement_id)
+    return engagements.to_read(row, principal)
+
+
+@router.post(
+    "/engagements/{engagement_id}/transitions",
+    response_model=EngagementRead,
+    operation_id="transition_engagement",
+    summary="Accept, decline or report on an offer",
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def transition_engagement(
+    engagement_id: uuid.UUID,
+    body: EngagementTransition,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> EngagementRead:
+    """Take a funnel step: accept/decline (region); contact … financed (institution)."""
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    row = await engagements.transition(
+        session,
+        principal,
+        engagement_id,
+        body,
+        contact_deadline_days=request.app.state.settings.contact_deadline_days,
+    )
+    return engagements.to_read(row, principal)

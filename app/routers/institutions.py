@@ -1,5 +1,66 @@
-"""Institutions endpoints (filled in by its issue)."""
+"""Financial institutions (金融机构): administrators register them, anyone reads them."""
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.auth import AdminDep
+from app.db import SessionDep
+from app.errors import responses
+from app.models import Institution, InstitutionType
+from app.repositories import institutions as repo
+from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.schemas.common import Page
+from app.schemas.institution import InstitutionCreate, InstitutionRead
+from app.services import institutions
 
 router = APIRouter(prefix="/api/v1", tags=["institutions"])
+
+
+@router.post(
+    "/institutions",
+    status_code=201,
+    response_model=InstitutionRead,
+    operation_id="create_institution",
+    summary="Register an institution",
+    responses=responses(401, 403, 409, 422),
+)
+async def create_institution(
+    body: InstitutionCreate, session: SessionDep, _admin: AdminDep
+) -> Institution:
+    """Register a financial institution; its USCC must be valid and new."""
+    return await institutions.create(session, body)
+
+
+@router.get(
+    "/institutions",
+    response_model=Page[InstitutionRead],
+    operation_id="list_institutions",
+    summary="List institutions",
+    responses=responses(400),
+)
+async def list_institutions(
+    session: SessionDep,
+    type: InstitutionType | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in the name.")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[InstitutionRead]:
+    """List registered institutions, oldest first."""
+    rows, next_cursor = await repo.page(session, type_=type, q=q, cursor=cursor, limit=limit)
+    return Page[InstitutionRead](
+        items=[InstitutionRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/institutions/{institution_id}",
+    response_model=InstitutionRead,
+    operation_id="get_institution",
+    summary="Get an institution",
+    responses=responses(404),
+)
+async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> Institution:
+    """Get one institution."""
+    return await repo.get(session, institution_id)

@@ -1,0 +1,119 @@
+"""Financial products (金融产品): an institution's own eligibility criteria, weights and quota."""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Money, Timestamp, UUIDPk, utcnow
+
+
+class ProductType(StrEnum):
+    green_loan = "green_loan"
+    carbon_pledge_loan = "carbon_pledge_loan"
+    carbon_insurance = "carbon_insurance"
+    climate_insurance = "climate_insurance"
+    carbon_fund = "carbon_fund"
+    green_bond = "green_bond"
+    sustainability_linked_loan = "sustainability_linked_loan"
+    transition_loan = "transition_loan"
+    guarantee = "guarantee"
+    leasing = "leasing"
+    equity = "equity"
+
+
+class ProductStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    paused = "paused"
+    retired = "retired"
+
+
+Rate = Numeric(7, 3)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("quota_used >= 0", name="quota_used_not_negative"),
+        CheckConstraint(
+            "quota_total IS NULL OR quota_used <= quota_total", name="quota_used_within_total"
+        ),
+    )
+
+    id: Mapped[UUIDPk]
+    institution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("institutions.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[ProductType] = mapped_column(String(30))
+    status: Mapped[ProductStatus] = mapped_column(String(10), default=ProductStatus.draft)
+    valid_from: Mapped[date | None]
+    valid_to: Mapped[date | None]
+    quota_total: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    quota_used: Mapped[Money] = mapped_column(default=Decimal("0.00"))
+    # Criteria: null or an empty list does not restrict (DESIGN §5).
+    objectives: Mapped[list[str] | None] = mapped_column(JSON)
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    region_prefixes: Mapped[list[str] | None] = mapped_column(JSON)
+    construction_statuses: Mapped[list[str] | None] = mapped_column(JSON)
+    amount_min: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    amount_max: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    tenor_min_months: Mapped[int | None] = mapped_column(Integer)
+    tenor_max_months: Mapped[int | None] = mapped_column(Integer)
+    min_emission_reduction_tco2e: Mapped[float | None] = mapped_column(Float)
+    requires_verification: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepts_two_high_retrofit: Mapped[bool] = mapped_column(Boolean, default=True)
+    rate_min: Mapped[Decimal | None] = mapped_column(Rate)
+    rate_max: Mapped[Decimal | None] = mapped_column(Rate)
+    weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[Timestamp]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class MatchingState(Base):
+    """Change counters of the matcher's inputs, bumped by database triggers (migration 0003).
+
+    Every process keeps derived numpy arrays and compares its generation with the row's on each
+    matching request: one primary-key read tells whether anything changed, whichever process (or
+    direct SQL) made the change.
+    """
+
+    __tablename__ = "matching_state"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+CHANGES_KEPT = 10_000
+"""Generations of project changes kept in ``matching_changes`` (the triggers prune older ones)."""
+
+
+class MatchingChange(Base):
+    """A project written at a generation (kept by the triggers of migration 0003): a process
+    whose arrays are at generation g re-reads only the projects logged after g."""
+
+    __tablename__ = "matching_changes"
+
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -1,0 +1,88 @@
+"""Offer and funnel requests and answers (DESIGN §6)."""
+
+import datetime as dt
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from app.models import NotFinancedReason
+from app.schemas.common import InputModel, OutputModel
+from app.schemas.product import MoneyOut, RateOut
+
+Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
+Rate = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=3)]
+
+
+class EngagementCreate(InputModel):
+    project_id: uuid.UUID = Field(description="A library project the product matches.")
+    product_id: uuid.UUID = Field(description="One of the caller's active products.")
+    amount: Amount = Field(description="Indicative amount, CNY.", examples=["5000000.00"])
+    annual_rate: Rate = Field(description="Indicative annual rate, %.", examples=["3.450"])
+    tenor_months: int = Field(ge=1, le=600, description="Indicative tenor.", examples=[36])
+    message: str = Field(default="", max_length=5000, description="Note to the owner.")
+
+
+EngagementAction = Literal[
+    "accept", "decline", "contact", "due_diligence", "financed", "not_financed"
+]
+
+
+class EngagementTransition(InputModel):
+    action: EngagementAction = Field(
+        description=(
+            "accept / decline (the owning region); contact, due_diligence, financed (amount, "
+            "annual_rate, date), not_financed (reason_code) (the institution)."
+        )
+    )
+    reason: str | None = Field(default=None, max_length=2000, description="Free-text reason.")
+    amount: Amount | None = Field(default=None, description="financed: amount, CNY.")
+    annual_rate: Rate | None = Field(default=None, description="financed: annual rate, %.")
+    date: dt.date | None = Field(default=None, description="financed: date of financing.")
+    reason_code: NotFinancedReason | None = Field(default=None, description="not_financed: why.")
+
+
+class Contact(OutputModel):
+    name: str | None = Field(description="Contact person.")
+    phone: str | None = Field(description="Phone.")
+    email: str | None = Field(description="Email.")
+
+
+class EngagementRead(OutputModel):
+    id: uuid.UUID = Field(description="Engagement id.")
+    project_id: uuid.UUID = Field(description="Project id.")
+    product_id: uuid.UUID = Field(description="Product id.")
+    institution_id: uuid.UUID = Field(description="Institution making the offer.")
+    status: str = Field(
+        description=(
+            "offered, accepted, lapsed (accepted, contact deadline passed), declined, contacted, "
+            "due_diligence, financed or not_financed."
+        )
+    )
+    is_lapsed: bool = Field(description="Accepted, not contacted, and past the contact deadline.")
+    amount: MoneyOut = Field(description="Offered amount, CNY.")
+    annual_rate: RateOut = Field(description="Offered annual rate, %.")
+    tenor_months: int = Field(description="Offered tenor.")
+    message: str = Field(description="Note to the owner.")
+    accepted_at: datetime | None = Field(description="When the owner accepted.")
+    contact_deadline: datetime | None = Field(description="Contact due by (UTC).")
+    contacted_at: datetime | None = Field(description="When contact was recorded.")
+    due_diligence_at: datetime | None = Field(description="When due diligence started.")
+    declined_at: datetime | None = Field(description="When the owner declined.")
+    decline_reason: str | None = Field(description="The owner's reason.")
+    closed_at: datetime | None = Field(description="When the outcome was recorded.")
+    financed_amount: MoneyOut | None = Field(description="Financed amount, CNY.")
+    financed_rate: RateOut | None = Field(description="Financed annual rate, %.")
+    financed_on: date | None = Field(description="Financing date.")
+    not_financed_reason: str | None = Field(description="Reason code when not financed.")
+    project_name: str = Field(description="Project name.")
+    project_region_code: str = Field(description="Project region.")
+    product_name: str = Field(description="Product name.")
+    institution_name: str = Field(description="Institution name.")
+    contact: Contact | None = Field(
+        description="The project's contact: shown to the institution once its offer is accepted."
+    )
+    created_at: datetime = Field(description="When the offer was made.")
+    updated_at: datetime = Field(description="Last change.")

@@ -1,0 +1,30 @@
+"""Financial institution requests and answers."""
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from app.models import InstitutionType
+from app.schemas.common import InputModel, OutputModel
+
+
+class InstitutionCreate(InputModel):
+    name: str = Field(
+        min_length=1, max_length=300, description="Registered name.", examples=["湖州银行"]
+    )
+    uscc: str = Field(
+        min_length=18,
+        max_length=18,
+        description="Unified social credit code (统一社会信用代码), checksum-valid.",
+        examples=["91350100M000100Y43"],
+    )
+    type: InstitutionType = Field(description="Kind of institution.", examples=["bank"])
+
+
+class InstitutionRead(OutputModel):
+    id: uuid.UUID = Field(description="Institution id; an institution key's scope.")
+    name: str = Field(description="Registered name.")
+    uscc: str = Field(description="Unified social credit code.")
+    type: InstitutionType = Field(description="Kind of institution.")
+    created_at: datetime = Field(description="When it was registered (UTC).")

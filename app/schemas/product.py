@@ -1,0 +1,143 @@
+"""Financial product requests and answers: the institution's own criteria (DESIGN §5)."""
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, PlainSerializer
+
+from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
+from app.schemas.common import InputModel, OutputModel
+
+MoneyOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
+]
+"""CNY as a decimal string with two places ("12500000.00"), however it was written."""
+RateOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json")
+]
+"""An annual rate in percent as a decimal string with three places ("3.450")."""
+
+CategoryCode = Literal["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"]
+RegionPrefix = Annotated[
+    str, Field(pattern=r"^\d{2}(\d{2}(\d{2})?)?$", description="2, 4 or 6 digits of GB/T 2260.")
+]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+RateIn = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=3)]
+WeightName = Literal[
+    "climate_benefit", "amount_fit", "readiness", "verification", "category_targeted"
+]
+
+
+class CriteriaFields(InputModel):
+    """Eligibility criteria and scoring weights; an omitted criterion does not restrict."""
+
+    objectives: list[Objective] | None = Field(
+        default=None, description="Project objectives accepted.", examples=[["mitigation"]]
+    )
+    categories: list[CategoryCode] | None = Field(
+        default=None, description="Taxonomy categories accepted (any of).", examples=[["M2", "M3"]]
+    )
+    region_prefixes: list[RegionPrefix] | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "GB/T 2260 prefixes served (44 = Guangdong, 4403 = Shenzhen); empty = nationwide."
+        ),
+        examples=[["4403", "4401"]],
+    )
+    construction_statuses: list[ConstructionStatus] | None = Field(
+        default=None, description="Construction statuses accepted."
+    )
+    amount_min: MoneyIn | None = Field(
+        default=None,
+        description="Least remaining need (financing_need − financing_secured), CNY.",
+        examples=["1000000.00"],
+    )
+    amount_max: MoneyIn | None = Field(
+        default=None, description="Largest remaining need, CNY.", examples=["50000000.00"]
+    )
+    tenor_min_months: int | None = Field(default=None, ge=0, le=600, description="Shortest tenor.")
+    tenor_max_months: int | None = Field(default=None, ge=0, le=600, description="Longest tenor.")
+    min_emission_reduction_tco2e: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Least annual emission reduction plus carbon sink, tCO2e.",
+    )
+    requires_verification: bool | None = Field(
+        default=None, description="Only projects whose carbon accounting is third-party verified."
+    )
+    accepts_two_high_retrofit: bool | None = Field(
+        default=None,
+        description="Whether retrofits in two-high industries are accepted (default yes).",
+    )
+    weights: (
+        dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] | None
+    ) = Field(
+        default=None,
+        description=(
+            "Points overriding the default score weights (climate_benefit 40, amount_fit 20, "
+            "readiness 20, verification 10, category_targeted 10); re-scaled to 100."
+        ),
+        examples=[{"climate_benefit": 60, "readiness": 20}],
+    )
+
+
+class ProductFields(CriteriaFields):
+    name: str | None = Field(default=None, min_length=1, max_length=300, description="Name.")
+    description: str | None = Field(default=None, max_length=5000, description="Terms in prose.")
+    valid_from: date | None = Field(default=None, description="First day the product is offered.")
+    valid_to: date | None = Field(default=None, description="Last day the product is offered.")
+    quota_total: MoneyIn | None = Field(
+        default=None, description="Total the product may finance, CNY; null = no quota."
+    )
+    rate_min: RateIn | None = Field(default=None, description="Indicative least annual rate, %.")
+    rate_max: RateIn | None = Field(default=None, description="Indicative largest annual rate, %.")
+
+
+class ProductCreate(ProductFields):
+    name: str = Field(min_length=1, max_length=300, description="Name.", examples=["绿色低碳贷"])
+    type: ProductType = Field(description="Kind of product.", examples=["green_loan"])
+    status: Literal["draft", "active"] = Field(
+        default="draft", description="Publish at once (active) or keep as a draft."
+    )
+
+
+class ProductUpdate(ProductFields):
+    """Fields to change; a null criterion removes the restriction."""
+
+    status: ProductStatus | None = Field(
+        default=None, description="draft → active ↔ paused → retired (final)."
+    )
+
+
+class ProductRead(OutputModel):
+    id: uuid.UUID = Field(description="Product id.")
+    institution_id: uuid.UUID = Field(description="The institution offering it.")
+    name: str = Field(description="Name.")
+    description: str = Field(description="Terms in prose.")
+    type: ProductType = Field(description="Kind of product.")
+    status: ProductStatus = Field(description="draft, active, paused or retired.")
+    valid_from: date | None = Field(description="First day offered.")
+    valid_to: date | None = Field(description="Last day offered.")
+    quota_total: MoneyOut | None = Field(description="Quota, CNY; null = none.")
+    quota_used: MoneyOut = Field(description="Financed so far under the product, CNY.")
+    objectives: list[str] | None = Field(description="Objectives accepted.")
+    categories: list[str] | None = Field(description="Categories accepted.")
+    region_prefixes: list[str] | None = Field(description="Region prefixes served.")
+    construction_statuses: list[str] | None = Field(description="Construction statuses accepted.")
+    amount_min: MoneyOut | None = Field(description="Least remaining need, CNY.")
+    amount_max: MoneyOut | None = Field(description="Largest remaining need, CNY.")
+    tenor_min_months: int | None = Field(description="Shortest tenor.")
+    tenor_max_months: int | None = Field(description="Longest tenor.")
+    min_emission_reduction_tco2e: float | None = Field(description="Least annual tCO2e.")
+    requires_verification: bool = Field(description="Verified accounting required.")
+    accepts_two_high_retrofit: bool = Field(description="Two-high retrofits accepted.")
+    rate_min: RateOut | None = Field(description="Indicative least annual rate, %.")
+    rate_max: RateOut | None = Field(description="Indicative largest annual rate, %.")
+    weights: dict[str, float] | None = Field(description="Score weight overrides.")
+    version: int = Field(description="Changes with every edit.")
+    created_at: datetime = Field(description="Created (UTC).")
+    updated_at: datetime = Field(description="Last changed (UTC).")

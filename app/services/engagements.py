@@ -1,0 +1,315 @@
+"""Offers and the financing funnel (DESIGN §6), in the spirit of Huzhou's 绿贷通.
+
+An institution offers terms on a library project its product matches; the owner's region accepts
+or declines each competing offer; acceptance reveals the contact and starts a contact deadline;
+the institution records contact, due diligence and the outcome. A financed amount raises the
+project's ``financing_secured`` and the product's ``quota_used`` with conditional UPDATEs, so two
+institutions financing at the same moment can never overshoot the need or the quota.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import Conflict, Forbidden, NotFound, RuleViolation, field_error
+from app.models import (
+    Engagement,
+    EngagementStatus,
+    Product,
+    ProductStatus,
+    Project,
+    ProjectStatus,
+    Role,
+)
+from app.repositories import engagements as repo
+from app.repositories import products as product_repo
+from app.repositories.engagements import CONTACT_STATUSES, has_accepted_offer
+from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
+from app.services.matching import engine
+from app.services.matching.criteria import criteria_of
+from app.services.matching.service import snapshot, today
+
+__all__ = ["create", "get", "has_accepted_offer", "list_engagements", "to_read", "transition"]
+
+S = EngagementStatus
+
+# action → (the party that takes it, the statuses it starts from, the status it leads to)
+ACTIONS: dict[str, tuple[Role, frozenset[EngagementStatus], EngagementStatus]] = {
+    "accept": (Role.region, frozenset({S.offered}), S.accepted),
+    "decline": (Role.region, frozenset({S.offered, S.accepted}), S.declined),
+    "contact": (Role.institution, frozenset({S.accepted}), S.contacted),
+    "due_diligence": (Role.institution, frozenset({S.contacted}), S.due_diligence),
+    "financed": (Role.institution, frozenset({S.contacted, S.due_diligence}), S.financed),
+    "not_financed": (
+        Role.institution,
+        frozenset({S.accepted, S.contacted, S.due_diligence}),
+        S.not_financed,
+    ),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_lapsed(engagement: Engagement, now: datetime) -> bool:
+    return (
+        engagement.status == S.accepted
+        and engagement.contact_deadline is not None
+        and engagement.contact_deadline < now
+    )
+
+
+def allowed_actions(engagement: Engagement, now: datetime) -> list[str]:
+    status = S(engagement.status)
+    out = [a for a, (_role, sources, _to) in ACTIONS.items() if status in sources]
+    if is_lapsed(engagement, now):
+        out = [a for a in out if a != "contact"]
+    return out
+
+
+def to_read(row: Any, principal: Principal, now: datetime | None = None) -> EngagementRead:
+    engagement, project, product_name, institution_name = row
+    now = now or _now()
+    lapsed = is_lapsed(engagement, now)
+    shows_contact = principal.role is not Role.institution or engagement.status in CONTACT_STATUSES
+    contact = (
+        Contact(name=project.contact_name, phone=project.contact_phone, email=project.contact_email)
+        if shows_contact
+        else None
+    )
+    return EngagementRead(
+        id=engagement.id,
+        project_id=engagement.project_id,
+        product_id=engagement.product_id,
+        institution_id=engagement.institution_id,
+        status="lapsed" if lapsed else str(engagement.status),
+        is_lapsed=lapsed,
+        amount=engagement.amount,
+        annual_rate=engagement.annual_rate,
+        tenor_months=engagement.tenor_months,
+        message=engagement.message,
+        accepted_at=engagement.accepted_at,
+        contact_deadline=engagement.contact_deadline,
+        contacted_at=engagement.contacted_at,
+        due_diligence_at=engagement.due_diligence_at,
+        declined_at=engagement.declined_at,
+        decline_reason=engagement.decline_reason,
+        closed_at=engagement.closed_at,
+        financed_amount=engagement.financed_amount,
+        financed_rate=engagement.financed_rate,
+        financed_on=engagement.financed_on,
+        not_financed_reason=engagement.not_financed_reason,
+        project_name=project.name,
+        project_region_code=project.region_code,
+        product_name=product_name,
+        institution_name=institution_name,
+        contact=contact,
+        created_at=engagement.created_at,
+        updated_at=engagement.updated_at,
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, body: EngagementCreate) -> Any:
+    """Make an offer on a library project that one of the caller's active products matches."""
+    product = await product_repo.get(session, principal, body.product_id)
+    if product.institution_id != principal.institution_id:
+        raise Forbidden("Offers are made with the caller's own products.", code="not_owner")
+    if product.status != ProductStatus.active:
+        raise Conflict("Only an active product can back an offer.", code="product_not_active")
+    project = await session.get(Project, body.project_id)
+    if project is None or project.status != ProjectStatus.in_library:
+        raise NotFound("No library project with that id.", code="project_not_found")
+    snap = await snapshot(session)
+    position = snap.library.position.get(project.id)
+    if position is None:  # the library changed under us; the next request sees it
+        raise Conflict("The project just left the library.", code="project_not_in_library")
+    explanation = engine.explain(snap.library, criteria_of(product), position, today())
+    if not explanation.eligible:
+        failed = [i for i in explanation.items if not i["passed"]]
+        raise RuleViolation(
+            "The product's criteria do not admit this project: "
+            + ", ".join(i["criterion"] for i in failed),
+            code="not_eligible",
+            errors=[
+                field_error(["body", "product_id"], f"failed_{i['criterion']}", i["detail"])
+                for i in failed
+            ],
+        )
+    remaining = project.financing_need - project.financing_secured
+    if body.amount > remaining:
+        message = f"The offer exceeds the project's remaining need ({remaining})."
+        raise RuleViolation(
+            message,
+            code="amount_exceeds_need",
+            errors=[field_error(["body", "amount"], "amount_exceeds_need", message)],
+        )
+    if await repo.open_offer_exists(session, project.id, product.id):
+        raise Conflict(
+            "This product already has an open offer on the project.", code="offer_exists"
+        )
+    engagement = Engagement(
+        project_id=project.id,
+        product_id=product.id,
+        institution_id=product.institution_id,
+        status=S.offered,
+        amount=body.amount,
+        annual_rate=body.annual_rate,
+        tenor_months=body.tenor_months,
+        message=body.message,
+    )
+    session.add(engagement)
+    await session.flush()
+    return await repo.get(session, principal, engagement.id)
+
+
+async def get(session: AsyncSession, principal: Principal, engagement_id: uuid.UUID) -> Any:
+    return await repo.get(session, principal, engagement_id)
+
+
+async def list_engagements(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    project_id: uuid.UUID | None,
+    product_id: uuid.UUID | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    return await repo.page(
+        session,
+        principal,
+        project_id=project_id,
+        product_id=product_id,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def _require(body: EngagementTransition, *names: str) -> None:
+    missing = [n for n in names if getattr(body, n) is None]
+    if missing:
+        raise RuleViolation(
+            f"{body.action} needs: {', '.join(missing)}.",
+            code="required",
+            errors=[field_error(["body", n], "required", f"{n} is required.") for n in missing],
+        )
+
+
+async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal) -> None:
+    """Add a financed amount to the project and the product, or 409 if either would overshoot.
+
+    Conditional UPDATEs: on PostgreSQL a concurrent writer waits for the row lock and re-checks
+    the condition on the committed row; SQLite's writers are serialised by BEGIN IMMEDIATE.
+    Amounts compare in cents so SQLite's binary floats cannot round a fitting amount out.
+    """
+    now = _now()
+    project_done = await session.execute(
+        update(Project)
+        .where(
+            Project.id == engagement.project_id,
+            func.round((Project.financing_secured + amount) * 100)
+            <= func.round(Project.financing_need * 100),
+        )
+        .values(
+            financing_secured=func.round(Project.financing_secured + amount, 2),
+            version=Project.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(project_done, "rowcount", 0) != 1:
+        raise Conflict(
+            "The amount exceeds the project's remaining financing need.",
+            code="exceeds_financing_need",
+        )
+    product_done = await session.execute(
+        update(Product)
+        .where(
+            Product.id == engagement.product_id,
+            or_(
+                Product.quota_total.is_(None),
+                func.round((Product.quota_used + amount) * 100)
+                <= func.round(Product.quota_total * 100),
+            ),
+        )
+        .values(
+            quota_used=func.round(Product.quota_used + amount, 2),
+            version=Product.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(product_done, "rowcount", 0) != 1:
+        raise Conflict("The amount exceeds the product's remaining quota.", code="exceeds_quota")
+
+
+async def transition(
+    session: AsyncSession,
+    principal: Principal,
+    engagement_id: uuid.UUID,
+    body: EngagementTransition,
+    *,
+    contact_deadline_days: int,
+) -> Any:
+    """Move an offer along the funnel; the party and the current status decide what is allowed."""
+    engagement, project, _product_name, _institution_name = await repo.get(
+        session, principal, engagement_id, for_update=True
+    )
+    role, _sources, target = ACTIONS[body.action]
+    if principal.role is not role:
+        who = "the project's region" if role is Role.region else "the offering institution"
+        raise Forbidden(f"'{body.action}' is taken by {who}.", code="not_your_action")
+    now = _now()
+    allowed = allowed_actions(engagement, now)
+    if body.action not in allowed:
+        state = "lapsed" if is_lapsed(engagement, now) else engagement.status
+        raise Conflict(
+            f"'{body.action}' is not possible from {state}.",
+            code="invalid_transition",
+            allowed_actions=allowed,
+        )
+    if body.action == "accept":
+        if project.status != ProjectStatus.in_library:
+            raise Conflict(
+                "The project is no longer in the library.", code="project_not_in_library"
+            )
+        engagement.accepted_at = now
+        engagement.contact_deadline = now + timedelta(days=contact_deadline_days)
+    elif body.action == "decline":
+        engagement.declined_at = now
+        engagement.decline_reason = body.reason
+    elif body.action == "contact":
+        engagement.contacted_at = now
+    elif body.action == "due_diligence":
+        engagement.due_diligence_at = now
+    elif body.action == "financed":
+        _require(body, "amount", "annual_rate", "date")
+        if body.amount is None or body.date is None:  # narrowed by _require; for the type checker
+            raise RuntimeError("unreachable")
+        if body.date > today():
+            message = "The financing date cannot be in the future."
+            raise RuleViolation(
+                message,
+                code="date_in_future",
+                errors=[field_error(["body", "date"], "date_in_future", message)],
+            )
+        await _secure(session, engagement, body.amount)
+        engagement.financed_amount = body.amount
+        engagement.financed_rate = body.annual_rate
+        engagement.financed_on = body.date
+        engagement.closed_at = now
+    elif body.action == "not_financed":
+        _require(body, "reason_code")
+        engagement.not_financed_reason = str(body.reason_code)
+        engagement.closed_at = now
+    engagement.status = target
+    await session.flush()
+    return await repo.get(session, principal, engagement.id)

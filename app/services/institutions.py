@@ -1,0 +1,34 @@
+"""Financial institutions (金融机构): registered by administrators, read by anyone."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.cn import uscc as uscc_code
+from stdnum.exceptions import ValidationError
+
+from app.errors import Conflict, RuleViolation, field_error
+from app.models import Institution
+from app.repositories import institutions as repo
+from app.schemas.institution import InstitutionCreate
+
+
+def normalise_uscc(value: str, loc: list[str | int]) -> str:
+    """The compact, checksum-valid USCC, or a 422 naming the field."""
+    try:
+        return str(uscc_code.validate(value))
+    except ValidationError as exc:
+        message = f"Not a valid unified social credit code: {exc}"
+        raise RuleViolation(
+            message, code="invalid_uscc", errors=[field_error(loc, "invalid_uscc", message)]
+        ) from exc
+
+
+async def create(session: AsyncSession, body: InstitutionCreate) -> Institution:
+    """Register an institution; its USCC must be valid and not registered yet."""
+    code = normalise_uscc(body.uscc, ["body", "uscc"])
+    if await repo.by_uscc(session, code) is not None:
+        raise Conflict(
+            "An institution with that USCC is already registered.", code="institution_exists"
+        )
+    institution = Institution(name=body.name, uscc=code, type=body.type)
+    session.add(institution)
+    await session.flush()
+    return institution

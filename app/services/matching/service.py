@@ -1,0 +1,394 @@
+"""Matching endpoints' workflows: ranked lists both ways, explanation, preview (DESIGN §6)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import BadRequest, Forbidden, NotFound, Unauthorized, field_error
+from app.models import Product, Project, ProjectStatus, Role
+from app.models.flags import CATEGORIES
+from app.repositories import matching as repo
+from app.repositories import products as product_repo
+from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
+from app.schemas.matching import (
+    ExplanationItem,
+    MatchRead,
+    PreviewRead,
+    PreviewRequest,
+    ProductCard,
+    ProjectCard,
+)
+from app.services.matching import engine
+from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, criteria_of
+from app.services.matching.store import ProductEntry, Snapshot, store_for
+from app.services.products import check_criteria, criteria_values
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def snapshot(session: AsyncSession) -> Snapshot:
+    return await store_for(session).current(session)
+
+
+def _project_card(row: Any) -> ProjectCard:
+    return ProjectCard(
+        id=row.id,
+        name=row.name,
+        library_code=row.library_code,
+        region_code=row.region_code,
+        objective=row.objective,
+        categories=CATEGORIES.decode(row.categories_mask),
+        construction_status=row.construction_status,
+        financing_need=row.financing_need,
+        financing_secured=row.financing_secured,
+        remaining_need=row.financing_need - row.financing_secured,
+        tenor_months=row.tenor_months,
+    )
+
+
+def _product_card(entry: ProductEntry | Product) -> ProductCard:
+    return ProductCard(
+        id=entry.id,
+        name=entry.name,
+        type=entry.type,
+        institution_id=entry.institution_id,
+        rate_min=entry.rate_min,
+        rate_max=entry.rate_max,
+    )
+
+
+def _items(explanation: engine.Explanation) -> list[ExplanationItem]:
+    # The engine builds these dicts itself; validating 15 of them per listed pair costs more
+    # than the matching does.
+    return [ExplanationItem.model_construct(**item) for item in explanation.items]
+
+
+# --- a product's ranked eligible projects -------------------------------------------------------
+
+# Cursor of a ranked list: (score in hundredths, project id hex) of the last item served.
+_PRODUCT_SORT = [SortKey(None, kind=int), SortKey(None, kind=str)]
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    region_code: str | None = None
+    category: str | None = None
+    objective: str | None = None
+    construction_status: str | None = None
+    min_score: float | None = None
+
+
+def _filter(lib: engine.Library, positions: Any, f: ProjectFilters) -> Any:
+    keep = np.ones(len(positions), dtype=np.bool_)
+    if f.region_code:
+        lo = int(f.region_code) * 10 ** (6 - len(f.region_code))
+        hi = (int(f.region_code) + 1) * 10 ** (6 - len(f.region_code))
+        codes = lib.region[positions]
+        keep &= (codes >= lo) & (codes < hi)
+    if f.category:
+        keep &= (lib.categories[positions] & CATEGORIES.bit(f.category)) != 0
+    if f.objective:
+        keep &= lib.objective[positions] == OBJECTIVE_CODES[f.objective]
+    if f.construction_status:
+        keep &= lib.cstatus[positions] == CONSTRUCTION_CODES[f.construction_status]
+    return positions[keep]
+
+
+def _uuid_of_hex(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(hex=text)
+    except ValueError as exc:
+        raise BadRequest(
+            "The cursor is not one this list gave out.",
+            code="invalid_cursor",
+            errors=[field_error(["query", "cursor"], "invalid_cursor", "Unreadable cursor.")],
+        ) from exc
+
+
+async def _own_product(
+    session: AsyncSession, principal: Principal, product_id: uuid.UUID
+) -> Product:
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    product = await product_repo.get(session, principal, product_id)
+    if not principal.is_admin and principal.institution_id != product.institution_id:
+        raise Forbidden("Only the owning institution reads a product's matches.", code="not_owner")
+    return product
+
+
+async def product_matches(
+    session: AsyncSession,
+    principal: Principal,
+    product_id: uuid.UUID,
+    *,
+    filters: ProjectFilters,
+    cursor: str | None,
+    limit: int,
+    with_explanation: bool,
+) -> tuple[list[MatchRead], str | None]:
+    """The library projects the product accepts, best first (score, then id)."""
+    product = await _own_product(session, principal, product_id)
+    snap = await snapshot(session)
+    lib = snap.library
+    criteria = criteria_of(product)
+    day = today()
+    positions = engine.eligible_positions(lib, criteria, day)
+    top_intensity = engine.max_intensity(lib, positions)
+    positions = _filter(lib, positions, filters)
+    scored = engine.score(lib, criteria, positions, top_intensity)
+    if filters.min_score is not None:
+        keep = scored.score_centi >= round(filters.min_score * 100)
+        scored = engine.Scored(
+            positions=scored.positions[keep], score_centi=scored.score_centi[keep]
+        )
+    after = None
+    if cursor:
+        score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
+        after = engine.cursor_of(lib, score_centi, _uuid_of_hex(project_hex))
+    chosen = engine.top(lib, scored, after, limit + 1)
+    page, more = chosen[:limit], len(chosen) > limit
+    ids = [lib.ids[int(scored.positions[i])] for i in page]
+    cards = await repo.project_cards(session, ids)
+    page_positions = [int(scored.positions[i]) for i in page]
+    explanations = (
+        engine.explain_many(lib, criteria, page_positions, day, top_intensity)
+        if with_explanation
+        else None
+    )
+    items = [
+        MatchRead(
+            project_id=pid,
+            product_id=product.id,
+            eligible=True,
+            score=int(scored.score_centi[i]) / 100,
+            explanation=_items(explanations[k]) if explanations is not None else [],
+            project=_project_card(cards[pid]) if pid in cards else None,
+        )
+        for k, (i, pid) in enumerate(zip(page, ids, strict=True))
+    ]
+    next_cursor = None
+    if more and page.size:
+        last = page[-1]
+        next_cursor = encode_cursor("score", [int(scored.score_centi[last]), ids[-1].hex])
+    return items, next_cursor
+
+
+# --- a project's ranked eligible products -------------------------------------------------------
+
+
+def _top_intensity(snap: Snapshot, entry: ProductEntry, day: date) -> float:
+    cached = snap.top_intensity.get(entry.id)
+    if cached is None:
+        positions = engine.eligible_positions(snap.library, entry.criteria, day)
+        cached = snap.top_intensity[entry.id] = engine.max_intensity(snap.library, positions)
+    return cached
+
+
+def rematch_all(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID, int]:
+    """Re-match every active product against the whole library: eligible count per product.
+
+    Also fills each product's climate denominator, so the per-project view answers from memory.
+    """
+    day = day or today()
+    counts = {}
+    for entry in snap.products:
+        positions = engine.eligible_positions(snap.library, entry.criteria, day)
+        snap.top_intensity[entry.id] = engine.max_intensity(snap.library, positions)
+        counts[entry.id] = len(positions)
+    return counts
+
+
+# Cursor of a project's list: (-score in hundredths, indicative rate_min, product id hex).
+_PROJECT_SORT = [SortKey(None, kind=int), SortKey(None, kind=Decimal), SortKey(None, kind=str)]
+_NO_RATE = Decimal("1000")  # products without an indicative rate sort after those with one
+
+
+async def project_matches(
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[MatchRead], str | None]:
+    """The active products that accept the project, best first (score, lower rate, id)."""
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    await repo._visible_project(session, principal, project_id)
+    snap = await snapshot(session)
+    after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
+    position = snap.library.position.get(project_id)
+    if position is None:
+        return [], None
+    day = today()
+    found: list[tuple[tuple[int, Decimal, str], ProductEntry, engine.Explanation]] = []
+    for entry in snap.products:
+        if not entry.criteria.is_valid_on(day):
+            continue
+        if not engine.passes(snap.library, entry.criteria, position, day):
+            continue
+        explanation = engine.explain(
+            snap.library,
+            entry.criteria,
+            position,
+            day,
+            top_intensity=_top_intensity(snap, entry, day),
+        )
+        score_centi = round((explanation.score or 0.0) * 100)
+        rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
+        key = (-score_centi, rate, entry.id.hex)
+        if after is None or key > after:
+            found.append((key, entry, explanation))
+    found.sort(key=lambda t: t[0])
+    items = [
+        MatchRead(
+            project_id=project_id,
+            product_id=entry.id,
+            eligible=True,
+            score=explanation.score,
+            explanation=_items(explanation),
+            product=_product_card(entry),
+        )
+        for _key, entry, explanation in found[:limit]
+    ]
+    more = len(found) > limit
+    return items, encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
+
+
+# --- one pair, explained ------------------------------------------------------------------------
+
+
+async def _project_row(
+    session: AsyncSession, project_id: uuid.UUID
+) -> tuple[Project, engine.ProjectRow]:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound("No project with that id.", code="project_not_found")
+    remaining = project.financing_need - project.financing_secured
+    row = engine.ProjectRow(
+        id=project.id,
+        region_code=project.region_code,
+        objective=project.objective,
+        categories_mask=project.categories_mask,
+        financing_types_mask=project.financing_types_mask,
+        construction_status=project.construction_status,
+        remaining_cents=int((remaining * 100).to_integral_value()),
+        tenor_months=project.tenor_months,
+        emission_reduction_tco2e=project.annual_emission_reduction_tco2e,
+        carbon_sink_tco2e=project.annual_carbon_sink_tco2e,
+        third_party_verified=project.third_party_verified,
+        is_two_high_retrofit=project.is_two_high_retrofit,
+    )
+    return project, row
+
+
+async def explain_pair(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID, product_id: uuid.UUID
+) -> MatchRead:
+    """Why a pair matches or not: every criterion, the values compared, the points."""
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+    product = await product_repo.get(session, principal, product_id)
+    if principal.role is Role.institution:
+        if principal.institution_id != product.institution_id:
+            raise Forbidden("Only the owning institution explains its product.", code="not_owner")
+        project = await session.get(Project, project_id)
+        if project is None or project.status != ProjectStatus.in_library:
+            raise NotFound("No project with that id.", code="project_not_found")
+    else:
+        await repo._visible_project(session, principal, project_id)
+    snap = await snapshot(session)
+    criteria = criteria_of(product)
+    day = today()
+    position = snap.library.position.get(project_id)
+    if position is not None:
+        explanation = engine.explain(snap.library, criteria, position, day)
+        items = _items(explanation)
+    else:
+        _project, row = await _project_row(session, project_id)
+        alone = engine.Library.build([row])
+        explanation = engine.explain(alone, criteria, 0, day)
+        items = [
+            ExplanationItem(
+                criterion="project_in_library",
+                passed=False,
+                detail=f"project status {_project.status}; only library projects are matched",
+                points=None,
+            ),
+            *[i for i in _items(explanation) if i.points is None],
+        ]
+        explanation = engine.Explanation(eligible=False, score=None, items=[])
+    cards = await repo.project_cards(session, [project_id])
+    return MatchRead(
+        project_id=project_id,
+        product_id=product.id,
+        eligible=explanation.eligible,
+        score=explanation.score,
+        explanation=items,
+        project=_project_card(cards[project_id]),
+        product=_product_card(product),
+    )
+
+
+# --- preview of unsaved criteria ----------------------------------------------------------------
+
+
+async def preview(session: AsyncSession, principal: Principal, body: PreviewRequest) -> PreviewRead:
+    """How many library projects unsaved criteria admit, and the best of them."""
+    values = criteria_values(body, set(body.model_fields_set) - {"limit"})
+    check_criteria(values)
+    draft = SimpleNamespace(
+        **{
+            "type": body.type,
+            "status": "active",
+            "valid_from": None,
+            "valid_to": None,
+            "objectives": None,
+            "categories": None,
+            "region_prefixes": None,
+            "construction_statuses": None,
+            "amount_min": None,
+            "amount_max": None,
+            "tenor_min_months": None,
+            "tenor_max_months": None,
+            "min_emission_reduction_tco2e": None,
+            "requires_verification": False,
+            "accepts_two_high_retrofit": True,
+            "weights": None,
+            **values,
+        }
+    )
+    criteria = criteria_of(draft, is_active=True)
+    snap = await snapshot(session)
+    lib = snap.library
+    day = today()
+    positions = engine.eligible_positions(lib, criteria, day)
+    top_intensity = engine.max_intensity(lib, positions)
+    scored = engine.score(lib, criteria, positions, top_intensity)
+    chosen = engine.top(lib, scored, None, body.limit)
+    ids = [lib.ids[int(scored.positions[i])] for i in chosen]
+    cards = await repo.project_cards(session, ids)
+    explanations = engine.explain_many(
+        lib, criteria, [int(scored.positions[i]) for i in chosen], day, top_intensity
+    )
+    items = [
+        MatchRead(
+            project_id=pid,
+            product_id=None,
+            eligible=True,
+            score=int(scored.score_centi[i]) / 100,
+            explanation=_items(explanation),
+            project=_project_card(cards[pid]) if pid in cards else None,
+        )
+        for i, pid, explanation in zip(chosen, ids, explanations, strict=True)
+    ]
+    return PreviewRead(count=len(positions), items=items)
