@@ -3,10 +3,9 @@ on its projects, the reviewer its province's, admins all)."""
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -112,22 +111,3 @@ async def has_accepted_offer(
         Engagement.status.in_(CONTACT_STATUSES),
     )
     return (await session.scalar(stmt.limit(1))) is not None
-
-
-async def funnel(session: AsyncSession, region_prefix: str | None = None) -> dict[str, Any]:
-    """Offers per status and the amount financed, optionally for projects under a region prefix:
-    the deal-flow figures the statistics and pilot evaluations report."""
-    stmt = select(
-        Engagement.status, func.count(), func.coalesce(func.sum(Engagement.financed_amount), 0)
-    ).group_by(Engagement.status)
-    if region_prefix:
-        stmt = stmt.join(Project, Project.id == Engagement.project_id).where(
-            Project.region_code.startswith(region_prefix)
-        )
-    counts = {s.value: 0 for s in EngagementStatus}
-    financed = Decimal("0.00")
-    for status, count, amount in (await session.execute(stmt)).all():
-        counts[str(status)] = int(count)
-        if status == EngagementStatus.financed:
-            financed = Decimal(str(amount)).quantize(Decimal("0.01"))
-    return {"by_status": counts, "financed_amount": financed}

@@ -28,6 +28,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.auth import Principal
 from app.models.api_key import Role
+from app.models.engagement import Engagement, EngagementStatus
 from app.models.flags import CATEGORIES
 from app.models.pilot import Pilot, PilotRegion
 from app.models.project import Project
@@ -220,3 +221,43 @@ async def pilot_names(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
         select(Pilot.id, Pilot.name).order_by(Pilot.province_code, Pilot.name, Pilot.id)
     )
     return [(pilot_id, name) for pilot_id, name in rows]
+
+
+async def offer_funnel(
+    session: AsyncSession, where: ColumnElement[bool], members: FromClause | None = None
+) -> tuple[Row[Any], list[Row[Any]]]:
+    """Offers on the counted projects: totals through the funnel, and not-financed by reason.
+
+    Counts and sums only, no institution or person: public figures carry no personal data.
+    """
+    E = Engagement
+    base = select().select_from(E).join(P, P.id == E.project_id)
+    if members is not None:
+        base = base.join(members, members.c.project_id == P.id)
+    base = base.where(where)
+    totals = (
+        await session.execute(
+            base.add_columns(
+                func.count(E.id).label("offers"),
+                func.sum(case((E.accepted_at.is_not(None), 1), else_=0)).label("accepted"),
+                func.sum(case((E.status == EngagementStatus.declined, 1), else_=0)).label(
+                    "declined"
+                ),
+                func.sum(case((E.status == EngagementStatus.financed, 1), else_=0)).label(
+                    "financed"
+                ),
+                _CentsSum(E.amount).label("offered_amount"),
+                _CentsSum(E.financed_amount).label("financed_amount"),
+            )
+        )
+    ).one()
+    reason = E.not_financed_reason
+    by_reason = (
+        await session.execute(
+            base.add_columns(reason.label("reason"), func.count(E.id).label("n"))
+            .where(E.status == EngagementStatus.not_financed)
+            .group_by(reason)
+            .order_by(reason)
+        )
+    ).all()
+    return totals, list(by_reason)

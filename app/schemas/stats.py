@@ -92,11 +92,7 @@ class PilotEvaluation(BaseModel):
             "Projects approved into the library, per period of approval (2026-07, 2026-Q3, 2026)."
         )
     )
-    offers: OfferFunnel | None = Field(
-        description=(
-            "Offers and financing on the pilot's projects; null until engagements are recorded."
-        )
-    )
+    offers: OfferFunnel = Field(description="Offers and financing on the pilot's counted projects.")
 
 
 class StatsOverview(BaseModel):
@@ -120,6 +116,4 @@ class StatsOverview(BaseModel):
     by_period: list[GroupFigures] = Field(
         description="Projects approved into the library, per period of approval."
     )
-    offers: OfferFunnel | None = Field(
-        description="The offer funnel; null until this deployment records engagements."
-    )
+    offers: OfferFunnel = Field(description="The offer funnel over the counted projects.")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -62,14 +63,19 @@ def _groups(rows: Any, labels: dict[str, str] | None = None) -> list[GroupFigure
 
 
 async def _offer_funnel(
-    session: AsyncSession, principal: Principal, pilot_id: uuid.UUID | None
-) -> OfferFunnel | None:
-    """The offer funnel over the counted projects: the one place engagement figures plug in.
-
-    Engagements (DESIGN §6) are not in this schema yet; once they are, this aggregates them over
-    the same ``readable_clause(principal)`` projects (and ``repo.pilot_members(pilot_id)``).
-    """
-    return None
+    session: AsyncSession, where: ColumnElement[bool], members: FromClause | None = None
+) -> OfferFunnel:
+    """The offer funnel (DESIGN §6) over the same counted projects as the other figures."""
+    totals, by_reason = await repo.offer_funnel(session, where, members)
+    return OfferFunnel(
+        offers=int(totals.offers or 0),
+        accepted=int(totals.accepted or 0),
+        declined=int(totals.declined or 0),
+        financed=int(totals.financed or 0),
+        offered_amount=_money(totals.offered_amount),
+        financed_amount=_money(totals.financed_amount),
+        not_financed_by_reason={str(row.reason or "unspecified"): int(row.n) for row in by_reason},
+    )
 
 
 def _category_labels() -> dict[str, str]:
@@ -97,7 +103,7 @@ async def evaluate_pilot(
         totals=Figures(**_values(totals._mapping)),
         by_status=_groups(by_status),
         by_period=_groups(by_period),
-        offers=await _offer_funnel(session, principal, pilot.id),
+        offers=await _offer_funnel(session, where, repo.pilot_members(pilot.id)),
     )
 
 
@@ -137,5 +143,5 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
         by_province=_groups(by_province, province_labels),
         by_pilot=by_pilot,
         by_period=_groups(by_period),
-        offers=await _offer_funnel(session, principal, None),
+        offers=await _offer_funnel(session, where),
     )

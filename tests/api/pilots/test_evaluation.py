@@ -89,7 +89,7 @@ class TestPilotEvaluation:
             ("2026-Q2", 1),
         ]
         assert body["by_period"][0]["financing_need"] == "8000000.05"
-        assert body["offers"] is None
+        assert body["offers"]["offers"] == 0
 
     @pytest.mark.parametrize(
         ("period", "keys_expected"),

@@ -131,7 +131,15 @@ class TestStatsOverview:
         assert pilots[MIYUN_PILOT]["projects"] == 1
         assert sum(g["projects"] for g in pilots.values()) == 3
         assert [(g["key"], g["projects"]) for g in body["by_period"]] == [("2026", 2)]
-        assert body["offers"] is None
+        assert body["offers"] == {
+            "offers": 0,
+            "accepted": 0,
+            "declined": 0,
+            "financed": 0,
+            "offered_amount": "0.00",
+            "financed_amount": "0.00",
+            "not_financed_by_reason": {},
+        }
 
     async def test_quarters_split_on_utc_boundaries(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
