@@ -2,6 +2,7 @@
 on its projects, the reviewer its province's, admins all)."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -100,14 +101,21 @@ async def open_offer_exists(
     return (await session.scalar(stmt.limit(1))) is not None
 
 
-async def has_accepted_offer(
-    session: AsyncSession, institution_id: uuid.UUID, project_id: uuid.UUID
-) -> bool:
-    """Whether the project's owner accepted an offer of this institution (and did not decline it
-    since): the condition for the institution to see the project's contact (DESIGN §1)."""
-    stmt = select(Engagement.id).where(
-        Engagement.institution_id == institution_id,
-        Engagement.project_id == project_id,
-        Engagement.status.in_(CONTACT_STATUSES),
+async def projects_with_contact(
+    session: AsyncSession, institution_id: uuid.UUID, project_ids: Iterable[uuid.UUID]
+) -> frozenset[uuid.UUID]:
+    """Among ``project_ids``, those whose owner accepted an offer of this institution (and did
+    not decline it since): the condition for the institution to see the contact (DESIGN §1)."""
+    ids = list(project_ids)
+    if not ids:
+        return frozenset()
+    rows = await session.scalars(
+        select(Engagement.project_id)
+        .where(
+            Engagement.institution_id == institution_id,
+            Engagement.project_id.in_(ids),
+            Engagement.status.in_(CONTACT_STATUSES),
+        )
+        .distinct()
     )
-    return (await session.scalar(stmt.limit(1))) is not None
+    return frozenset(rows)

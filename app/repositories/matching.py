@@ -8,8 +8,9 @@ from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import NotFound
+from app.errors import Forbidden, NotFound
 from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
+from app.repositories import projects as projects_repo
 from app.services.matching.engine import ProjectRow
 
 
@@ -104,25 +105,19 @@ async def project_cards(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict
     return {row.id: row for row in (await session.execute(stmt)).all()}
 
 
-async def _visible_project(
+async def project_for_matches(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID
 ) -> Project:
-    """The project if the caller may read its matches: the owning region, admin, the province's
-    reviewer (from submission on); anyone else gets 404.
-
-    A stand-in until issue 3's ``repositories.projects.readable(principal)`` is merged; the two
-    must be reconciled so there is one visibility rule.
-    """
-    project = await session.get(Project, project_id)
-    visible = project is not None and (
-        principal.is_admin
-        or (principal.role == "region" and principal.covers_region(project.region_code))
-        or (
-            principal.role == "reviewer"
-            and principal.covers_region(project.region_code)
-            and project.status != ProjectStatus.draft
-        )
-    )
-    if project is None or not visible:
+    """The project whose matches the caller asks for: the owning region, admin or the province's
+    reviewer. Visibility is the project repository's: invisible → 404; visible to the caller
+    but not theirs (a library project seen as the public sees it) → 403."""
+    project = await projects_repo.get_readable(session, principal, project_id)
+    if project is None:
         raise NotFound("No project with that id.", code="project_not_found")
+    if not projects_repo.can_see_full(principal, project.region_code, project.status):
+        raise Forbidden(
+            "Only the owning region, its province's reviewer and the administrator read a "
+            "project's matches.",
+            code="not_owner",
+        )
     return project

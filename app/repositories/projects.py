@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.repositories.engagements import projects_with_contact
 from app.repositories.pagination import SortKey, next_cursor, paginate
 
 
@@ -85,15 +86,12 @@ def can_see_contact(
 async def contact_grants(
     session: AsyncSession, principal: Principal, project_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
-    """Projects among ``project_ids`` whose contact this institution has been granted.
-
-    Hook for the engagements (finance) code: an accepted offer reveals the owner's contact to
-    the institution that made it. Until engagements exist nobody is granted anything.
-    """
-    del session, project_ids
-    if principal.role is not Role.institution:
+    """Projects among ``project_ids`` whose contact this institution has been granted: those
+    whose owner accepted one of its offers (DESIGN §1)."""
+    institution_id = principal.institution_id
+    if institution_id is None:
         return frozenset()
-    return frozenset()
+    return await projects_with_contact(session, institution_id, project_ids)
 
 
 def can_edit(principal: Principal, region_code: str) -> bool:

@@ -28,13 +28,13 @@ from app.models import (
 )
 from app.repositories import engagements as repo
 from app.repositories import products as product_repo
-from app.repositories.engagements import CONTACT_STATUSES, has_accepted_offer
+from app.repositories.engagements import CONTACT_STATUSES
 from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
 from app.services.matching import engine
 from app.services.matching.criteria import criteria_of
 from app.services.matching.service import snapshot, today
 
-__all__ = ["create", "get", "has_accepted_offer", "list_engagements", "to_read", "transition"]
+__all__ = ["create", "get", "list_engagements", "to_read", "transition"]
 
 S = EngagementStatus
 

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import BadRequest, Forbidden, NotFound, Unauthorized, field_error
-from app.models import Product, Project, ProjectStatus, Role
+from app.models import Product, Project, Role
 from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
 from app.repositories import products as product_repo
+from app.repositories import projects as projects_repo
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
 from app.schemas.matching import (
     ExplanationItem,
@@ -223,7 +224,7 @@ async def project_matches(
     """The active products that accept the project, best first (score, lower rate, id)."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    await repo._visible_project(session, principal, project_id)
+    await repo.project_for_matches(session, principal, project_id)
     snap = await snapshot(session)
     after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
@@ -301,11 +302,11 @@ async def explain_pair(
     if principal.role is Role.institution:
         if principal.institution_id != product.institution_id:
             raise Forbidden("Only the owning institution explains its product.", code="not_owner")
-        project = await session.get(Project, project_id)
-        if project is None or project.status != ProjectStatus.in_library:
+        # An institution reads library projects as the public does (DESIGN §1).
+        if await projects_repo.get_readable(session, principal, project_id) is None:
             raise NotFound("No project with that id.", code="project_not_found")
     else:
-        await repo._visible_project(session, principal, project_id)
+        await repo.project_for_matches(session, principal, project_id)
     snap = await snapshot(session)
     criteria = criteria_of(product)
     day = today()

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.models import Engagement
-from app.repositories.engagements import has_accepted_offer
 from tests.api.finance.factories import get_project, institution, library_project, product
 from tests.conftest import Keys
 
@@ -59,6 +58,8 @@ class TestFunnel:
         offered = await _offer(client, bank, project_id, prod["id"])
         assert offered.status_code == 201, offered.text
         offer = offered.json()
+        before = (await client.get(f"/api/v1/projects/{project_id}", headers=bank)).json()
+        assert before.get("contact") is None
         assert offer["status"] == "offered" and offer["amount"] == "5000000.00"
         assert offer["institution_id"] == institution_id and offer["contact"] is None
 
@@ -73,10 +74,14 @@ class TestFunnel:
         mine = (await client.get(f"{BASE}/{offer['id']}", headers=bank)).json()
         assert mine["status"] == "accepted"
         assert mine["contact"] == {"name": "李工", "phone": "13800000000", "email": "li@example.cn"}
-        async with app.state.sessions() as session:
-            assert await has_accepted_offer(
-                session, uuid.UUID(institution_id), uuid.UUID(project_id)
-            )
+        # The project itself now shows the bank its contact, in the read and in the list.
+        as_bank = (await client.get(f"/api/v1/projects/{project_id}", headers=bank)).json()
+        assert as_bank["contact"] == mine["contact"]
+        listed = (await client.get("/api/v1/projects", headers=bank)).json()["items"]
+        assert [p["contact"] for p in listed if p["id"] == project_id] == [as_bank["contact"]]
+        _, other_bank = await institution(client, keys, name="旁观银行")
+        as_other = (await client.get(f"/api/v1/projects/{project_id}", headers=other_bank)).json()
+        assert as_other.get("contact") is None
 
         assert (await _step(client, bank, offer["id"], "contact")).json()["status"] == "contacted"
         assert (await _step(client, bank, offer["id"], "due_diligence")).status_code == 200

@@ -286,17 +286,31 @@ class TestProjectMatches:
         assert [i["product_id"] for i in rest.json()["items"]] == [dear["id"]]
         assert rest.json()["next_cursor"] is None
 
-    async def test_others_get_404_and_the_public_401(
+    async def test_others_get_403_and_the_public_401(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
         p = await _library(app)
         _, bank = await institution(client, keys)
         url = f"/api/v1/projects/{p['a']}/matches"
         assert (await client.get(url)).status_code == 401
+        # The library project is visible to them all (DESIGN §1), its matches are not theirs.
         for headers in (bank, await keys.region("440106"), await keys.reviewer("33")):
+            response = await client.get(url, headers=headers)
+            assert response.status_code == 403
+            assert response.json()["code"] == "not_owner"
+
+    async def test_a_draft_outside_the_callers_scope_is_404(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        draft = await library_project(app, status="draft", library_code=None, approved_at=None)
+        url = f"/api/v1/projects/{draft}/matches"
+        for headers in (await keys.region("440106"), await keys.reviewer("44")):
             response = await client.get(url, headers=headers)
             assert response.status_code == 404
             assert response.json()["code"] == "project_not_found"
+        owner = await client.get(url, headers=await keys.region("440304"))
+        assert owner.status_code == 200
+        assert owner.json()["items"] == []
 
     async def test_project_outside_the_library_has_no_matches(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
