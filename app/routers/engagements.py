@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
@@ -12,7 +12,7 @@ from app.models import EngagementStatus, Role
 from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.schemas.common import Page
 from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
-from app.services import engagements
+from app.services import engagements, idempotency
 
 router = APIRouter(prefix="/api/v1", tags=["engagements"])
 
@@ -27,11 +27,20 @@ router = APIRouter(prefix="/api/v1", tags=["engagements"])
     dependencies=[require_roles(Role.institution)],  # type: ignore[list-item]
 )
 async def create_engagement(
-    body: EngagementCreate, session: SessionDep, principal: PrincipalDep
-) -> EngagementRead:
+    body: EngagementCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
     """Offer terms on a library project that one of the caller's active products matches."""
-    row = await engagements.create(session, principal, body)
-    return engagements.to_read(row, principal)
+
+    async def create() -> EngagementRead:
+        return engagements.to_read(await engagements.create(session, principal, body), principal)
+
+    return await idempotency.create_once(
+        request, session, principal, idempotency_key, body, create, "/api/v1/engagements"
+    )
 
 
 @router.get(

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth import AdminDep
 from app.db import SessionDep
@@ -13,7 +13,7 @@ from app.repositories import institutions as repo
 from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.schemas.common import Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
-from app.services import institutions
+from app.services import idempotency, institutions
 
 router = APIRouter(prefix="/api/v1", tags=["institutions"])
 
@@ -27,10 +27,20 @@ router = APIRouter(prefix="/api/v1", tags=["institutions"])
     responses=responses(401, 403, 409, 422),
 )
 async def create_institution(
-    body: InstitutionCreate, session: SessionDep, _admin: AdminDep
-) -> Institution:
+    body: InstitutionCreate,
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
     """Register a financial institution; its USCC must be valid and new."""
-    return await institutions.create(session, body)
+
+    async def create() -> InstitutionRead:
+        return InstitutionRead.model_validate(await institutions.create(session, body))
+
+    return await idempotency.create_once(
+        request, session, admin, idempotency_key, body, create, "/api/v1/institutions"
+    )
 
 
 @router.get(

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth import AdminDep, PrincipalDep
 from app.db import SessionDep
@@ -20,7 +20,7 @@ from app.schemas.pilot import (
     PilotUpdate,
 )
 from app.schemas.stats import Period, PilotEvaluation
-from app.services import pilots, stats
+from app.services import idempotency, pilots, stats
 
 router = APIRouter(prefix="/api/v1", tags=["pilots"])
 
@@ -71,9 +71,21 @@ async def list_pilots(
     summary="Register a pilot",
     responses=responses(401, 403, 409, 422),
 )
-async def create_pilot(body: PilotCreate, session: SessionDep, admin: AdminDep) -> PilotRead:
+async def create_pilot(
+    body: PilotCreate,
+    request: Request,
+    session: SessionDep,
+    admin: AdminDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
     """Register a pilot in status applying with the current GB/T 2260 codes it covers."""
-    return await pilots.create(session, admin, body)
+
+    async def create() -> PilotRead:
+        return await pilots.create(session, admin, body)
+
+    return await idempotency.create_once(
+        request, session, admin, idempotency_key, body, create, "/api/v1/pilots"
+    )
 
 
 @router.get(

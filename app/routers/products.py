@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
@@ -13,7 +13,7 @@ from app.repositories import products as repo
 from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.schemas.common import Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
-from app.services import products
+from app.services import idempotency, products
 
 router = APIRouter(prefix="/api/v1", tags=["products"])
 
@@ -30,10 +30,20 @@ _institution = require_roles(Role.institution)
     dependencies=[_institution],  # type: ignore[list-item]
 )
 async def create_product(
-    body: ProductCreate, session: SessionDep, principal: PrincipalDep
-) -> Product:
+    body: ProductCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
     """Create a product of the caller's institution with its own criteria."""
-    return await products.create(session, principal, body)
+
+    async def create() -> ProductRead:
+        return ProductRead.model_validate(await products.create(session, principal, body))
+
+    return await idempotency.create_once(
+        request, session, principal, idempotency_key, body, create, "/api/v1/products"
+    )
 
 
 @router.get(

@@ -84,13 +84,7 @@ async def create_project(
     body: ProjectCreate,
     session: SessionDep,
     principal: RegionDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Makes retries safe: the same key and body replay the first answer.",
-        ),
-    ] = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Response:
     """Create a draft project in the region's scope; validated and 两高-screened."""
 

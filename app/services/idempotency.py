@@ -23,10 +23,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Header, Request
+from pydantic import BaseModel
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -218,3 +219,35 @@ async def run(
         )
     )
     return Stored(answer.status_code, body, answer.headers).response()
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description=(
+            "Makes retries safe: the same key and body replay the first answer; another body "
+            "answers 422; a retry while the first is still running answers 409."
+        ),
+    ),
+]
+
+
+async def create_once(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel,
+    create: Callable[[], Awaitable[BaseModel]],
+    location: str,
+) -> Response:
+    """``run`` for the usual creating POST: 201 with the created resource and its Location
+    (``location`` is the collection path; the new id is appended)."""
+
+    async def produce() -> Stored:
+        created = await create()
+        data = created.model_dump(mode="json")
+        return Stored(201, data, {"Location": f"{location}/{data['id']}"})
+
+    return await run(request, session, principal, key, body.model_dump(mode="json"), produce)
