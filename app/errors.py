@@ -238,6 +238,19 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+def nul_character_body(request_id: str | None) -> bytes:
+    """The answer to a path or query string holding a NUL character."""
+    body = {
+        "type": PROBLEM_TYPE_BASE + "nul-character",
+        "title": "Bad request",
+        "status": 400,
+        "detail": "The path or query string contains a NUL character.",
+        "code": "nul_character",
+        "request_id": request_id,
+    }
+    return orjson.dumps(body)
+
+
 def internal_error_body(request_id: str | None) -> bytes:
     """The answer to an unexpected exception: no trace, only the request id to find it in logs."""
     body = {

@@ -11,7 +11,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import internal_error_body
+from app.errors import internal_error_body, nul_character_body
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -66,8 +66,25 @@ access_log = logging.getLogger("climatelib.access")
 log = logging.getLogger("climatelib.errors")
 
 
+async def _send_problem(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/problem+json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 100 and value.isascii() and value.isprintable()
+
+
+def _has_nul(scope: Scope) -> bool:
+    # PostgreSQL text cannot hold NUL, and no query parameter or path segment needs one.
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query.lower() or b"\x00" in query
 
 
 class RequestContextMiddleware:
@@ -78,6 +95,10 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    @staticmethod
+    async def _refuse_nul(send: Send, request_id: str) -> None:
+        await _send_problem(send, 400, nul_character_body(request_id))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,19 +126,15 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if _has_nul(scope):
+                await self._refuse_nul(send_with_id, request_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", extra={"path": scope["path"]})
             if started_response:
                 raise
-            await send_with_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/problem+json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": internal_error_body(request_id)})
+            await _send_problem(send_with_id, 500, internal_error_body(request_id))
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

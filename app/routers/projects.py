@@ -19,6 +19,7 @@ from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.repositories.projects import ProjectFilters
 from app.schemas.common import Page
 from app.schemas.project import (
+    MONEY_MAX,
     Category,
     FinancingType,
     ProjectCreate,
@@ -136,10 +137,14 @@ async def list_projects(
         list[FinancingType] | None, Query(description="Wants any of these financing types.")
     ] = None,
     need_min: Annotated[
-        Decimal | None, Query(ge=0, description="financing_need at least (CNY).")
+        Decimal | None,
+        Query(
+            ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at least (CNY)."
+        ),
     ] = None,
     need_max: Annotated[
-        Decimal | None, Query(ge=0, description="financing_need at most (CNY).")
+        Decimal | None,
+        Query(ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at most (CNY)."),
     ] = None,
     two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
     two_high_retrofit: Annotated[

@@ -70,3 +70,35 @@ class TestErrorFormat:
         response = await client.get("/api/v1/nowhere", headers={"x-request-id": "abc-123"})
         assert response.headers["x-request-id"] == "abc-123"
         assert response.json()["request_id"] == "abc-123"
+
+
+class TestHostileInput:
+    async def test_nul_in_a_body_string_is_422(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        response = await client.post(
+            "/api/v1/api-keys",
+            json={"name": "a\u0000b", "role": "admin"},
+            headers=await keys.admin(),
+        )
+        body = _assert_problem(response, 422, "validation_error")
+        assert body["errors"][0]["code"] == "nul_character"  # type: ignore[index]
+
+    async def test_nul_in_a_nested_list_is_422(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        from tests.api.projects.helpers import payload
+
+        response = await client.post(
+            "/api/v1/projects",
+            json=payload(categories=["M2\u0000"]),
+            headers=await keys.region("440304"),
+        )
+        assert response.status_code == 422
+        assert (await client.get("/api/v1/projects", headers=await keys.admin())).json()[
+            "items"
+        ] == []
+
+    async def test_nul_in_the_query_string_is_400(self, client: httpx.AsyncClient) -> None:
+        _assert_problem(await client.get("/api/v1/projects?q=a%00b"), 400, "nul_character")
+
+    async def test_absurd_amount_filter_is_422(self, client: httpx.AsyncClient) -> None:
+        for value in ("1e400", "99999999999999999999999", "NaN", "Infinity"):
+            response = await client.get("/api/v1/projects", params={"need_min": value})
+            _assert_problem(response, 422, "validation_error")
