@@ -42,7 +42,7 @@ async def list_pilots(
         str | None, Query(pattern=r"^\d{2}$", description="2-digit province code.")
     ] = None,
     kind: Annotated[PilotKind | None, Query(description="Only pilots of this kind.")] = None,
-    batch: Annotated[int | None, Query(ge=1, description="Designation batch.")] = None,
+    batch: Annotated[int | None, Query(ge=1, le=100, description="Designation batch.")] = None,
     updated_since: Annotated[
         datetime | None, Query(description="Only pilots changed at or after this instant.")
     ] = None,
