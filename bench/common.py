@@ -163,7 +163,12 @@ def start_uvicorn(
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            cmd, env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=full_env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 60
@@ -301,9 +306,7 @@ def run_load(
             "--seconds",
             str(seconds),
         ]
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, check=True, cwd=ROOT
-        ).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
         return Load(**json.loads(out))
 
 

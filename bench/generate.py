@@ -106,7 +106,14 @@ OWNER_TYPES = ("state_owned", "private", "private", "private", "public_instituti
 NATURES = ("new_build", "new_build", "expansion", "retrofit", "operation", "other")
 CONSTRUCTION = ("planning", "approved", "under_construction", "operational")
 TENORS = (12, 24, 36, 60, 84, 120, 180, 240)
-INSTITUTION_TYPES = ("bank",) * 6 + ("insurer", "fund", "guarantee", "leasing", "trust", "securities")
+INSTITUTION_TYPES = ("bank",) * 6 + (
+    "insurer",
+    "fund",
+    "guarantee",
+    "leasing",
+    "trust",
+    "securities",
+)
 BANK_NAMES = ("工商银行", "农业银行", "中国银行", "建设银行", "交通银行", "兴业银行", "浦发银行",
               "招商银行", "民生银行", "国家开发银行", "农商银行", "城市商业银行")  # fmt: skip
 PRODUCT_TYPES = {
