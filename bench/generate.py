@@ -247,12 +247,13 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             types = {"loan"}
         place = regions.name(region_code)
         word = CATEGORY_WORDS[first]
+        benefit = "减排" if mitigating else "适应"
         yield {
             "id": uuid.UUID(int=rng.getrandbits(128), version=4),
             "external_ref": f"BENCH-{i:07d}",
             "source_scope": region_code[:4] + "00" if region_code[4:] != "00" else region_code,
             "name": f"{place}{word}项目（第{i % 97 + 1}期）",
-            "summary": f"{place}{word}：总投资{total_d}元，{'减排' if mitigating else '适应'}效益显著。",
+            "summary": f"{place}{word}：总投资{total_d}元，{benefit}效益显著。",
             "region_code": region_code,
             "owner_name": f"{place}{word}投资有限公司",
             "owner_uscc": make_uscc(rng, region_code),
