@@ -18,10 +18,11 @@ driver) with 1 and 32 connections.
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from sqlalchemy.orm import sessionmaker
 from app.db import async_url
 from app.models import Project
 from app.models.flags import CATEGORIES, FINANCING_TYPES
-from bench.common import RESULTS, machine, run_load, serving, throwaway_database
+from bench.common import RESULTS, Load, machine, run_load, serving, throwaway_database
 from bench.generate import Spec, generate, sync_url
 
 PATH = "/api/v1/projects?status=in_library&region_code=44&limit=50"
@@ -150,26 +151,45 @@ def _prepared(kind: str, projects: int, order_index: bool) -> Iterator[str]:
 
 
 def measure(
-    kinds: list[str], projects: int, seconds: float, order_index: bool = True
+    kinds: list[str], projects: int, seconds: float, order_index: bool = True, rounds: int = 3
 ) -> list[dict[str, Any]]:
+    """Both servers up at once, loaded in alternation round after round: the machine's noise
+    (other processes come and go) falls on both alike; each figure is the median of the rounds."""
     results = []
     for kind in kinds:
         with _prepared(kind, projects, order_index) as url:
-            for mode in ("sync", "async"):
-                env = {"BENCH_SVA_DATABASE_URL": url, "BENCH_SVA_MODE": mode}
-                with serving(f"{mode}-{kind}", "bench.sync_vs_async:app", env) as server:
-                    run_load(server.base_url, [PATH], 4, max(1.0, seconds / 3))  # warm up
+            servers = {}
+            with ExitStack() as stack:
+                for mode in ("sync", "async"):
+                    env = {"BENCH_SVA_DATABASE_URL": url, "BENCH_SVA_MODE": mode}
+                    servers[mode] = stack.enter_context(
+                        serving(f"{mode}-{kind}", "bench.sync_vs_async:app", env)
+                    )
+                    run_load(servers[mode].base_url, [PATH], 4, max(1.0, seconds / 3))  # warm up
+                loads: dict[tuple[str, int], list[Load]] = {}
+                for _ in range(rounds):
                     for connections in (1, 32):
-                        load = run_load(server.base_url, [PATH], connections, seconds)
-                        results.append(
-                            {"db": kind, "mode": mode, "connections": connections} | load.as_dict()
-                        )
-                        print(
-                            f"{kind:<10} {mode:<5} c={connections:<2} p50 {load.p50_ms:7.2f} ms"
-                            f"  p99 {load.p99_ms:7.2f} ms  {load.rps:8.1f} req/s"
-                            f"  errors {load.errors}",
-                            flush=True,
-                        )
+                        for mode, server in servers.items():
+                            load = run_load(server.base_url, [PATH], connections, seconds)
+                            loads.setdefault((mode, connections), []).append(load)
+            for (mode, connections), runs in loads.items():
+                figures = {
+                    "p50_ms": statistics.median(r.p50_ms for r in runs),
+                    "p99_ms": statistics.median(r.p99_ms for r in runs),
+                    "rps": statistics.median(r.rps for r in runs),
+                    "errors": sum(r.errors for r in runs),
+                }
+                results.append(
+                    {"db": kind, "mode": mode, "connections": connections, "rounds": len(runs)}
+                    | figures
+                    | {"runs": [r.as_dict() for r in runs]}
+                )
+                print(
+                    f"{kind:<10} {mode:<5} c={connections:<2} p50 {figures['p50_ms']:7.2f} ms"
+                    f"  p99 {figures['p99_ms']:7.2f} ms  {figures['rps']:8.1f} req/s"
+                    f"  errors {figures['errors']}",
+                    flush=True,
+                )
     return results
 
 
@@ -178,6 +198,7 @@ def main() -> None:
     parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
     parser.add_argument("--projects", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--no-order-index",
         dest="order_index",
@@ -185,7 +206,7 @@ def main() -> None:
         help="measure on the schema as migrated (the page then costs a sort of every match)",
     )
     args = parser.parse_args()
-    results = measure(args.db, args.projects, args.seconds, args.order_index)
+    results = measure(args.db, args.projects, args.seconds, args.order_index, args.rounds)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"sync_vs_async-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(
