@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from stdnum.cn import uscc as uscc_module
@@ -122,6 +122,9 @@ PRODUCT_TYPES = {
     "sustainability_linked_loan": "loan", "transition_loan": "loan", "guarantee": "guarantee",
     "leasing": "leasing", "equity": "equity",
 }  # fmt: skip
+PROJECTS = cast(sa.Table, Project.__table__)
+INSTITUTIONS = cast(sa.Table, Institution.__table__)
+LIBRARY_SEQUENCES = cast(sa.Table, LibrarySequence.__table__)
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
@@ -510,9 +513,9 @@ def sync_url(url: str) -> str:
 
 
 async def _copy_projects_pg(url: str, rows: list[dict[str, Any]]) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
-    table = Project.__table__
+    table = PROJECTS
     columns = [c.name for c in table.columns]
     json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
     records = [
@@ -552,10 +555,10 @@ def generate(url: str, spec: Spec, product_writer: ProductWriter = write_product
         with engine.begin() as conn:
             if not is_pg:
                 for start in range(0, len(rows), 20_000):
-                    conn.execute(Project.__table__.insert(), rows[start : start + 20_000])
-            conn.execute(Institution.__table__.insert(), institutions)
+                    conn.execute(PROJECTS.insert(), rows[start : start + 20_000])
+            conn.execute(INSTITUTIONS.insert(), institutions)
             conn.execute(
-                LibrarySequence.__table__.insert(),
+                LIBRARY_SEQUENCES.insert(),
                 [{"region_code": k[0], "year": k[1], "last_value": v} for k, v in counters.items()],
             )
         products, note = 0, ""

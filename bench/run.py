@@ -534,10 +534,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     order, order_note = detect_order(server.base_url, db.url, args.order)
                 for bench in plan:
                     headers = admin if bench.auth else {}
-                    why = availability(
-                        server.base_url, ops, "GET", bench.template, bench.paths[0], headers
+                    why = (
+                        "endpoint not available"
+                        if ("GET", _normal(bench.template)) not in ops
+                        else bench.skip
+                        or availability(
+                            server.base_url, ops, "GET", bench.template, bench.paths[0], headers
+                        )
                     )
-                    why = why if why == "endpoint not available" else bench.skip or why
                     if why:
                         rows.append(Row(bench.name, server_name, None, note=why))
                         _progress(rows[-1])
@@ -594,7 +598,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "in-process",
         1,
         Load(
-            raw["repeat"], 0.0, 1000 / raw["p50_ms"], raw["p50_ms"], raw["p99_ms"], driver="driver"
+            int(raw["repeat"]),
+            0.0,
+            1000 / raw["p50_ms"],
+            raw["p50_ms"],
+            raw["p99_ms"],
+            driver="driver",
         ),
         note=f"order: {order} ({order_note})",
         unit="q/s",
