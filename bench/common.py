@@ -160,7 +160,8 @@ def start_uvicorn(
         "warning",
         "--no-access-log",
     ]
-    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, **env, "PYTHONPATH": python_path}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             cmd,

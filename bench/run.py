@@ -528,7 +528,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         order, order_note = floor.DEFAULT_ORDER, ""
         for workers in args.workers:
             server_name = f"app w={workers}"
-            with serving(server_name, "app.asgi:app", env, workers=workers) as server:
+            with serving(server_name, args.app, env, workers=workers) as server:
                 ops = served_operations(server.base_url)
                 if workers == args.workers[0]:
                     order, order_note = detect_order(server.base_url, db.url, args.order)
@@ -662,6 +662,9 @@ def main() -> None:
         help="module:function that re-matches everything; gets a session or an engine",
     )
     parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--app", default="app.asgi:app", help="the ASGI app to serve (a stand-in, to test the bench)"
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     args = parser.parse_args()
     result = run(args)
