@@ -663,7 +663,9 @@ def main() -> None:
     )
     parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
-        "--app", default="app.asgi:app", help="the ASGI app to serve (a stand-in, to test the bench)"
+        "--app",
+        default="app.asgi:app",
+        help="the ASGI app to serve (a stand-in, to test the bench)",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     args = parser.parse_args()
