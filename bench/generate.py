@@ -486,13 +486,16 @@ def products_table(connection: sa.Connection) -> sa.Table:
     return table
 
 
-ProductWriter = Callable[[sa.Connection, Spec, Sequence[uuid.UUID], random.Random], int]
+# Writes the products and returns their ids; raises ProductsSkipped to skip them cleanly.
+ProductWriter = Callable[[sa.Connection, Spec, Sequence[uuid.UUID], random.Random], list[uuid.UUID]]
 
 
 def write_products(
     connection: sa.Connection, spec: Spec, institution_ids: Sequence[uuid.UUID], rng: random.Random
-) -> int:
+) -> list[uuid.UUID]:
     table = products_table(connection)
+    if not institution_ids or spec.products == 0:
+        raise ProductsSkipped("no institutions or no products asked for")
     rows = product_rows(table, spec, institution_ids, rng)
     try:
         with connection.begin_nested():
@@ -500,7 +503,7 @@ def write_products(
     except sa.exc.DBAPIError as exc:
         # The table's shape moved on from what this generator knows: say so, keep the run going.
         raise ProductsSkipped(f"insert refused: {str(exc.orig).splitlines()[0]}") from exc
-    return len(rows)
+    return [row["id"] for row in rows]
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -555,21 +558,21 @@ def generate(url: str, spec: Spec, product_writer: ProductWriter = write_product
         if is_pg:
             asyncio.run(_copy_projects_pg(url, rows))
         with engine.begin() as conn:
-            if not is_pg:
+            if not is_pg and rows:
                 for start in range(0, len(rows), 20_000):
                     conn.execute(PROJECTS.insert(), rows[start : start + 20_000])
-            conn.execute(INSTITUTIONS.insert(), institutions)
-            conn.execute(
-                LIBRARY_SEQUENCES.insert(),
-                [{"region_code": k[0], "year": k[1], "last_value": v} for k, v in counters.items()],
-            )
-        products, note = 0, ""
+            sequences = [
+                {"region_code": k[0], "year": k[1], "last_value": v} for k, v in counters.items()
+            ]
+            # An empty parameter list would insert one row of defaults: skip empty tables.
+            for table, table_rows in ((INSTITUTIONS, institutions), (LIBRARY_SEQUENCES, sequences)):
+                if table_rows:
+                    conn.execute(table.insert(), table_rows)
+        note = ""
         product_ids: list[uuid.UUID] = []
         try:
             with engine.begin() as conn:
-                products = product_writer(conn, spec, [i["id"] for i in institutions], rng)
-                table = products_table(conn)
-                product_ids = list(conn.scalars(sa.select(table.c.id).limit(5000)))
+                product_ids = product_writer(conn, spec, [i["id"] for i in institutions], rng)
         except ProductsSkipped as exc:
             note = f"products skipped: {exc}"
         with engine.connect() as conn:
@@ -581,7 +584,7 @@ def generate(url: str, spec: Spec, product_writer: ProductWriter = write_product
     return Generated(
         projects=len(rows),
         institutions=len(institutions),
-        products=products,
+        products=len(product_ids),
         products_note=note,
         seconds=time.perf_counter() - started,
         project_ids_in_library=[r["id"] for r in rows if r["status"] == "in_library"],
