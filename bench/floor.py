@@ -1,9 +1,10 @@
 """The floor of DESIGN §9: the library list page with no framework, the raw driver and orjson.
 
 Serve it as any ASGI app (``python -m uvicorn bench.floor:app``) with
-``BENCH_FLOOR_DATABASE_URL`` (a plain SQLite or PostgreSQL URL) and ``BENCH_FLOOR_ORDER``
-(one of ``ORDERS``). It answers ``GET /api/v1/projects?status=&region_code=&limit=`` with the
-public fields of a project shaped as the API shapes them, and ``GET /healthz``.
+``BENCH_FLOOR_DATABASE_URL`` (a plain SQLite or PostgreSQL URL), ``BENCH_FLOOR_ORDER`` (one of
+``ORDERS``) and ``BENCH_FLOOR_PREDICATE`` (one of ``PREDICATES``). It answers
+``GET /api/v1/projects?status=&region_code=&limit=`` with the public fields of a project shaped as
+the API shapes them, and ``GET /healthz``.
 
 ``raw_query_times`` times the same statement alone on one connection (the "raw SQL" figure).
 """
@@ -66,18 +67,31 @@ def _select_list(dialect: str) -> str:
     return ", ".join(out)
 
 
-def list_sql(dialect: str, order: str = DEFAULT_ORDER) -> str:
-    """The filtered page: status, region prefix as an index-friendly range, order, limit + 1."""
-    if dialect == "postgresql":
-        where = "status = $1 AND region_code >= $2 AND region_code < $3"
-        limit = "$4"
+# Two equivalent ways to say "region code starts with the prefix"; which one is fastest depends on
+# the indexes: a range uses (status, region_code) and then sorts every match; LIKE (which neither
+# database can run on that index here) lets the planner walk an index in the page's order instead.
+PREDICATES = ("range", "like")
+
+
+def list_sql(dialect: str, order: str = DEFAULT_ORDER, predicate: str = "range") -> str:
+    """The filtered page: status, region prefix, order, limit (callers ask for limit + 1)."""
+    marks = ["$1", "$2", "$3", "$4"] if dialect == "postgresql" else ["?"] * 4
+    if predicate == "range":
+        where = f"status = {marks[0]} AND region_code >= {marks[1]} AND region_code < {marks[2]}"
+        limit = marks[3]
     else:
-        where = "status = ? AND region_code >= ? AND region_code < ?"
-        limit = "?"
+        where = f"status = {marks[0]} AND region_code LIKE {marks[1]}"
+        limit = marks[2]
     return (
         f"SELECT {_select_list(dialect)} FROM projects WHERE {where} "
         f"ORDER BY {ORDERS[order]} LIMIT {limit}"
     )
+
+
+def query_args(predicate: str, status: str, prefix: str, limit: int) -> tuple[Any, ...]:
+    if predicate == "range":
+        return (status, *prefix_range(prefix), limit)
+    return (status, prefix + "%", limit)
 
 
 def prefix_range(prefix: str) -> tuple[str, str]:
@@ -140,11 +154,12 @@ def asyncpg_dsn(url: str) -> str:
 class Floor:
     """A raw ASGI app: one route, one query, orjson."""
 
-    def __init__(self, url: str, order: str) -> None:
+    def __init__(self, url: str, order: str, predicate: str = "range") -> None:
         self.url = url
         self.dialect = dialect_of(url)
         self.order = order
-        self.sql = list_sql(self.dialect, order)
+        self.predicate = predicate
+        self.sql = list_sql(self.dialect, order, predicate)
         self.pool: Any = None
         self.sqlite: sqlite3.Connection | None = None
 
@@ -168,12 +183,12 @@ class Floor:
             self.sqlite.close()
 
     async def fetch(self, status: str, prefix: str, limit: int) -> list[Any]:
-        low, high = prefix_range(prefix)
+        args = query_args(self.predicate, status, prefix, limit + 1)
         if self.pool is not None:
             async with self.pool.acquire() as conn:
-                return list(await conn.fetch(self.sql, status, low, high, limit + 1))
+                return list(await conn.fetch(self.sql, *args))
         assert self.sqlite is not None
-        return self.sqlite.execute(self.sql, (status, low, high, limit + 1)).fetchall()
+        return self.sqlite.execute(self.sql, args).fetchall()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -225,11 +240,12 @@ def raw_query_times(
     prefix: str = "44",
     limit: int = 50,
     repeat: int = 500,
+    predicate: str = "range",
 ) -> dict[str, float]:
     """The statement alone on one connection (rows fetched, nothing encoded): p50/p99 in ms."""
     dialect = dialect_of(url)
-    sql = list_sql(dialect, order)
-    low, high = prefix_range(prefix)
+    sql = list_sql(dialect, order, predicate)
+    args = query_args(predicate, status, prefix, limit + 1)
     times: list[float] = []
     if dialect == "postgresql":
 
@@ -239,11 +255,11 @@ def raw_query_times(
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
                 statement = await conn.prepare(sql)
-                for _ in range(repeat // 10):  # warm the plan and the cache
-                    await statement.fetch(status, low, high, limit + 1)
+                for _ in range(max(1, repeat // 10)):  # warm the plan and the cache
+                    await statement.fetch(*args)
                 for _ in range(repeat):
                     start = time.perf_counter()
-                    await statement.fetch(status, low, high, limit + 1)
+                    await statement.fetch(*args)
                     times.append((time.perf_counter() - start) * 1000)
             finally:
                 await conn.close()
@@ -252,11 +268,11 @@ def raw_query_times(
     else:
         conn = sqlite3.connect(sqlite_path(url))
         try:
-            for _ in range(repeat // 10):
-                conn.execute(sql, (status, low, high, limit + 1)).fetchall()
+            for _ in range(max(1, repeat // 10)):
+                conn.execute(sql, args).fetchall()
             for _ in range(repeat):
                 start = time.perf_counter()
-                conn.execute(sql, (status, low, high, limit + 1)).fetchall()
+                conn.execute(sql, args).fetchall()
                 times.append((time.perf_counter() - start) * 1000)
         finally:
             conn.close()
@@ -268,10 +284,20 @@ def raw_query_times(
     }
 
 
+def fastest_predicate(url: str, order: str, status: str, prefix: str, limit: int) -> str:
+    """The prefix predicate the schema runs fastest (the floor is the best the database allows)."""
+    timed = {
+        p: raw_query_times(url, order, status, prefix, limit, repeat=40, predicate=p)["p50_ms"]
+        for p in PREDICATES
+    }
+    return min(timed, key=lambda p: timed[p])
+
+
 def page_ids(url: str, order: str, status: str, prefix: str, limit: int) -> list[str]:
     """The ids of the first page in a given order (to tell which order the service uses)."""
     dialect = dialect_of(url)
-    low, high = prefix_range(prefix)
+    sql = list_sql(dialect, order)
+    args = query_args("range", status, prefix, limit)
     if dialect == "postgresql":
 
         async def run() -> list[str]:
@@ -279,7 +305,7 @@ def page_ids(url: str, order: str, status: str, prefix: str, limit: int) -> list
 
             conn = await asyncpg.connect(asyncpg_dsn(url))
             try:
-                rows = await conn.fetch(list_sql(dialect, order), status, low, high, limit)
+                rows = await conn.fetch(sql, *args)
             finally:
                 await conn.close()
             return [r[0] for r in rows]
@@ -287,7 +313,7 @@ def page_ids(url: str, order: str, status: str, prefix: str, limit: int) -> list
         return asyncio.run(run())
     conn = sqlite3.connect(sqlite_path(url))
     try:
-        rows = conn.execute(list_sql(dialect, order), (status, low, high, limit)).fetchall()
+        rows = conn.execute(sql, args).fetchall()
     finally:
         conn.close()
     return [_uuid_text(r[0]) for r in rows]
@@ -297,7 +323,11 @@ def _from_environment() -> Any:
     url = os.environ.get("BENCH_FLOOR_DATABASE_URL")
     if not url:
         return None
-    return Floor(url, os.environ.get("BENCH_FLOOR_ORDER", DEFAULT_ORDER))
+    return Floor(
+        url,
+        os.environ.get("BENCH_FLOOR_ORDER", DEFAULT_ORDER),
+        os.environ.get("BENCH_FLOOR_PREDICATE", "range"),
+    )
 
 
 app = _from_environment()
