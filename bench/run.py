@@ -1,0 +1,729 @@
+"""Run the benchmark suite of issue 6 against a throwaway database and print the table.
+
+``python -m bench.run --db postgresql|sqlite [--projects 100000] [--quick]``
+
+1. Create a throwaway database, migrate it (``app.migrate.upgrade``), generate the national library
+   (``bench.generate``), issue an admin key and a region key straight into it.
+2. Time the full re-match in this process through the hook (``--rematch-hook``), if the app has it.
+3. Serve the app as ``climatelib serve`` does (``python -m uvicorn app.asgi:app``, 1 then 2 worker
+   processes) and the floor (``bench.floor``, 1 process), load each from another process over real
+   HTTP (``wrk``; the httpx driver when wrk is absent) with 1 and 32 connections.
+4. Print the figures with their ratio to the floor, then the DESIGN §9 targets with pass/fail;
+   write everything to ``bench/results/`` as JSON; drop the database.
+
+An endpoint that is not built yet (absent from the served OpenAPI document, or answering 404/405)
+is reported as "endpoint not available" and skipped.
+"""
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import floor
+from bench.common import RESULTS, Database, Load, machine, run_load, serving, throwaway_database
+from bench.generate import Generated, Spec, api_item, generate, project_rows
+
+LIST_QUERY = {"status": "in_library", "region_code": "44", "limit": "50"}
+LIST_PATH = "/api/v1/projects?" + "&".join(f"{k}={v}" for k, v in LIST_QUERY.items())
+BATCH_SCOPE = "440300"  # the region key of the batch import: 深圳市 and its districts
+DEFAULT_REMATCH_HOOK = "app.services.matching:rematch_all"
+CONNECTIONS = (1, 32)
+
+
+@dataclass
+class Bench:
+    """One GET benchmark: a name, the OpenAPI path it needs, and the concrete paths to load."""
+
+    name: str
+    template: str
+    paths: list[str]
+    auth: bool = False
+    skip: str = ""
+
+
+@dataclass
+class Row:
+    name: str
+    server: str  # "floor", "app w=1", "app w=2", "in-process"
+    connections: int | None
+    load: Load | None = None
+    note: str = ""
+    unit: str = "req/s"
+    ratio: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "server": self.server,
+            "connections": self.connections,
+            "note": self.note,
+            "unit": self.unit,
+            "ratio_to_floor": self.ratio,
+        }
+        if self.load is not None:
+            out |= self.load.as_dict()
+        return out | self.extra
+
+
+@dataclass
+class Target:
+    name: str
+    measured: float | None
+    limit: float
+    better: str  # "max" (measured ≤ limit) or "min" (measured ≥ limit)
+    unit: str
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.measured is None:
+            return "n/a"
+        ok = self.measured <= self.limit if self.better == "max" else self.measured >= self.limit
+        return "PASS" if ok else "FAIL"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "measured": self.measured,
+            "limit": self.limit,
+            "rule": "<=" if self.better == "max" else ">=",
+            "unit": self.unit,
+            "verdict": self.verdict,
+            "note": self.note,
+        }
+
+
+# --- setup ---------------------------------------------------------------------------------------
+
+
+async def _issue_keys(url: str) -> dict[str, str]:
+    """An admin key (reads every match) and a region key for the batch import."""
+    from app.config import Settings
+    from app.db import create_engine, session_factory
+    from app.models import Role
+    from app.services import api_keys
+
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with session_factory(engine).begin() as session:
+            _, admin = await api_keys.create(
+                session, name="bench admin", role=Role.admin, scope=None
+            )
+            _, region = await api_keys.create(
+                session, name="bench region", role=Role.region, scope=BATCH_SCOPE
+            )
+    finally:
+        await engine.dispose()
+    return {"admin": admin, "region": region}
+
+
+def resolve_hook(spec: str) -> Callable[..., Any] | None:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
+    hook = getattr(module, attr, None)
+    return hook if callable(hook) else None
+
+
+async def _time_rematch(url: str, hook: Callable[..., Any], repeat: int) -> list[float]:
+    """Call the hook ``repeat`` times; it gets a session, an engine or nothing, as it asks."""
+    from app.config import Settings
+    from app.db import create_engine, session_factory
+
+    engine = create_engine(Settings(database_url=url))
+    params = list(inspect.signature(hook).parameters)
+    times = []
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            if params and params[0] == "engine":
+                result = hook(engine)
+                if inspect.isawaitable(result):
+                    await result
+            elif params:
+                async with session_factory(engine).begin() as session:
+                    result = hook(session)
+                    if inspect.isawaitable(result):
+                        await result
+            else:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            times.append(time.perf_counter() - start)
+    finally:
+        await engine.dispose()
+    return times
+
+
+# --- the app's surface ---------------------------------------------------------------------------
+
+
+def _normal(path: str) -> str:
+    out, depth = [], 0
+    for ch in path:
+        if ch == "{":
+            depth += 1
+            out.append("{}")
+        elif ch == "}":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def served_operations(base_url: str) -> set[tuple[str, str]]:
+    """(method, normalised path) pairs of the running app's OpenAPI document."""
+    spec = httpx.get(base_url + "/openapi.json", timeout=10).json()
+    return {
+        (method.upper(), _normal(path))
+        for path, item in spec.get("paths", {}).items()
+        for method in item
+    }
+
+
+def availability(
+    base_url: str,
+    ops: set[tuple[str, str]],
+    method: str,
+    template: str,
+    probe: str,
+    headers: dict[str, str],
+) -> str:
+    """Empty when the endpoint answers; otherwise why it is skipped."""
+    if (method, _normal(template)) not in ops:
+        return "endpoint not available"
+    if method != "GET":
+        return ""
+    response = httpx.get(base_url + probe, headers=headers, timeout=30)
+    if response.status_code in (404, 405):
+        return "endpoint not available"
+    if response.status_code >= 400:
+        code = ""
+        if response.headers.get("content-type", "").endswith("json"):
+            code = str(response.json().get("code", ""))
+        return f"probe answered HTTP {response.status_code} {code}".strip()
+    return ""
+
+
+def detect_order(base_url: str, db_url: str, requested: str) -> tuple[str, str]:
+    """The list order the service uses, by comparing its first page with each candidate's."""
+    if requested != "auto":
+        return requested, "given"
+    response = httpx.get(base_url + LIST_PATH, timeout=30)
+    if response.status_code != 200:
+        return floor.DEFAULT_ORDER, "list endpoint not available: default"
+    ids = [str(item.get("id")) for item in response.json().get("items", [])]
+    for order in floor.ORDERS:
+        candidate = floor.page_ids(
+            db_url, order, LIST_QUERY["status"], LIST_QUERY["region_code"], len(ids)
+        )
+        if candidate == ids:
+            return order, "detected from the service's first page"
+    return floor.DEFAULT_ORDER, "no candidate order matched the service's page: default"
+
+
+def benches(generated: Generated, rng: random.Random) -> list[Bench]:
+    project_ids = rng.sample(
+        generated.project_ids_in_library, min(1000, len(generated.project_ids_in_library))
+    )
+    product_ids = generated.product_ids[:1000]
+    out = [
+        Bench("filtered list page", "/api/v1/projects", [LIST_PATH]),
+        Bench(
+            "one project", "/api/v1/projects/{id}", [f"/api/v1/projects/{i}" for i in project_ids]
+        ),
+        Bench(
+            "product's ranked projects",
+            "/api/v1/products/{id}/matches",
+            [f"/api/v1/products/{i}/matches" for i in product_ids or [uuid.uuid4()]],
+            auth=True,
+            skip="" if product_ids else "no products generated",
+        ),
+        Bench(
+            "project's ranked products",
+            "/api/v1/projects/{id}/matches",
+            [f"/api/v1/projects/{i}/matches" for i in project_ids],
+            auth=True,
+        ),
+        Bench("stats overview", "/api/v1/stats/overview", ["/api/v1/stats/overview"]),
+        # Endpoints of the foundation: they keep the harness honest while the others are built.
+        Bench("regions (children of 44)", "/api/v1/regions", ["/api/v1/regions?parent=440000"]),
+        Bench("taxonomy", "/api/v1/taxonomy", ["/api/v1/taxonomy"]),
+        Bench("healthz", "/healthz", ["/healthz"]),
+    ]
+    return out
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+def load_rows(
+    name: str,
+    server: str,
+    base_url: str,
+    paths: Sequence[str],
+    headers: dict[str, str],
+    seconds: float,
+    driver: str,
+) -> list[Row]:
+    run_load(base_url, paths, 4, max(1.0, seconds / 3), headers, driver)  # warm up
+    rows = []
+    for connections in CONNECTIONS:
+        load = run_load(base_url, paths, connections, seconds, headers, driver)
+        note = f"{load.errors} errors" if load.errors else ""
+        rows.append(Row(name, server, connections, load, note))
+        _progress(rows[-1])
+    return rows
+
+
+def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size: int = 1000) -> Row:
+    """POST /projects/batch ``batches`` times with ``size`` new projects each, one connection."""
+    from app.reference.regions import region_table
+
+    table = region_table()
+    codes = [c for c in table.children.get(BATCH_SCOPE, ()) if table.is_current(c)]
+    rng = random.Random(spec.seed + 1)
+    source = project_rows(Spec(projects=batches * size, seed=spec.seed + 1), rng)
+    run = uuid.uuid4().hex[:6]
+    headers = {"Authorization": f"Bearer {region_key}"}
+    times: list[float] = []
+    accepted = 0
+    first_problem = ""
+    with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
+        for b in range(batches):
+            items = []
+            for j in range(size):
+                row = next(source)
+                row["region_code"] = rng.choice(codes)
+                items.append(api_item(row, external_ref=f"IMPORT-{run}-{b:03d}-{j:04d}"))
+            start = time.perf_counter()
+            response = client.post(
+                "/api/v1/projects/batch",
+                json={"items": items},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            times.append(time.perf_counter() - start)
+            if response.status_code >= 300:
+                first_problem = (
+                    first_problem or f"HTTP {response.status_code}: {response.text[:200]}"
+                )
+                continue
+            results = response.json().get("items", response.json().get("results", []))
+            ok = [r for r in results if _accepted(r)]
+            accepted += len(ok)
+            if len(ok) < len(results) and not first_problem:
+                first_problem = json.dumps(next(r for r in results if not _accepted(r)))[:200]
+    total = sum(times)
+    times.sort()
+    load = Load(
+        requests=batches,
+        seconds=total,
+        rps=accepted / total if total else 0.0,
+        p50_ms=statistics.median(times) * 1000,
+        p99_ms=times[-1] * 1000,
+        driver="httpx",
+    )
+    note = f"{accepted}/{batches * size} accepted"
+    if first_problem:
+        note += f"; first problem: {first_problem}"
+    return Row("batch import (1,000 per request)", "app w=1", 1, load, note, unit="projects/s")
+
+
+def _accepted(result: dict[str, Any]) -> bool:
+    if result.get("errors") or result.get("error"):
+        return False
+    status = str(result.get("status", result.get("outcome", "ok"))).lower()
+    return status in {"ok", "created", "updated", "unchanged", "201", "200"}
+
+
+def _progress(row: Row) -> None:
+    if row.load is None:
+        print(f"  {row.server:<9} {row.name}: {row.note}", file=sys.stderr, flush=True)
+        return
+    print(
+        f"  {row.server:<9} c={row.connections!s:<3} {row.name}: p50 {row.load.p50_ms:.2f} ms, "
+        f"p99 {row.load.p99_ms:.2f} ms, {row.load.rps:.1f} {row.unit} {row.note}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def figures_table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | server | conns | p50 ms | p99 ms | throughput | × floor | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        if r.load is None:
+            lines.append(
+                f"| {r.name} | {r.server} | {r.connections or '—'} | — | — | — | — | {r.note} |"
+            )
+            continue
+        lines.append(
+            f"| {r.name} | {r.server} | {r.connections or '—'} | {_fmt(r.load.p50_ms)} | "
+            f"{_fmt(r.load.p99_ms)} | {_fmt(r.load.rps, 1)} {r.unit} | {_fmt(r.ratio)} | {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+def targets_table(targets: list[Target]) -> str:
+    lines = ["| target | measured | rule | verdict | note |", "|---|---:|---|---|---|"]
+    for t in targets:
+        rule = f"{'≤' if t.better == 'max' else '≥'} {_fmt(t.limit)} {t.unit}"
+        lines.append(
+            f"| {t.name} | {_fmt(t.measured)} {t.unit} | {rule} | {t.verdict} | {t.note} |"
+        )
+    return "\n".join(lines)
+
+
+def _find(rows: list[Row], name: str, server: str, connections: int | None) -> Row | None:
+    for r in rows:
+        if r.name == name and r.server == server and r.connections == connections and r.load:
+            return r
+    return None
+
+
+def evaluate(
+    rows: list[Row], raw: dict[str, float], kind: str, rematch: Row | None
+) -> list[Target]:
+    targets: list[Target] = []
+    name = "filtered list page"
+    floor32 = _find(rows, name, "floor", 32)
+    app1 = _find(rows, name, "app w=1", 1)
+    app32 = _find(rows, name, "app w=1", 32)
+    app32_w2 = _find(rows, name, "app w=2", 32)
+    why = "" if app32 else "endpoint not available"
+    targets.append(
+        Target(
+            "list page throughput, 32 conns, 1 worker (× floor)",
+            app32.load.rps / floor32.load.rps
+            if app32 and floor32 and app32.load and floor32.load
+            else None,
+            0.6,
+            "min",
+            "×",
+            why,
+        )
+    )
+    targets.append(
+        Target(
+            "list page p50, 1 conn (× raw query p50)",
+            app1.load.p50_ms / raw["p50_ms"] if app1 and app1.load else None,
+            2.0,
+            "max",
+            "×",
+            why or f"raw query p50 {raw['p50_ms']:.2f} ms",
+        )
+    )
+    targets.append(
+        Target(
+            "list page p99 / p50, 32 conns",
+            app32.load.p99_ms / app32.load.p50_ms if app32 and app32.load else None,
+            4.0,
+            "max",
+            "×",
+            why,
+        )
+    )
+    matches = _find(rows, "product's ranked projects", "app w=1", 1)
+    targets.append(
+        Target(
+            "product's ranked projects p50, 1 conn",
+            matches.load.p50_ms if matches and matches.load else None,
+            20.0,
+            "max",
+            "ms",
+            "" if matches else "endpoint not available",
+        )
+    )
+    targets.append(
+        Target(
+            "full re-match",
+            rematch.load.p50_ms / 1000 if rematch and rematch.load else None,
+            1.0,
+            "max",
+            "s",
+            rematch.note if rematch else "",
+        )
+    )
+    batch = next((r for r in rows if r.name.startswith("batch import")), None)
+    targets.append(
+        Target(
+            "batch import" + ("" if kind == "postgresql" else " (target is for PostgreSQL)"),
+            batch.load.rps if batch and batch.load else None,
+            2000.0,
+            "min",
+            "projects/s",
+            batch.note if batch else "",
+        )
+    )
+    if kind == "postgresql":
+        targets.append(
+            Target(
+                "scale-out: list throughput 2 workers / 1 worker, 32 conns",
+                app32_w2.load.rps / app32.load.rps
+                if app32 and app32_w2 and app32.load and app32_w2.load
+                else None,
+                1.0,
+                "min",
+                "×",
+                why,
+            )
+        )
+    return targets
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from app.migrate import upgrade
+
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    projects = args.projects or (5_000 if args.quick else 100_000)
+    spec = Spec(projects=projects, products=args.products or (200 if args.quick else 2_000))
+    rows: list[Row] = []
+    print(f"{args.db}: {projects} projects, {seconds:.0f} s per load", file=sys.stderr)
+    with throwaway_database(args.db, keep=args.keep_db) as db:
+        upgrade(db.url)
+        generated = generate(db.url, spec)
+        print(
+            f"  generated {generated.projects} projects, {generated.institutions} institutions, "
+            f"{generated.products} products in {generated.seconds:.1f} s "
+            f"{generated.products_note}",
+            file=sys.stderr,
+        )
+        if args.order_index:
+            _create_order_index(db.url, args.order if args.order != "auto" else floor.DEFAULT_ORDER)
+        keys = asyncio.run(_issue_keys(db.url))
+        admin = {"Authorization": f"Bearer {keys['admin']}"}
+
+        rematch = _rematch_row(db, args.rematch_hook, 1 if args.quick else 3)
+        _progress(rematch)
+
+        env = {"CLIMATELIB_DATABASE_URL": db.url}
+        rng = random.Random(spec.seed)
+        plan = benches(generated, rng)
+        order, order_note = floor.DEFAULT_ORDER, ""
+        for workers in args.workers:
+            server_name = f"app w={workers}"
+            with serving(server_name, args.app, env, workers=workers) as server:
+                ops = served_operations(server.base_url)
+                if workers == args.workers[0]:
+                    order, order_note = detect_order(server.base_url, db.url, args.order)
+                for bench in plan:
+                    headers = admin if bench.auth else {}
+                    why = (
+                        "endpoint not available"
+                        if ("GET", _normal(bench.template)) not in ops
+                        else bench.skip
+                        or availability(
+                            server.base_url, ops, "GET", bench.template, bench.paths[0], headers
+                        )
+                    )
+                    if why:
+                        rows.append(Row(bench.name, server_name, None, note=why))
+                        _progress(rows[-1])
+                        continue
+                    rows += load_rows(
+                        bench.name,
+                        server_name,
+                        server.base_url,
+                        bench.paths,
+                        headers,
+                        seconds,
+                        args.driver,
+                    )
+                if workers == args.workers[0]:
+                    why = availability(
+                        server.base_url, ops, "POST", "/api/v1/projects/batch", "", {}
+                    )
+                    if why:
+                        rows.append(
+                            Row("batch import (1,000 per request)", server_name, None, note=why)
+                        )
+                    else:
+                        rows.append(
+                            batch_import(
+                                server.base_url, keys["region"], spec, 2 if args.quick else 10
+                            )
+                        )
+                    _progress(rows[-1])
+
+        query = (LIST_QUERY["status"], LIST_QUERY["region_code"], int(LIST_QUERY["limit"]))
+        predicate = floor.fastest_predicate(db.url, order, *query)
+        floor_env = {
+            "BENCH_FLOOR_DATABASE_URL": db.url,
+            "BENCH_FLOOR_ORDER": order,
+            "BENCH_FLOOR_PREDICATE": predicate,
+        }
+        with serving("floor", "bench.floor:app", floor_env) as server:
+            floor_rows = load_rows(
+                "filtered list page",
+                "floor",
+                server.base_url,
+                [LIST_PATH],
+                {},
+                seconds,
+                args.driver,
+            )
+        raw = floor.raw_query_times(db.url, order, *query, predicate=predicate)
+        print(
+            f"  raw query p50 {raw['p50_ms']:.3f} ms, p99 {raw['p99_ms']:.3f} ms", file=sys.stderr
+        )
+
+    floor_rps = {r.connections: r.load.rps for r in floor_rows if r.load}
+    for r in rows:
+        if r.load is not None and r.connections in floor_rps and r.unit == "req/s":
+            r.ratio = r.load.rps / floor_rps[r.connections]
+    for r in floor_rows:
+        r.ratio = 1.0
+    raw_row = Row(
+        "raw list query alone (1 connection)",
+        "in-process",
+        1,
+        Load(
+            int(raw["repeat"]),
+            0.0,
+            1000 / raw["p50_ms"],
+            raw["p50_ms"],
+            raw["p99_ms"],
+            driver="driver",
+        ),
+        note=f"order: {order} ({order_note}); region prefix as {predicate}",
+        unit="q/s",
+    )
+    all_rows = [*floor_rows, raw_row, rematch, *rows]
+    targets = evaluate(all_rows, raw, args.db, rematch)
+    return {
+        "db": args.db,
+        "order_index": args.order_index,
+        "projects": projects,
+        "products": generated.products,
+        "products_note": generated.products_note,
+        "generate_seconds": round(generated.seconds, 2),
+        "seconds_per_load": seconds,
+        "order": order,
+        "region_predicate": predicate,
+        "machine": machine(),
+        "rows": all_rows,
+        "targets": targets,
+        "raw_query": raw,
+    }
+
+
+def _create_order_index(url: str, order: str) -> None:
+    """Bench-only: an index that serves the list page's order (see --order-index)."""
+    import sqlalchemy as sa
+
+    from bench.generate import sync_url
+
+    columns = "status, id" if order == "id" else f"status, {order} DESC, id DESC"
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE INDEX bench_list_order ON projects ({columns})")
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+    print(f"  created bench-only index bench_list_order ({columns})", file=sys.stderr)
+
+
+def _rematch_row(db: Database, hook_spec: str, repeat: int) -> Row:
+    name = "full re-match (in process)"
+    hook = resolve_hook(hook_spec)
+    if hook is None:
+        return Row(name, "in-process", None, note=f"no re-match hook {hook_spec}")
+    times = sorted(asyncio.run(_time_rematch(db.url, hook, repeat)))
+    load = Load(
+        requests=repeat,
+        seconds=sum(times),
+        rps=repeat / sum(times),
+        p50_ms=statistics.median(times) * 1000,
+        p99_ms=times[-1] * 1000,
+        driver="in-process",
+    )
+    return Row(name, "in-process", None, load, note=f"{hook_spec}, best of {repeat}", unit="runs/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], required=True)
+    parser.add_argument("--projects", type=int, default=None, help="100,000 (5,000 with --quick)")
+    parser.add_argument("--products", type=int, default=None, help="2,000 (200 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a small data set, 2 s per load")
+    parser.add_argument("--seconds", type=float, default=None, help="per load (default 10)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--order",
+        default="auto",
+        choices=["auto", *floor.ORDERS],
+        help="the list order the floor uses (auto: the one the service answers with)",
+    )
+    parser.add_argument(
+        "--rematch-hook",
+        default=DEFAULT_REMATCH_HOOK,
+        help="module:function that re-matches everything; gets a session or an engine",
+    )
+    parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--app",
+        default="app.asgi:app",
+        help="the ASGI app to serve (a stand-in, to test the bench)",
+    )
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--order-index",
+        action="store_true",
+        help="add a bench-only index (status, <order> DESC, id DESC) before serving: what the "
+        "floor and the service reach once the migrations serve the list's order",
+    )
+    args = parser.parse_args()
+    result = run(args)
+    print()
+    extra = " (+ bench-only list-order index)" if args.order_index else ""
+    print(f"## {args.db}: {result['projects']:,} projects, {result['products']:,} products{extra}")
+    print()
+    print(figures_table(result["rows"]))
+    print()
+    print(targets_table(result["targets"]))
+    m = result["machine"]
+    print(
+        f"\n{m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
+        f"load: {m['load_driver']}, {result['seconds_per_load']:.0f} s per load"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"run-{args.db}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    serialisable = result | {
+        "rows": [r.as_dict() for r in result["rows"]],
+        "targets": [t.as_dict() for t in result["targets"]],
+    }
+    out.write_text(json.dumps(serialisable, indent=2, default=str))
+    print(f"written {Path(out).relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+
+
+if __name__ == "__main__":
+    main()
