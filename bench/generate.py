@@ -34,6 +34,7 @@ from stdnum.cn import uscc as uscc_module
 from app.models import Base, Institution, LibrarySequence, Project
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.regions import RegionLevel, region_table
+from app.services.screening import screen
 
 # The first batch of pilots (环气候函〔2022〕50号) by the codes they cover (REFERENCE.md).
 PILOT_CODES: tuple[tuple[str, ...], ...] = (
@@ -222,6 +223,7 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
         if two_high_retrofit:
             industry = rng.choice(TWO_HIGH_RETROFIT_INDUSTRIES)
             nature = "retrofit"
+        screening = screen(industry, nature, categories)
         # Log-normal: median about 60 million CNY, a long tail of multi-billion projects.
         total = min(max(rng.lognormvariate(17.9, 1.5), 500_000.0), 80_000_000_000.0)
         need = total * rng.uniform(0.2, 0.85)
@@ -287,9 +289,10 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             "contact_phone": f"138{rng.randint(0, 99_999_999):08d}",
             "contact_email": f"contact{i}@example.cn",
             "status": status,
-            "is_two_high": two_high_retrofit,
-            "is_two_high_retrofit": two_high_retrofit,
-            "screening": ["two_high_retrofit"] if two_high_retrofit else [],
+            # The service's own screening, so stored reasons have the shape the API reads.
+            "is_two_high": screening.is_two_high,
+            "is_two_high_retrofit": screening.is_two_high_retrofit,
+            "screening": screening.as_json(),
             "library_code": None,  # assigned per region and year below
             "approved_at": approved,
             "version": 1,
