@@ -107,13 +107,19 @@ async def get_readable(
     return result.one_or_none()
 
 
-async def history(session: AsyncSession, project_id: uuid.UUID) -> list[ProjectTransition]:
-    rows = await session.scalars(
-        select(ProjectTransition)
-        .where(ProjectTransition.project_id == project_id)
-        .order_by(ProjectTransition.at, ProjectTransition.id)
-    )
-    return list(rows)
+_HISTORY_KEYS = [
+    SortKey(ProjectTransition.at, kind=datetime),
+    SortKey(ProjectTransition.id, kind=uuid.UUID),
+]
+
+
+async def history(
+    session: AsyncSession, project_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> tuple[list[ProjectTransition], str | None]:
+    """A page of the project's transitions, oldest first."""
+    stmt = select(ProjectTransition).where(ProjectTransition.project_id == project_id)
+    rows = list((await session.scalars(paginate(stmt, _HISTORY_KEYS, cursor, limit, "at"))).all())
+    return rows[:limit], next_cursor(rows, _HISTORY_KEYS, limit, "at", lambda t: (t.at, t.id))
 
 
 # Columns read for lists: everything the answer shows, no ORM entities (the list is a hot path).

@@ -240,14 +240,22 @@ async def transition_project(
 
 @router.get(
     "/projects/{project_id}/history",
-    response_model=list[TransitionRead],
+    response_model=Page[TransitionRead],
     operation_id="list_project_history",
     summary="A project's lifecycle history",
-    responses=responses(401, 403, 404),
+    responses=responses(400, 401, 403, 404),
 )
 async def list_project_history(
-    project_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> list[TransitionRead]:
-    """Every transition of the project: who, when, from, to, why."""
-    steps = await projects.history(session, principal, project_id)
-    return [TransitionRead.model_validate(s) for s in steps]
+    project_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[TransitionRead]:
+    """Every transition of the project, oldest first: who, when, from, to, why."""
+    steps, next_cursor = await projects.history(
+        session, principal, project_id, cursor=cursor, limit=limit
+    )
+    return Page[TransitionRead](
+        items=[TransitionRead.model_validate(s) for s in steps], next_cursor=next_cursor
+    )

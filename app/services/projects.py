@@ -202,8 +202,13 @@ async def list_projects(
 
 
 async def history(
-    session: AsyncSession, principal: Principal, project_id: uuid.UUID
-) -> list[ProjectTransition]:
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ProjectTransition], str | None]:
     """Every transition of a project; for those who see the project in full."""
     project = await _visible(session, principal, project_id)
     if not repo.can_see_full(principal, project.region_code, project.status):
@@ -212,7 +217,7 @@ async def history(
         raise Forbidden(
             "Only the project's region, reviewer and the administrator read its history."
         )
-    return await repo.history(session, project_id)
+    return await repo.history(session, project_id, cursor=cursor, limit=limit)
 
 
 # ---- writing ----------------------------------------------------------------------------------

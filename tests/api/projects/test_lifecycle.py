@@ -59,7 +59,9 @@ class TestTransitions:
         region = await keys.region("440304")
         project = await project_in(client, keys, "returned", region)
         project = await move(client, region, project, "submit")
-        history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()
+        history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()[
+            "items"
+        ]
         assert [(h["action"], h["from_status"], h["to_status"]) for h in history] == [
             ("create", None, "draft"),
             ("submit", "draft", "submitted"),
@@ -277,3 +279,24 @@ class TestLibraryCode:
         project = await move(client, await keys.reviewer("44"), response.json(), "recommend")
         project = await move(client, await keys.admin(), project, "approve")
         assert project["library_code"] == code
+
+
+class TestHistoryPages:
+    async def test_history_pages_in_order_without_gaps(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region = await keys.region("440304")
+        project = await project_in(client, keys, "returned", region)
+        project = await move(client, region, project, "submit")
+        url = f"{BASE}/{project['id']}/history"
+        whole = (await client.get(url, headers=region)).json()
+        assert whole["next_cursor"] is None
+        paged, cursor = [], None
+        while True:
+            params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get(url, params=params, headers=region)).json()
+            paged += page["items"]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert paged == whole["items"]
+        assert len(paged) == 4

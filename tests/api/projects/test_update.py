@@ -177,7 +177,9 @@ class TestUpdateInLibrary:
         body = response.json()
         assert body["status"] == "submitted"
         assert body["library_code"] == project["library_code"]
-        history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()
+        history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()[
+            "items"
+        ]
         assert history[-1]["action"] == "resubmit"
         assert history[-1]["from_status"] == "in_library"
         assert "financing_need" in history[-1]["reason"]

@@ -159,8 +159,8 @@ class TestEveryEndpointForEveryActor:
                     assert history.status_code == 404, where
                 elif full(actor, p):
                     assert history.status_code == 200, where
-                    assert history.json()[0]["action"] == "create"
-                    assert history.json()[-1]["to_status"] == p["status"]
+                    assert history.json()["items"][0]["action"] == "create"
+                    assert history.json()["items"][-1]["to_status"] == p["status"]
                 else:
                     assert history.status_code == denied(actor), where
                 checks += 1
