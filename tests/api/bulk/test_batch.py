@@ -232,6 +232,24 @@ class TestBatchUpsert:
         assert first["problem"]["errors"][0]["loc"][:3] == ["body", "items", 0]
         assert second["status"] == "created"
 
+    async def test_nul_character_is_an_error_item_not_a_database_failure(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        region = await keys.region("440304")
+        bad = item(1, summary="a\x00b", owner={"name": "X\x00", "uscc": USCC})
+        answer = await client.post(BATCH, json={"items": [bad, item(2)]}, headers=region)
+        assert answer.status_code == 200
+        first, second = answer.json()["results"]
+        assert [e["loc"] for e in first["problem"]["errors"]] == [
+            ["body", "items", 0, "summary"],
+            ["body", "items", 0, "owner", "name"],
+        ]
+        assert {e["code"] for e in first["problem"]["errors"]} == {"invalid_character"}
+        assert second["status"] == "created"
+        single = await client.post(BASE, json=bad, headers=region)
+        assert single.status_code == 422
+        assert await count_projects(app) == 1
+
     async def test_external_refs_are_per_region(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
