@@ -2,15 +2,15 @@
 
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SkipValidation
+from pydantic import Field, WithJsonSchema
 
 from app.errors import Problem
 from app.schemas.common import InputModel, OutputModel
-from app.schemas.project import ProjectCreate
 
 MAX_BATCH = 1000
+_COMPONENTS = "#/components/schemas/"
 
 
 class BatchRequest(InputModel):
@@ -18,7 +18,7 @@ class BatchRequest(InputModel):
 
     # Documented as ProjectCreate but validated item by item by the service: one bad item is that
     # item's error, not a 422 for the whole batch.
-    items: list[SkipValidation[ProjectCreate]] = Field(
+    items: list[Annotated[Any, WithJsonSchema({"$ref": f"{_COMPONENTS}ProjectCreate"})]] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description="The projects, each exactly as POST /projects takes it; external_ref required.",
@@ -26,7 +26,7 @@ class BatchRequest(InputModel):
 
     def raw_items(self) -> list[Any]:
         """The items as sent (JSON values, not yet validated)."""
-        return list(self.items)
+        return self.items
 
 
 class ItemStatus(StrEnum):
