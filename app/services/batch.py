@@ -288,11 +288,12 @@ async def upsert(
     *,
     for_import: bool = False,
     seen: set[str] | None = None,
+    retry: bool = True,
 ) -> list[dict[str, Any]]:
     """Create or update each entry by external_ref; one result per entry, in order.
 
     ``seen``: external_refs taken by earlier chunks of the same import (a second row with one is
-    an error, as within one batch).
+    an error, as within one batch). ``retry``: items whose insert lost a race are looked up again.
     """
     assert principal.scope is not None  # a region key always has a scope  # noqa: S101
     assert len(entries) <= MAX_BATCH  # noqa: S101 - callers chunk
@@ -425,9 +426,23 @@ async def upsert(
         await session.execute(update(_PROJECTS).where(_PROJECTS.c.id == bindparam("_id")), updates)
     if update_steps:
         await session.execute(insert(_TRANSITIONS), update_steps)
+    answered = [r.as_json() for r in results if r is not None]
     if inserts:
-        await _insert(session, inserts, results, entries, locator)
-    return [r.as_json() for r in results if r is not None]
+        clashed = await _insert(session, inserts, results, entries, locator)
+        answered = [r.as_json() for r in results if r is not None]
+        if clashed and retry:
+            # The concurrent writer's rows held our inserts until it committed, so a second pass
+            # finds them stored: those items become updates (or unchanged), as if sent after it.
+            again = await upsert(
+                session,
+                principal,
+                [entries[p] for p in clashed],
+                for_import=for_import,
+                retry=False,
+            )
+            for position, result in zip(clashed, again, strict=True):
+                answered[position] = result
+    return answered
 
 
 def _rules_error(entry: Entry, found: list[FieldError], locator: _Locator) -> AppError:
@@ -446,15 +461,19 @@ async def _insert(
     results: list[_Result | None],
     entries: Sequence[Entry],
     locator: _Locator,
-) -> None:
-    """Insert the new projects with their "create" steps: in one go, or item by item if refused."""
+) -> list[int]:
+    """Insert the new projects with their "create" steps: in one go, or item by item if refused.
+
+    Returns the positions whose external_ref a concurrent writer took (now error results).
+    """
     try:
         async with session.begin_nested():
             await session.execute(insert(_PROJECTS), [row for _, row, _ in inserts])
             await session.execute(insert(_TRANSITIONS), [step for _, _, step in inserts])
-        return
+        return []
     except IntegrityError:
         pass
+    clashed: list[int] = []
     # A concurrent writer created one of these external_refs since they were looked up: replay one
     # savepoint per item so that only the clashing items fail.
     for position, row, step in inserts:
@@ -476,6 +495,8 @@ async def _insert(
             results[position] = _Result(
                 entry, ItemStatus.error, row["external_ref"], problem=problem_of(clash)
             )
+            clashed.append(position)
+    return clashed
 
 
 def summarize(results: Iterable[dict[str, Any]]) -> dict[str, int]:

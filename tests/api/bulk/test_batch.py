@@ -1,5 +1,6 @@
 """POST /projects/batch: up to 1,000 upserts by external_ref, each item validated as a create."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -284,6 +285,28 @@ class TestBatchUpsert:
         assert results[1]["problem"]["code"] == "duplicate_external_ref"
         assert await count_projects(app) == 3
         assert await count_transitions(app) == 3
+
+    async def test_two_concurrent_batches_with_the_same_new_items(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        region = await keys.region("440304")
+        items = [item(n) for n in range(50)]
+        first, second = await asyncio.gather(
+            client.post(BATCH, json={"items": items}, headers=region),
+            client.post(BATCH, json={"items": items}, headers=region),
+        )
+        assert first.status_code == second.status_code == 200
+        summaries = sorted(
+            (r.json()["summary"] for r in (first, second)), key=lambda s: s["created"]
+        )
+        assert summaries == [
+            {"created": 0, "updated": 0, "unchanged": 50, "error": 0},
+            {"created": 50, "updated": 0, "unchanged": 0, "error": 0},
+        ]
+        assert [r["id"] for r in first.json()["results"]] == [
+            r["id"] for r in second.json()["results"]
+        ]
+        assert await count_projects(app) == 50
 
     async def test_idempotency_key_replays_the_first_answer(
         self, client: httpx.AsyncClient, keys: Keys
