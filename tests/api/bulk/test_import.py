@@ -6,9 +6,11 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from openpyxl import Workbook
 
+from app.services import batch
 from app.services.tabular import IMPORT_COLUMNS
 from tests.api.bulk.helpers import IMPORT, count_projects, count_transitions
 from tests.api.projects.helpers import USCC
@@ -194,6 +196,25 @@ class TestImportRefused:
         )
         assert response.status_code == 422
         assert response.json()["code"] == "empty_file"
+
+    async def test_too_many_rows_is_413(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(batch, "MAX_IMPORT_ROWS", 3)
+        data = to_csv([row(n) for n in range(4)])
+        response = await client.post(IMPORT, headers=await keys.region("440304"), **upload(data))
+        assert response.status_code == 413
+        assert response.json()["code"] == "too_many_rows"
+        assert await count_projects(app) == 0
+
+    async def test_too_large_file_is_413(
+        self, client: httpx.AsyncClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(batch, "MAX_IMPORT_BYTES", 100)
+        data = to_csv([row(1)])
+        response = await client.post(IMPORT, headers=await keys.region("440304"), **upload(data))
+        assert response.status_code == 413
+        assert response.json()["code"] == "file_too_large"
 
     async def test_missing_file_part_is_422(self, client: httpx.AsyncClient, keys: Keys) -> None:
         response = await client.post(
