@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pydantic
@@ -252,7 +253,7 @@ def _transition(
     from_status: ProjectStatus | None,
     to_status: ProjectStatus,
     reason: str | None,
-    at: Any,
+    at: datetime,
 ) -> dict[str, Any]:
     return {
         "id": uuid.uuid4(),
@@ -279,6 +280,102 @@ def _screening_refusal(entry: Entry, values: dict[str, Any], locator: _Locator) 
         code="two_high_project",
         errors=locator.relocate(entry, result.errors, 1),
     )
+
+
+class _Plan:
+    """The writes a batch decides on, item by item, before any of them is made."""
+
+    def __init__(self, principal: Principal, locator: _Locator, now: datetime) -> None:
+        self.principal = principal
+        self.locator = locator
+        self.now = now
+        self.inserts: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.steps: list[dict[str, Any]] = []
+
+    def _error(self, entry: Entry, ref: str | None, error: AppError) -> _Result:
+        return _Result(entry, ItemStatus.error, ref, problem=problem_of(error))
+
+    def create(self, position: int, entry: Entry, data: ProjectCreate) -> _Result:
+        """A new draft, validated as POST /projects validates it."""
+        ref = data.external_ref
+        found = validation.check(data, self.principal, loc=self.locator.prefix(entry))
+        if found:
+            return self._error(entry, ref, _rules_error(entry, found, self.locator))
+        project_id = uuid.uuid4()
+        row = {
+            **column_values(data),
+            "id": project_id,
+            "source_scope": self.principal.scope,
+            "status": ProjectStatus.draft,
+            "version": 1,
+            "library_code": None,
+            "approved_at": None,
+            "created_by": self.principal.key_id,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        step = _transition(
+            self.principal, project_id, "create", None, ProjectStatus.draft, None, self.now
+        )
+        self.inserts.append((position, row, step))
+        return _Result(entry, ItemStatus.created, ref, project_id)
+
+    def update(self, entry: Entry, data: ProjectCreate, stored: dict[str, Any]) -> _Result:
+        """The stored project replaced by the item, under the PATCH rules of its status."""
+        ref = data.external_ref
+        project_id = stored["id"]
+        status = ProjectStatus(stored["status"])
+        values = column_values(data)
+        changed = {c for c in DATA_COLUMNS if values[c] != stored[c]}
+        if not changed:
+            return _Result(entry, ItemStatus.unchanged, ref, project_id)
+        if not can_edit(self.principal, stored["region_code"]):
+            forbidden = Forbidden("Only the project's region changes it.", code="not_project_owner")
+            return self._error(entry, ref, forbidden)
+        if status not in _EDITABLE:
+            conflict = Conflict(
+                f"A {status} project cannot be edited.",
+                code="not_editable",
+                allowed_actions=lifecycle.allowed_actions(status),
+            )
+            return self._error(entry, ref, conflict)
+        found = validation.check(
+            data,
+            self.principal,
+            loc=self.locator.prefix(entry),
+            new_region="region_code" in changed,
+        )
+        if found:
+            return self._error(entry, ref, _rules_error(entry, found, self.locator))
+        new_status = status
+        screening_changes = sorted({_field_of(c) for c in changed - _DERIVED} - PROGRESS_FIELDS)
+        if status == ProjectStatus.in_library and screening_changes:
+            refusal = _screening_refusal(entry, values, self.locator)
+            if refusal is not None:
+                return self._error(entry, ref, refusal)
+            new_status = ProjectStatus.submitted
+            self.steps.append(
+                _transition(
+                    self.principal,
+                    project_id,
+                    "resubmit",
+                    status,
+                    new_status,
+                    "Screening fields changed: " + ", ".join(screening_changes),
+                    self.now,
+                )
+            )
+        self.updates.append(
+            {
+                **values,
+                "_id": project_id,
+                "status": new_status,
+                "version": stored["version"] + 1,
+                "updated_at": self.now,
+            }
+        )
+        return _Result(entry, ItemStatus.updated, ref, project_id)
 
 
 async def upsert(
@@ -329,106 +426,22 @@ async def upsert(
     existing = await _load_existing(
         session, principal.scope, [data.external_ref or "" for _, data in pending]
     )
-    now = utcnow()
-    inserts: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    updates: list[dict[str, Any]] = []
-    update_steps: list[dict[str, Any]] = []
-
+    plan = _Plan(principal, locator, utcnow())
     for position, data in pending:
-        entry = entries[position]
-        ref = data.external_ref
-        values = column_values(data)
-        stored = existing.get(ref or "")
-        error: AppError | None = None
+        stored = existing.get(data.external_ref or "")
         if stored is None:
-            found = validation.check(data, principal, loc=locator.prefix(entry))
-            if found:
-                error = _rules_error(entry, found, locator)
-            else:
-                project_id = uuid.uuid4()
-                row = {
-                    **values,
-                    "id": project_id,
-                    "source_scope": principal.scope,
-                    "status": ProjectStatus.draft,
-                    "version": 1,
-                    "library_code": None,
-                    "approved_at": None,
-                    "created_by": principal.key_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                step = _transition(
-                    principal, project_id, "create", None, ProjectStatus.draft, None, now
-                )
-                inserts.append((position, row, step))
-                results[position] = _Result(entry, ItemStatus.created, ref, project_id)
-                continue
+            results[position] = plan.create(position, entries[position], data)
         else:
-            project_id = stored["id"]
-            status = ProjectStatus(stored["status"])
-            changed = {c for c in DATA_COLUMNS if values[c] != stored[c]}
-            if not changed:
-                results[position] = _Result(entry, ItemStatus.unchanged, ref, project_id)
-                continue
-            if not can_edit(principal, stored["region_code"]):
-                error = Forbidden("Only the project's region changes it.", code="not_project_owner")
-            elif status not in _EDITABLE:
-                error = Conflict(
-                    f"A {status} project cannot be edited.",
-                    code="not_editable",
-                    allowed_actions=lifecycle.allowed_actions(status),
-                )
-            else:
-                found = validation.check(
-                    data,
-                    principal,
-                    loc=locator.prefix(entry),
-                    new_region="region_code" in changed,
-                )
-                if found:
-                    error = _rules_error(entry, found, locator)
-            if error is None:
-                new_status = status
-                screening_changes = sorted(
-                    {_field_of(c) for c in changed - _DERIVED} - PROGRESS_FIELDS
-                )
-                if status == ProjectStatus.in_library and screening_changes:
-                    error = _screening_refusal(entry, values, locator)
-                    new_status = ProjectStatus.submitted
-                if error is None:
-                    updates.append(
-                        {
-                            **values,
-                            "_id": project_id,
-                            "status": new_status,
-                            "version": stored["version"] + 1,
-                            "updated_at": now,
-                        }
-                    )
-                    if new_status != status:
-                        update_steps.append(
-                            _transition(
-                                principal,
-                                project_id,
-                                "resubmit",
-                                status,
-                                new_status,
-                                "Screening fields changed: " + ", ".join(screening_changes),
-                                now,
-                            )
-                        )
-                    results[position] = _Result(entry, ItemStatus.updated, ref, project_id)
-                    continue
-        results[position] = _Result(entry, ItemStatus.error, ref, problem=problem_of(error))
+            results[position] = plan.update(entries[position], data, stored)
 
-    if updates:
-        await session.execute(update(_PROJECTS).where(_PROJECTS.c.id == bindparam("_id")), updates)
-    if update_steps:
-        await session.execute(insert(_TRANSITIONS), update_steps)
+    if plan.updates:
+        stmt = update(_PROJECTS).where(_PROJECTS.c.id == bindparam("_id"))
+        await session.execute(stmt, plan.updates)
+    if plan.steps:
+        await session.execute(insert(_TRANSITIONS), plan.steps)
     answered = [r.as_json() for r in results if r is not None]
-    if inserts:
-        clashed = await _insert(session, inserts, results, entries, locator)
+    if plan.inserts:
+        clashed = await _insert(session, plan.inserts, results, entries, locator)
         answered = [r.as_json() for r in results if r is not None]
         if clashed and retry:
             # The concurrent writer's rows held our inserts until it committed, so a second pass
