@@ -81,8 +81,24 @@ def _push(args: argparse.Namespace) -> int:
 
     try:
         items = load_items(Path(args.file))
-        summary = push(items, url=args.url, key=args.key, batch_size=args.batch_size)
-    except (PushError, OSError, ValueError) as exc:
+        if not items:
+            raise PushError(f"{args.file} holds no projects")
+        summary = push(
+            items,
+            url=args.url,
+            key=args.key,
+            batch_size=args.batch_size,
+            progress=False if args.quiet else None,
+        )
+    except PushError as exc:
+        if exc.summary is not None:
+            print(format_summary(exc.summary))  # noqa: T201
+        unsent = (
+            f" ({exc.unsent} project(s) not sent; run again to send them)" if exc.unsent else ""
+        )
+        print(f"climatelib push: {exc}{unsent}", file=sys.stderr)  # noqa: T201
+        return 2
+    except (OSError, ValueError) as exc:
         print(f"climatelib push: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     print(format_summary(summary))  # noqa: T201
@@ -126,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument(
         "--batch-size", type=int, default=500, choices=range(1, 1001), metavar="1..1000"
     )
+    push.add_argument("--quiet", action="store_true", help="no progress bar")
     push.set_defaults(func=_push)
     return parser
 

@@ -24,7 +24,16 @@ MAX_BATCH = 1000
 
 
 class PushError(RuntimeError):
-    """The push cannot go on (bad key, bad URL, unreadable file, a batch refused as a whole)."""
+    """The push cannot go on (bad key, bad URL, unreadable file, a batch refused as a whole).
+
+    ``summary`` holds what the batches sent before the failure did; ``unsent`` counts the items
+    that were not applied (a re-run sends them, and the rest comes back unchanged).
+    """
+
+    def __init__(self, message: str, summary: "PushSummary | None" = None, unsent: int = 0):
+        super().__init__(message)
+        self.summary = summary
+        self.unsent = unsent
 
 
 @dataclass
@@ -44,55 +53,89 @@ class PushSummary:
         return not self.refused
 
 
-def load_items(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def load_items(path: Path) -> list[tuple[int, Any]]:
     """(row number, item) pairs from a .json, .csv or .xlsx file."""
     data = path.read_bytes()
     if path.suffix.lower() == ".json":
         parsed = json.loads(data)
-        items = parsed["items"] if isinstance(parsed, dict) else parsed
+        items = parsed.get("items") if isinstance(parsed, dict) else parsed
         if not isinstance(items, list):
             raise PushError("A JSON file holds a list of projects or {'items': [...]}.")
         return list(enumerate(items, start=1))
     return list(read_table(data, path.name, None))
 
 
-def _batches(
-    items: Sequence[tuple[int, dict[str, Any]]], size: int
-) -> Iterator[Sequence[tuple[int, dict[str, Any]]]]:
+def _batches(items: Sequence[tuple[int, Any]], size: int) -> Iterator[Sequence[tuple[int, Any]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
+def _retry_delay(response: httpx.Response | None, attempt: int, backoff: float) -> float:
+    """Exponential backoff, or the server's Retry-After (seconds) when it sends one."""
+    delay = backoff * 2.0**attempt
+    if response is not None:
+        try:
+            delay = max(delay, float(response.headers.get("retry-after", "")))
+        except ValueError:
+            pass
+    return min(delay, 60.0)
+
+
+def _refusal_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if not isinstance(body, dict):
+        return response.text[:200]
+    return f"{body.get('code', '')}: {body.get('detail', '')}".strip(": ")
+
+
 def _post_with_retries(
-    client: httpx.Client, body: dict[str, Any], idempotency_key: str, attempts: int, backoff: float
+    client: httpx.Client,
+    body: dict[str, Any],
+    idempotency_key: str,
+    attempts: int,
+    backoff: float,
 ) -> dict[str, Any]:
+    """POST one batch; transport failures and 408/409/425/429/5xx are retried with the same key,
+    so a batch whose answer was lost is replayed by the server, never applied twice."""
     last_error = ""
     for attempt in range(attempts):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
+        response: httpx.Response | None = None
         try:
             response = client.post(
                 "/api/v1/projects/batch", json=body, headers={"Idempotency-Key": idempotency_key}
             )
         except httpx.TransportError as exc:
             last_error = f"{type(exc).__name__}: {exc}"
-            continue
-        if response.status_code in RETRY_STATUSES:
-            last_error = f"HTTP {response.status_code}"
-            continue
-        if response.status_code != 200:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise PushError(f"the server refused the batch: HTTP {response.status_code}: {detail}")
-        result: dict[str, Any] = response.json()
-        return result
-    raise PushError(f"gave up after {attempts} attempts ({last_error})")
+        else:
+            if response.status_code not in RETRY_STATUSES:
+                break
+            last_error = f"HTTP {response.status_code} {_refusal_detail(response)}".strip()
+        if attempt + 1 < attempts:
+            time.sleep(_retry_delay(response, attempt, backoff))
+    else:
+        raise PushError(f"gave up after {attempts} attempts ({last_error})")
+    assert response is not None  # noqa: S101 - the loop breaks only with an answer
+    if response.status_code != 200:
+        raise PushError(
+            f"the server refused the batch: HTTP {response.status_code}: "
+            f"{_refusal_detail(response)}"
+        )
+    try:
+        result = response.json()
+    except ValueError as exc:
+        raise PushError("the server's answer is not JSON: is --url a climatelib?") from exc
+    if not isinstance(result, dict) or not isinstance(result.get("results"), list):
+        raise PushError("the server's answer has no 'results': is --url a climatelib?")
+    if len(result["results"]) != len(body["items"]):
+        raise PushError("the server answered a different number of results than items sent")
+    return result
 
 
 def push(
-    items: Sequence[tuple[int, dict[str, Any]]],
+    items: Sequence[tuple[int, Any]],
     *,
     url: str,
     key: str,
@@ -100,29 +143,52 @@ def push(
     attempts: int = 5,
     backoff: float = 0.5,
     transport: httpx.BaseTransport | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> PushSummary:
-    """Send the items in batches and add up what the server did with each."""
+    """Send the items in batches and add up what the server did with each.
+
+    ``progress``: show a bar on stderr (None: only when stderr is a terminal).
+    """
     summary = PushSummary()
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "climatelib-push"}
+    sent = 0
     with (
         httpx.Client(base_url=url, headers=headers, timeout=120, transport=transport) as client,
-        tqdm(total=len(items), unit="project", disable=not progress, file=sys.stderr) as bar,
+        tqdm(
+            total=len(items),
+            unit="project",
+            disable=None if progress is None else not progress,
+            file=sys.stderr,
+        ) as bar,
     ):
-        for batch in _batches(items, min(batch_size, MAX_BATCH)):
+        for batch in _batches(items, max(1, min(batch_size, MAX_BATCH))):
             body = {"items": [item for _, item in batch]}
-            answer = _post_with_retries(client, body, str(uuid.uuid4()), attempts, backoff)
+            try:
+                answer = _post_with_retries(client, body, str(uuid.uuid4()), attempts, backoff)
+            except PushError as exc:
+                raise PushError(str(exc), summary, len(items) - sent) from exc
             for (row, item), result in zip(batch, answer["results"], strict=True):
                 summary.counts[result["status"]] += 1
                 if result["status"] == "error":
-                    summary.refused.append(
-                        Refusal(row, item.get("external_ref"), result["problem"])
-                    )
+                    ref = item.get("external_ref") if isinstance(item, dict) else None
+                    summary.refused.append(Refusal(row, ref, result.get("problem") or {}))
+            sent += len(batch)
             bar.update(len(batch))
     return summary
 
 
+def _where(loc: Sequence[Any]) -> str:
+    """A problem location without the request's own prefix: owner.uscc, not body.items.3.…"""
+    parts = list(loc)
+    if parts[:2] == ["body", "items"] and len(parts) > 2:
+        parts = parts[3:]
+    elif parts[:1] == ["body"]:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "item"
+
+
 def format_summary(summary: PushSummary) -> str:
+    """What the server did, one line, then one line per refused item with its reasons."""
     counts = summary.counts
     lines = [
         f"created {counts['created']}, updated {counts['updated']}, "
@@ -130,11 +196,8 @@ def format_summary(summary: PushSummary) -> str:
     ]
     for refusal in summary.refused:
         errors = refusal.problem.get("errors") or []
-        reasons = (
-            "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['code']}" for e in errors
-            )
-            or f"{refusal.problem.get('code')}: {refusal.problem.get('detail')}"
+        reasons = "; ".join(f"{_where(e.get('loc', []))}: {e.get('code')}" for e in errors) or (
+            f"{refusal.problem.get('code')}: {refusal.problem.get('detail')}"
         )
         lines.append(
             f"  row {refusal.row} ({refusal.external_ref or 'no external_ref'}): {reasons}"

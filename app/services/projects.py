@@ -223,45 +223,58 @@ async def history(
 # ---- writing ----------------------------------------------------------------------------------
 
 
+def column_values(data: ProjectFields) -> dict[str, Any]:
+    """The project columns validated input sets, its 两高 screening included.
+
+    Shared by single writes and the batch upsert, which compares them with the stored row to
+    tell an unchanged item from an update and bulk-inserts them for new ones.
+    """
+    contact = data.contact
+    categories = [c.value for c in data.categories]
+    result = screen(data.industry_code, data.nature, categories)
+    return {
+        "external_ref": data.external_ref,
+        "name": data.name,
+        "summary": data.summary,
+        "region_code": data.region_code,
+        "owner_name": data.owner.name,
+        "owner_uscc": data.owner.uscc,
+        "owner_type": data.owner.type.value if data.owner.type else None,
+        "objective": data.objective,
+        "categories_mask": CATEGORIES.mask(categories),
+        "industry_code": data.industry_code,
+        "nature": data.nature,
+        "construction_status": data.construction_status,
+        "start_date": data.start_date,
+        "end_date": data.end_date,
+        "total_investment": data.total_investment,
+        "financing_need": data.financing_need,
+        "financing_secured": data.financing_secured,
+        "financing_types_mask": FINANCING_TYPES.mask(t.value for t in data.financing_types),
+        "tenor_months": data.tenor_months,
+        "annual_emission_reduction_tco2e": data.annual_emission_reduction_tco2e,
+        "annual_energy_saving_tce": data.annual_energy_saving_tce,
+        "annual_carbon_sink_tco2e": data.annual_carbon_sink_tco2e,
+        "adaptation_beneficiaries": data.adaptation_beneficiaries,
+        "adaptation_benefit": data.adaptation_benefit,
+        "accounting_methodology": data.accounting_methodology,
+        "baseline": data.baseline,
+        "third_party_verified": data.third_party_verified,
+        "verifier": data.verifier,
+        "disclosure_commitment": data.disclosure_commitment,
+        "contact_name": contact.name if contact else None,
+        "contact_phone": contact.phone if contact else None,
+        "contact_email": contact.email if contact else None,
+        "is_two_high": result.is_two_high,
+        "is_two_high_retrofit": result.is_two_high_retrofit,
+        "screening": result.as_json(),
+    }
+
+
 def assign_fields(project: Project, data: ProjectFields) -> None:
     """Copy validated input onto the project and store its 两高 screening."""
-    project.external_ref = data.external_ref
-    project.name = data.name
-    project.summary = data.summary
-    project.region_code = data.region_code
-    project.owner_name = data.owner.name
-    project.owner_uscc = data.owner.uscc
-    project.owner_type = data.owner.type.value if data.owner.type else None
-    project.objective = data.objective
-    project.categories_mask = CATEGORIES.mask(c.value for c in data.categories)
-    project.industry_code = data.industry_code
-    project.nature = data.nature
-    project.construction_status = data.construction_status
-    project.start_date = data.start_date
-    project.end_date = data.end_date
-    project.total_investment = data.total_investment
-    project.financing_need = data.financing_need
-    project.financing_secured = data.financing_secured
-    project.financing_types_mask = FINANCING_TYPES.mask(t.value for t in data.financing_types)
-    project.tenor_months = data.tenor_months
-    project.annual_emission_reduction_tco2e = data.annual_emission_reduction_tco2e
-    project.annual_energy_saving_tce = data.annual_energy_saving_tce
-    project.annual_carbon_sink_tco2e = data.annual_carbon_sink_tco2e
-    project.adaptation_beneficiaries = data.adaptation_beneficiaries
-    project.adaptation_benefit = data.adaptation_benefit
-    project.accounting_methodology = data.accounting_methodology
-    project.baseline = data.baseline
-    project.third_party_verified = data.third_party_verified
-    project.verifier = data.verifier
-    project.disclosure_commitment = data.disclosure_commitment
-    contact = data.contact
-    project.contact_name = contact.name if contact else None
-    project.contact_phone = contact.phone if contact else None
-    project.contact_email = contact.email if contact else None
-    result = screen(data.industry_code, data.nature, [c.value for c in data.categories])
-    project.is_two_high = result.is_two_high
-    project.is_two_high_retrofit = result.is_two_high_retrofit
-    project.screening = result.as_json()
+    for key, value in column_values(data).items():
+        setattr(project, key, value)
 
 
 def as_input(project: Project) -> dict[str, Any]:

@@ -149,12 +149,18 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         except UnicodeDecodeError as exc:
             raise TabularError("The CSV file is neither UTF-8 nor GB18030 text.") from exc
     reader = csv.reader(io.StringIO(text, newline=""))
-    headers = _map_headers(next(reader, []))
-    for cells in reader:
-        if not any(c.strip() for c in cells):
-            continue
-        # line_num counts physical lines, so a quoted multi-line cell does not shift later rows
-        yield reader.line_num, {h: c for h, c in zip(headers, cells, strict=False) if h is not None}
+    try:
+        headers = _map_headers(next(reader, []))
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            # line_num counts physical lines: a quoted multi-line cell does not shift later rows
+            yield (
+                reader.line_num,
+                {h: c for h, c in zip(headers, cells, strict=False) if h is not None},
+            )
+    except csv.Error as exc:  # a NUL byte, an oversized cell, …
+        raise TabularError(f"The CSV file is malformed near line {reader.line_num}: {exc}") from exc
 
 
 def read_xlsx(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -170,6 +176,10 @@ def read_xlsx(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
             if all(c is None or str(c).strip() == "" for c in cells):
                 continue
             yield number, {h: c for h, c in zip(headers, cells, strict=False) if h is not None}
+    except TabularError:
+        raise
+    except Exception as exc:  # a damaged sheet inside a readable zip fails while rows are read
+        raise TabularError("The XLSX workbook is damaged and cannot be read.") from exc
     finally:
         workbook.close()
 

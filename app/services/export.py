@@ -1,0 +1,181 @@
+"""The library as a spreadsheet (DESIGN §7): CSV or XLSX, streamed, exactly what the list shows.
+
+Rows come from the list's own query (``list_projects``: visibility, filters and order) in keyset
+pages of 1,000 and go out as they are read, so the whole library never sits in memory. Each row is
+the list item flattened into ``tabular`` columns: the export-only columns (id, status, library
+code, …) first, then the import columns; a contact the caller may not see stays empty, exactly as
+the list shows ``contact: null``. Row 1 holds the field names (``header="zh"``: the Chinese names),
+both of which the import reads, so an export can be edited and imported back.
+
+The response streams after the request's own session is gone: the generator opens its own
+read-only session and closes it when the last row is written (or the client goes away).
+"""
+
+import asyncio
+import csv
+import io
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from openpyxl import Workbook
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth import Principal
+from app.repositories.projects import ProjectFilters
+from app.services import projects
+from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, NESTED
+
+COLUMNS = EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS
+PAGE_SIZE = 1000
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_MONEY = frozenset({"total_investment", "financing_need", "financing_secured"})
+_CHUNK = 64 * 1024
+
+Format = Literal["csv", "xlsx"]
+HeaderStyle = Literal["field", "zh"]
+
+
+def header_row(style: HeaderStyle) -> list[str]:
+    return [zh if style == "zh" else field for field, zh in COLUMNS]
+
+
+def _value(doc: dict[str, Any], field: str) -> Any:
+    if field in ("is_two_high", "is_two_high_retrofit"):
+        return doc["screening"][field]
+    for prefix, parent in NESTED.items():
+        if field.startswith(prefix):
+            nested = doc[parent]
+            return nested[field.removeprefix(prefix)] if nested else None
+    return doc[field]
+
+
+def cells(doc: dict[str, Any]) -> list[Any]:
+    """A list item's values in column order, as Python values."""
+    return [_value(doc, field) for field, _ in COLUMNS]
+
+
+def _csv_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_value(field: str, value: Any) -> Any:
+    # Numbers and dates stay typed so that Excel sums and sorts them; Excel has no time zones,
+    # so timestamps go out as ISO text; lists as the text the import splits again.
+    if value is None:
+        return None
+    if field in _MONEY:
+        return Decimal(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return ";".join(value)
+    return value
+
+
+async def _pages(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    filters: ProjectFilters,
+    sort: str,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    async with sessions() as session:
+        cursor: str | None = None
+        while True:
+            page = await projects.list_projects(
+                session, principal, filters, sort=sort, cursor=cursor, limit=PAGE_SIZE
+            )
+            if page["items"]:
+                yield page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+
+async def csv_stream(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    header: HeaderStyle,
+) -> AsyncIterator[bytes]:
+    """UTF-8 CSV with a BOM (Excel then reads the Chinese right), the header in row 1."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header_row(header))
+    yield ("\ufeff" + buffer.getvalue()).encode()
+    async for page in _pages(sessions, principal, filters, sort):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([_csv_text(v) for v in cells(doc)] for doc in page)
+        yield buffer.getvalue().encode()
+
+
+def _append(sheet: WriteOnlyWorksheet, page: list[dict[str, Any]]) -> None:
+    fields = [field for field, _ in COLUMNS]
+    for doc in page:
+        sheet.append([_xlsx_value(f, v) for f, v in zip(fields, cells(doc), strict=True)])
+
+
+def _read_chunk(path: str, offset: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(_CHUNK)
+
+
+async def xlsx_stream(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    header: HeaderStyle,
+) -> AsyncIterator[bytes]:
+    """An XLSX workbook built row by row (openpyxl write-only) in a temporary file, then sent.
+
+    A zip file's directory comes last, so the workbook is complete before its first byte goes out;
+    memory stays flat all the same. openpyxl is CPU work: it runs in a thread.
+    """
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("projects")
+    sheet.append(header_row(header))
+    handle, path = tempfile.mkstemp(suffix=".xlsx", prefix="climatelib-export-")
+    os.close(handle)
+    try:
+        async for page in _pages(sessions, principal, filters, sort):
+            await asyncio.to_thread(_append, sheet, page)
+        await asyncio.to_thread(workbook.save, path)
+        offset = 0
+        while chunk := await asyncio.to_thread(_read_chunk, path, offset):
+            offset += len(chunk)
+            yield chunk
+    finally:
+        os.unlink(path)
+
+
+def stream(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    format: Format,
+    sort: str,
+    header: HeaderStyle,
+) -> AsyncIterator[bytes]:
+    """The export's bytes, produced as the client reads them."""
+    produce = csv_stream if format == "csv" else xlsx_stream
+    return produce(sessions, principal, filters, sort=sort, header=header)
