@@ -9,12 +9,12 @@ T = TypeVar("T")
 
 
 def _has_nul(value: Any) -> bool:
+    # Strings and lists of strings only: a nested model checks its own fields, and a raw item of
+    # a batch is validated (and refused alone) by the batch itself.
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, list | tuple | set | frozenset):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(isinstance(v, str) and "\x00" in v for v in value)
     return False
 
 

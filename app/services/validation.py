@@ -4,9 +4,8 @@
 location; ``ensure_valid`` raises them as one 422.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from pydantic import BaseModel
 from stdnum.cn import uscc
 
 from app.auth import Principal
@@ -15,7 +14,7 @@ from app.models.project import Objective
 from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective
-from app.schemas.project import Contact, Owner, ProjectFields
+from app.schemas.project import ProjectFields
 
 Loc = Sequence[str | int]
 
@@ -33,10 +32,6 @@ def check(
 
     def err(path: Loc, code: str, message: str) -> None:
         errors.append(field_error([*base, *path], code, message))
-
-    for path in _nul_paths(data):
-        # PostgreSQL text cannot hold NUL; refused here rather than failing the INSERT.
-        err(path, "invalid_character", "The text contains a NUL character.")
 
     if not uscc.is_valid(data.owner.uscc):
         err(["owner", "uscc"], "invalid_uscc", "Not a valid unified social credit code (GB 32100).")
@@ -113,29 +108,6 @@ def check(
             "An adaptation project states its adaptation benefit.",
         )
     return errors
-
-
-def _text_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    return tuple(
-        name for name, f in model.model_fields.items() if f.annotation in (str, str | None)
-    )
-
-
-_TEXT_FIELDS = _text_fields(ProjectFields)
-_NESTED_TEXT_FIELDS = (("owner", _text_fields(Owner)), ("contact", _text_fields(Contact)))
-
-
-def _nul_paths(data: ProjectFields) -> Iterator[list[str | int]]:
-    for name in _TEXT_FIELDS:
-        value = getattr(data, name)
-        if value and "\x00" in value:
-            yield [name]
-    for parent, names in _NESTED_TEXT_FIELDS:
-        nested = getattr(data, parent)
-        for name in names:
-            value = getattr(nested, name) if nested is not None else None
-            if value and "\x00" in value:
-                yield [parent, name]
 
 
 def ensure_valid(
