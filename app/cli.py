@@ -1,4 +1,4 @@
-"""The ``climatelib`` command: serve, migrate, keys, openapi."""
+"""The ``climatelib`` command: serve, migrate, keys, openapi, push, demo."""
 
 import argparse
 import asyncio
@@ -89,6 +89,30 @@ def _push(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo import DEFAULT_PROJECTS, DEFAULT_SEED, DemoAlreadyLoaded, DemoError, run_demo
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    try:
+        result = asyncio.run(
+            run_demo(
+                settings,
+                projects=args.projects or DEFAULT_PROJECTS,
+                seed=DEFAULT_SEED if args.seed is None else args.seed,
+            )
+        )
+    except DemoAlreadyLoaded as exc:
+        print(f"climatelib demo: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except DemoError as exc:
+        print(f"climatelib demo: failed: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(result.summary())  # noqa: T201
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="climatelib", description="National climate investment and financing project library."
@@ -127,6 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=500, choices=range(1, 1001), metavar="1..1000"
     )
     push.set_defaults(func=_push)
+
+    demo = sub.add_parser(
+        "demo", help="load a realistic sample (institutions, products, projects, offers)"
+    )
+    demo.add_argument(
+        "--projects",
+        type=int,
+        default=None,
+        choices=range(1, 10_001),
+        metavar="1..10000",
+        help="how many projects (default 300)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=None, help="the same seed gives the same sample (default fixed)"
+    )
+    demo.set_defaults(func=_demo)
     return parser
 
 
