@@ -95,10 +95,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     upgrade(settings.database_url)
+    # A thousand access-log lines would bury the summary; warnings and errors still show.
+    quiet = settings.model_copy(update={"log_level": "WARNING"})
     try:
         result = asyncio.run(
             run_demo(
-                settings,
+                quiet,
                 projects=args.projects or DEFAULT_PROJECTS,
                 seed=DEFAULT_SEED if args.seed is None else args.seed,
             )
