@@ -89,6 +89,12 @@ def _push(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _project_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 10000")
+    return int(text)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from app.demo import DEFAULT_PROJECTS, DEFAULT_SEED, DemoAlreadyLoaded, DemoError, run_demo
     from app.migrate import upgrade
@@ -109,7 +115,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"climatelib demo: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     except DemoError as exc:
-        print(f"climatelib demo: failed: {exc}", file=sys.stderr)  # noqa: T201
+        # Records made before the failure stay: a new run needs a fresh database.
+        print(f"climatelib demo: failed part-way: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     print(result.summary())  # noqa: T201
     return 0
@@ -159,9 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--projects",
-        type=int,
+        type=_project_count,
         default=None,
-        choices=range(1, 10_001),
         metavar="1..10000",
         help="how many projects (default 300)",
     )
