@@ -815,12 +815,15 @@ async def walk_lifecycle(
     return project
 
 
-async def load_offers(
+Offer = tuple[dict[str, Any], dict[str, Any], str]  # the offer, its project card, the bank's key
+
+
+async def make_offers(
     api: Api, keys: Keys, products: list[dict[str, Any]], n_projects: int, rng: random.Random
-) -> Counter[str]:
-    """Offers on matching library projects, then each moved to its planned funnel status."""
+) -> list[Offer]:
+    """Each active product offers on a few of its best-ranked library projects."""
     per_product = 1 + n_projects // 60
-    offers: list[tuple[dict[str, Any], dict[str, Any], str]] = []  # offer, match card, key
+    offers: list[Offer] = []
     for product in products:
         if product["status"] != "active":
             continue
@@ -838,12 +841,10 @@ async def load_offers(
             card = match["project"]
             remaining = Decimal(card["remaining_need"])
             share = Decimal(str(round(rng.uniform(0.3, 1.0), 2)))
-            amount = max(Decimal("10000"), (remaining * share / WAN).quantize(Decimal(1)) * WAN)
+            amount = max(Decimal(WAN), (remaining * share / WAN).quantize(Decimal(1)) * WAN)
             amount = min(amount, remaining)
-            low, high = (
-                Decimal(product["rate_min"] or "3.0"),
-                Decimal(product["rate_max"] or "6.0"),
-            )
+            low = Decimal(product["rate_min"] or "3.0")
+            high = Decimal(product["rate_max"] or "6.0")
             rate = low + (high - low) * Decimal(str(round(rng.random(), 2)))
             body = {
                 "project_id": card["id"],
@@ -855,14 +856,28 @@ async def load_offers(
             }
             offer = await api.call("POST", "/api/v1/engagements", key, body)
             offers.append((offer, card, key))
+    return offers
 
+
+async def advance_offers(
+    api: Api, keys: Keys, products: list[dict[str, Any]], offers: list[Offer], rng: random.Random
+) -> Counter[str]:
+    """Move each offer to its planned funnel status, the owner's region or the bank acting."""
     plan = weighted_plan(FUNNEL_WEIGHTS, len(offers), rng)
-    remaining_need = {card["id"]: Decimal(card["remaining_need"]) for _, card, _ in offers}
+    need_left = {card["id"]: Decimal(card["remaining_need"]) for _, card, _ in offers}
+    quota_left = {
+        p["id"]: Decimal(p["quota_total"]) - Decimal(p["quota_used"])
+        for p in products
+        if p["quota_total"] is not None
+    }
     counts: Counter[str] = Counter()
-    for (offer, card, key), target in zip(offers, plan, strict=True):
+    for (offer, card, key), planned in zip(offers, plan, strict=True):
+        target, reason = planned, rng.choice(NOT_FINANCED)
         amount = Decimal(offer["amount"])
-        if target == "financed" and amount > remaining_need[card["id"]]:
-            target = "not_financed"  # another offer already financed this project's need
+        if target == "financed" and amount > need_left[card["id"]]:
+            target = "not_financed"  # a competing offer financed the need first
+        if target == "financed" and amount > quota_left.get(offer["product_id"], amount):
+            target, reason = "not_financed", "quota_exhausted"
         region = keys.regions[card["region_code"][:2]]
         for action in FUNNEL_STEPS[target]:
             actor = region if action in ("accept", "decline") else key
@@ -875,9 +890,11 @@ async def load_offers(
                     "annual_rate": offer["annual_rate"],
                     "date": datetime.now(UTC).date().isoformat(),
                 }
-                remaining_need[card["id"]] -= amount
+                need_left[card["id"]] -= amount
+                if offer["product_id"] in quota_left:
+                    quota_left[offer["product_id"]] -= amount
             elif action == "not_financed":
-                step["reason_code"] = rng.choice(NOT_FINANCED)
+                step["reason_code"] = reason
             await api.call("POST", f"/api/v1/engagements/{offer['id']}/transitions", actor, step)
         counts[target] += 1
     return counts
@@ -929,7 +946,8 @@ async def run_demo(
                 created = await api.call("POST", "/api/v1/projects", keys.regions[code[:2]], body)
                 final = await walk_lifecycle(api, keys, created, target, rng)
                 statuses[final["status"]] += 1
-            offers = await load_offers(api, keys, products, projects, rng)
+            made = await make_offers(api, keys, products, projects, rng)
+            offers = await advance_offers(api, keys, products, made, rng)
     return DemoResult(
         admin_key=keys.admin,
         institutions=len(institutions),
