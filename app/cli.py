@@ -1,4 +1,4 @@
-"""The ``climatelib`` command: serve, migrate, keys, openapi."""
+"""The ``climatelib`` command: serve, migrate, keys, openapi, push, demo."""
 
 import argparse
 import asyncio
@@ -105,6 +105,39 @@ def _push(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _project_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 10000")
+    return int(text)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo import DEFAULT_PROJECTS, DEFAULT_SEED, DemoAlreadyLoaded, DemoError, run_demo
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    # A thousand access-log lines would bury the summary; warnings and errors still show.
+    quiet = settings.model_copy(update={"log_level": "WARNING"})
+    try:
+        result = asyncio.run(
+            run_demo(
+                quiet,
+                projects=args.projects or DEFAULT_PROJECTS,
+                seed=DEFAULT_SEED if args.seed is None else args.seed,
+            )
+        )
+    except DemoAlreadyLoaded as exc:
+        print(f"climatelib demo: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except DemoError as exc:
+        # Records made before the failure stay: a new run needs a fresh database.
+        print(f"climatelib demo: failed part-way: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(result.summary())  # noqa: T201
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="climatelib", description="National climate investment and financing project library."
@@ -144,6 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push.add_argument("--quiet", action="store_true", help="no progress bar")
     push.set_defaults(func=_push)
+
+    demo = sub.add_parser(
+        "demo", help="load a realistic sample (institutions, products, projects, offers)"
+    )
+    demo.add_argument(
+        "--projects",
+        type=_project_count,
+        default=None,
+        metavar="1..10000",
+        help="how many projects (default 300)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=None, help="the same seed gives the same sample (default fixed)"
+    )
+    demo.set_defaults(func=_demo)
     return parser
 
 

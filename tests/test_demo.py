@@ -1,0 +1,156 @@
+"""`climatelib demo`: a small sample on a fresh database, checked through the API."""
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.demo import DemoResult, run_demo
+from app.main import create_app
+
+PROJECT_STATUSES = [
+    "draft",
+    "submitted",
+    "recommended",
+    "in_library",
+    "returned",
+    "rejected",
+    "withdrawn",
+    "exited",
+]
+FUNNEL_STATUSES = [
+    "offered",
+    "accepted",
+    "declined",
+    "contacted",
+    "due_diligence",
+    "financed",
+    "not_financed",
+]
+PROJECTS = 40
+
+
+@pytest.fixture
+def quiet_settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, log_level="WARNING")
+
+
+@pytest.fixture
+async def demo(quiet_settings: Settings) -> DemoResult:
+    return await run_demo(quiet_settings, projects=PROJECTS)
+
+
+@pytest.fixture
+async def http(quiet_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(quiet_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def _all(http: httpx.AsyncClient, url: str, key: str, **params: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 200} | ({"cursor": cursor} if cursor else {})
+        response = await http.get(url, params=query, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+class TestDemo:
+    async def test_projects_reach_every_lifecycle_status(
+        self, demo: DemoResult, http: httpx.AsyncClient
+    ) -> None:
+        projects = await _all(http, "/api/v1/projects", demo.admin_key)
+        assert len(projects) == PROJECTS
+        by_status = {s: [p for p in projects if p["status"] == s] for s in PROJECT_STATUSES}
+        assert all(by_status.values()), {s: len(v) for s, v in by_status.items()}
+        assert len(by_status["in_library"]) == max(len(v) for v in by_status.values())
+        assert {s: len(v) for s, v in by_status.items()} == dict(demo.projects)
+        assert all(p["library_code"].startswith("CIF-") for p in by_status["in_library"])
+        categories = {c for p in projects for c in p["categories"]}
+        assert categories == {f"M{i}" for i in range(1, 7)} | {f"A{i}" for i in range(1, 8)}
+        assert any(p["screening"]["is_two_high_retrofit"] for p in projects)
+
+    async def test_offers_reach_every_funnel_status(
+        self, demo: DemoResult, http: httpx.AsyncClient
+    ) -> None:
+        offers = await _all(http, "/api/v1/engagements", demo.admin_key)
+        statuses = {o["status"] for o in offers}
+        assert statuses == set(FUNNEL_STATUSES)
+        assert len(offers) == sum(demo.offers.values())
+        financed = [o for o in offers if o["status"] == "financed"]
+        assert all(o["financed_amount"] == o["amount"] for o in financed)
+
+    async def test_stats_overview_counts_the_sample(
+        self, demo: DemoResult, http: httpx.AsyncClient
+    ) -> None:
+        admin = {"Authorization": f"Bearer {demo.admin_key}"}
+        overview = (await http.get("/api/v1/stats/overview", headers=admin)).json()
+        assert overview["totals"]["projects"] == PROJECTS
+        counted = {g["key"]: g["projects"] for g in overview["by_status"]}
+        assert counted == dict(demo.projects)
+        funnel = overview["offers"]
+        assert funnel["offers"] == sum(demo.offers.values())
+        assert funnel["financed"] == demo.offers["financed"] >= 1
+        assert funnel["declined"] == demo.offers["declined"] >= 1
+        assert sum(funnel["not_financed_by_reason"].values()) == demo.offers["not_financed"]
+        public = (await http.get("/api/v1/stats/overview")).json()
+        assert public["totals"]["projects"] == demo.projects["in_library"]
+        assert len(overview["by_pilot"]) == demo.pilots == 23
+        assert any(g["projects"] > 0 for g in overview["by_pilot"])
+
+    async def test_products_have_ranked_matches(
+        self, demo: DemoResult, http: httpx.AsyncClient
+    ) -> None:
+        admin = {"Authorization": f"Bearer {demo.admin_key}"}
+        products = await _all(http, "/api/v1/products", demo.admin_key)
+        assert len(products) == demo.products
+        green = next(p for p in products if p["name"] == "绿色低碳贷")
+        response = await http.get(f"/api/v1/products/{green['id']}/matches", headers=admin)
+        matches = response.json()["items"]
+        assert matches, "the broad nationwide green loan matches some library project"
+        assert all(m["eligible"] and m["score"] is not None for m in matches)
+        institutions = await _all(http, "/api/v1/institutions", demo.admin_key)
+        assert {i["type"] for i in institutions} >= {"bank", "insurer", "fund", "guarantee"}
+
+
+def _cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
+    database_url: str, http: httpx.AsyncClient
+) -> None:
+    first = _cli("demo", "--projects", "8", database_url=database_url)
+    assert first.returncode == 0, first.stderr
+    assert "projects      8" in first.stdout
+    key_line = next(line for line in first.stdout.splitlines() if "DEMO_ADMIN_KEY=" in line)
+    key = key_line.split("=", 1)[1]
+    response = await http.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert "demo admin" in {k["name"] for k in response.json()["items"]}
+
+    second = _cli("demo", database_url=database_url)
+    assert second.returncode == 1
+    assert second.stdout == ""
+    assert "already holds the demo" in second.stderr
