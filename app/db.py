@@ -49,7 +49,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout, i.e. every request. A
+        # connection the server dropped fails its request once; the dialect recognises the
+        # disconnect and invalidates the pool, so the next requests reconnect.
+        pool_pre_ping=False,
     )
 
 

@@ -71,6 +71,16 @@ class MatchingStore:
             self._snapshot = Snapshot(library=library, products=products, generations=gens)
             return self._snapshot
 
+    async def rebuild(self, session: AsyncSession) -> Snapshot:
+        """A snapshot read afresh from the database (no patching), made the current one."""
+        async with self._lock:
+            gens = await repo.generations(session)
+            library = Library.build(await repo.library_rows(session))
+            self._snapshot = Snapshot(
+                library=library, products=await _products(session), generations=gens
+            )
+            return self._snapshot
+
     async def _library(
         self, session: AsyncSession, snapshot: Snapshot | None, upto: int
     ) -> Library:
