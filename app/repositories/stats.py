@@ -29,7 +29,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.auth import Principal
 from app.models.api_key import Role
 from app.models.engagement import Engagement, EngagementStatus
-from app.models.flags import CATEGORIES
 from app.models.pilot import Pilot, PilotRegion
 from app.models.project import Project
 from app.schemas.stats import Coverage, Period
@@ -163,23 +162,16 @@ MEASURES = (
 )
 
 
-def _measures(when: ColumnElement[bool] | None = None, suffix: str = "") -> list[Any]:
-    """The standard figures; with ``when``, only over the rows where it holds."""
-
-    def only(column: Any) -> Any:
-        return column if when is None else case((when, column))
-
-    count = func.count(P.id) if when is None else func.sum(case((when, 1), else_=0))
+def _measures() -> list[Any]:
+    """The standard figures over the grouped rows."""
     return [
-        count.label("projects" + suffix),
-        _CentsSum(only(P.total_investment)).label("total_investment" + suffix),
-        _CentsSum(only(P.financing_need)).label("financing_need" + suffix),
-        _CentsSum(only(P.financing_secured)).label("financing_secured" + suffix),
-        func.sum(only(P.annual_emission_reduction_tco2e)).label(
-            "annual_emission_reduction_tco2e" + suffix
-        ),
-        func.sum(only(P.annual_carbon_sink_tco2e)).label("annual_carbon_sink_tco2e" + suffix),
-        func.sum(only(P.annual_energy_saving_tce)).label("annual_energy_saving_tce" + suffix),
+        func.count(P.id).label("projects"),
+        _CentsSum(P.total_investment).label("total_investment"),
+        _CentsSum(P.financing_need).label("financing_need"),
+        _CentsSum(P.financing_secured).label("financing_secured"),
+        func.sum(P.annual_emission_reduction_tco2e).label("annual_emission_reduction_tco2e"),
+        func.sum(P.annual_carbon_sink_tco2e).label("annual_carbon_sink_tco2e"),
+        func.sum(P.annual_energy_saving_tce).label("annual_energy_saving_tce"),
     ]
 
 
@@ -205,15 +197,6 @@ async def figures(
     if key is not None:
         stmt = stmt.where(key.is_not(None)).group_by(key).order_by(key)
     return list((await session.execute(stmt)).all())
-
-
-async def figures_by_category(session: AsyncSession, where: ColumnElement[bool]) -> Row[Any]:
-    """The standard figures per top-level category in one pass: conditional sums per mask bit."""
-    columns = []
-    for code in CATEGORIES.codes:
-        has = P.categories_mask.bitwise_and(CATEGORIES.bit(code)) != 0
-        columns.extend(_measures(has, suffix="_" + code))
-    return (await session.execute(select(*columns).select_from(P).where(where))).one()
 
 
 # The overview's groupings, read in three scans of the projects instead of one per dimension:

@@ -39,18 +39,16 @@ def _money(cents: Any) -> Decimal:
     return (Decimal(str(cents or 0)) / 100).quantize(_CENT)
 
 
-def _values(row: Mapping[Any, Any], suffix: str = "") -> dict[str, Any]:
+def _values(row: Mapping[Any, Any]) -> dict[str, Any]:
     get = row.get
     return {
-        "projects": int(get("projects" + suffix) or 0),
-        "total_investment": _money(get("total_investment" + suffix)),
-        "financing_need": _money(get("financing_need" + suffix)),
-        "financing_secured": _money(get("financing_secured" + suffix)),
-        "annual_emission_reduction_tco2e": float(
-            get("annual_emission_reduction_tco2e" + suffix) or 0
-        ),
-        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e" + suffix) or 0),
-        "annual_energy_saving_tce": float(get("annual_energy_saving_tce" + suffix) or 0),
+        "projects": int(get("projects") or 0),
+        "total_investment": _money(get("total_investment")),
+        "financing_need": _money(get("financing_need")),
+        "financing_secured": _money(get("financing_secured")),
+        "annual_emission_reduction_tco2e": float(get("annual_emission_reduction_tco2e") or 0),
+        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e") or 0),
+        "annual_energy_saving_tce": float(get("annual_energy_saving_tce") or 0),
     }
 
 
