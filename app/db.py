@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -47,9 +48,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # JSON columns (a project's screening reasons, in every list row) decoded by orjson:
+        # the standard library's decoder was 8 % of a list request's CPU. PostgreSQL only
+        # stores valid JSON, which orjson reads exactly as json.loads does (SQLite keeps
+        # whatever text it was given, NaN included, which orjson would refuse).
+        json_deserializer=orjson.loads,
+        # Connections opened under load are kept, not closed: SQLAlchemy closes an overflow
+        # connection whenever it comes back to a pool that already holds pool_size idle ones,
+        # which under steady load (a request holds its connection only while it queries) meant
+        # 30 new connections a second, each with its TLS attempt and setup: -22 % list
+        # throughput at 32 connections. The ceiling (pool size + overflow) is unchanged, and
+        # connections are still opened only as concurrency asks for them.
+        pool_size=settings.db_pool_size + settings.db_max_overflow,
+        max_overflow=0,
+        # No pre-ping: it costs a round trip on every checkout, i.e. every request. A
+        # connection the server dropped fails its request once; the dialect recognises the
+        # disconnect and invalidates the pool, so the next requests reconnect.
+        pool_pre_ping=False,
     )
 
 

@@ -8,7 +8,7 @@ everything; the answer's ``coverage`` says which applies.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -39,18 +39,16 @@ def _money(cents: Any) -> Decimal:
     return (Decimal(str(cents or 0)) / 100).quantize(_CENT)
 
 
-def _values(row: Mapping[Any, Any], suffix: str = "") -> dict[str, Any]:
+def _values(row: Mapping[Any, Any]) -> dict[str, Any]:
     get = row.get
     return {
-        "projects": int(get("projects" + suffix) or 0),
-        "total_investment": _money(get("total_investment" + suffix)),
-        "financing_need": _money(get("financing_need" + suffix)),
-        "financing_secured": _money(get("financing_secured" + suffix)),
-        "annual_emission_reduction_tco2e": float(
-            get("annual_emission_reduction_tco2e" + suffix) or 0
-        ),
-        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e" + suffix) or 0),
-        "annual_energy_saving_tce": float(get("annual_energy_saving_tce" + suffix) or 0),
+        "projects": int(get("projects") or 0),
+        "total_investment": _money(get("total_investment")),
+        "financing_need": _money(get("financing_need")),
+        "financing_secured": _money(get("financing_secured")),
+        "annual_emission_reduction_tco2e": float(get("annual_emission_reduction_tco2e") or 0),
+        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e") or 0),
+        "annual_energy_saving_tce": float(get("annual_energy_saving_tce") or 0),
     }
 
 
@@ -107,28 +105,88 @@ async def evaluate_pilot(
     )
 
 
+Sums = dict[str, Any]
+
+
+def _add(into: Sums, row: Mapping[str, Any]) -> None:
+    """Add a group's figures to a running total (a NULL sum is an empty group: nothing)."""
+    for measure in repo.MEASURES:
+        value = row[measure]
+        if value is not None:
+            into[measure] = into.get(measure, 0) + value
+
+
+def _rollup(rows: Iterable[Any], dimension: str) -> dict[str, Sums]:
+    """Figures per value of one dimension, from groups keyed by several (NULL keys left out)."""
+    out: dict[str, Sums] = {}
+    for row in rows:
+        mapping = row._mapping
+        key = mapping[dimension]
+        if key is not None:
+            _add(out.setdefault(str(key), {}), mapping)
+    return out
+
+
+def _sorted_groups(
+    sums: dict[str, Sums], labels: dict[str, str] | None = None
+) -> list[GroupFigures]:
+    return [
+        GroupFigures(key=key, label=(labels or {}).get(key), **_values(sums[key]))
+        for key in sorted(sums)
+    ]
+
+
+def _by_province(rows: Iterable[Any]) -> dict[str, Sums]:
+    """Figures per province (the code's first two digits) from groups per region code."""
+    out: dict[str, Sums] = {}
+    for row in rows:
+        _add(out.setdefault(row.key[:2], {}), row._mapping)
+    return out
+
+
+def _by_category(rows: Iterable[Any]) -> dict[str, Sums]:
+    """Figures per category from groups per categories mask: a project counts in each of its."""
+    out: dict[str, Sums] = {code: {} for code in CATEGORIES.codes}
+    for row in rows:
+        for code in CATEGORIES.decode(row.key):
+            _add(out[code], row._mapping)
+    return out
+
+
+def _by_pilot(rows: Iterable[Any], codes: Iterable[tuple[uuid.UUID, str]]) -> dict[str, Sums]:
+    """Figures per pilot from groups per region code: a pilot's code covers every code below it
+    (440300 covers 4403xx), and a project counts once per pilot (repo.pilot_members)."""
+    pilots_of_code: dict[str, set[str]] = {}
+    for pilot_id, code in codes:
+        pilots_of_code.setdefault(code, set()).add(str(pilot_id))
+    out: dict[str, Sums] = {}
+    for row in rows:
+        region = row.key
+        covering = (region, region[:4] + "00", region[:2] + "0000")
+        for pilot in set().union(*(pilots_of_code.get(code, ()) for code in covering)):
+            _add(out.setdefault(pilot, {}), row._mapping)
+    return out
+
+
 async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
     """Counts and sums by status, objective, category, province, pilot and period of approval."""
     where = readable_clause(principal)
-    (totals,) = await repo.figures(session, where)
-    by_status = await repo.figures(session, where, key=repo.P.status)
-    by_objective = await repo.figures(session, where, key=repo.P.objective)
-    by_province = await repo.figures(session, where, key=repo.province_of_project())
-    by_period = await repo.figures(session, where, key=repo.approval_period(period))
-    members = repo.pilot_members()
-    by_pilot_rows = await repo.figures(session, where, key=members.c.pilot_id, members=members)
-    categories = await repo.figures_by_category(session, where)
+    grid = await repo.figures_grid(session, where, period)
+    by_region = await repo.figures_by_region(session, where)
+    by_mask = await repo.figures_by_categories_mask(session, where)
+    totals: Sums = {}
+    for row in grid:
+        _add(totals, row._mapping)
 
     province_labels = {r.code[:2]: r.name for r in region_table().provinces() if r.is_current}
     category_labels = _category_labels()
+    categories = _by_category(by_mask)
     by_category = [
-        GroupFigures(
-            key=code, label=category_labels.get(code), **_values(categories._mapping, "_" + code)
-        )
+        GroupFigures(key=code, label=category_labels.get(code), **_values(categories[code]))
         for code in CATEGORIES.codes
     ]
     # Every pilot appears, with zeros where it has no counted project.
-    found = {str(row.key): row._mapping for row in by_pilot_rows}
+    found = _by_pilot(by_region, await repo.pilot_codes(session))
     by_pilot = []
     for pilot_id, name in await repo.pilot_names(session):
         values = _values(found.get(str(pilot_id), {}))
@@ -136,12 +194,12 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
     return StatsOverview(
         period=period,
         coverage=repo.coverage(principal),
-        totals=Figures(**_values(totals._mapping)),
-        by_status=_groups(by_status),
-        by_objective=_groups(by_objective),
+        totals=Figures(**_values(totals)),
+        by_status=_sorted_groups(_rollup(grid, "status")),
+        by_objective=_sorted_groups(_rollup(grid, "objective")),
         by_category=by_category,
-        by_province=_groups(by_province, province_labels),
+        by_province=_sorted_groups(_by_province(by_region), province_labels),
         by_pilot=by_pilot,
-        by_period=_groups(by_period),
+        by_period=_sorted_groups(_rollup(grid, "period")),
         offers=await _offer_funnel(session, where),
     )
