@@ -13,8 +13,14 @@ class Settings(BaseSettings):
         default="sqlite:///./climatelib.db",
         description="SQLite file (default) or a plain postgresql://user@host/db URL.",
     )
-    db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
-    db_max_overflow: int = Field(default=20, ge=0, description="Extra connections under load.")
+    db_pool_size: int = Field(
+        default=10, ge=1, description="Connections per process before overflow is used."
+    )
+    db_max_overflow: int = Field(
+        default=20,
+        ge=0,
+        description="Further connections under load (kept open once opened, up to the sum).",
+    )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     bootstrap_admin_key: str | None = Field(
         default=None,

@@ -8,6 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -197,6 +198,24 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=exc.headers,
             request=request,
             **exc.extra,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite
+        # lock held past the busy timeout is the database being unavailable for a moment, not
+        # a bug: say so, and when to retry. Anything else is unexpected.
+        locked = "database is locked" in str(exc.orig)
+        if not (exc.connection_invalidated or locked):
+            raise exc
+        log.warning("database unavailable", extra={"path": request.url.path})
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "The database is unavailable for a moment; retry the request.",
+            headers={"Retry-After": "1"},
+            request=request,
         )
 
     @app.exception_handler(RequestValidationError)
