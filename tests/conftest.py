@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
 
@@ -30,6 +31,12 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_PG = os.environ.get("CLIMATELIB_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 RUN_ID = uuid.uuid4().hex[:8]
+
+# CI (which requires PostgreSQL) draws the same hypothesis examples on every run, so a landing is
+# never decided by luck; a developer's runs keep exploring new examples.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+if REQUIRE_PG:
+    hypothesis.settings.load_profile("ci")
 
 
 def _pg_url(database: str) -> str:

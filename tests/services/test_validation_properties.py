@@ -139,7 +139,9 @@ class TestObjectiveProperty:
         ),
         reduction=st.one_of(st.none(), st.floats(0, 1e6)),
         sink=st.one_of(st.none(), st.floats(0, 1e6)),
-        benefit=st.one_of(st.none(), st.text(max_size=20)),
+        benefit=st.one_of(
+            st.none(), st.text(st.characters(exclude_characters="\x00"), max_size=20)
+        ),
     )
     def test_categories_and_benefits_agree_with_objective(
         self,
