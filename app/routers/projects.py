@@ -19,7 +19,7 @@ from app.models.project import ConstructionStatus, Objective, ProjectStatus
 from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.repositories.projects import ProjectFilters
 from app.schemas.batch import BatchRequest, BatchResponse
-from app.schemas.common import Page
+from app.schemas.common import Page, json_default
 from app.schemas.project import (
     MONEY_MAX,
     Category,
@@ -54,16 +54,9 @@ SortName = Literal[
 ]
 
 
-def _default(value: Any) -> str:
-    # asyncpg hands back its own UUID subclass, which orjson does not take for a uuid.UUID.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps(body, default=_default),
+        orjson.dumps(body, default=json_default),
         status_code=status_code,
         media_type="application/json",
         headers=headers,

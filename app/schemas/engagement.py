@@ -9,8 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.models import NotFinancedReason
-from app.schemas.common import InputModel, OutputModel
-from app.schemas.product import MoneyOut, RateOut
+from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
 
 Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
 Rate = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=3)]

@@ -6,8 +6,8 @@ from datetime import date
 from pydantic import Field
 
 from app.models import ProductType
-from app.schemas.common import OutputModel
-from app.schemas.product import CriteriaFields, MoneyOut, RateOut
+from app.schemas.common import MoneyOut, OutputModel, RateOut
+from app.schemas.product import CriteriaFields
 
 
 class ExplanationItem(OutputModel):

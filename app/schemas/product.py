@@ -5,19 +5,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
-from app.schemas.common import InputModel, OutputModel
-
-MoneyOut = Annotated[
-    Decimal, PlainSerializer(lambda v: f"{v:.2f}", return_type=str, when_used="json")
-]
-"""CNY as a decimal string with two places ("12500000.00"), however it was written."""
-RateOut = Annotated[
-    Decimal, PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json")
-]
-"""An annual rate in percent as a decimal string with three places ("3.450")."""
+from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
 
 CategoryCode = Literal["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"]
 RegionPrefix = Annotated[

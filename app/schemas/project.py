@@ -15,15 +15,11 @@ from app.models.project import (
     OwnerType,
     ProjectStatus,
 )
-from app.schemas.common import InputModel, OutputModel
+from app.schemas.common import InputModel, OutputModel, money_str
 
 # Capped below 10^13 CNY so every amount is also exact on SQLite, which keeps NUMERIC as a
 # double (15 significant digits); the largest real project is far smaller.
 MONEY_MAX = Decimal("9999999999999.99")
-
-
-def money_str(value: Decimal) -> str:
-    return f"{value:.2f}"
 
 
 Money = Annotated[

@@ -37,6 +37,7 @@ from app.auth import Principal
 from app.errors import BadRequest, Conflict, RuleViolation, field_error
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+from app.schemas.common import json_default
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -57,18 +58,11 @@ class Stored:
         if replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(
-            orjson.dumps(self.body, default=_default),
+            orjson.dumps(self.body, default=json_default),
             status_code=self.status_code,
             media_type="application/json",
             headers=headers,
         )
-
-
-def _default(value: Any) -> str:
-    # asyncpg hands back its own UUID subclass, which orjson does not take for a uuid.UUID.
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def request_hash(method: str, path: str, payload: Any) -> str:
@@ -208,7 +202,7 @@ async def run(
                     )
                 )
         raise
-    body = orjson.loads(orjson.dumps(answer.body, default=_default))
+    body = orjson.loads(orjson.dumps(answer.body, default=json_default))
     await session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.id == record_id)
