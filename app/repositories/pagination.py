@@ -18,9 +18,6 @@ from sqlalchemy import ColumnElement, Select, and_, or_
 
 from app.errors import BadRequest, field_error
 
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
-
 
 @dataclass(frozen=True)
 class SortKey:

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query, Response
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.errors import responses
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.services import api_keys
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])

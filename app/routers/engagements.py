@@ -9,8 +9,7 @@ from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import Unauthorized, responses
 from app.models import EngagementStatus, Role
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
 from app.services import engagements, idempotency
 

@@ -10,8 +10,7 @@ from app.db import SessionDep
 from app.errors import responses
 from app.models import Institution, InstitutionType
 from app.repositories import institutions as repo
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
 from app.services import idempotency, institutions
 

@@ -9,8 +9,7 @@ from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import ConstructionStatus, Objective, Role
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.matching import MatchRead, PreviewRead, PreviewRequest
 from app.schemas.product import CategoryCode
 from app.services.matching import service as matching

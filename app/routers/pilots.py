@@ -10,8 +10,7 @@ from app.auth import AdminDep, PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
 from app.models.pilot import PilotKind, PilotStatus
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.pilot import (
     PilotCreate,
     PilotRead,

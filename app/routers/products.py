@@ -10,8 +10,7 @@ from app.db import SessionDep
 from app.errors import responses
 from app.models import Product, ProductStatus, ProductType, Role
 from app.repositories import products as repo
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.schemas.common import Page
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
 from app.services import idempotency, products
 

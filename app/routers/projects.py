@@ -16,10 +16,9 @@ from app.errors import responses
 from app.models import Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import ConstructionStatus, Objective, ProjectStatus
-from app.repositories.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.repositories.projects import ProjectFilters
 from app.schemas.batch import BatchRequest, BatchResponse
-from app.schemas.common import Page, json_default
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, json_default
 from app.schemas.project import (
     MONEY_MAX,
     Category,

@@ -9,6 +9,10 @@ from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
+# Page sizes of every list: what a caller may ask for, and what it gets without asking.
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
 
 def json_default(value: Any) -> str:
     """orjson's ``default`` for the rows a hot path encodes itself."""
