@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
-from app.models import ApiKey, PilotRegion, Role
+from app.models import Role
+from app.repositories import api_keys as api_keys_repo
+from app.repositories import pilots as pilots_repo
 
 KEY_PREFIX = "clk_"
 PILOT_SCOPE_PREFIX = "pilot:"
@@ -94,13 +95,7 @@ async def get_principal(
         return ANONYMOUS
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Use 'Authorization: Bearer <key>'.", code="invalid_authorization")
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.role, ApiKey.scope, ApiKey.revoked_at).where(
-                ApiKey.digest == digest(credentials.credentials)
-            )
-        )
-    ).one_or_none()
+    row = await api_keys_repo.credentials(session, digest(credentials.credentials))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
     role = Role(row.role)
@@ -110,9 +105,7 @@ async def get_principal(
     elif role is Role.region and row.scope:
         if row.scope.startswith(PILOT_SCOPE_PREFIX):
             pilot_id = uuid.UUID(row.scope.removeprefix(PILOT_SCOPE_PREFIX))
-            codes = await session.scalars(
-                select(PilotRegion.region_code).where(PilotRegion.pilot_id == pilot_id)
-            )
+            codes = await pilots_repo.region_codes(session, pilot_id)
             prefixes = tuple(sorted(region_prefixes_of(c) for c in codes))
         else:
             prefixes = (region_prefixes_of(row.scope),)

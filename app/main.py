@@ -28,7 +28,7 @@ from app.routers import (
     stats,
 )
 from app.services import api_keys as api_key_service
-from app.services import matching as matching_service
+from app.services.matching import service as matching_service
 
 DESCRIPTION = """
 The national climate investment and financing project library (国家气候投融资项目库) and its

@@ -39,7 +39,7 @@ from bench.generate import Generated, Spec, api_item, generate, project_rows
 LIST_QUERY = {"status": "in_library", "region_code": "44", "limit": "50"}
 LIST_PATH = "/api/v1/projects?" + "&".join(f"{k}={v}" for k, v in LIST_QUERY.items())
 BATCH_SCOPE = "440300"  # the region key of the batch import: 深圳市 and its districts
-DEFAULT_REMATCH_HOOK = "app.services.matching:rematch_all"
+DEFAULT_REMATCH_HOOK = "app.services.matching.service:rematch_all"
 CONNECTIONS = (1, 32)
 
 

@@ -4,13 +4,13 @@ on its projects, the reviewer its province's, admins all)."""
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import NotFound
 from app.models import Engagement, EngagementStatus, Institution, Product, Project, Role
 from app.repositories.pagination import SortKey, next_cursor, paginate
 
@@ -61,10 +61,12 @@ async def get(
     stmt = readable(principal).where(Engagement.id == engagement_id)
     if for_update:
         stmt = stmt.with_for_update(of=Engagement)
-    row = (await session.execute(stmt)).one_or_none()
-    if row is None:
-        raise NotFound("No engagement with that id.", code="engagement_not_found")
-    return row
+    return (await session.execute(stmt)).one_or_none()
+
+
+async def add(session: AsyncSession, engagement: Engagement) -> None:
+    session.add(engagement)
+    await session.flush()
 
 
 async def page(
@@ -119,3 +121,54 @@ async def projects_with_contact(
         .distinct()
     )
     return frozenset(rows)
+
+
+# A financed amount raises the project's financing_secured and the product's quota_used with
+# conditional UPDATEs: on PostgreSQL a concurrent writer waits for the row lock and re-checks the
+# condition on the committed row; SQLite's writers are serialised by BEGIN IMMEDIATE. Amounts
+# compare in cents so SQLite's binary floats cannot round a fitting amount out.
+
+
+async def add_secured(
+    session: AsyncSession, project_id: uuid.UUID, amount: Decimal, now: datetime
+) -> bool:
+    """Add to the project's financing_secured unless it would exceed the need; whether it did."""
+    result = await session.execute(
+        update(Project)
+        .where(
+            Project.id == project_id,
+            func.round((Project.financing_secured + amount) * 100)
+            <= func.round(Project.financing_need * 100),
+        )
+        .values(
+            financing_secured=func.round(Project.financing_secured + amount, 2),
+            version=Project.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def add_quota_used(
+    session: AsyncSession, product_id: uuid.UUID, amount: Decimal, now: datetime
+) -> bool:
+    """Add to the product's quota_used unless it would exceed its quota; whether it did."""
+    result = await session.execute(
+        update(Product)
+        .where(
+            Product.id == product_id,
+            or_(
+                Product.quota_total.is_(None),
+                func.round((Product.quota_used + amount) * 100)
+                <= func.round(Product.quota_total * 100),
+            ),
+        )
+        .values(
+            quota_used=func.round(Product.quota_used + amount, 2),
+            version=Product.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)

@@ -6,7 +6,6 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFound
 from app.models import Institution
 from app.repositories.pagination import SortKey, next_cursor, paginate
 
@@ -17,15 +16,17 @@ def readable() -> Select[Institution]:
     return select(Institution)
 
 
-async def get(session: AsyncSession, institution_id: uuid.UUID) -> Institution:
-    institution = await session.scalar(readable().where(Institution.id == institution_id))
-    if institution is None:
-        raise NotFound("No institution with that id.", code="institution_not_found")
-    return institution
+async def get(session: AsyncSession, institution_id: uuid.UUID) -> Institution | None:
+    return await session.scalar(readable().where(Institution.id == institution_id))
 
 
 async def by_uscc(session: AsyncSession, uscc: str) -> Institution | None:
     return await session.scalar(readable().where(Institution.uscc == uscc))
+
+
+async def add(session: AsyncSession, institution: Institution) -> None:
+    session.add(institution)
+    await session.flush()
 
 
 async def page(

@@ -2,16 +2,29 @@
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import Principal
-from app.errors import Forbidden, NotFound
 from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
-from app.repositories import projects as projects_repo
-from app.services.matching.engine import ProjectRow
+
+
+class ProjectRow(NamedTuple):
+    """A library project's matching columns, as loaded from the database."""
+
+    id: uuid.UUID
+    region_code: str
+    objective: str
+    categories_mask: int
+    financing_types_mask: int
+    construction_status: str
+    remaining_cents: int
+    tenor_months: int | None
+    emission_reduction_tco2e: float | None
+    carbon_sink_tco2e: float | None
+    third_party_verified: bool
+    is_two_high_retrofit: bool
 
 
 async def generations(session: AsyncSession) -> dict[str, int]:
@@ -105,19 +118,26 @@ async def project_cards(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict
     return {row.id: row for row in (await session.execute(stmt)).all()}
 
 
-async def project_for_matches(
-    session: AsyncSession, principal: Principal, project_id: uuid.UUID
-) -> Project:
-    """The project whose matches the caller asks for: the owning region, admin or the province's
-    reviewer. Visibility is the project repository's: invisible → 404; visible to the caller
-    but not theirs (a library project seen as the public sees it) → 403."""
-    project = await projects_repo.get_readable(session, principal, project_id)
+async def project_row(
+    session: AsyncSession, project_id: uuid.UUID
+) -> tuple[Project, ProjectRow] | None:
+    """Any project (in the library or not) with its matching columns, or None."""
+    project = await session.get(Project, project_id)
     if project is None:
-        raise NotFound("No project with that id.", code="project_not_found")
-    if not projects_repo.can_see_full(principal, project.region_code, project.status):
-        raise Forbidden(
-            "Only the owning region, its province's reviewer and the administrator read a "
-            "project's matches.",
-            code="not_owner",
-        )
-    return project
+        return None
+    remaining = project.financing_need - project.financing_secured
+    row = ProjectRow(
+        id=project.id,
+        region_code=project.region_code,
+        objective=project.objective,
+        categories_mask=project.categories_mask,
+        financing_types_mask=project.financing_types_mask,
+        construction_status=project.construction_status,
+        remaining_cents=int((remaining * 100).to_integral_value()),
+        tenor_months=project.tenor_months,
+        emission_reduction_tco2e=project.annual_emission_reduction_tco2e,
+        carbon_sink_tco2e=project.annual_carbon_sink_tco2e,
+        third_party_verified=project.third_party_verified,
+        is_two_high_retrofit=project.is_two_high_retrofit,
+    )
+    return project, row

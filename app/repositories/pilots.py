@@ -75,6 +75,14 @@ async def regions_of(
     return out
 
 
+async def region_codes(session: AsyncSession, pilot_id: uuid.UUID) -> list[str]:
+    """The codes one pilot covers."""
+    rows = await session.scalars(
+        select(PilotRegion.region_code).where(PilotRegion.pilot_id == pilot_id)
+    )
+    return list(rows)
+
+
 async def name_taken(session: AsyncSession, name: str, batch: int | None) -> bool:
     stmt = select(Pilot.id).where(Pilot.name == name)
     stmt = stmt.where(Pilot.batch.is_(None) if batch is None else Pilot.batch == batch)

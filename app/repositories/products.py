@@ -8,7 +8,6 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import NotFound
 from app.models import Product, ProductStatus
 from app.repositories.pagination import SortKey, next_cursor, paginate
 
@@ -31,14 +30,16 @@ def readable(principal: Principal) -> Select[Product]:
 
 async def get(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, *, for_update: bool = False
-) -> Product:
+) -> Product | None:
     stmt = readable(principal).where(Product.id == product_id)
     if for_update:
         stmt = stmt.with_for_update()
-    product = await session.scalar(stmt)
-    if product is None:
-        raise NotFound("No product with that id.", code="product_not_found")
-    return product
+    return await session.scalar(stmt)
+
+
+async def add(session: AsyncSession, product: Product) -> None:
+    session.add(product)
+    await session.flush()
 
 
 async def page(

@@ -26,24 +26,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.auth import Principal
-from app.models.api_key import Role
 from app.models.engagement import Engagement, EngagementStatus
 from app.models.pilot import Pilot, PilotRegion
 from app.models.project import Project
-from app.schemas.stats import Coverage, Period
 
 P = Project
-
-
-def coverage(principal: Principal) -> Coverage:
-    if principal.is_admin:
-        return Coverage.all
-    if principal.region_prefixes and principal.role is Role.region:
-        return Coverage.library_and_own
-    if principal.region_prefixes and principal.role is Role.reviewer:
-        return Coverage.library_and_province
-    return Coverage.library
 
 
 def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
@@ -92,28 +79,28 @@ class _ApprovalPeriod(FunctionElement[str]):
 
     type = String()
     inherit_cache = True
-    period: Period
+    period: str
 
 
 class _Month(_ApprovalPeriod):
     name = "approval_month"
     inherit_cache = True
-    period = Period.month
+    period = "month"
 
 
 class _Quarter(_ApprovalPeriod):
     name = "approval_quarter"
     inherit_cache = True
-    period = Period.quarter
+    period = "quarter"
 
 
 class _Year(_ApprovalPeriod):
     name = "approval_year"
     inherit_cache = True
-    period = Period.year
+    period = "year"
 
 
-_PG_FORMATS = {Period.month: "YYYY-MM", Period.quarter: 'YYYY-"Q"Q', Period.year: "YYYY"}
+_PG_FORMATS = {"month": "YYYY-MM", "quarter": 'YYYY-"Q"Q', "year": "YYYY"}
 
 
 @compiles(_ApprovalPeriod)
@@ -127,24 +114,21 @@ def _period_default(element: _ApprovalPeriod, compiler: SQLCompiler, **kw: Any) 
 def _period_sqlite(element: _ApprovalPeriod, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite keeps UTC timestamps as text 'YYYY-MM-DD HH:MM:SS.ffffff'.
     column = compiler.process(element.clauses, **kw)
-    if element.period is Period.year:
+    if element.period == "year":
         return f"substr({column}, 1, 4)"
-    if element.period is Period.month:
+    if element.period == "month":
         return f"substr({column}, 1, 7)"
     return (
         f"(substr({column}, 1, 4) || '-Q' || ((CAST(substr({column}, 6, 2) AS INTEGER) + 2) / 3))"
     )
 
 
-_PERIODS: dict[Period, type[_ApprovalPeriod]] = {
-    Period.month: _Month,
-    Period.quarter: _Quarter,
-    Period.year: _Year,
-}
+_PERIODS: dict[str, type[_ApprovalPeriod]] = {"month": _Month, "quarter": _Quarter, "year": _Year}
 
 
-def approval_period(period: Period) -> ColumnElement[str]:
-    return _PERIODS[period](P.approved_at)
+def approval_period(period: str) -> ColumnElement[str]:
+    """The approval period (``month``, ``quarter`` or ``year``) of a project, as text."""
+    return _PERIODS[str(period)](P.approved_at)
 
 
 def province_of_project() -> ColumnElement[str]:
@@ -207,9 +191,7 @@ async def figures(
 GRID_KEYS = ("status", "objective", "period")
 
 
-async def figures_grid(
-    session: AsyncSession, where: ColumnElement[bool], period: Period
-) -> list[Any]:
+async def figures_grid(session: AsyncSession, where: ColumnElement[bool], period: str) -> list[Any]:
     """The standard figures per (status, objective, approval period).
 
     Provinces come from ``figures_by_region`` instead: with them here PostgreSQL expects tens

@@ -5,13 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import idempotency
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import Unauthorized, responses
 from app.models import EngagementStatus, Role
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
-from app.services import engagements, idempotency
+from app.services import engagements
 
 router = APIRouter(prefix="/api/v1", tags=["engagements"])
 

@@ -5,14 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import idempotency
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.errors import responses
 from app.models import Institution, InstitutionType
-from app.repositories import institutions as repo
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
-from app.services import idempotency, institutions
+from app.services import institutions
 
 router = APIRouter(prefix="/api/v1", tags=["institutions"])
 
@@ -57,7 +57,9 @@ async def list_institutions(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[InstitutionRead]:
     """List registered institutions, oldest first."""
-    rows, next_cursor = await repo.page(session, type_=type, q=q, cursor=cursor, limit=limit)
+    rows, next_cursor = await institutions.page(
+        session, type_=type, q=q, cursor=cursor, limit=limit
+    )
     return Page[InstitutionRead](
         items=[InstitutionRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
@@ -72,4 +74,4 @@ async def list_institutions(
 )
 async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> Institution:
     """Get one institution."""
-    return await repo.get(session, institution_id)
+    return await institutions.get(session, institution_id)

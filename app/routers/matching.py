@@ -13,7 +13,8 @@ from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.matching import MatchRead, PreviewRead, PreviewRequest
 from app.schemas.product import CategoryCode
 from app.services.matching import service as matching
-from app.services.matching.criteria import ELIGIBILITY_DOC, SCORING_DOC
+from app.services.matching.eligibility import ELIGIBILITY_DOC
+from app.services.matching.scoring import SCORING_DOC
 
 MATCHING_DOC = f"{ELIGIBILITY_DOC}\n\n{SCORING_DOC}"
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import idempotency
 from app.auth import AdminDep, PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
@@ -19,7 +20,7 @@ from app.schemas.pilot import (
     PilotUpdate,
 )
 from app.schemas.stats import Period, PilotEvaluation
-from app.services import idempotency, pilots, stats
+from app.services import pilots, stats
 
 router = APIRouter(prefix="/api/v1", tags=["pilots"])
 

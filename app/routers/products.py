@@ -5,14 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import idempotency
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import Product, ProductStatus, ProductType, Role
-from app.repositories import products as repo
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
-from app.services import idempotency, products
+from app.services import products
 
 router = APIRouter(prefix="/api/v1", tags=["products"])
 
@@ -62,7 +62,7 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ProductRead]:
     """List active products (an institution also sees its own drafts, paused and retired)."""
-    rows, next_cursor = await repo.page(
+    rows, next_cursor = await products.page(
         session,
         principal,
         type_=type,
@@ -87,7 +87,7 @@ async def get_product(
     product_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Product:
     """Get one product as the caller may see it."""
-    return await repo.get(session, principal, product_id)
+    return await products.get(session, principal, product_id)
 
 
 @router.patch(

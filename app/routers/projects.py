@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from starlette.responses import Response, StreamingResponse
 
+from app import idempotency
 from app.auth import Principal, PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
@@ -29,7 +30,7 @@ from app.schemas.project import (
     TransitionCreate,
     TransitionRead,
 )
-from app.services import batch, export, idempotency, projects
+from app.services import batch, export, projects
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 

@@ -2,17 +2,17 @@
 
 import re
 import uuid
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import PILOT_SCOPE_PREFIX, Principal, digest, generate_key
 from app.errors import NotFound, RuleViolation, field_error
-from app.models import ApiKey, Institution, Pilot, Role
+from app.models import ApiKey, Role
 from app.models.base import utcnow
 from app.reference.regions import RegionLevel, region_table
-from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.repositories import api_keys as repo
+from app.repositories import institutions as institutions_repo
+from app.repositories import pilots as pilots_repo
 
 _SCOPE_LOC = ["body", "scope"]
 
@@ -37,13 +37,13 @@ async def _check_scope(session: AsyncSession, role: Role, scope: str | None) -> 
     elif role is Role.region:
         if scope.startswith(PILOT_SCOPE_PREFIX):
             pilot_id = _uuid_or_none(scope.removeprefix(PILOT_SCOPE_PREFIX))
-            if pilot_id is None or await session.get(Pilot, pilot_id) is None:
+            if pilot_id is None or await pilots_repo.get(session, pilot_id) is None:
                 raise _bad_scope("No pilot with that id.")
         elif not region_table().is_current(scope):
             raise _bad_scope("A region's scope is a current GB/T 2260 code or pilot:<id>.")
     elif role is Role.institution:
         institution_id = _uuid_or_none(scope)
-        if institution_id is None or await session.get(Institution, institution_id) is None:
+        if institution_id is None or await institutions_repo.get(session, institution_id) is None:
             raise _bad_scope("An institution's scope is the id of an existing institution.")
 
 
@@ -74,33 +74,26 @@ async def create(
         digest=digest(secret),
         created_by=created_by,
     )
-    session.add(record)
-    await session.flush()
+    await repo.add(session, record)
     return record, secret
 
 
 async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
     """Register the container's bootstrap admin key once (idempotent across restarts)."""
-    exists = await session.scalar(select(ApiKey.id).where(ApiKey.digest == digest(key)))
-    if exists is None:
+    if not await repo.exists(session, digest(key)):
         await create(session, name="bootstrap admin", role=Role.admin, scope=None, key=key)
-
-
-_KEYS = [SortKey(ApiKey.created_at, kind=datetime), SortKey(ApiKey.id, kind=uuid.UUID)]
 
 
 async def list_keys(
     session: AsyncSession, *, cursor: str | None, limit: int, include_revoked: bool
 ) -> tuple[list[ApiKey], str | None]:
-    stmt = select(ApiKey)
-    if not include_revoked:
-        stmt = stmt.where(ApiKey.revoked_at.is_(None))
-    rows = list((await session.scalars(paginate(stmt, _KEYS, cursor, limit, "created"))).all())
-    return rows[:limit], next_cursor(rows, _KEYS, limit, "created", lambda k: (k.created_at, k.id))
+    """A page of keys, oldest first; the revoked ones only when asked."""
+    return await repo.page(session, cursor=cursor, limit=limit, include_revoked=include_revoked)
 
 
 async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:
-    record = await session.get(ApiKey, key_id)
+    """Revoke a key (again: nothing changes); 404 for an unknown id."""
+    record = await repo.get(session, key_id)
     if record is None:
         raise NotFound("No API key with that id.")
     if record.revoked_at is None:

@@ -12,26 +12,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound, RuleViolation, field_error
-from app.models import (
-    Engagement,
-    EngagementStatus,
-    Product,
-    ProductStatus,
-    Project,
-    ProjectStatus,
-    Role,
-)
+from app.models import Engagement, EngagementStatus, ProductStatus, ProjectStatus, Role
 from app.repositories import engagements as repo
-from app.repositories import products as product_repo
+from app.repositories import projects as projects_repo
 from app.repositories.engagements import CONTACT_STATUSES
 from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
-from app.services.matching import engine
+from app.services import products
 from app.services.matching.criteria import criteria_of
+from app.services.matching.explanation import explain
 from app.services.matching.service import snapshot, today
 
 __all__ = ["create", "get", "list_engagements", "to_read", "transition"]
@@ -117,19 +109,20 @@ def to_read(row: Any, principal: Principal, now: datetime | None = None) -> Enga
 
 async def create(session: AsyncSession, principal: Principal, body: EngagementCreate) -> Any:
     """Make an offer on a library project that one of the caller's active products matches."""
-    product = await product_repo.get(session, principal, body.product_id)
+    product = await products.get(session, principal, body.product_id)
     if product.institution_id != principal.institution_id:
         raise Forbidden("Offers are made with the caller's own products.", code="not_owner")
     if product.status != ProductStatus.active:
         raise Conflict("Only an active product can back an offer.", code="product_not_active")
-    project = await session.get(Project, body.project_id)
+    # An institution reads the library as the public does: the readable project is a library one.
+    project = await projects_repo.get_readable(session, principal, body.project_id)
     if project is None or project.status != ProjectStatus.in_library:
         raise NotFound("No library project with that id.", code="project_not_found")
     snap = await snapshot(session)
     position = snap.library.position.get(project.id)
     if position is None:  # the library changed under us; the next request sees it
         raise Conflict("The project just left the library.", code="project_not_in_library")
-    explanation = engine.explain(snap.library, criteria_of(product), position, today())
+    explanation = explain(snap.library, criteria_of(product), position, today())
     if not explanation.eligible:
         failed = [i for i in explanation.items if not i["passed"]]
         raise RuleViolation(
@@ -163,13 +156,22 @@ async def create(session: AsyncSession, principal: Principal, body: EngagementCr
         tenor_months=body.tenor_months,
         message=body.message,
     )
-    session.add(engagement)
-    await session.flush()
-    return await repo.get(session, principal, engagement.id)
+    await repo.add(session, engagement)
+    return await get(session, principal, engagement.id)
 
 
-async def get(session: AsyncSession, principal: Principal, engagement_id: uuid.UUID) -> Any:
-    return await repo.get(session, principal, engagement_id)
+async def get(
+    session: AsyncSession,
+    principal: Principal,
+    engagement_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Any:
+    """One engagement the caller is party to, with its project and the names shown with it."""
+    row = await repo.get(session, principal, engagement_id, for_update=for_update)
+    if row is None:
+        raise NotFound("No engagement with that id.", code="engagement_not_found")
+    return row
 
 
 async def list_engagements(
@@ -204,50 +206,15 @@ def _require(body: EngagementTransition, *names: str) -> None:
 
 
 async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal) -> None:
-    """Add a financed amount to the project and the product, or 409 if either would overshoot.
-
-    Conditional UPDATEs: on PostgreSQL a concurrent writer waits for the row lock and re-checks
-    the condition on the committed row; SQLite's writers are serialised by BEGIN IMMEDIATE.
-    Amounts compare in cents so SQLite's binary floats cannot round a fitting amount out.
-    """
+    """Add a financed amount to the project and the product, or 409 if either would overshoot
+    (conditional UPDATEs, see the repository: concurrent financing cannot overshoot either)."""
     now = _now()
-    project_done = await session.execute(
-        update(Project)
-        .where(
-            Project.id == engagement.project_id,
-            func.round((Project.financing_secured + amount) * 100)
-            <= func.round(Project.financing_need * 100),
-        )
-        .values(
-            financing_secured=func.round(Project.financing_secured + amount, 2),
-            version=Project.version + 1,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(project_done, "rowcount", 0) != 1:
+    if not await repo.add_secured(session, engagement.project_id, amount, now):
         raise Conflict(
             "The amount exceeds the project's remaining financing need.",
             code="exceeds_financing_need",
         )
-    product_done = await session.execute(
-        update(Product)
-        .where(
-            Product.id == engagement.product_id,
-            or_(
-                Product.quota_total.is_(None),
-                func.round((Product.quota_used + amount) * 100)
-                <= func.round(Product.quota_total * 100),
-            ),
-        )
-        .values(
-            quota_used=func.round(Product.quota_used + amount, 2),
-            version=Product.version + 1,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(product_done, "rowcount", 0) != 1:
+    if not await repo.add_quota_used(session, engagement.product_id, amount, now):
         raise Conflict("The amount exceeds the product's remaining quota.", code="exceeds_quota")
 
 
@@ -260,7 +227,7 @@ async def transition(
     contact_deadline_days: int,
 ) -> Any:
     """Move an offer along the funnel; the party and the current status decide what is allowed."""
-    engagement, project, _product_name, _institution_name = await repo.get(
+    engagement, project, _product_name, _institution_name = await get(
         session, principal, engagement_id, for_update=True
     )
     role, _sources, target = ACTIONS[body.action]
@@ -312,4 +279,4 @@ async def transition(
         engagement.closed_at = now
     engagement.status = target
     await session.flush()
-    return await repo.get(session, principal, engagement.id)
+    return await get(session, principal, engagement.id)

@@ -1,10 +1,12 @@
 """Financial institutions (金融机构): registered by administrators, read by anyone."""
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cn import uscc as uscc_code
 from stdnum.exceptions import ValidationError
 
-from app.errors import Conflict, RuleViolation, field_error
+from app.errors import Conflict, NotFound, RuleViolation, field_error
 from app.models import Institution
 from app.repositories import institutions as repo
 from app.schemas.institution import InstitutionCreate
@@ -29,6 +31,20 @@ async def create(session: AsyncSession, body: InstitutionCreate) -> Institution:
             "An institution with that USCC is already registered.", code="institution_exists"
         )
     institution = Institution(name=body.name, uscc=code, type=body.type)
-    session.add(institution)
-    await session.flush()
+    await repo.add(session, institution)
     return institution
+
+
+async def get(session: AsyncSession, institution_id: uuid.UUID) -> Institution:
+    """One institution."""
+    institution = await repo.get(session, institution_id)
+    if institution is None:
+        raise NotFound("No institution with that id.", code="institution_not_found")
+    return institution
+
+
+async def page(
+    session: AsyncSession, *, type_: str | None, q: str | None, cursor: str | None, limit: int
+) -> tuple[list[Institution], str | None]:
+    """A page of registered institutions, oldest first (``q``: text in the name)."""
+    return await repo.page(session, type_=type_, q=q, cursor=cursor, limit=limit)

@@ -2,17 +2,15 @@
 
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, FieldError, Forbidden, RuleViolation, field_error
+from app.errors import Conflict, Forbidden, NotFound, RuleViolation, field_error
 from app.models import Product, ProductStatus
-from app.reference.regions import region_table
 from app.repositories import products as repo
-from app.schemas.product import CriteriaFields, ProductCreate, ProductUpdate
-from app.services.matching.criteria import DEFAULT_WEIGHTS
+from app.schemas.product import ProductCreate, ProductUpdate
+from app.services.product_criteria import check_criteria, criteria_values
 
 # status → statuses an edit may move it to (retired is final).
 STATUS_MOVES: dict[ProductStatus, frozenset[ProductStatus]] = {
@@ -22,61 +20,37 @@ STATUS_MOVES: dict[ProductStatus, frozenset[ProductStatus]] = {
     ProductStatus.retired: frozenset(),
 }
 
-_ORDERED_PAIRS = (
-    ("amount_min", "amount_max", "amount_range_order"),
-    ("tenor_min_months", "tenor_max_months", "tenor_range_order"),
-    ("rate_min", "rate_max", "rate_range_order"),
-    ("valid_from", "valid_to", "validity_order"),
-)
+
+async def get(
+    session: AsyncSession, principal: Principal, product_id: uuid.UUID, *, for_update: bool = False
+) -> Product:
+    """One product as the caller may see it."""
+    product = await repo.get(session, principal, product_id, for_update=for_update)
+    if product is None:
+        raise NotFound("No product with that id.", code="product_not_found")
+    return product
 
 
-def check_criteria(values: dict[str, Any]) -> None:
-    """Rules across fields (ranges ordered, known region codes, weights); 422 listing each."""
-    errors: list[FieldError] = []
-    for low, high, code in _ORDERED_PAIRS:
-        lo, hi = values.get(low), values.get(high)
-        if lo is not None and hi is not None and lo > hi:
-            errors.append(field_error(["body", low], code, f"{low} must not exceed {high}."))
-    table = region_table()
-    for i, prefix in enumerate(values.get("region_prefixes") or ()):
-        if table.get(prefix.ljust(6, "0")) is None:
-            errors.append(
-                field_error(
-                    ["body", "region_prefixes", i],
-                    "unknown_region",
-                    f"{prefix} is not the prefix of a GB/T 2260 region.",
-                )
-            )
-    weights = values.get("weights")
-    # Weights left out keep their default points, so only the merged set can be all zero.
-    if weights is not None and sum({**DEFAULT_WEIGHTS, **weights}.values()) <= 0:
-        errors.append(
-            field_error(["body", "weights"], "weights_all_zero", "At least one weight must be > 0.")
-        )
-    quota, used = values.get("quota_total"), values.get("quota_used")
-    if quota is not None and used is not None and quota < used:
-        errors.append(
-            field_error(
-                ["body", "quota_total"], "quota_below_used", "quota_total is below quota_used."
-            )
-        )
-    if errors:
-        raise RuleViolation(
-            "; ".join(e.message for e in errors), code=errors[0].code, errors=errors
-        )
-
-
-def criteria_values(body: CriteriaFields, fields: set[str] | None = None) -> dict[str, Any]:
-    """The body's values as model attributes: duplicates removed, defaults for cleared flags."""
-    data = body.model_dump(include=fields)
-    for key in ("objectives", "categories", "region_prefixes", "construction_statuses"):
-        if data.get(key) is not None:
-            data[key] = sorted({str(v) for v in data[key]})
-    if "requires_verification" in data and data["requires_verification"] is None:
-        data["requires_verification"] = False
-    if "accepts_two_high_retrofit" in data and data["accepts_two_high_retrofit"] is None:
-        data["accepts_two_high_retrofit"] = True
-    return data
+async def page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    type_: str | None,
+    status: str | None,
+    institution_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Product], str | None]:
+    """A page of the products the caller may see, oldest first."""
+    return await repo.page(
+        session,
+        principal,
+        type_=type_,
+        status=status,
+        institution_id=institution_id,
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 def _owner_of(principal: Principal, product: Product) -> None:
@@ -92,8 +66,7 @@ async def create(session: AsyncSession, principal: Principal, body: ProductCreat
     values["description"] = values.get("description") or ""
     check_criteria(values)
     product = Product(institution_id=principal.institution_id, quota_used=Decimal("0.00"), **values)
-    session.add(product)
-    await session.flush()
+    await repo.add(session, product)
     return product
 
 
@@ -104,7 +77,7 @@ async def update(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, body: ProductUpdate
 ) -> Product:
     """Edit, publish, pause, resume or retire one of the caller's products."""
-    product = await repo.get(session, principal, product_id, for_update=True)
+    product = await get(session, principal, product_id, for_update=True)
     _owner_of(principal, product)
     if ProductStatus(product.status) is ProductStatus.retired:
         raise Conflict("A retired product can no longer change.", code="product_retired")

@@ -1,17 +1,16 @@
 """Readiness: the database answers and its schema is at the newest migration."""
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.migrate import head_revision
+from app.repositories.schema import current_revision
 
 
 async def check(engine: AsyncEngine) -> str | None:
     """None when ready, else why not."""
     try:
-        async with engine.connect() as conn:
-            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        current = await current_revision(engine)
     except (SQLAlchemyError, OSError) as exc:
         return f"The database does not answer or has no schema ({type(exc).__name__})."
     head = head_revision()

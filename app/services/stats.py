@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.models import Role
 from app.models.flags import CATEGORIES
 from app.models.pilot import PilotStatus
 from app.reference.regions import region_table
@@ -23,6 +24,7 @@ from app.reference.taxonomy import taxonomy
 from app.repositories import stats as repo
 from app.repositories.projects import readable_clause
 from app.schemas.stats import (
+    Coverage,
     Figures,
     GroupFigures,
     OfferFunnel,
@@ -33,6 +35,17 @@ from app.schemas.stats import (
 from app.services import pilots
 
 _CENT = Decimal("0.01")
+
+
+def coverage(principal: Principal) -> Coverage:
+    """Which projects the caller's figures count (the ones it may read)."""
+    if principal.is_admin:
+        return Coverage.all
+    if principal.region_prefixes and principal.role is Role.region:
+        return Coverage.library_and_own
+    if principal.region_prefixes and principal.role is Role.reviewer:
+        return Coverage.library_and_province
+    return Coverage.library
 
 
 def _money(cents: Any) -> Decimal:
@@ -97,7 +110,7 @@ async def evaluate_pilot(
         pilot_name=pilot.name,
         pilot_status=PilotStatus(pilot.status),
         period=period,
-        coverage=repo.coverage(principal),
+        coverage=coverage(principal),
         totals=Figures(**_values(totals._mapping)),
         by_status=_groups(by_status),
         by_period=_groups(by_period),
@@ -193,7 +206,7 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
         by_pilot.append(GroupFigures(key=str(pilot_id), label=name, **values))
     return StatsOverview(
         period=period,
-        coverage=repo.coverage(principal),
+        coverage=coverage(principal),
         totals=Figures(**_values(totals)),
         by_status=_sorted_groups(_rollup(grid, "status")),
         by_objective=_sorted_groups(_rollup(grid, "objective")),

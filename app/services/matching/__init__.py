@@ -1,5 +1,2 @@
-"""Project–product matching (对接): criteria, the vectorised engine, its cache, the workflows."""
-
-from app.services.matching.service import rematch_all
-
-__all__ = ["rematch_all"]
+"""Project–product matching (对接): the criteria vocabulary, the library's columns, eligibility,
+scoring, explanation, the per-process cache and the endpoints' workflows, one module each."""

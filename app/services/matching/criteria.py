@@ -57,9 +57,6 @@ CONSTRUCTION_CODES: dict[str, int] = {
     ConstructionStatus.under_construction: 2,
     ConstructionStatus.operational: 3,
 }
-# Readiness share of the readiness component, by construction status code (planning → operational).
-READINESS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
-
 # Score components and their default points (DESIGN §6); a product's weights re-weight them.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "climate_benefit": 40.0,
@@ -68,42 +65,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "verification": 10.0,
     "category_targeted": 10.0,
 }
-
-ELIGIBILITY_DOC = """
-A library project is eligible for an active product (today within valid_from–valid_to) when it
-passes every criterion the product sets (an omitted criterion does not restrict):
-- financing_type: the project asks for a financing type the product type provides (loan products
-  ↔ loan; carbon_pledge_loan ↔ carbon_pledge or loan; insurance products ↔ insurance; green_bond
-  ↔ bond; carbon_fund ↔ fund or equity; equity ↔ equity; guarantee ↔ guarantee; leasing ↔ leasing);
-- region: the project's region code starts with one of region_prefixes;
-- objective: the project's objective is listed (a `both` project also fits a product for
-  mitigation or adaptation);
-- categories: the project has at least one listed category;
-- construction_status: the project's status is listed;
-- amount: the remaining need (financing_need − financing_secured) is > 0 and within
-  amount_min–amount_max;
-- tenor: the project's tenor is within tenor_min_months–tenor_max_months (a project that states
-  no tenor is not excluded);
-- emission_reduction: annual emission reduction + carbon sink ≥ min_emission_reduction_tco2e;
-- verification: third-party verified when requires_verification;
-- two_high_retrofit: not a two-high retrofit unless accepts_two_high_retrofit (default yes).
-""".strip()
-
-SCORING_DOC = """
-Score (0–100) of an eligible pair = Σ points_k, points_k = 100 · w_k / Σw · fraction_k, where w are
-the product's weights (default climate_benefit 40, amount_fit 20, readiness 20, verification 10,
-category_targeted 10) and each fraction lies in [0, 1]:
-- climate_benefit: intensity / max intensity among the product's eligible projects, where
-  intensity = (annual_emission_reduction_tco2e + annual_carbon_sink_tco2e) per 10,000 CNY of
-  remaining need (0 when the max is 0);
-- amount_fit: with amount_min and amount_max, 1 − |remaining − midpoint| / (max − min) (1 when
-  min = max); with only amount_max, remaining / amount_max; otherwise 1;
-- readiness: planning 0.25, approved 0.5, under_construction 0.75, operational 1;
-- verification: 1 when the project's carbon accounting is third-party verified, else 0;
-- category_targeted: share of the project's categories that the product lists (0 when the product
-  lists none).
-The score is rounded to 2 decimals; lists order by score (descending), then id.
-""".strip()
 
 
 def objective_mask(objectives: Sequence[str] | None) -> tuple[bool, bool, bool] | None:

@@ -16,7 +16,6 @@ from app.errors import BadRequest, Forbidden, NotFound, Unauthorized, field_erro
 from app.models import Product, Project, Role
 from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
-from app.repositories import products as product_repo
 from app.repositories import projects as projects_repo
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
 from app.schemas.matching import (
@@ -27,10 +26,14 @@ from app.schemas.matching import (
     ProductCard,
     ProjectCard,
 )
-from app.services.matching import engine
+from app.services import products
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, criteria_of
+from app.services.matching.eligibility import eligible_positions, match_all, passes
+from app.services.matching.explanation import Explanation, explain, explain_many
+from app.services.matching.library import Library
+from app.services.matching.scoring import Scored, cursor_of, max_intensity, score, top
 from app.services.matching.store import ProductEntry, Snapshot, store_for
-from app.services.products import check_criteria, criteria_values
+from app.services.product_criteria import check_criteria, criteria_values
 
 
 def today() -> date:
@@ -71,7 +74,7 @@ def _product_card(entry: ProductEntry | Product) -> ProductCard:
 _EXPLANATION = TypeAdapter(list[ExplanationItem])
 
 
-def _items(explanation: engine.Explanation) -> list[ExplanationItem]:
+def _items(explanation: Explanation) -> list[ExplanationItem]:
     # One validation of the whole list runs in pydantic-core: 4× faster than model_construct
     # item by item, which dominated a ranked page (50 pairs × 15 items).
     return _EXPLANATION.validate_python(explanation.items)
@@ -92,7 +95,7 @@ class ProjectFilters:
     min_score: float | None = None
 
 
-def _filter(lib: engine.Library, positions: Any, f: ProjectFilters) -> Any:
+def _filter(lib: Library, positions: Any, f: ProjectFilters) -> Any:
     keep = np.ones(len(positions), dtype=np.bool_)
     if f.region_code:
         lo = int(f.region_code) * 10 ** (6 - len(f.region_code))
@@ -124,7 +127,7 @@ async def _own_product(
 ) -> Product:
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    product = await product_repo.get(session, principal, product_id)
+    product = await products.get(session, principal, product_id)
     if not principal.is_admin and principal.institution_id != product.institution_id:
         raise Forbidden("Only the owning institution reads a product's matches.", code="not_owner")
     return product
@@ -146,26 +149,24 @@ async def product_matches(
     lib = snap.library
     criteria = criteria_of(product)
     day = today()
-    positions = engine.eligible_positions(lib, criteria, day)
-    top_intensity = engine.max_intensity(lib, positions)
+    positions = eligible_positions(lib, criteria, day)
+    top_intensity = max_intensity(lib, positions)
     positions = _filter(lib, positions, filters)
-    scored = engine.score(lib, criteria, positions, top_intensity)
+    scored = score(lib, criteria, positions, top_intensity)
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
-        scored = engine.Scored(
-            positions=scored.positions[keep], score_centi=scored.score_centi[keep]
-        )
+        scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
     after = None
     if cursor:
         score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
-        after = engine.cursor_of(lib, score_centi, _uuid_of_hex(project_hex))
-    chosen = engine.top(lib, scored, after, limit + 1)
+        after = cursor_of(score_centi, _uuid_of_hex(project_hex))
+    chosen = top(lib, scored, after, limit + 1)
     page, more = chosen[:limit], len(chosen) > limit
     ids = [lib.ids[int(scored.positions[i])] for i in page]
     cards = await repo.project_cards(session, ids)
     page_positions = [int(scored.positions[i]) for i in page]
     explanations = (
-        engine.explain_many(lib, criteria, page_positions, day, top_intensity)
+        explain_many(lib, criteria, page_positions, day, top_intensity)
         if with_explanation
         else None
     )
@@ -193,8 +194,8 @@ async def product_matches(
 def _top_intensity(snap: Snapshot, entry: ProductEntry, day: date) -> float:
     cached = snap.top_intensity.get(entry.id)
     if cached is None:
-        positions = engine.eligible_positions(snap.library, entry.criteria, day)
-        cached = snap.top_intensity[entry.id] = engine.max_intensity(snap.library, positions)
+        positions = eligible_positions(snap.library, entry.criteria, day)
+        cached = snap.top_intensity[entry.id] = max_intensity(snap.library, positions)
     return cached
 
 
@@ -204,7 +205,7 @@ def rematch_snapshot(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID,
     Also fills each product's climate denominator, so the per-project view answers from memory.
     """
     day = day or today()
-    results = engine.match_all(snap.library, [entry.criteria for entry in snap.products], day)
+    results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
     counts = {}
     for entry, result in zip(snap.products, results, strict=True):
         snap.top_intensity[entry.id] = result.top_intensity
@@ -239,20 +240,20 @@ async def project_matches(
     """The active products that accept the project, best first (score, lower rate, id)."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    await repo.project_for_matches(session, principal, project_id)
+    await _project_for_matches(session, principal, project_id)
     snap = await snapshot(session)
     after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
     if position is None:
         return [], None
     day = today()
-    found: list[tuple[tuple[int, Decimal, str], ProductEntry, engine.Explanation]] = []
+    found: list[tuple[tuple[int, Decimal, str], ProductEntry, Explanation]] = []
     for entry in snap.products:
         if not entry.criteria.is_valid_on(day):
             continue
-        if not engine.passes(snap.library, entry.criteria, position, day):
+        if not passes(snap.library, entry.criteria, position, day):
             continue
-        explanation = engine.explain(
+        explanation = explain(
             snap.library,
             entry.criteria,
             position,
@@ -283,28 +284,22 @@ async def project_matches(
 # --- one pair, explained ------------------------------------------------------------------------
 
 
-async def _project_row(
-    session: AsyncSession, project_id: uuid.UUID
-) -> tuple[Project, engine.ProjectRow]:
-    project = await session.get(Project, project_id)
+async def _project_for_matches(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID
+) -> Project:
+    """The project whose matches the caller asks for: the owning region, admin or the province's
+    reviewer. Visibility is the project repository's: invisible → 404; visible to the caller
+    but not theirs (a library project seen as the public sees it) → 403."""
+    project = await projects_repo.get_readable(session, principal, project_id)
     if project is None:
         raise NotFound("No project with that id.", code="project_not_found")
-    remaining = project.financing_need - project.financing_secured
-    row = engine.ProjectRow(
-        id=project.id,
-        region_code=project.region_code,
-        objective=project.objective,
-        categories_mask=project.categories_mask,
-        financing_types_mask=project.financing_types_mask,
-        construction_status=project.construction_status,
-        remaining_cents=int((remaining * 100).to_integral_value()),
-        tenor_months=project.tenor_months,
-        emission_reduction_tco2e=project.annual_emission_reduction_tco2e,
-        carbon_sink_tco2e=project.annual_carbon_sink_tco2e,
-        third_party_verified=project.third_party_verified,
-        is_two_high_retrofit=project.is_two_high_retrofit,
-    )
-    return project, row
+    if not projects_repo.can_see_full(principal, project.region_code, project.status):
+        raise Forbidden(
+            "Only the owning region, its province's reviewer and the administrator read a "
+            "project's matches.",
+            code="not_owner",
+        )
+    return project
 
 
 async def explain_pair(
@@ -313,7 +308,7 @@ async def explain_pair(
     """Why a pair matches or not: every criterion, the values compared, the points."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    product = await product_repo.get(session, principal, product_id)
+    product = await products.get(session, principal, product_id)
     if principal.role is Role.institution:
         if principal.institution_id != product.institution_id:
             raise Forbidden("Only the owning institution explains its product.", code="not_owner")
@@ -321,28 +316,30 @@ async def explain_pair(
         if await projects_repo.get_readable(session, principal, project_id) is None:
             raise NotFound("No project with that id.", code="project_not_found")
     else:
-        await repo.project_for_matches(session, principal, project_id)
+        await _project_for_matches(session, principal, project_id)
     snap = await snapshot(session)
     criteria = criteria_of(product)
     day = today()
     position = snap.library.position.get(project_id)
     if position is not None:
-        explanation = engine.explain(snap.library, criteria, position, day)
+        explanation = explain(snap.library, criteria, position, day)
         items = _items(explanation)
     else:
-        _project, row = await _project_row(session, project_id)
-        alone = engine.Library.build([row])
-        explanation = engine.explain(alone, criteria, 0, day)
+        found = await repo.project_row(session, project_id)
+        if found is None:
+            raise NotFound("No project with that id.", code="project_not_found")
+        project, row = found
+        explanation = explain(Library.build([row]), criteria, 0, day)
         items = [
             ExplanationItem(
                 criterion="project_in_library",
                 passed=False,
-                detail=f"project status {_project.status}; only library projects are matched",
+                detail=f"project status {project.status}; only library projects are matched",
                 points=None,
             ),
             *[i for i in _items(explanation) if i.points is None],
         ]
-        explanation = engine.Explanation(eligible=False, score=None, items=[])
+        explanation = Explanation(eligible=False, score=None, items=[])
     cards = await repo.project_cards(session, [project_id])
     return MatchRead(
         project_id=project_id,
@@ -387,13 +384,13 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
     snap = await snapshot(session)
     lib = snap.library
     day = today()
-    positions = engine.eligible_positions(lib, criteria, day)
-    top_intensity = engine.max_intensity(lib, positions)
-    scored = engine.score(lib, criteria, positions, top_intensity)
-    chosen = engine.top(lib, scored, None, body.limit)
+    positions = eligible_positions(lib, criteria, day)
+    top_intensity = max_intensity(lib, positions)
+    scored = score(lib, criteria, positions, top_intensity)
+    chosen = top(lib, scored, None, body.limit)
     ids = [lib.ids[int(scored.positions[i])] for i in chosen]
     cards = await repo.project_cards(session, ids)
-    explanations = engine.explain_many(
+    explanations = explain_many(
         lib, criteria, [int(scored.positions[i]) for i in chosen], day, top_intensity
     )
     items = [

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories import matching as repo
 from app.services.matching.criteria import Criteria, criteria_of
-from app.services.matching.engine import Library
+from app.services.matching.library import Library
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
-from app.services.matching import engine
+from app.repositories.matching import ProjectRow
 from app.services.matching.criteria import criteria_of
+from app.services.matching.eligibility import eligible_positions
+from app.services.matching.explanation import explain
+from app.services.matching.library import Library
+from app.services.matching.scoring import max_intensity, score
 from tests.api.finance.factories import institution, library_project
 from tests.conftest import Keys
 
@@ -149,8 +153,8 @@ def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> boo
     return c["accepts_two_high_retrofit"] or not p["retrofit"]
 
 
-def _row(pid: uuid.UUID, p: dict[str, Any]) -> engine.ProjectRow:
-    return engine.ProjectRow(
+def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
+    return ProjectRow(
         id=pid,
         region_code=p["region_code"],
         objective=p["objective"],
@@ -180,20 +184,20 @@ class TestEngineAgainstReference:
         self, library: list[dict[str, Any]], products: list[dict[str, Any]]
     ) -> None:
         ids = [uuid.uuid4() for _ in library]
-        lib = engine.Library.build([_row(i, p) for i, p in zip(ids, library, strict=True)])
+        lib = Library.build([_row(i, p) for i, p in zip(ids, library, strict=True)])
         for c in products:
             crit = _criteria(c)
-            positions = engine.eligible_positions(lib, crit, TODAY)
+            positions = eligible_positions(lib, crit, TODAY)
             listed = {lib.ids[int(i)] for i in positions}
             expected = {
                 i for i, p in zip(ids, library, strict=True) if reference_eligible(p, c, TODAY)
             }
             assert listed == expected
-            top = engine.max_intensity(lib, positions)
-            scored = engine.score(lib, crit, positions, top)
+            top = max_intensity(lib, positions)
+            scored = score(lib, crit, positions, top)
             assert np.all((scored.score_centi >= 0) & (scored.score_centi <= 10_000))
             for pid in ids:
-                explanation = engine.explain(lib, crit, lib.position[pid], TODAY, top)
+                explanation = explain(lib, crit, lib.position[pid], TODAY, top)
                 assert explanation.eligible == (pid in expected)
                 assert all(i["passed"] for i in explanation.items) == (pid in expected)
 
@@ -262,7 +266,7 @@ class TestPatchedLibrary:
     ) -> None:
         ids = [uuid.uuid4() for _ in range(31)]
         state = {ids[k]: p for k, p in enumerate(before)}
-        lib = engine.Library.build([_row(pid, p) for pid, p in state.items()])
+        lib = Library.build([_row(pid, p) for pid, p in state.items()])
         for k, p in changes:  # None: the project leaves the library
             if p is None:
                 state.pop(ids[k], None)
@@ -270,10 +274,10 @@ class TestPatchedLibrary:
             else:
                 state[ids[k]] = p
                 lib.apply([_row(ids[k], p)], [])
-        fresh = engine.Library.build([_row(pid, p) for pid, p in state.items()])
+        fresh = Library.build([_row(pid, p) for pid, p in state.items()])
         crit = _criteria(c)
-        patched = {lib.ids[int(i)] for i in engine.eligible_positions(lib, crit, TODAY)}
-        rebuilt = {fresh.ids[int(i)] for i in engine.eligible_positions(fresh, crit, TODAY)}
+        patched = {lib.ids[int(i)] for i in eligible_positions(lib, crit, TODAY)}
+        rebuilt = {fresh.ids[int(i)] for i in eligible_positions(fresh, crit, TODAY)}
         assert (
             patched
             == rebuilt

@@ -9,10 +9,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from app.idempotency import request_hash
 from app.models import IdempotencyRecord, Project
 from app.models.base import utcnow
 from app.schemas.project import ProjectCreate
-from app.services.idempotency import request_hash
 from tests.api.projects.helpers import BASE, payload
 from tests.conftest import Keys
 

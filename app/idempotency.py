@@ -19,7 +19,6 @@ retry simply waits for the first to finish.
 """
 
 import hashlib
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,8 +27,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Header, Request
 from pydantic import BaseModel
-from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
@@ -37,6 +34,7 @@ from app.auth import Principal
 from app.errors import BadRequest, Conflict, RuleViolation, field_error
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+from app.repositories import idempotency as repo
 from app.schemas.common import json_default
 
 HEADER = "Idempotency-Key"
@@ -108,51 +106,18 @@ def _abandoned(record: IdempotencyRecord) -> bool:
     return record.completed_at is None and utcnow() - record.created_at > ABANDONED_AFTER
 
 
-async def _find(session: AsyncSession, identity: str, key: str) -> IdempotencyRecord | None:
-    result = await session.execute(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.principal == identity, IdempotencyRecord.key == key
-        )
-    )
-    return result.scalar_one_or_none()
-
-
 async def _claim_committed(
     sessions: async_sessionmaker[AsyncSession], identity: str, key: str, digest: str
 ) -> IdempotencyRecord | Stored:
     """Claim the key in its own committed transaction (PostgreSQL), or answer from the record."""
     async with sessions.begin() as claim:
-        table = IdempotencyRecord.__table__
-        assert isinstance(table, Table)  # noqa: S101 - narrows the type for insert()
-        inserted = await claim.execute(
-            postgresql.insert(table)
-            .values(
-                id=uuid.uuid4(),
-                principal=identity,
-                key=key,
-                request_hash=digest,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=[table.c.principal, table.c.key])
-            .returning(table.c.id)
-        )
-        claimed_id = inserted.scalar_one_or_none()
-        record = await _find(claim, identity, key)
+        claimed_id = await repo.claim_if_new(claim, identity, key, digest)
+        record = await repo.find(claim, identity, key)
         assert record is not None  # noqa: S101 - either inserted or already there
         if claimed_id is not None:
             return record
-        if _abandoned(record):
-            taken = await claim.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == record.id,
-                    IdempotencyRecord.created_at == record.created_at,
-                )
-                .values(created_at=utcnow(), request_hash=digest)
-                .returning(IdempotencyRecord.id)
-            )
-            if taken.scalar_one_or_none() is not None:
-                return record
+        if _abandoned(record) and await repo.take_over(claim, record, digest):
+            return record
         return _answer_existing(record, digest)
 
 
@@ -179,16 +144,10 @@ async def run(
             return claimed.response(replayed=True)
         record_id = claimed.id
     else:
-        existing = await _find(session, identity, key)
+        existing = await repo.find(session, identity, key)
         if existing is not None and not _abandoned(existing):
             return _answer_existing(existing, digest).response(replayed=True)
-        if existing is not None:
-            await session.delete(existing)
-            await session.flush()
-        record = IdempotencyRecord(principal=identity, key=key, request_hash=digest)
-        session.add(record)
-        await session.flush()
-        record_id = record.id
+        record_id = await repo.claim(session, identity, key, digest, replacing=existing)
 
     try:
         answer = await produce()
@@ -196,21 +155,11 @@ async def run(
         if on_postgres:
             # Release the claim so that a retry runs the request again (and gets its own answer).
             async with sessions.begin() as release:
-                await release.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.id == record_id, IdempotencyRecord.completed_at.is_(None)
-                    )
-                )
+                await repo.release(release, record_id)
         raise
     body = orjson.loads(orjson.dumps(answer.body, default=json_default))
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == record_id)
-        .values(
-            status_code=answer.status_code,
-            response_body={"body": body, "headers": answer.headers},
-            completed_at=utcnow(),
-        )
+    await repo.complete(
+        session, record_id, answer.status_code, {"body": body, "headers": answer.headers}
     )
     return Stored(answer.status_code, body, answer.headers).response()
 

@@ -1,0 +1,95 @@
+"""Why a pair matches or not: every criterion (passed or not, the values compared) and, for an
+eligible pair, each score component's points. The texts come from the criteria and component
+tables, so an explanation always describes the masks and shares that decided the pair."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from app.services.matching.criteria import Criteria
+from app.services.matching.eligibility import CRITERIA, eligible_positions
+from app.services.matching.library import Library
+from app.services.matching.scoring import COMPONENTS, max_intensity, points, score
+
+
+@dataclass(frozen=True)
+class Explanation:
+    eligible: bool
+    score: float | None
+    items: list[dict[str, Any]]
+
+
+def _availability(c: Criteria, today: date) -> dict[str, Any]:
+    return {
+        "criterion": "product_available",
+        "passed": c.is_valid_on(today),
+        "detail": (
+            f"product {'active' if c.is_active else 'not active'}; valid "
+            f"{c.valid_from or 'any'}–{c.valid_to or 'any'}; today {today}"
+        ),
+        "points": None,
+    }
+
+
+def explain_many(
+    lib: Library,
+    c: Criteria,
+    positions: Sequence[int],
+    today: date,
+    top_intensity: float | None = None,
+) -> list[Explanation]:
+    """For each position: every criterion (passed or not, the values compared) and, if eligible,
+    the points. Criteria and points are evaluated once over all the positions.
+
+    ``top_intensity`` is the climate denominator when the caller already computed the product's
+    eligible set; otherwise it is computed here.
+    """
+    idx = np.asarray(positions, dtype=np.intp)
+    availability = _availability(c, today)
+    masks = [(criterion, criterion.mask(lib, c, idx)) for criterion in CRITERIA]
+    items: list[list[dict[str, Any]]] = [[dict(availability)] for _ in range(len(idx))]
+    for criterion, m in masks:
+        for k, position in enumerate(idx):
+            items[k].append(
+                {
+                    "criterion": criterion.name,
+                    "passed": True if m is None else bool(m[k]),
+                    "detail": criterion.detail(lib, c, int(position)),
+                    "points": None,
+                }
+            )
+    eligible = [all(item["passed"] for item in row) for row in items]
+    out = [Explanation(eligible=False, score=None, items=row) for row in items]
+    chosen = [k for k, ok in enumerate(eligible) if ok]
+    if not chosen:
+        return out
+    if top_intensity is None:
+        # The climate component is relative to the product's other eligible projects.
+        top_intensity = max_intensity(lib, eligible_positions(lib, c, today))
+    sub = idx[chosen]
+    scored = score(lib, c, sub, top_intensity)
+    given = points(lib, c, sub, top_intensity)
+    shares = c.weight_shares()
+    for j, k in enumerate(chosen):
+        row = items[k]
+        for component in COMPONENTS:
+            row.append(
+                {
+                    "criterion": component.name,
+                    "passed": True,
+                    "detail": f"{component.detail} (max {shares[component.name]:.2f} points)",
+                    "points": round(float(given[component.name][j]), 2),
+                }
+            )
+        out[k] = Explanation(eligible=True, score=int(scored.score_centi[j]) / 100, items=row)
+    return out
+
+
+def explain(
+    lib: Library, c: Criteria, position: int, today: date, top_intensity: float | None = None
+) -> Explanation:
+    """One pair's explanation (see explain_many)."""
+    return explain_many(lib, c, [position], today, top_intensity)[0]

@@ -1,0 +1,123 @@
+"""The library as columns: one numpy array per matching attribute, position i one project.
+
+The matcher never touches rows: eligibility, scoring and explanation read these arrays, so a
+criterion over 100,000 projects is a handful of vectorised operations.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.repositories.matching import ProjectRow
+from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES
+
+Index = NDArray[np.intp] | slice
+Mask = NDArray[np.bool_]
+
+
+def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
+    n = len(rows)
+
+    def column(values: Any, dtype: Any) -> Any:
+        return np.fromiter(values, dtype=dtype, count=n)
+
+    remaining = column((r.remaining_cents for r in rows), np.int64)
+    benefit = column(
+        ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in rows),
+        np.float64,
+    )
+    objective = column((OBJECTIVE_CODES[r.objective] for r in rows), np.int8)
+    cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in rows), np.int8)
+    intensity = np.zeros(n, dtype=np.float64)
+    positive = remaining > 0
+    # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
+    intensity[positive] = benefit[positive] * 1_000_000.0 / remaining[positive]
+    # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
+    halves = np.frombuffer(b"".join(r.id.bytes for r in rows), dtype=">u8").reshape(n, 2)
+    return {
+        "alive": np.ones(n, dtype=np.bool_),
+        "id_hi": halves[:, 0].astype(np.uint64),
+        "id_lo": halves[:, 1].astype(np.uint64),
+        "region": column((int(r.region_code) for r in rows), np.int32),
+        "objective": objective,
+        # one bit per code: a set of accepted codes is then one AND, not a gather
+        "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
+        "categories": column((r.categories_mask for r in rows), np.uint16),
+        "ftypes": column((r.financing_types_mask for r in rows), np.uint8),
+        "cstatus": cstatus,
+        "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
+        "remaining": remaining,
+        "tenor": column(
+            (-1 if r.tenor_months is None else min(r.tenor_months, 32_767) for r in rows),
+            np.int16,
+        ),
+        "benefit": benefit,
+        "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
+        "retrofit": column((bool(r.is_two_high_retrofit) for r in rows), np.bool_),
+        "intensity": intensity,
+    }
+
+
+@dataclass
+class Library:
+    """The library's projects as columns; position i is one project for the object's lifetime.
+
+    Patches overwrite a changed project in place, append new ones and mark leavers not ``alive``,
+    so positions held by a request in flight stay meaningful.
+    """
+
+    ids: list[uuid.UUID]
+    position: dict[uuid.UUID, int]
+    alive: Mask
+    id_hi: NDArray[np.uint64]
+    id_lo: NDArray[np.uint64]
+    region: NDArray[np.int32]
+    objective: NDArray[np.int8]
+    objective_bit: NDArray[np.uint8]
+    categories: NDArray[np.uint16]
+    ftypes: NDArray[np.uint8]
+    cstatus: NDArray[np.int8]
+    cstatus_bit: NDArray[np.uint8]
+    remaining: NDArray[np.int64]
+    tenor: NDArray[np.int16]
+    benefit: NDArray[np.float64]
+    verified: Mask
+    retrofit: Mask
+    intensity: NDArray[np.float64]
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dead(self) -> int:
+        return self.size - len(self.position)
+
+    @classmethod
+    def build(cls, rows: Sequence[ProjectRow]) -> "Library":
+        ids = [r.id for r in rows]
+        return cls(ids=ids, position={pid: i for i, pid in enumerate(ids)}, **_columns(rows))
+
+    def apply(self, rows: Sequence[ProjectRow], gone: Sequence[uuid.UUID]) -> None:
+        """Patch in place: ``rows`` are library projects (new or changed), ``gone`` left it."""
+        for pid in gone:
+            i = self.position.pop(pid, None)
+            if i is not None:
+                self.alive[i] = False
+        known = [r for r in rows if r.id in self.position]
+        fresh = [r for r in rows if r.id not in self.position]
+        if known:
+            at = np.array([self.position[r.id] for r in known], dtype=np.intp)
+            for name, values in _columns(known).items():
+                getattr(self, name)[at] = values
+        if fresh:
+            start = self.size
+            for name, values in _columns(fresh).items():
+                setattr(self, name, np.concatenate([getattr(self, name), values]))
+            for k, r in enumerate(fresh):
+                self.ids.append(r.id)
+                self.position[r.id] = start + k

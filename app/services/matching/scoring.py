@@ -1,0 +1,202 @@
+"""Scoring and ranking: the table of score components, each with its rule, share and detail.
+
+An eligible pair scores Σ points_k over the components, where points_k is the component's share
+of the pair (in [0, 1]) times its re-weighted maximum (``Criteria.weight_shares``). Ranked lists
+order by score (descending), then project id.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.services.matching.criteria import Criteria
+from app.services.matching.library import Library
+
+MAX_SCORE_CENTI = 10_000  # scores are kept as integer hundredths: 0..10,000
+
+Shares = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    name: str
+    rule: str
+    """The component as the API documentation states it (continuation lines indented two)."""
+    share: Callable[[Library, Criteria, NDArray[np.intp], float], Shares]
+    """The share in [0, 1] of eligible positions, given the product's best climate intensity."""
+    detail: str
+    """What the component rewards, in a pair's explanation."""
+
+
+def _climate_benefit(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> Shares:
+    if top_intensity > 0:
+        out: Shares = lib.intensity[positions] / top_intensity
+        return out
+    return np.zeros(len(positions))
+
+
+def _amount_fit(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> Shares:
+    n = len(positions)
+    remaining = lib.remaining[positions].astype(np.float64)
+    lo, hi = c.amount_min_cents, c.amount_max_cents
+    if lo is not None and hi is not None:
+        if hi == lo:
+            return np.ones(n)
+        out: Shares = 1.0 - np.abs(remaining - (lo + hi) / 2.0) / float(hi - lo)
+        return out
+    if hi is not None and hi > 0:
+        out = remaining / float(hi)
+        return out
+    return np.ones(n)
+
+
+# Readiness share by construction status code (planning → operational).
+READINESS = np.array((0.25, 0.5, 0.75, 1.0), dtype=np.float64)
+
+
+def _readiness(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> Shares:
+    out: Shares = READINESS[lib.cstatus[positions]]
+    return out
+
+
+def _verification(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> Shares:
+    return lib.verified[positions].astype(np.float64)
+
+
+def _category_targeted(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> Shares:
+    n = len(positions)
+    if not c.categories:
+        return np.zeros(n)
+    cats = lib.categories[positions]
+    counts = np.bitwise_count(cats).astype(np.float64)
+    hits = np.bitwise_count(np.bitwise_and(cats, c.categories_mask)).astype(np.float64)
+    out: Shares = np.divide(hits, counts, out=np.zeros(n), where=counts > 0)
+    return out
+
+
+# In the order of DEFAULT_WEIGHTS (a test ties the two).
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "climate_benefit",
+        "intensity / max intensity among the product's eligible projects, where\n"
+        "  intensity = (annual_emission_reduction_tco2e + annual_carbon_sink_tco2e) per 10,000"
+        " CNY of\n"
+        "  remaining need (0 when the max is 0);",
+        _climate_benefit,
+        "tCO2e per 10,000 CNY of remaining need against the best eligible project",
+    ),
+    Component(
+        "amount_fit",
+        "with amount_min and amount_max, 1 − |remaining − midpoint| / (max − min) (1 when\n"
+        "  min = max); with only amount_max, remaining / amount_max; otherwise 1;",
+        _amount_fit,
+        "remaining need within the product's amount range",
+    ),
+    Component(
+        "readiness",
+        "planning 0.25, approved 0.5, under_construction 0.75, operational 1;",
+        _readiness,
+        "readiness by construction status",
+    ),
+    Component(
+        "verification",
+        "1 when the project's carbon accounting is third-party verified, else 0;",
+        _verification,
+        "third-party verified carbon accounting",
+    ),
+    Component(
+        "category_targeted",
+        "share of the project's categories that the product lists (0 when the product\n"
+        "  lists none).",
+        _category_targeted,
+        "share of the project's categories the product targets",
+    ),
+)
+
+SCORING_DOC = "\n".join(
+    [
+        "Score (0–100) of an eligible pair = Σ points_k, points_k = 100 · w_k / Σw · fraction_k,"
+        " where w are",
+        "the product's weights (default climate_benefit 40, amount_fit 20, readiness 20,"
+        " verification 10,",
+        "category_targeted 10) and each fraction lies in [0, 1]:",
+        *(f"- {component.name}: {component.rule}" for component in COMPONENTS),
+        "The score is rounded to 2 decimals; lists order by score (descending), then id.",
+    ]
+)
+
+
+def max_intensity(lib: Library, positions: NDArray[np.intp]) -> float:
+    """The climate denominator: the best intensity among a product's eligible positions."""
+    return float(lib.intensity[positions].max()) if len(positions) else 0.0
+
+
+def points(
+    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+) -> dict[str, Shares]:
+    """Points per component: the share times the component's re-weighted maximum.
+
+    Every share is within [0, 1] for an eligible pair (the amount range and the climate maximum
+    are taken over eligible pairs), so no clipping is needed before the total's.
+    """
+    shares = c.weight_shares()
+    return {
+        component.name: component.share(lib, c, positions, top_intensity) * shares[component.name]
+        for component in COMPONENTS
+    }
+
+
+@dataclass(frozen=True)
+class Scored:
+    positions: NDArray[np.intp]
+    score_centi: NDArray[np.int64]
+
+
+def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float) -> Scored:
+    """The total score (integer hundredths) of eligible positions."""
+    total = np.zeros(len(positions))
+    for component in points(lib, c, positions, top_intensity).values():
+        total += component
+    centi = np.clip(np.rint(total * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
+    return Scored(positions=positions, score_centi=centi)
+
+
+Cursor = tuple[int, int, int]
+"""(score in hundredths, id high 64 bits, id low 64 bits) of the last pair a page served."""
+
+
+def cursor_of(score_centi: int, project_id: uuid.UUID) -> Cursor:
+    return (score_centi, project_id.int >> 64, project_id.int & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def top(lib: Library, scored: Scored, after: Cursor | None, limit: int) -> NDArray[np.intp]:
+    """Indices (into ``scored``) of the first ``limit`` pairs after the cursor, ordered by score
+    descending, then project id ascending."""
+    s = scored.score_centi
+    hi = lib.id_hi[scored.positions]
+    lo = lib.id_lo[scored.positions]
+    if after is not None:
+        cs, chi, clo = after
+        later = (hi > chi) | ((hi == chi) & (lo > clo))
+        chosen = np.flatnonzero((s < cs) | ((s == cs) & later))
+    else:
+        chosen = np.arange(len(s))
+    if len(chosen) > limit > 0:
+        # every pair scoring at least the limit-th best score, ties included, then a full sort
+        threshold = -np.partition(-s[chosen], limit - 1)[limit - 1]
+        chosen = chosen[s[chosen] >= threshold]
+    order = np.lexsort((lo[chosen], hi[chosen], -s[chosen]))
+    return chosen[order][:limit].astype(np.intp)
