@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.services.matching import engine
 from app.services.matching.criteria import criteria_of
-from tests.api.finance.factories import institution, library_project
 from tests.conftest import Keys
+from tests.factories import institution, library_project
 
 TODAY = datetime.now(UTC).date()
 
