@@ -61,7 +61,7 @@ def create_database(kind: str, pg_admin_url: str = DEFAULT_PG_ADMIN_URL) -> Data
     if kind == "postgresql":
 
         async def create() -> None:
-            import asyncpg  # type: ignore[import-untyped]
+            import asyncpg
 
             conn = await asyncpg.connect(pg_admin_url)
             try:

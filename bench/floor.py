@@ -165,7 +165,7 @@ class Floor:
 
     async def startup(self) -> None:
         if self.dialect == "postgresql":
-            import asyncpg  # type: ignore[import-untyped]
+            import asyncpg
 
             self.pool = await asyncpg.create_pool(
                 asyncpg_dsn(self.url), min_size=POOL_SIZE, max_size=POOL_SIZE

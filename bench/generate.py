@@ -521,7 +521,7 @@ def sync_url(url: str) -> str:
 
 
 async def _copy_projects_pg(url: str, rows: list[dict[str, Any]]) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     table = PROJECTS
     columns = [c.name for c in table.columns]

@@ -1,8 +1,5 @@
 """The climatelib command: migrate, keys create (the key alone on stdout), openapi."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -10,25 +7,11 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
-
-
-def _cli(
-    *args: str, database_url: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url}
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
+from tests.factories import run_cli
 
 
 async def test_keys_create_prints_a_key_the_api_accepts(database_url: str) -> None:
-    result = _cli("keys", "create", "--role", "admin", "--name", "x", database_url=database_url)
+    result = run_cli("keys", "create", "--role", "admin", "--name", "x", database_url=database_url)
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip()
     assert result.stdout == key + "\n"
@@ -45,7 +28,7 @@ async def test_keys_create_prints_a_key_the_api_accepts(database_url: str) -> No
 
 
 def test_keys_create_refuses_bad_scope(database_url: str) -> None:
-    result = _cli(
+    result = run_cli(
         "keys",
         "create",
         "--role",
@@ -63,13 +46,13 @@ def test_keys_create_refuses_bad_scope(database_url: str) -> None:
 
 def test_migrate_on_an_empty_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
-    assert _cli("migrate", database_url=url).returncode == 0
+    assert run_cli("migrate", database_url=url).returncode == 0
     assert (tmp_path / "new.db").stat().st_size > 0
 
 
 def test_openapi_writes_the_spec(tmp_path: Path) -> None:
     out = tmp_path / "spec.json"
-    result = _cli("openapi", "--output", str(out), database_url="sqlite:///unused.db")
+    result = run_cli("openapi", "--output", str(out), database_url="sqlite:///unused.db")
     assert result.returncode == 0, result.stderr
     assert out.read_text(encoding="utf-8").startswith("{")
 

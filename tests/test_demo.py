@@ -1,8 +1,5 @@
 """`climatelib demo`: a small sample on a fresh database, checked through the API."""
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +9,7 @@ import pytest
 from app.config import Settings
 from app.demo import DemoResult, run_demo
 from app.main import create_app
+from tests.factories import run_cli
 
 PROJECT_STATUSES = [
     "draft",
@@ -126,22 +124,10 @@ class TestDemo:
         assert {i["type"] for i in institutions} >= {"bank", "insurer", "fund", "guarantee"}
 
 
-def _cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url}
-    return subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
     database_url: str, http: httpx.AsyncClient
 ) -> None:
-    first = _cli("demo", "--projects", "8", database_url=database_url)
+    first = run_cli("demo", "--projects", "8", database_url=database_url)
     assert first.returncode == 0, first.stderr
     assert "projects      8" in first.stdout
     key_line = next(line for line in first.stdout.splitlines() if "DEMO_ADMIN_KEY=" in line)
@@ -150,7 +136,7 @@ async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
     assert response.status_code == 200
     assert "demo admin" in {k["name"] for k in response.json()["items"]}
 
-    second = _cli("demo", database_url=database_url)
+    second = run_cli("demo", database_url=database_url)
     assert second.returncode == 1
     assert second.stdout == ""
     assert "already holds the demo" in second.stderr

@@ -1,9 +1,16 @@
-"""Schemathesis against a real server: no generated request, valid or not, gets a 5xx answer.
+"""Schemathesis against a real server: every answer is what the OpenAPI document declares.
 
 The server runs as `climatelib serve` does (uvicorn, the migrated database of this test, a small
-demo library loaded), and every actor's key drives the whole OpenAPI document.
+demo library loaded), and each actor's key drives the whole document through schemathesis'
+conformance checks: no 5xx, only declared status codes, content types and headers, bodies that
+match the declared schema, and auth that is enforced where it is declared. The checks that judge
+whether schema-valid input is accepted (or invalid input refused) are left out: the service
+validates more than a JSON schema can say (USCC checksums, region codes, cursors, transitions).
+
+The verdict comes from schemathesis' own event report (NDJSON), not from its console output.
 """
 
+import json
 import os
 import re
 import socket
@@ -11,12 +18,84 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.factories import run_cli
+
 BIN = Path(sys.executable).parent
+CHECKS = "all"
+NOT_CHECKED = "positive_data_acceptance,negative_data_rejection"
+
+# Known non-conformances of routes and schemas being reworked elsewhere (issue 9); each entry is
+# (operation, check, text in schemathesis' message). Remove an entry once its route answers as
+# declared: until then the run tolerates exactly these, and any other failure fails the test.
+_BODY_OPERATIONS = [
+    "POST /api/v1/api-keys",
+    "POST /api/v1/engagements",
+    "POST /api/v1/engagements/{engagement_id}/transitions",
+    "POST /api/v1/institutions",
+    "POST /api/v1/matching/preview",
+    "POST /api/v1/pilots",
+    "PATCH /api/v1/pilots/{pilot_id}",
+    "POST /api/v1/pilots/{pilot_id}/transitions",
+    "POST /api/v1/products",
+    "PATCH /api/v1/products/{product_id}",
+    "PATCH /api/v1/projects/{project_id}",
+    "POST /api/v1/projects/{project_id}/transitions",
+]
+_DEFAULT_422_OPERATIONS = [
+    "GET /api/v1/api-keys",
+    "DELETE /api/v1/api-keys/{key_id}",
+    "GET /api/v1/engagements",
+    "GET /api/v1/engagements/{engagement_id}",
+    "GET /api/v1/institutions",
+    "GET /api/v1/institutions/{institution_id}",
+    "GET /api/v1/matches/explain",
+    "GET /api/v1/pilots/{pilot_id}",
+    "GET /api/v1/pilots/{pilot_id}/history",
+    "GET /api/v1/products",
+    "GET /api/v1/products/{product_id}",
+    "GET /api/v1/products/{product_id}/matches",
+    "GET /api/v1/projects/{project_id}",
+    "GET /api/v1/projects/{project_id}/history",
+    "GET /api/v1/projects/{project_id}/matches",
+    "GET /api/v1/regions/{code}",
+]
+_PUBLIC_READS = [
+    "GET /api/v1/pilots",
+    "GET /api/v1/pilots/{pilot_id}",
+    "GET /api/v1/pilots/{pilot_id}/evaluation",
+    "GET /api/v1/pilots/{pilot_id}/history",
+    "GET /api/v1/products",
+    "GET /api/v1/products/{product_id}",
+    "GET /api/v1/projects",
+    "GET /api/v1/projects/export",
+    "GET /api/v1/projects/{project_id}",
+    "GET /api/v1/projects/{project_id}/history",
+    "GET /api/v1/stats/overview",
+]
+KNOWN: list[tuple[str, str, str]] = [
+    # A body that is not JSON (or an unusable Idempotency-Key) answers 400, which these
+    # operations do not declare.
+    *((op, "status_code_conformance", "Received: 400") for op in _BODY_OPERATIONS),
+    # A query or path parameter of the wrong type answers 422 as application/problem+json, but
+    # these operations declare FastAPI's default 422 (application/json, HTTPValidationError).
+    *(
+        (op, "content_type_conformance", "Received: application/problem+json")
+        for op in _DEFAULT_422_OPERATIONS
+    ),
+    # A reviewer's or an institution's key is refused a project's ranked products with 403,
+    # which the operation does not declare.
+    ("GET /api/v1/projects/{project_id}/matches", "status_code_conformance", "Received: 403"),
+    # Reads open to the public (they show more to a key) declare the bearer key as required.
+    *((op, "ignored_auth", "without authentication") for op in _PUBLIC_READS),
+    *((op, "ignored_auth", "Expected 401 or 403") for op in _PUBLIC_READS),
+]
 
 
 def _free_port() -> int:
@@ -26,31 +105,25 @@ def _free_port() -> int:
         return port
 
 
-def _cli(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return result.stdout
+def _key(*args: str, database_url: str) -> str:
+    result = run_cli("keys", "create", *args, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url, "CLIMATELIB_LOG_LEVEL": "ERROR"}
-    demo = _cli("demo", "--projects", "20", env=env)
-    admin = re.findall(r"clk_[A-Za-z0-9_-]+", demo)[-1]
+    quiet = {"CLIMATELIB_LOG_LEVEL": "ERROR"}
+    demo = run_cli("demo", "--projects", "20", database_url=database_url, env=quiet)
+    assert demo.returncode == 0, demo.stderr
     keys = {
-        "admin": admin,
-        "region": _cli(
-            "keys", "create", "--role", "region", "--scope", "440000", "--name", "r", env=env
-        ).strip(),
-        "reviewer": _cli(
-            "keys", "create", "--role", "reviewer", "--scope", "44", "--name", "v", env=env
-        ).strip(),
+        "admin": re.findall(r"clk_[A-Za-z0-9_-]+", demo.stdout)[-1],
+        "region": _key(
+            "--role", "region", "--scope", "440000", "--name", "r", database_url=database_url
+        ),
+        "reviewer": _key(
+            "--role", "reviewer", "--scope", "44", "--name", "v", database_url=database_url
+        ),
     }
     port = _free_port()
     process = subprocess.Popen(  # noqa: S603
@@ -64,7 +137,7 @@ def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
             "--log-level",
             "error",
         ],
-        env=env,
+        env={**os.environ, "CLIMATELIB_DATABASE_URL": database_url, **quiet},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -78,26 +151,71 @@ def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
                 time.sleep(0.1)
         else:
             pytest.fail("the server did not start")
+        bank = httpx.get(f"{url}/api/v1/institutions", params={"type": "bank"}).json()["items"][0]
+        keys["institution"] = _key(
+            "--role", "institution", "--scope", bank["id"], "--name", "i", database_url=database_url
+        )
         yield url, keys
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def test_no_request_gets_a_server_error(server: tuple[str, dict[str, str]]) -> None:
+@dataclass(frozen=True)
+class Failure:
+    operation: str
+    check: str
+    message: str
+
+    def known(self) -> bool:
+        return any(
+            self.operation == operation and self.check == check and text in self.message
+            for operation, check, text in KNOWN
+        )
+
+
+def _read_report(path: Path) -> tuple[list[Failure], list[str], bool]:
+    """The failed checks, the errors, and whether the run finished, from the NDJSON events."""
+    failures: list[Failure] = []
+    errors: list[str] = []
+    finished = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event: dict[str, Any] = json.loads(line)
+        (kind, body), *_ = event.items()
+        if kind == "EngineFinished":
+            finished = True
+        elif kind in ("NonFatalError", "FatalError"):
+            errors.append(json.dumps(body, ensure_ascii=False)[:2000])
+        elif kind == "ScenarioFinished":
+            for checks in (body["recorder"].get("checks") or {}).values():
+                for check in checks:
+                    if check["status"] == "failure":
+                        found = check["failure_info"]["failure"]
+                        failures.append(
+                            Failure(found["operation"], check["name"], found["message"])
+                        )
+    return failures, errors, finished
+
+
+def test_every_answer_conforms_to_the_document(
+    server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     url, keys = server
-    schemathesis = BIN / "st"
-    failures = []
+    problems: list[str] = []
     for actor, key in [("anonymous", None), *keys.items()]:
+        report = tmp_path / f"{actor}.ndjson"
         headers = ["-H", f"Authorization: Bearer {key}"] if key else []
+        # Run inside tmp_path: schemathesis keeps its caches and reports in the working directory.
         result = subprocess.run(  # noqa: S603
             [
-                str(schemathesis),
+                str(BIN / "st"),
                 "run",
                 f"{url}/openapi.json",
                 *headers,
                 "--checks",
-                "not_a_server_error",
+                CHECKS,
+                "--exclude-checks",
+                NOT_CHECKED,
                 "--max-examples",
                 "8",
                 "--seed",
@@ -106,16 +224,30 @@ def test_no_request_gets_a_server_error(server: tuple[str, dict[str, str]]) -> N
                 "examples,fuzzing,stateful",
                 "--workers",
                 "1",
+                "--generation-database",
+                "none",
+                "--report",
+                "ndjson",
+                "--report-ndjson-path",
+                str(report),
                 "--no-color",
             ],
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
+            cwd=tmp_path,
         )
-        # Judged by what it found, not by its exit code: schemathesis itself now and then fails
-        # while drawing an example (an internal KeyError), which says nothing about the service.
-        assert "passed" in result.stdout or "failure" in result.stdout, result.stdout[-2000:]
-        if "Server error" in result.stdout or "ST101" in result.stdout:
-            failures.append(f"--- as {actor}:\n{result.stdout[-4000:]}")
-    assert not failures, "\n".join(failures)
+        # 0: nothing failed; 1: some check failed (judged below against KNOWN); else a crash.
+        assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+        failures, errors, finished = _read_report(report)
+        assert finished, f"schemathesis did not finish as {actor}:\n{result.stdout[-3000:]}"
+        problems += [f"as {actor}: error {error}" for error in errors]
+        problems += sorted(
+            {
+                f"as {actor}: {f.operation}: {f.check}: {f.message}"
+                for f in failures
+                if not f.known()
+            }
+        )
+    assert not problems, "\n".join(problems)

@@ -26,7 +26,7 @@ ALLOWED: set[tuple[str, str]] = {
     ("app/services/batch.py", "app.errors._validation_errors"),
 }
 # Modules outside the repositories that still build SQL statements themselves.
-ALLOWED_SQL: set[str] = {"app/demo.py", "app/services/batch.py", "app/services/projects.py"}
+ALLOWED_SQL: set[str] = {"app/services/batch.py", "app/services/projects.py"}
 
 # Forbidden import prefixes per layer (the package directly under app/).
 FORBIDDEN = {

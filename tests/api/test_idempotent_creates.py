@@ -7,8 +7,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api.finance.factories import institution, library_project, make_uscc, product
 from tests.conftest import Keys
+from tests.factories import institution, library_project, make_uscc, product
 
 Setup = Callable[
     [httpx.AsyncClient, Keys, FastAPI],

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from app.models import Project, ProjectTransition
-from tests.api.projects.helpers import payload
+from tests.factories import project_payload as payload
 
 BATCH = "/api/v1/projects/batch"
 IMPORT = "/api/v1/projects/import"

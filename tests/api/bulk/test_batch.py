@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from app.services import batch
 from tests.api.bulk.helpers import BATCH, count_projects, count_transitions, item
-from tests.api.projects.helpers import BASE, USCC, institution_headers, move, project_in
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import USCC, institution_headers, project_in
+from tests.factories import move_project as move
 
 
 def _invalid(n: int) -> dict[str, Any]:
@@ -359,7 +361,7 @@ class TestBatchRefusedAsAWhole:
         for headers in (
             await keys.admin(),
             await keys.reviewer("44"),
-            await institution_headers(app, keys),
+            await institution_headers(client, keys),
         ):
             response = await client.post(BATCH, json={"items": [item(1)]}, headers=headers)
             assert response.status_code == 403

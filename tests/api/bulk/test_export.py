@@ -14,8 +14,8 @@ from app.models import Project, ProjectStatus
 from app.services import export
 from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS
 from tests.api.bulk.helpers import BATCH, EXPORT, IMPORT, item
-from tests.api.projects.helpers import project_in
 from tests.conftest import Keys
+from tests.factories import project_in
 
 COLUMNS = [field for field, _ in EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS]
 CONTACT = ("contact_name", "contact_phone", "contact_email")

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import time
 from typing import Any
 
 import httpx
@@ -13,8 +12,8 @@ from openpyxl import Workbook
 from app.services import batch
 from app.services.tabular import IMPORT_COLUMNS
 from tests.api.bulk.helpers import IMPORT, count_projects, count_transitions
-from tests.api.projects.helpers import USCC
 from tests.conftest import Keys
+from tests.factories import USCC
 
 FIELDS = [field for field, _ in IMPORT_COLUMNS]
 CHINESE = [zh for _, zh in IMPORT_COLUMNS]
@@ -134,9 +133,7 @@ class TestImportProjects:
         rows = [row(n) for n in range(10_000)]
         # a repeat across chunks (rows 2 and 5002) is refused as within one batch
         rows[5000] = row(0, name="Twin")
-        started = time.perf_counter()
         response = await client.post(IMPORT, headers=region, **upload(to_csv(rows)))
-        elapsed = time.perf_counter() - started
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["summary"] == {"created": 9999, "updated": 0, "unchanged": 0, "error": 1}
@@ -146,7 +143,6 @@ class TestImportProjects:
         assert body["results"][9999]["row"] == 10_001
         assert await count_projects(app) == 9999
         assert await count_transitions(app) == 9999
-        assert elapsed < 20, f"10,000 rows took {elapsed:.1f} s"
         again = await client.post(IMPORT, headers=region, **upload(to_csv(rows)))
         assert again.json()["summary"]["unchanged"] == 9999
 

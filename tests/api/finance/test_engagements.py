@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from app.models import Engagement
-from tests.api.finance.factories import get_project, institution, library_project, product
 from tests.conftest import Keys
+from tests.factories import get_project, institution, library_project, product
 
 BASE = "/api/v1/engagements"
 TODAY = datetime.now(UTC).date().isoformat()

@@ -2,8 +2,8 @@
 
 import httpx
 
-from tests.api.finance.factories import make_uscc
 from tests.conftest import Keys
+from tests.factories import make_uscc
 
 BASE = "/api/v1/institutions"
 

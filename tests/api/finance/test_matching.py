@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from tests.api.finance.factories import institution, library_project, product, set_project
 from tests.conftest import Keys
+from tests.factories import institution, library_project, product, set_project
 
 CRITERIA = {
     "region_prefixes": ["44"],

@@ -20,8 +20,8 @@ from app.services.matching.eligibility import eligible_positions
 from app.services.matching.explanation import explain
 from app.services.matching.library import Library
 from app.services.matching.scoring import max_intensity, score
-from tests.api.finance.factories import institution, library_project
 from tests.conftest import Keys
+from tests.factories import institution, library_project
 
 TODAY = datetime.now(UTC).date()
 

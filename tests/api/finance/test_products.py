@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.finance.factories import institution, product
 from tests.conftest import Keys
+from tests.factories import institution, product
 
 BASE = "/api/v1/products"
 WEIGHT_NAMES = ("climate_benefit", "amount_fit", "readiness", "verification", "category_targeted")

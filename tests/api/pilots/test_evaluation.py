@@ -7,8 +7,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.models.project import ProjectStatus
-from tests.api.pilots.factories import FUTIAN_PILOT, LIANGJIANG_PILOT, MIYUN_PILOT, add_project
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, LIANGJIANG_PILOT, MIYUN_PILOT, library_project
 
 BASE = "/api/v1/pilots"
 
@@ -19,7 +19,7 @@ def at(year: int, month: int, day: int = 15) -> datetime:
 
 async def futian_library(app: FastAPI) -> None:
     """Two library projects and a draft in 福田区, and one library project next door in 南山区."""
-    await add_project(
+    await library_project(
         app,
         region_code="440304",
         status=ProjectStatus.in_library,
@@ -27,9 +27,9 @@ async def futian_library(app: FastAPI) -> None:
         total_investment="10000000.10",
         financing_need="8000000.05",
         financing_secured="1000000.00",
-        emission_reduction=1200.5,
+        annual_emission_reduction_tco2e=1200.5,
     )
-    await add_project(
+    await library_project(
         app,
         region_code="440304",
         status=ProjectStatus.in_library,
@@ -37,19 +37,19 @@ async def futian_library(app: FastAPI) -> None:
         total_investment="2500000.20",
         financing_need="2000000.00",
         financing_secured="0.00",
-        emission_reduction=None,
-        carbon_sink=300.0,
+        annual_emission_reduction_tco2e=None,
+        annual_carbon_sink_tco2e=300.0,
     )
-    await add_project(
+    await library_project(
         app,
         region_code="440304",
         status=ProjectStatus.draft,
         total_investment="900000.00",
         financing_need="900000.00",
         financing_secured="0.00",
-        emission_reduction=50.0,
+        annual_emission_reduction_tco2e=50.0,
     )
-    await add_project(
+    await library_project(
         app, region_code="440305", status=ProjectStatus.in_library, approved_at=at(2026, 2)
     )
 
@@ -131,7 +131,7 @@ class TestPilotEvaluation:
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
         for code in ("500105", "500157", "500109", "500103"):  # 500103 渝中区 is outside
-            await add_project(
+            await library_project(
                 app, region_code=code, status=ProjectStatus.in_library, approved_at=at(2025, 3)
             )
         body = (
@@ -144,13 +144,13 @@ class TestPilotEvaluation:
         self, client: httpx.AsyncClient, app: FastAPI
     ) -> None:
         baoding = "850536eb-8208-5a68-b688-ae5c3db44bbe"  # 河北省保定市, 130600
-        await add_project(
+        await library_project(
             app, region_code="130602", status=ProjectStatus.in_library, approved_at=at(2026, 1)
         )
-        await add_project(
+        await library_project(
             app, region_code="130600", status=ProjectStatus.in_library, approved_at=at(2026, 1)
         )
-        await add_project(
+        await library_project(
             app, region_code="130100", status=ProjectStatus.in_library, approved_at=at(2026, 1)
         )
         body = (await client.get(f"{BASE}/{baoding}/evaluation")).json()
@@ -168,21 +168,21 @@ class TestPilotScopedKeys:
     async def test_two_pilots_sharing_no_code_never_see_each_others_drafts(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
-        await add_project(
+        await library_project(
             app,
             region_code="440304",
             status=ProjectStatus.draft,
             total_investment="3000000.00",
             financing_need="1000000.00",
         )
-        await add_project(
+        await library_project(
             app,
             region_code="110118",
             status=ProjectStatus.draft,
             total_investment="7000000.00",
             financing_need="1000000.00",
         )
-        await add_project(
+        await library_project(
             app, region_code="110118", status=ProjectStatus.in_library, approved_at=at(2026, 3)
         )
         futian_key = await keys.region(f"pilot:{FUTIAN_PILOT}")

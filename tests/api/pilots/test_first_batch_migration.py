@@ -6,8 +6,8 @@ import httpx
 from alembic import command
 
 from app.migrate import alembic_config
-from tests.api.pilots.factories import FUTIAN_PILOT, LIANGJIANG_PILOT
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, LIANGJIANG_PILOT
 
 BASE = "/api/v1/pilots"
 

@@ -1,10 +1,12 @@
 """Pilots: the first batch ships as data; admins register pilots; anyone reads them."""
 
+from typing import Any
+
 import httpx
 import pytest
 
-from tests.api.pilots.factories import FUTIAN_PILOT, LIANGJIANG_PILOT, TIANFU_PILOT
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, LIANGJIANG_PILOT, TIANFU_PILOT
 
 BASE = "/api/v1/pilots"
 
@@ -23,7 +25,7 @@ def new_pilot(**overrides: object) -> dict[str, object]:
 
 
 async def all_pages(
-    client: httpx.AsyncClient, url: str, **params: object
+    client: httpx.AsyncClient, url: str, **params: str | int
 ) -> list[dict[str, object]]:
     items: list[dict[str, object]] = []
     cursor = None
@@ -80,7 +82,7 @@ class TestListPilots:
         ],
     )
     async def test_filters(
-        self, client: httpx.AsyncClient, params: dict[str, object], expected: set[str]
+        self, client: httpx.AsyncClient, params: dict[str, str | int], expected: set[str]
     ) -> None:
         items = await all_pages(client, BASE, **params)
         assert {p["name"] for p in items} == expected
@@ -92,7 +94,7 @@ class TestListPilots:
         "params", [{"province": "4"}, {"status": "pending"}, {"kind": "town"}, {"limit": 0}]
     )
     async def test_invalid_filter_is_422_problem(
-        self, client: httpx.AsyncClient, params: dict[str, object]
+        self, client: httpx.AsyncClient, params: dict[str, str | int]
     ) -> None:
         response = await client.get(BASE, params=params)
         assert response.status_code == 422
@@ -324,6 +326,7 @@ class TestUpdatePilot:
     ) -> None:
         admin = await keys.admin()
         before = (await client.get(f"{BASE}/{FUTIAN_PILOT}")).json()
+        body: dict[str, Any]
         for body in (
             {"regions": [{"code": "110118"}], "work_plan_ref": "x"},
             {"regions": None},

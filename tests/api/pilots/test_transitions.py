@@ -5,9 +5,9 @@ import asyncio
 import httpx
 import pytest
 
-from tests.api.pilots.factories import FUTIAN_PILOT
 from tests.api.pilots.test_pilots import BASE, new_pilot
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT
 
 
 async def create(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
@@ -148,7 +148,7 @@ class TestPilotHistory:
         pilot_id = await create(client, admin)
         for action in ("submit", "approve", "accept"):
             await step(client, admin, pilot_id, action)
-        actions = []
+        actions: list[str] = []
         cursor = None
         while True:
             params = {"limit": 1, **({"cursor": cursor} if cursor else {})}

@@ -9,8 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from app.models import Pilot, PilotKind, PilotRegion
-from tests.api.projects.helpers import BASE, USCC, create, institution_headers, payload
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import USCC, institution_headers
+from tests.factories import create_project as create
+from tests.factories import project_payload as payload
 
 
 def _codes(response: httpx.Response) -> dict[str, list[str | int]]:
@@ -77,7 +80,7 @@ class TestCreateProject:
         elif role == "reviewer":
             auth = await keys.reviewer("44")
         else:
-            auth = await institution_headers(app, keys)
+            auth = await institution_headers(client, keys)
         response = await client.post(BASE, json=payload(), headers=auth)
         assert response.status_code == 403
         assert response.json()["code"] == "wrong_role"

@@ -13,8 +13,9 @@ from app.idempotency import request_hash
 from app.models import IdempotencyRecord, Project
 from app.models.base import utcnow
 from app.schemas.project import ProjectCreate
-from tests.api.projects.helpers import BASE, payload
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import project_payload as payload
 
 
 async def _count_projects(app: FastAPI) -> int:

@@ -8,8 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.projects.helpers import BASE, create, in_library, move, project_in
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import create_project as create
+from tests.factories import in_library, project_in
+from tests.factories import move_project as move
 
 
 async def _transition(

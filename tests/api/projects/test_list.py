@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.projects.helpers import BASE, create, in_library
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import create_project as create
+from tests.factories import in_library
 
 
 def _ids(response: httpx.Response) -> list[str]:

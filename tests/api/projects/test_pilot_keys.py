@@ -2,9 +2,12 @@
 
 import httpx
 
-from tests.api.pilots.factories import FUTIAN_PILOT, MIYUN_PILOT
-from tests.api.projects.helpers import BASE, create, move, payload
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, MIYUN_PILOT
+from tests.factories import PROJECTS as BASE
+from tests.factories import create_project as create
+from tests.factories import move_project as move
+from tests.factories import project_payload as payload
 
 
 class TestPilotScopedKeys:

@@ -6,8 +6,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.projects.helpers import BASE, create, in_library, project_in
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import create_project as create
+from tests.factories import in_library, project_in
 
 
 async def _patch(

@@ -7,24 +7,15 @@ Writes are sent with a stale If-Match: an allowed write then answers 412 and cha
 so the matrix stays read-only while still proving that authorisation let the call through.
 """
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
-from app.auth import Principal
-from app.repositories import projects as projects_repo
-from tests.api.projects.helpers import (
-    BASE,
-    STEPS,
-    institution_headers,
-    institution_key,
-    project_in,
-)
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import STEPS, institution_headers, project_in
 
 STATUSES = list(STEPS)
 ACTIONS = ["submit", "recommend", "approve", "return", "reject", "withdraw", "exit"]
@@ -117,7 +108,7 @@ class TestEveryEndpointForEveryActor:
             "reviewer_out": await keys.reviewer("33"),
             "region_in": await keys.region("440304"),
             "region_out": await keys.region("330100"),
-            "institution": await institution_headers(app, keys),
+            "institution": await institution_headers(client, keys),
             "anonymous": {},
         }
         checks = 0
@@ -215,29 +206,3 @@ class TestEveryEndpointForEveryActor:
 # anonymous 2.
 LISTED_ITEMS = 10 + 7 + 2 + 9 + 3 + 2 + 2
 CHECKS = 7 * (1 + 10 * 10) + LISTED_ITEMS
-
-
-class TestContactGrantHook:
-    async def test_granted_institution_sees_contact_others_do_not(
-        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        region = await keys.region("440304")
-        project = await project_in(client, keys, "in_library", region)
-        bank, bank_id = await institution_key(app, keys)
-        other_bank = await institution_headers(app, keys)
-
-        async def grants(
-            session: object, principal: Principal, project_ids: object
-        ) -> frozenset[uuid.UUID]:
-            # What the engagements code will answer once the owner accepts this bank's offer.
-            if principal.institution_id == bank_id:
-                return frozenset({uuid.UUID(project["id"])})
-            return frozenset()
-
-        monkeypatch.setattr(projects_repo, "contact_grants", grants)
-        url = f"{BASE}/{project['id']}"
-        assert (await client.get(url, headers=bank)).json()["contact"]["name"] == "Li Ming"
-        listed = (await client.get(BASE, headers=bank)).json()["items"]
-        assert listed[0]["contact"]["name"] == "Li Ming"
-        assert (await client.get(url, headers=other_bank)).json()["contact"] is None
-        assert (await client.get(url)).json()["contact"] is None

@@ -5,9 +5,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from tests.api.finance.factories import institution, library_project, product
-from tests.api.pilots.factories import FUTIAN_PILOT, MIYUN_PILOT
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, MIYUN_PILOT, institution, library_project, product
 
 TODAY = "2026-11-26"
 

@@ -1,24 +1,25 @@
 """GET /stats/overview: figures per dimension over exactly the projects the caller may read."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.models.project import Objective, ProjectStatus
-from tests.api.pilots.factories import FUTIAN_PILOT, MIYUN_PILOT, add_project
 from tests.conftest import Keys
+from tests.factories import FUTIAN_PILOT, MIYUN_PILOT, library_project
 
 URL = "/api/v1/stats/overview"
 
 
-def by_key(groups: list[dict[str, object]]) -> dict[object, dict[str, object]]:
+def by_key(groups: list[dict[str, Any]]) -> dict[object, dict[str, Any]]:
     return {g["key"]: g for g in groups}
 
 
 async def sample(app: FastAPI) -> None:
-    await add_project(
+    await library_project(
         app,
         region_code="440304",
         status=ProjectStatus.in_library,
@@ -28,10 +29,10 @@ async def sample(app: FastAPI) -> None:
         total_investment="5000000.00",
         financing_need="4000000.00",
         financing_secured="1000000.00",
-        emission_reduction=800.0,
+        annual_emission_reduction_tco2e=800.0,
         name="福田光伏项目",
     )
-    await add_project(
+    await library_project(
         app,
         region_code="110118",
         status=ProjectStatus.in_library,
@@ -41,9 +42,9 @@ async def sample(app: FastAPI) -> None:
         total_investment="3000000.00",
         financing_need="3000000.00",
         financing_secured="0.00",
-        emission_reduction=None,
+        annual_emission_reduction_tco2e=None,
     )
-    await add_project(
+    await library_project(
         app,
         region_code="440305",
         status=ProjectStatus.submitted,
@@ -52,7 +53,7 @@ async def sample(app: FastAPI) -> None:
         financing_need="700000.00",
         financing_secured="0.00",
     )
-    await add_project(
+    await library_project(
         app,
         region_code="440304",
         status=ProjectStatus.draft,
@@ -185,7 +186,7 @@ class TestStatsOverview:
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
         for _ in range(3):
-            await add_project(
+            await library_project(
                 app,
                 region_code="440304",
                 status=ProjectStatus.in_library,

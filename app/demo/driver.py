@@ -1,0 +1,316 @@
+"""Loading the sample through the real API in-process (httpx against the ASGI app).
+
+Each record is validated exactly as a user's would be, and each lifecycle or funnel step is taken
+by the actor who may take it: the region, the provincial reviewer, the administrator, the
+institution. Keys are issued straight through the key service, as `climatelib keys create` does.
+"""
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.demo.catalogue import (
+    DECLINE_REASONS,
+    EXIT_REASONS,
+    FUNNEL_STEPS,
+    FUNNEL_WEIGHTS,
+    INSTITUTIONS,
+    NOT_FINANCED,
+    PRODUCTS,
+    REJECT_REASONS,
+    RETURN_REASONS,
+)
+from app.demo.generator import (
+    MARKER_USCC,
+    build_project,
+    institution_body,
+    offer_body,
+    plan_projects,
+    product_body,
+    project_template,
+    weighted_plan,
+)
+from app.main import create_app
+from app.models import Role
+from app.services import api_keys
+
+DEFAULT_PROJECTS = 300
+DEFAULT_SEED = 20221109  # 环气候函〔2022〕50号's month, any fixed number would do
+
+
+class DemoError(Exception):
+    """The demo could not load (or was already loaded)."""
+
+
+class DemoAlreadyLoaded(DemoError):
+    pass
+
+
+@dataclass
+class DemoResult:
+    admin_key: str
+    institutions: int
+    products: int
+    projects: Counter[str] = field(default_factory=Counter)
+    offers: Counter[str] = field(default_factory=Counter)
+    pilots: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.projects.items()))
+        funnel = ", ".join(f"{k} {v}" for k, v in sorted(self.offers.items()))
+        return "\n".join(
+            [
+                f"climatelib demo loaded in {self.seconds:.1f} s:",
+                f"  pilots        {self.pilots}",
+                f"  institutions  {self.institutions}",
+                f"  products      {self.products}",
+                f"  projects      {sum(self.projects.values())} ({statuses})",
+                f"  offers        {sum(self.offers.values())} ({funnel})",
+                "",
+                "Admin key (shown once; use it as 'Authorization: Bearer <key>'):",
+                f"  CLIMATELIB_DEMO_ADMIN_KEY={self.admin_key}",
+            ]
+        )
+
+
+class Api:
+    """The in-process HTTP client: every call must answer as expected or the demo stops."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        key: str | None,
+        body: Any = None,
+        *,
+        version: int | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if version is not None:
+            headers["If-Match"] = f'"{version}"'
+        response = await self.client.request(method, url, json=body, headers=headers, params=params)
+        if response.status_code >= 400:
+            raise DemoError(
+                f"{method} {url} answered {response.status_code}: {response.text[:600]}"
+            )
+        return response.json()
+
+
+@dataclass
+class Keys:
+    admin: str
+    regions: dict[str, str] = field(default_factory=dict)  # province (2 digits) → key
+    reviewers: dict[str, str] = field(default_factory=dict)
+    institutions: dict[str, str] = field(default_factory=dict)  # institution id → key
+
+
+async def issue(app: FastAPI, name: str, role: Role, scope: str | None) -> str:
+    async with app.state.sessions.begin() as session:
+        _, secret = await api_keys.create(session, name=name, role=role, scope=scope)
+        return secret
+
+
+async def already_loaded(api: Api) -> bool:
+    """Whether the first demo institution is registered (institutions are public)."""
+    name = INSTITUTIONS[0][0]
+    page = await api.call("GET", "/api/v1/institutions", None, params={"q": name, "limit": 200})
+    return any(item["uscc"] == MARKER_USCC for item in page["items"])
+
+
+async def load_institutions(api: Api, app: FastAPI, keys: Keys) -> list[str]:
+    ids = []
+    for index, (name, *_) in enumerate(INSTITUTIONS):
+        body = institution_body(index)
+        created = await api.call("POST", "/api/v1/institutions", keys.admin, body)
+        ids.append(created["id"])
+        keys.institutions[created["id"]] = await issue(
+            app, f"demo {name}", Role.institution, created["id"]
+        )
+    return ids
+
+
+async def load_products(api: Api, keys: Keys, institutions: list[str]) -> list[dict[str, Any]]:
+    products = []
+    today = datetime.now(UTC).date()
+    for template in PRODUCTS:
+        key = keys.institutions[institutions[template.institution]]
+        body = product_body(template, today)
+        products.append(await api.call("POST", "/api/v1/products", key, body))
+    return products
+
+
+async def move(
+    api: Api, project: dict[str, Any], key: str, action: str, reason: str | None = None
+) -> dict[str, Any]:
+    body = {"action": action} if reason is None else {"action": action, "reason": reason}
+    result: dict[str, Any] = await api.call(
+        "POST",
+        f"/api/v1/projects/{project['id']}/transitions",
+        key,
+        body,
+        version=project["version"],
+    )
+    return result
+
+
+async def walk_lifecycle(
+    api: Api, keys: Keys, project: dict[str, Any], target: str, rng: random.Random
+) -> dict[str, Any]:
+    """Take the project from draft to ``target``, each step by the actor who may take it."""
+    province = project["region_code"][:2]
+    region, reviewer = keys.regions[province], keys.reviewers[province]
+    if target == "draft":
+        return project
+    if target == "withdrawn":
+        if rng.random() < 0.5:
+            project = await move(api, project, region, "submit")
+            project = await move(api, project, reviewer, "return", rng.choice(RETURN_REASONS))
+        return await move(api, project, region, "withdraw")
+    project = await move(api, project, region, "submit")
+    if target == "submitted":
+        return project
+    if target == "rejected":
+        return await move(api, project, reviewer, "reject", rng.choice(REJECT_REASONS))
+    if target == "returned" and rng.random() < 0.5:
+        return await move(api, project, reviewer, "return", rng.choice(RETURN_REASONS))
+    project = await move(api, project, reviewer, "recommend")
+    if target == "recommended":
+        return project
+    if target == "returned":
+        return await move(api, project, keys.admin, "return", rng.choice(RETURN_REASONS))
+    project = await move(api, project, keys.admin, "approve")
+    if target == "exited":
+        return await move(api, project, region, "exit", rng.choice(EXIT_REASONS))
+    return project
+
+
+Offer = tuple[dict[str, Any], dict[str, Any], str]  # the offer, its project card, the bank's key
+
+
+async def make_offers(
+    api: Api, keys: Keys, products: list[dict[str, Any]], n_projects: int, rng: random.Random
+) -> list[Offer]:
+    """Each active product offers on a few of its best-ranked library projects."""
+    per_product = 1 + n_projects // 60
+    offers: list[Offer] = []
+    for product in products:
+        if product["status"] != "active":
+            continue
+        key = keys.institutions[product["institution_id"]]
+        page = await api.call(
+            "GET",
+            f"/api/v1/products/{product['id']}/matches",
+            key,
+            params={"limit": 200, "explain": "false"},
+        )
+        # Ties in score fall back to random project ids; the library code keeps the seed's choice.
+        ranked = sorted(page["items"], key=lambda m: (-m["score"], m["project"]["library_code"]))
+        items = ranked[: 3 * per_product]
+        for match in rng.sample(items, k=min(per_product, len(items))):
+            card = match["project"]
+            body = offer_body(product, card, rng)
+            offer = await api.call("POST", "/api/v1/engagements", key, body)
+            offers.append((offer, card, key))
+    return offers
+
+
+async def advance_offers(
+    api: Api, keys: Keys, products: list[dict[str, Any]], offers: list[Offer], rng: random.Random
+) -> Counter[str]:
+    """Move each offer to its planned funnel status, the owner's region or the bank acting."""
+    plan = weighted_plan(FUNNEL_WEIGHTS, len(offers), rng)
+    need_left = {card["id"]: Decimal(card["remaining_need"]) for _, card, _ in offers}
+    quota_left = {
+        p["id"]: Decimal(p["quota_total"]) - Decimal(p["quota_used"])
+        for p in products
+        if p["quota_total"] is not None
+    }
+    counts: Counter[str] = Counter()
+    for (offer, card, key), planned in zip(offers, plan, strict=True):
+        target, reason = planned, rng.choice(NOT_FINANCED)
+        amount = Decimal(offer["amount"])
+        if target == "financed" and amount > need_left[card["id"]]:
+            target = "not_financed"  # a competing offer financed the need first
+        if target == "financed" and amount > quota_left.get(offer["product_id"], amount):
+            target, reason = "not_financed", "quota_exhausted"
+        region = keys.regions[card["region_code"][:2]]
+        for action in FUNNEL_STEPS[target]:
+            actor = region if action in ("accept", "decline") else key
+            step: dict[str, Any] = {"action": action}
+            if action == "decline":
+                step["reason"] = rng.choice(DECLINE_REASONS)
+            elif action == "financed":
+                step |= {
+                    "amount": offer["amount"],
+                    "annual_rate": offer["annual_rate"],
+                    "date": datetime.now(UTC).date().isoformat(),
+                }
+                need_left[card["id"]] -= amount
+                if offer["product_id"] in quota_left:
+                    quota_left[offer["product_id"]] -= amount
+            elif action == "not_financed":
+                step["reason_code"] = reason
+            await api.call("POST", f"/api/v1/engagements/{offer['id']}/transitions", actor, step)
+        counts[target] += 1
+    return counts
+
+
+async def run_demo(
+    settings: Settings, *, projects: int = DEFAULT_PROJECTS, seed: int = DEFAULT_SEED
+) -> DemoResult:
+    """Load the sample into the database of ``settings`` (already migrated)."""
+    started = time.perf_counter()
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+            api = Api(client)
+            if await already_loaded(api):
+                raise DemoAlreadyLoaded(
+                    "This database already holds the demo (its institutions are there); "
+                    "use a fresh database for another one."
+                )
+            keys = Keys(admin=await issue(app, "demo admin", Role.admin, None))
+            pilots = (await api.call("GET", "/api/v1/pilots", None, params={"limit": 200}))["items"]
+            institutions = await load_institutions(api, app, keys)
+            products = await load_products(api, keys, institutions)
+
+            plan = plan_projects(pilots, projects, rng)
+            for province in sorted({code[:2] for code, _ in plan}):
+                keys.regions[province] = await issue(
+                    app, f"demo region {province}", Role.region, province + "0000"
+                )
+                keys.reviewers[province] = await issue(
+                    app, f"demo reviewer {province}", Role.reviewer, province
+                )
+            statuses: Counter[str] = Counter()
+            for i, (code, target) in enumerate(plan):
+                body = build_project(i, project_template(i, rng), code, rng)
+                created = await api.call("POST", "/api/v1/projects", keys.regions[code[:2]], body)
+                final = await walk_lifecycle(api, keys, created, target, rng)
+                statuses[final["status"]] += 1
+            made = await make_offers(api, keys, products, projects, rng)
+            offers = await advance_offers(api, keys, products, made, rng)
+    return DemoResult(
+        admin_key=keys.admin,
+        institutions=len(institutions),
+        products=len(products),
+        projects=statuses,
+        offers=offers,
+        pilots=len(pilots),
+        seconds=time.perf_counter() - started,
+    )
