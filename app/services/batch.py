@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import String, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
@@ -29,14 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import (
-    PROBLEM_TYPE_BASE,
     AppError,
     Conflict,
     FieldError,
     Forbidden,
     RuleViolation,
-    _validation_errors,
     field_error,
+    field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
 from app.models.base import utcnow
@@ -105,21 +103,6 @@ class _Pending:
     values: dict[str, Any]
 
 
-def problem_of(exc: AppError) -> dict[str, Any]:
-    """The problem+json document the error would answer as a response of its own."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + exc.code.replace("_", "-"),
-        "title": exc.title,
-        "status": exc.status,
-        "detail": exc.detail or exc.title,
-        "code": exc.code,
-    }
-    if exc.errors is not None:
-        body["errors"] = [e.model_dump() for e in exc.errors]
-    body.update({k: v for k, v in exc.extra.items() if v is not None})
-    return body
-
-
 def _field_of(column: str) -> str:
     return _FIELD_OF_COLUMN.get(column, column)
 
@@ -153,8 +136,8 @@ class _Locator:
 
 
 def _schema_error(entry: Entry, exc: pydantic.ValidationError, locator: _Locator) -> AppError:
-    # The codes a single create answers: FastAPI's own request validation, mapped the same way.
-    errors = _validation_errors(RequestValidationError(exc.errors()))
+    # The codes a single create answers: its request validation maps pydantic's errors alike.
+    errors = field_errors(exc.errors())
     return RuleViolation(
         "The request does not satisfy the schema.",
         code="validation_error",
@@ -294,7 +277,7 @@ class _Plan:
         self.steps: list[dict[str, Any]] = []
 
     def _error(self, entry: Entry, ref: str | None, error: AppError) -> _Result:
-        return _Result(entry, ItemStatus.error, ref, problem=problem_of(error))
+        return _Result(entry, ItemStatus.error, ref, problem=error.problem())
 
     def create(self, position: int, entry: Entry, data: ProjectCreate) -> _Result:
         """A new draft, validated as POST /projects validates it."""
@@ -403,7 +386,7 @@ async def upsert(
         parsed = _parse(entry, locator)
         if isinstance(parsed, AppError):
             results[position] = _Result(
-                entry, ItemStatus.error, _raw_ref(entry.raw), problem=problem_of(parsed)
+                entry, ItemStatus.error, _raw_ref(entry.raw), problem=parsed.problem()
             )
             continue
         ref = parsed.external_ref
@@ -418,7 +401,7 @@ async def upsert(
                     )
                 ],
             )
-            results[position] = _Result(entry, ItemStatus.error, ref, problem=problem_of(duplicate))
+            results[position] = _Result(entry, ItemStatus.error, ref, problem=duplicate.problem())
             continue
         seen.add(ref)
         pending.append((position, parsed))
@@ -506,7 +489,7 @@ async def _insert(
                 ],
             )
             results[position] = _Result(
-                entry, ItemStatus.error, row["external_ref"], problem=problem_of(clash)
+                entry, ItemStatus.error, row["external_ref"], problem=clash.problem()
             )
             clashed.append(position)
     return clashed

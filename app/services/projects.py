@@ -21,6 +21,7 @@ from app.errors import (
     RuleViolation,
     Unauthorized,
     field_error,
+    field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
 from app.models.flags import CATEGORIES, FINANCING_TYPES
@@ -403,17 +404,6 @@ async def _flush(session: AsyncSession) -> None:
         ) from exc
 
 
-def _revalidate_errors(exc: pydantic.ValidationError) -> list[Any]:
-    out = []
-    for err in exc.errors():
-        code = {"missing": "required", "extra_forbidden": "unknown_field"}.get(
-            err["type"], err["type"]
-        )
-        loc: list[str | int] = ["body", *(p if isinstance(p, int) else str(p) for p in err["loc"])]
-        out.append(field_error(loc, code, str(err["msg"])))
-    return out
-
-
 def _changed(before: dict[str, Any], after: dict[str, Any], sent: Sequence[str]) -> set[str]:
     return {name for name in sent if before.get(name) != after.get(name)}
 
@@ -438,9 +428,8 @@ async def update(
     try:
         merged = ProjectFields.model_validate({**as_input(project), **sent})
     except pydantic.ValidationError as exc:
-        raise RuleViolation(
-            "The project breaks the schema.", errors=_revalidate_errors(exc)
-        ) from exc
+        errors = field_errors(exc.errors(), ["body"])
+        raise RuleViolation("The project breaks the schema.", errors=errors) from exc
     changed = _changed(before, merged.model_dump(), list(sent))
     if not changed:
         return project
