@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, PlainSerializer, field_validator
 
+from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
     ConstructionStatus,
     Nature,
@@ -29,31 +30,13 @@ Money = Annotated[
 ]
 
 
-class Category(StrEnum):
-    M1 = "M1"
-    M2 = "M2"
-    M3 = "M3"
-    M4 = "M4"
-    M5 = "M5"
-    M6 = "M6"
-    A1 = "A1"
-    A2 = "A2"
-    A3 = "A3"
-    A4 = "A4"
-    A5 = "A5"
-    A6 = "A6"
-    A7 = "A7"
-
-
-class FinancingType(StrEnum):
-    loan = "loan"
-    bond = "bond"
-    equity = "equity"
-    insurance = "insurance"
-    guarantee = "guarantee"
-    leasing = "leasing"
-    fund = "fund"
-    carbon_pledge = "carbon_pledge"
+# The codes come from their one source each (the taxonomy; the stored financing types).
+Category = StrEnum(  # type: ignore[misc]  # mypy reads members only from a literal list
+    "Category", [(code, code) for code in CATEGORIES.codes], module=__name__
+)
+FinancingType = StrEnum(  # type: ignore[misc]
+    "FinancingType", [(code, code) for code in FINANCING_TYPES.codes], module=__name__
+)
 
 
 class Owner(InputModel):
