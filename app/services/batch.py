@@ -31,19 +31,16 @@ from app.errors import (
     AppError,
     Conflict,
     FieldError,
-    Forbidden,
     RuleViolation,
     field_error,
     field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
 from app.models.base import utcnow
-from app.models.flags import CATEGORIES
-from app.repositories.projects import can_edit
 from app.schemas.batch import MAX_BATCH, ItemStatus
 from app.schemas.project import ProjectCreate
-from app.services import lifecycle, tabular, validation
-from app.services.projects import PROGRESS_FIELDS, column_values
+from app.services import project_rules, tabular, validation
+from app.services.projects import column_values
 from app.services.screening import screen
 
 Loc = list[str | int]
@@ -69,7 +66,6 @@ _FIELD_OF_COLUMN = {
     **dict.fromkeys(("owner_name", "owner_uscc", "owner_type"), "owner"),
     **dict.fromkeys(("contact_name", "contact_phone", "contact_email"), "contact"),
 }
-_EDITABLE = frozenset({ProjectStatus.draft, ProjectStatus.returned, ProjectStatus.in_library})
 _LOADED = (
     _PROJECTS.c.id,
     _PROJECTS.c.status,
@@ -133,6 +129,11 @@ class _Locator:
     def relocate(self, entry: Entry, errors: Iterable[FieldError], strip: int) -> list[FieldError]:
         """Errors located for a single request (``strip`` leading parts) moved onto the item."""
         return [field_error(self.at(entry, e.loc[strip:]), e.code, e.message) for e in errors]
+
+    def relocated(self, entry: Entry, error: AppError, strip: int) -> AppError:
+        """The error with its field errors moved onto the item."""
+        error.errors = self.relocate(entry, error.errors or [], strip)
+        return error
 
 
 def _schema_error(entry: Entry, exc: pydantic.ValidationError, locator: _Locator) -> AppError:
@@ -252,19 +253,6 @@ def _transition(
     }
 
 
-def _screening_refusal(entry: Entry, values: dict[str, Any], locator: _Locator) -> AppError | None:
-    result = screen(
-        values["industry_code"], values["nature"], CATEGORIES.decode(values["categories_mask"])
-    )
-    if not result.refused:
-        return None
-    return RuleViolation(
-        result.reasons[0]["message"],
-        code="two_high_project",
-        errors=locator.relocate(entry, result.errors, 1),
-    )
-
-
 class _Plan:
     """The writes a batch decides on, item by item, before any of them is made."""
 
@@ -313,16 +301,11 @@ class _Plan:
         changed = {c for c in DATA_COLUMNS if values[c] != stored[c]}
         if not changed:
             return _Result(entry, ItemStatus.unchanged, ref, project_id)
-        if not can_edit(self.principal, stored["region_code"]):
-            forbidden = Forbidden("Only the project's region changes it.", code="not_project_owner")
-            return self._error(entry, ref, forbidden)
-        if status not in _EDITABLE:
-            conflict = Conflict(
-                f"A {status} project cannot be edited.",
-                code="not_editable",
-                allowed_actions=lifecycle.allowed_actions(status),
-            )
-            return self._error(entry, ref, conflict)
+        try:
+            project_rules.ensure_owner(self.principal, stored["region_code"])
+            project_rules.ensure_editable(status)
+        except AppError as refused:
+            return self._error(entry, ref, refused)
         found = validation.check(
             data,
             self.principal,
@@ -332,20 +315,21 @@ class _Plan:
         if found:
             return self._error(entry, ref, _rules_error(entry, found, self.locator))
         new_status = status
-        screening_changes = sorted({_field_of(c) for c in changed - _DERIVED} - PROGRESS_FIELDS)
-        if status == ProjectStatus.in_library and screening_changes:
-            refusal = _screening_refusal(entry, values, self.locator)
+        step = project_rules.resubmission(status, {_field_of(c) for c in changed - _DERIVED})
+        if step is not None:
+            categories = [c.value for c in data.categories]
+            refusal = screen(data.industry_code, data.nature, categories).refusal()
             if refusal is not None:
-                return self._error(entry, ref, refusal)
-            new_status = ProjectStatus.submitted
+                return self._error(entry, ref, self.locator.relocated(entry, refusal, 1))
+            new_status = step.to_status
             self.steps.append(
                 _transition(
                     self.principal,
                     project_id,
-                    "resubmit",
+                    step.action,
                     status,
                     new_status,
-                    "Screening fields changed: " + ", ".join(screening_changes),
+                    step.reason,
                     self.now,
                 )
             )

@@ -116,11 +116,9 @@ def record(
 
 def ensure_screening_passes(project: Project) -> None:
     """Refuse a 两高 new build or expansion (or a non-M3 两高 retrofit) entering review."""
-    result = screen(project.industry_code, project.nature, project.categories)
-    if result.refused:
-        raise RuleViolation(
-            result.reasons[0]["message"], code="two_high_project", errors=result.errors
-        )
+    refusal = screen(project.industry_code, project.nature, project.categories).refusal()
+    if refusal is not None:
+        raise refusal
 
 
 async def next_library_code(session: AsyncSession, region_code: str, year: int) -> str:

@@ -28,16 +28,8 @@ from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.repositories import projects as repo
 from app.repositories.projects import ProjectFilters
 from app.schemas.project import ProjectCreate, ProjectFields, ProjectUpdate, TransitionCreate
-from app.services import lifecycle, validation
+from app.services import lifecycle, project_rules, validation
 from app.services.screening import screen
-
-# In the library a region keeps these up to date freely; any other change is a screening change
-# and sends the project back to review (DESIGN §4).
-PROGRESS_FIELDS = frozenset(
-    {"construction_status", "financing_secured", "contact", "start_date", "end_date"}
-)
-_EDITABLE = frozenset({ProjectStatus.draft, ProjectStatus.returned, ProjectStatus.in_library})
-
 
 # ---- reading ----------------------------------------------------------------------------------
 
@@ -386,10 +378,7 @@ async def _writable(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID, if_match: str | None
 ) -> Project:
     project = await _visible(session, principal, project_id)
-    if not repo.can_edit(principal, project.region_code):
-        if principal.is_anonymous:
-            raise Unauthorized("Changing a project needs an API key.")
-        raise Forbidden("Only the project's region changes it.", code="not_project_owner")
+    project_rules.ensure_owner(principal, project.region_code)
     check_if_match(project, if_match)
     return project
 
@@ -417,12 +406,7 @@ async def update(
 ) -> Project:
     """Change the fields sent; in the library, a screening change sends it back to review."""
     project = await _writable(session, principal, project_id, if_match)
-    if project.status not in _EDITABLE:
-        raise Conflict(
-            f"A {project.status} project cannot be edited.",
-            code="not_editable",
-            allowed_actions=lifecycle.allowed_actions(project.status),
-        )
+    project_rules.ensure_editable(project.status)
     sent = patch.model_dump(exclude_unset=True)
     before = ProjectFields.model_validate(as_input(project)).model_dump()
     try:
@@ -436,17 +420,11 @@ async def update(
     validation.ensure_valid(merged, principal, new_region="region_code" in changed)
     await _ensure_external_ref_free(session, project.source_scope, merged.external_ref, project.id)
     assign_fields(project, merged)
-    if project.status == ProjectStatus.in_library and changed - PROGRESS_FIELDS:
+    step = project_rules.resubmission(project.status, changed)
+    if step is not None:
         lifecycle.ensure_screening_passes(project)
-        project.status = ProjectStatus.submitted
-        lifecycle.record(
-            session,
-            principal,
-            project,
-            "resubmit",
-            ProjectStatus.in_library,
-            "Screening fields changed: " + ", ".join(sorted(changed - PROGRESS_FIELDS)),
-        )
+        from_status, project.status = project.status, step.to_status
+        lifecycle.record(session, principal, project, step.action, from_status, step.reason)
     await _flush(session)
     return project
 
