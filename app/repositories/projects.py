@@ -122,55 +122,10 @@ async def history(
     return rows[:limit], next_cursor(rows, _HISTORY_KEYS, limit, "at", lambda t: (t.at, t.id))
 
 
-# Columns read for lists: everything the answer shows, no ORM entities (the list is a hot path).
+# Columns read for lists: every column an answer may show, none of the ORM's per-row work.
 # Plain table columns: ORM-annotated ones make SQLAlchemy re-match result columns on every call.
-LIST_COLUMNS = tuple(
-    Project.__table__.c[name]
-    for name in (
-        "id",
-        "library_code",
-        "status",
-        "external_ref",
-        "name",
-        "summary",
-        "region_code",
-        "owner_name",
-        "owner_uscc",
-        "owner_type",
-        "objective",
-        "categories_mask",
-        "industry_code",
-        "nature",
-        "construction_status",
-        "start_date",
-        "end_date",
-        "total_investment",
-        "financing_need",
-        "financing_secured",
-        "financing_types_mask",
-        "tenor_months",
-        "annual_emission_reduction_tco2e",
-        "annual_energy_saving_tce",
-        "annual_carbon_sink_tco2e",
-        "adaptation_beneficiaries",
-        "adaptation_benefit",
-        "accounting_methodology",
-        "baseline",
-        "third_party_verified",
-        "verifier",
-        "disclosure_commitment",
-        "contact_name",
-        "contact_phone",
-        "contact_email",
-        "is_two_high",
-        "is_two_high_retrofit",
-        "screening",
-        "version",
-        "approved_at",
-        "created_at",
-        "updated_at",
-    )
-)
+_NEVER_SHOWN = frozenset({"source_scope", "created_by"})
+LIST_COLUMNS = tuple(column for column in Project.__table__.c if column.key not in _NEVER_SHOWN)
 
 # Built once: constructing a 42-column select costs more than running the indexed query.
 _LIST_BASE = select(*LIST_COLUMNS)

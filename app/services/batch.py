@@ -40,7 +40,7 @@ from app.models.base import utcnow
 from app.schemas.batch import MAX_BATCH, ItemStatus
 from app.schemas.project import ProjectCreate
 from app.services import project_rules, tabular, validation
-from app.services.projects import column_values
+from app.services.project_rows import FIELD_OF_COLUMN, STORED_COLUMNS, column_values
 from app.services.screening import screen
 
 Loc = list[str | int]
@@ -55,22 +55,11 @@ def _table(model: type[Project] | type[ProjectTransition]) -> Table:
 _PROJECTS = _table(Project)
 _TRANSITIONS = _table(ProjectTransition)
 
-# The stored columns an item sets (column_values' keys), compared to tell unchanged from updated.
-DATA_COLUMNS: tuple[str, ...] = tuple(
-    column_values(ProjectCreate.model_validate(ProjectCreate.model_json_schema()["examples"][0]))
-)
-_DERIVED = frozenset({"is_two_high", "is_two_high_retrofit", "screening"})
-_FIELD_OF_COLUMN = {
-    "categories_mask": "categories",
-    "financing_types_mask": "financing_types",
-    **dict.fromkeys(("owner_name", "owner_uscc", "owner_type"), "owner"),
-    **dict.fromkeys(("contact_name", "contact_phone", "contact_email"), "contact"),
-}
 _LOADED = (
     _PROJECTS.c.id,
     _PROJECTS.c.status,
     _PROJECTS.c.version,
-    *(_PROJECTS.c[name] for name in DATA_COLUMNS),
+    *(_PROJECTS.c[name] for name in STORED_COLUMNS),
 )
 
 MAX_IMPORT_ROWS = 100_000
@@ -97,10 +86,6 @@ class _Pending:
     entry: Entry
     data: ProjectCreate
     values: dict[str, Any]
-
-
-def _field_of(column: str) -> str:
-    return _FIELD_OF_COLUMN.get(column, column)
 
 
 class _Locator:
@@ -298,7 +283,7 @@ class _Plan:
         project_id = stored["id"]
         status = ProjectStatus(stored["status"])
         values = column_values(data)
-        changed = {c for c in DATA_COLUMNS if values[c] != stored[c]}
+        changed = {c for c in STORED_COLUMNS if values[c] != stored[c]}
         if not changed:
             return _Result(entry, ItemStatus.unchanged, ref, project_id)
         try:
@@ -315,7 +300,8 @@ class _Plan:
         if found:
             return self._error(entry, ref, _rules_error(entry, found, self.locator))
         new_status = status
-        step = project_rules.resubmission(status, {_field_of(c) for c in changed - _DERIVED})
+        fields = {FIELD_OF_COLUMN[c] for c in changed if c in FIELD_OF_COLUMN}
+        step = project_rules.resubmission(status, fields)
         if step is not None:
             categories = [c.value for c in data.categories]
             refusal = screen(data.industry_code, data.nature, categories).refusal()
