@@ -111,6 +111,12 @@ class PreconditionFailed(AppError):
     title = "Precondition failed"
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    default_code = "payload_too_large"
+    title = "Payload too large"
+
+
 class PreconditionRequired(AppError):
     status = 428
     default_code = "precondition_required"
@@ -155,6 +161,19 @@ def problem(
     return body
 
 
+def _answer(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=body["status"],
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _request_id(request: Request | None) -> str | None:
+    return getattr(request.state, "request_id", None) if request is not None else None
+
+
 def problem_response(
     status: int,
     code: str,
@@ -166,11 +185,9 @@ def problem_response(
     request: Request | None = None,
     **extra: Any,
 ) -> Response:
-    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    request_id = _request_id(request)
     body = problem(status, code, title, detail, errors=errors, request_id=request_id, **extra)
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
+    return _answer(body, headers)
 
 
 # pydantic error types mapped to our stable codes; anything else keeps pydantic's own type name.
@@ -212,72 +229,66 @@ _HTTP_CODES = {
 }
 
 
+async def _app_error(request: Request, exc: AppError) -> Response:
+    return _answer(exc.problem(_request_id(request)), exc.headers)
+
+
+async def _database(request: Request, exc: DBAPIError) -> Response:
+    # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite lock
+    # held past the busy timeout is the database being unavailable for a moment, not a bug: say
+    # so, and when to retry. Anything else is unexpected.
+    locked = "database is locked" in str(exc.orig)
+    if not (exc.connection_invalidated or locked):
+        raise exc
+    log.warning("database unavailable", extra={"path": request.url.path})
+    return problem_response(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        "The database is unavailable for a moment; retry the request.",
+        headers={"Retry-After": "1"},
+        request=request,
+    )
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    errors = field_errors(exc.errors())
+    if any(e.code == "malformed_json" for e in errors):
+        return problem_response(
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            errors=[e for e in errors if e.code == "malformed_json"],
+            request=request,
+        )
+    return problem_response(
+        422,
+        "validation_error",
+        "Validation failed",
+        "The request does not satisfy the schema.",
+        errors=errors,
+        request=request,
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route {request.method} {request.url.path}."
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    headers = getattr(exc, "headers", None)
+    return problem_response(exc.status_code, code, title, detail, headers=headers, request=request)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> Response:
-        request_id = getattr(request.state, "request_id", None)
-        return Response(
-            orjson.dumps(exc.problem(request_id)),
-            status_code=exc.status,
-            media_type=PROBLEM_MEDIA_TYPE,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> Response:
-        # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite
-        # lock held past the busy timeout is the database being unavailable for a moment, not
-        # a bug: say so, and when to retry. Anything else is unexpected.
-        locked = "database is locked" in str(exc.orig)
-        if not (exc.connection_invalidated or locked):
-            raise exc
-        log.warning("database unavailable", extra={"path": request.url.path})
-        return problem_response(
-            503,
-            "database_unavailable",
-            "Service unavailable",
-            "The database is unavailable for a moment; retry the request.",
-            headers={"Retry-After": "1"},
-            request=request,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = field_errors(exc.errors())
-        if any(e.code == "malformed_json" for e in errors):
-            return problem_response(
-                400,
-                "malformed_json",
-                "Malformed JSON",
-                "The request body is not valid JSON.",
-                errors=[e for e in errors if e.code == "malformed_json"],
-                request=request,
-            )
-        return problem_response(
-            422,
-            "validation_error",
-            "Validation failed",
-            "The request does not satisfy the schema.",
-            errors=errors,
-            request=request,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
-        detail = exc.detail if isinstance(exc.detail, str) else title
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No route {request.method} {request.url.path}."
-        if exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
-        return problem_response(
-            exc.status_code,
-            code,
-            title,
-            detail,
-            headers=getattr(exc, "headers", None),
-            request=request,
-        )
+    """Answer every error as a problem document."""
+    app.exception_handler(AppError)(_app_error)
+    app.exception_handler(DBAPIError)(_database)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(StarletteHTTPException)(_http)
 
 
 def nul_character_body(request_id: str | None) -> bytes:

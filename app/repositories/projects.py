@@ -8,7 +8,6 @@ Within it, ``can_see_full`` / ``can_see_contact`` decide how much of a row is sh
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.repositories.engagements import projects_with_contact
 from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.schemas.project import ProjectFilters
 
 
 def _in_scope(principal: Principal) -> ColumnElement[bool]:
@@ -155,38 +156,23 @@ SORTS: dict[str, list[SortKey]] = {
 DEFAULT_SORT = "-created_at"
 
 
-@dataclass(frozen=True)
-class ProjectFilters:
-    status: list[ProjectStatus] | None = None
-    objective: list[str] | None = None
-    categories_mask: int = 0
-    region_code: str | None = None
-    industry_code: str | None = None
-    construction_status: list[str] | None = None
-    financing_types_mask: int = 0
-    need_min: Decimal | None = None
-    need_max: Decimal | None = None
-    two_high: bool | None = None
-    two_high_retrofit: bool | None = None
-    q: str | None = None
-    updated_since: datetime | None = None
-
-
 def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
     if f.status:
         stmt = stmt.where(Project.status.in_(f.status))
     if f.objective:
         stmt = stmt.where(Project.objective.in_(f.objective))
-    if f.categories_mask:
-        stmt = stmt.where(Project.categories_mask.op("&")(f.categories_mask) != 0)
+    if f.categories:
+        wanted = CATEGORIES.mask(c.value for c in f.categories)
+        stmt = stmt.where(Project.categories_mask.op("&")(wanted) != 0)
     if f.region_code:
         stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))
     if f.industry_code:
         stmt = stmt.where(Project.industry_code.startswith(f.industry_code, autoescape=True))
     if f.construction_status:
         stmt = stmt.where(Project.construction_status.in_(f.construction_status))
-    if f.financing_types_mask:
-        stmt = stmt.where(Project.financing_types_mask.op("&")(f.financing_types_mask) != 0)
+    if f.financing_types:
+        wanted = FINANCING_TYPES.mask(t.value for t in f.financing_types)
+        stmt = stmt.where(Project.financing_types_mask.op("&")(wanted) != 0)
     if f.need_min is not None:
         stmt = stmt.where(Project.financing_need >= f.need_min)
     if f.need_max is not None:

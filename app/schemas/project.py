@@ -1,6 +1,7 @@
 """Project requests and answers (DESIGN §4): money is exact and travels as decimal strings."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -311,6 +312,26 @@ else:
 # The table as the layers below read it: the fields a region sends, and the answer's fields.
 INPUT_FIELDS = field_table(ProjectFields)
 ANSWER_FIELDS = field_table(ProjectRead)
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    """The list's filters, as the caller states them (codes, not storage masks); the list and
+    the export take them alike. Each one given narrows the list; a list filter matches any of."""
+
+    status: list[ProjectStatus] | None = None
+    objective: list[Objective] | None = None
+    categories: list[Category] | None = None
+    region_code: str | None = None
+    industry_code: str | None = None
+    construction_status: list[ConstructionStatus] | None = None
+    financing_types: list[FinancingType] | None = None
+    need_min: Decimal | None = None
+    need_max: Decimal | None = None
+    two_high: bool | None = None
+    two_high_retrofit: bool | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
 
 
 class TransitionAction(StrEnum):

@@ -26,7 +26,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.repositories.projects import ProjectFilters
+from app.schemas.project import ProjectFilters
 from app.services import projects
 from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
 

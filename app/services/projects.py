@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pydantic
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -23,9 +22,15 @@ from app.errors import (
     field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
+from app.repositories import project_writes
 from app.repositories import projects as repo
-from app.repositories.projects import ProjectFilters
-from app.schemas.project import ProjectCreate, ProjectFields, ProjectUpdate, TransitionCreate
+from app.schemas.project import (
+    ProjectCreate,
+    ProjectFields,
+    ProjectFilters,
+    ProjectUpdate,
+    TransitionCreate,
+)
 from app.services import lifecycle, project_rules, validation
 from app.services.project_rows import as_input, column_values, columns_of, to_json
 
@@ -108,11 +113,8 @@ async def _ensure_external_ref_free(
 ) -> None:
     if external_ref is None:
         return
-    stmt = select(Project.id).where(
-        Project.source_scope == scope, Project.external_ref == external_ref
-    )
-    existing = (await session.execute(stmt)).scalar_one_or_none()
-    if existing is not None and existing != project_id:
+    holder = await project_writes.holder_of_external_ref(session, scope, external_ref)
+    if holder is not None and holder != project_id:
         raise _duplicate_external_ref(external_ref)
 
 

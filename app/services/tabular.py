@@ -38,6 +38,8 @@ PATHS: dict[str, tuple[str, ...]] = {
     **{c.name: c.path for c in SHEET},
 }
 _IMPORTED = {c.name: c for c in SHEET}
+# The column that holds a nested field's part, by its path: ("owner", "uscc") → "owner_uscc".
+COLUMN_AT: dict[tuple[str | int, ...], str] = {c.path: c.name for c in SHEET if len(c.path) > 1}
 _HEADER_TO_FIELD = {
     **{field: field for field, _ in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
     **{zh: field for field, zh in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
