@@ -16,9 +16,8 @@ from app.schemas.project import (
     ProjectCreate,
     ProjectRead,
     ProjectUpdate,
-    TransitionCreate,
-    TransitionRead,
 )
+from app.schemas.project_transition import TransitionCreate, TransitionRead
 from app.services import idempotency, projects
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])

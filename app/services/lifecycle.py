@@ -20,7 +20,7 @@ from app.models import Project, ProjectStatus, ProjectTransition, Role
 from app.models.base import utcnow
 from app.repositories import project_writes
 from app.repositories.projects import can_edit
-from app.schemas.project import TransitionAction
+from app.schemas.project_transition import TransitionAction
 from app.services.screening import screen
 
 S = ProjectStatus

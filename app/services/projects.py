@@ -29,8 +29,8 @@ from app.schemas.project import (
     ProjectFields,
     ProjectFilters,
     ProjectUpdate,
-    TransitionCreate,
 )
+from app.schemas.project_transition import TransitionCreate
 from app.services import lifecycle, project_rules, validation
 from app.services.project_rows import as_input, column_values, columns_of, to_json
 
