@@ -1,7 +1,7 @@
 """The AppError family and the RFC 9457 ``application/problem+json`` rendering of every error."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -64,6 +64,18 @@ class AppError(Exception):
         self.headers = headers
         self.extra = extra
 
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        """The problem document this error answers with."""
+        return problem(
+            self.status,
+            self.code,
+            self.title,
+            self.detail,
+            errors=self.errors,
+            request_id=request_id,
+            **self.extra,
+        )
+
 
 class BadRequest(AppError):
     pass
@@ -99,6 +111,12 @@ class PreconditionFailed(AppError):
     title = "Precondition failed"
 
 
+class PayloadTooLarge(AppError):
+    status = 413
+    default_code = "payload_too_large"
+    title = "Payload too large"
+
+
 class PreconditionRequired(AppError):
     status = 428
     default_code = "precondition_required"
@@ -117,6 +135,45 @@ def field_error(loc: Sequence[str | int], code: str, message: str) -> FieldError
     return FieldError(loc=list(loc), code=code, message=message)
 
 
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Sequence[FieldError] | None = None,
+    request_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The problem document of every error answer, and of every error item of a batch."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = [e.model_dump() for e in errors]
+    body.update({k: v for k, v in extra.items() if v is not None})
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def _answer(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=body["status"],
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _request_id(request: Request | None) -> str | None:
+    return getattr(request.state, "request_id", None) if request is not None else None
+
+
 def problem_response(
     status: int,
     code: str,
@@ -128,22 +185,9 @@ def problem_response(
     request: Request | None = None,
     **extra: Any,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
-        "title": title,
-        "status": status,
-        "detail": detail or title,
-        "code": code,
-    }
-    if errors is not None:
-        body["errors"] = [e.model_dump() for e in errors]
-    body.update({k: v for k, v in extra.items() if v is not None})
-    request_id = getattr(request.state, "request_id", None) if request is not None else None
-    if request_id:
-        body["request_id"] = request_id
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
+    request_id = _request_id(request)
+    body = problem(status, code, title, detail, errors=errors, request_id=request_id, **extra)
+    return _answer(body, headers)
 
 
 # pydantic error types mapped to our stable codes; anything else keeps pydantic's own type name.
@@ -154,23 +198,22 @@ _PYDANTIC_CODES = {
 }
 
 
-def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], prefix: Sequence[str | int] = ()
+) -> list[FieldError]:
+    """pydantic's errors (``ValidationError.errors()``) as our field errors, with stable codes.
+
+    ``prefix`` goes before each location: a request's own validation locates its errors already
+    (["body", …]); a model validated by hand does not.
+    """
     out = []
-    for err in exc.errors():
-        ctx_code = (
-            (err.get("ctx") or {}).get("error_code") if isinstance(err.get("ctx"), dict) else None
-        )
+    for err in errors:
+        ctx = err.get("ctx")
+        ctx_code = ctx.get("error_code") if isinstance(ctx, dict) else None
         code = ctx_code or _PYDANTIC_CODES.get(err["type"], err["type"])
-        message = str(err.get("msg", ""))
-        if message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        out.append(
-            FieldError(
-                loc=[str(p) if not isinstance(p, int) else p for p in err["loc"]],
-                code=code,
-                message=message,
-            )
-        )
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        loc = [*prefix, *(p if isinstance(p, int) else str(p) for p in err["loc"])]
+        out.append(FieldError(loc=loc, code=code, message=message))
     return out
 
 
@@ -186,101 +229,80 @@ _HTTP_CODES = {
 }
 
 
+async def _app_error(request: Request, exc: AppError) -> Response:
+    return _answer(exc.problem(_request_id(request)), exc.headers)
+
+
+async def _database(request: Request, exc: DBAPIError) -> Response:
+    # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite lock
+    # held past the busy timeout is the database being unavailable for a moment, not a bug: say
+    # so, and when to retry. Anything else is unexpected.
+    locked = "database is locked" in str(exc.orig)
+    if not (exc.connection_invalidated or locked):
+        raise exc
+    log.warning("database unavailable", extra={"path": request.url.path})
+    return problem_response(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        "The database is unavailable for a moment; retry the request.",
+        headers={"Retry-After": "1"},
+        request=request,
+    )
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
+    errors = field_errors(exc.errors())
+    if any(e.code == "malformed_json" for e in errors):
+        return problem_response(
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            errors=[e for e in errors if e.code == "malformed_json"],
+            request=request,
+        )
+    return problem_response(
+        422,
+        "validation_error",
+        "Validation failed",
+        "The request does not satisfy the schema.",
+        errors=errors,
+        request=request,
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route {request.method} {request.url.path}."
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    headers = getattr(exc, "headers", None)
+    return problem_response(exc.status_code, code, title, detail, headers=headers, request=request)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> Response:
-        return problem_response(
-            exc.status,
-            exc.code,
-            exc.title,
-            exc.detail,
-            errors=exc.errors,
-            headers=exc.headers,
-            request=request,
-            **exc.extra,
-        )
-
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> Response:
-        # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite
-        # lock held past the busy timeout is the database being unavailable for a moment, not
-        # a bug: say so, and when to retry. Anything else is unexpected.
-        locked = "database is locked" in str(exc.orig)
-        if not (exc.connection_invalidated or locked):
-            raise exc
-        log.warning("database unavailable", extra={"path": request.url.path})
-        return problem_response(
-            503,
-            "database_unavailable",
-            "Service unavailable",
-            "The database is unavailable for a moment; retry the request.",
-            headers={"Retry-After": "1"},
-            request=request,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = _validation_errors(exc)
-        if any(e.code == "malformed_json" for e in errors):
-            return problem_response(
-                400,
-                "malformed_json",
-                "Malformed JSON",
-                "The request body is not valid JSON.",
-                errors=[e for e in errors if e.code == "malformed_json"],
-                request=request,
-            )
-        return problem_response(
-            422,
-            "validation_error",
-            "Validation failed",
-            "The request does not satisfy the schema.",
-            errors=errors,
-            request=request,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
-        detail = exc.detail if isinstance(exc.detail, str) else title
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No route {request.method} {request.url.path}."
-        if exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
-        return problem_response(
-            exc.status_code,
-            code,
-            title,
-            detail,
-            headers=getattr(exc, "headers", None),
-            request=request,
-        )
+    """Answer every error as a problem document."""
+    app.exception_handler(AppError)(_app_error)
+    app.exception_handler(DBAPIError)(_database)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(StarletteHTTPException)(_http)
 
 
 def nul_character_body(request_id: str | None) -> bytes:
     """The answer to a path or query string holding a NUL character."""
-    body = {
-        "type": PROBLEM_TYPE_BASE + "nul-character",
-        "title": "Bad request",
-        "status": 400,
-        "detail": "The path or query string contains a NUL character.",
-        "code": "nul_character",
-        "request_id": request_id,
-    }
-    return orjson.dumps(body)
+    detail = "The path or query string contains a NUL character."
+    return orjson.dumps(problem(400, "nul_character", "Bad request", detail, request_id=request_id))
 
 
 def internal_error_body(request_id: str | None) -> bytes:
     """The answer to an unexpected exception: no trace, only the request id to find it in logs."""
-    body = {
-        "type": PROBLEM_TYPE_BASE + "internal-error",
-        "title": "Internal server error",
-        "status": 500,
-        "detail": "The service failed to answer; the request id identifies it in the logs.",
-        "code": "internal_error",
-        "request_id": request_id,
-    }
-    return orjson.dumps(body)
+    detail = "The service failed to answer; the request id identifies it in the logs."
+    return orjson.dumps(
+        problem(500, "internal_error", "Internal server error", detail, request_id=request_id)
+    )
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from app.errors import install_error_handlers
 from app.observability import RequestContextMiddleware, configure_logging, log
 from app.routers import (
     api_keys,
+    bulk,
     engagements,
     institutions,
     matching,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operations,
         reference,
         api_keys,
+        bulk,  # before projects: /projects/{project_id} would take its paths
         projects,
         institutions,
         products,

@@ -6,6 +6,8 @@ A project's categories and financing types are small closed sets; a mask filters
 
 from collections.abc import Iterable
 
+from app.reference.taxonomy import category_codes
+
 
 class FlagSet:
     def __init__(self, codes: Iterable[str]) -> None:
@@ -25,7 +27,9 @@ class FlagSet:
         return self.bits[code]
 
 
-CATEGORIES = FlagSet(["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"])
+# Bit i is the taxonomy's i-th category: the order is stored, so new codes go at the end.
+CATEGORIES = FlagSet(category_codes())
+# The financing instruments a project may want; the API's FinancingType is made from these.
 FINANCING_TYPES = FlagSet(
     ["loan", "bond", "equity", "insurance", "guarantee", "leasing", "fund", "carbon_pledge"]
 )

@@ -14,6 +14,11 @@ def taxonomy() -> dict[str, Any]:
     return data
 
 
+def category_codes() -> tuple[str, ...]:
+    """The top-level category codes (M1…M6, A1…A7), in order: the one source of them."""
+    return tuple(c["code"] for c in taxonomy()["categories"])
+
+
 def category_objective() -> dict[str, str]:
     """Top-level category code → the objective it serves (M… mitigation, A… adaptation)."""
     return {c["code"]: c["objective"] for c in taxonomy()["categories"]}

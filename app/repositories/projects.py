@@ -8,7 +8,6 @@ Within it, ``can_see_full`` / ``can_see_contact`` decide how much of a row is sh
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.models.project_query import ProjectFilters
 from app.repositories.engagements import projects_with_contact
 from app.repositories.pagination import SortKey, next_cursor, paginate
 
@@ -122,55 +123,10 @@ async def history(
     return rows[:limit], next_cursor(rows, _HISTORY_KEYS, limit, "at", lambda t: (t.at, t.id))
 
 
-# Columns read for lists: everything the answer shows, no ORM entities (the list is a hot path).
+# Columns read for lists: every column an answer may show, none of the ORM's per-row work.
 # Plain table columns: ORM-annotated ones make SQLAlchemy re-match result columns on every call.
-LIST_COLUMNS = tuple(
-    Project.__table__.c[name]
-    for name in (
-        "id",
-        "library_code",
-        "status",
-        "external_ref",
-        "name",
-        "summary",
-        "region_code",
-        "owner_name",
-        "owner_uscc",
-        "owner_type",
-        "objective",
-        "categories_mask",
-        "industry_code",
-        "nature",
-        "construction_status",
-        "start_date",
-        "end_date",
-        "total_investment",
-        "financing_need",
-        "financing_secured",
-        "financing_types_mask",
-        "tenor_months",
-        "annual_emission_reduction_tco2e",
-        "annual_energy_saving_tce",
-        "annual_carbon_sink_tco2e",
-        "adaptation_beneficiaries",
-        "adaptation_benefit",
-        "accounting_methodology",
-        "baseline",
-        "third_party_verified",
-        "verifier",
-        "disclosure_commitment",
-        "contact_name",
-        "contact_phone",
-        "contact_email",
-        "is_two_high",
-        "is_two_high_retrofit",
-        "screening",
-        "version",
-        "approved_at",
-        "created_at",
-        "updated_at",
-    )
-)
+_NEVER_SHOWN = frozenset({"source_scope", "created_by"})
+LIST_COLUMNS = tuple(column for column in Project.__table__.c if column.key not in _NEVER_SHOWN)
 
 # Built once: constructing a 42-column select costs more than running the indexed query.
 _LIST_BASE = select(*LIST_COLUMNS)
@@ -200,38 +156,23 @@ SORTS: dict[str, list[SortKey]] = {
 DEFAULT_SORT = "-created_at"
 
 
-@dataclass(frozen=True)
-class ProjectFilters:
-    status: list[ProjectStatus] | None = None
-    objective: list[str] | None = None
-    categories_mask: int = 0
-    region_code: str | None = None
-    industry_code: str | None = None
-    construction_status: list[str] | None = None
-    financing_types_mask: int = 0
-    need_min: Decimal | None = None
-    need_max: Decimal | None = None
-    two_high: bool | None = None
-    two_high_retrofit: bool | None = None
-    q: str | None = None
-    updated_since: datetime | None = None
-
-
 def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
     if f.status:
         stmt = stmt.where(Project.status.in_(f.status))
     if f.objective:
         stmt = stmt.where(Project.objective.in_(f.objective))
-    if f.categories_mask:
-        stmt = stmt.where(Project.categories_mask.op("&")(f.categories_mask) != 0)
+    if f.categories:
+        wanted = CATEGORIES.mask(f.categories)
+        stmt = stmt.where(Project.categories_mask.op("&")(wanted) != 0)
     if f.region_code:
         stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))
     if f.industry_code:
         stmt = stmt.where(Project.industry_code.startswith(f.industry_code, autoescape=True))
     if f.construction_status:
         stmt = stmt.where(Project.construction_status.in_(f.construction_status))
-    if f.financing_types_mask:
-        stmt = stmt.where(Project.financing_types_mask.op("&")(f.financing_types_mask) != 0)
+    if f.financing_types:
+        wanted = FINANCING_TYPES.mask(f.financing_types)
+        stmt = stmt.where(Project.financing_types_mask.op("&")(wanted) != 0)
     if f.need_min is not None:
         stmt = stmt.where(Project.financing_need >= f.need_min)
     if f.need_max is not None:

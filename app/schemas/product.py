@@ -3,14 +3,18 @@
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
+from app.models.flags import CATEGORIES
 from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
 
-CategoryCode = Literal["M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7"]
+if TYPE_CHECKING:
+    CategoryCode = str
+else:  # the taxonomy's codes, inline in the schema as a product's criteria always showed them
+    CategoryCode = Literal[CATEGORIES.codes]
 RegionPrefix = Annotated[
     str, Field(pattern=r"^\d{2}(\d{2}(\d{2})?)?$", description="2, 4 or 6 digits of GB/T 2260.")
 ]

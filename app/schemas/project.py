@@ -4,10 +4,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import ConfigDict, Field, PlainSerializer, create_model, field_validator
 
+from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
     ConstructionStatus,
     Nature,
@@ -16,6 +17,16 @@ from app.models.project import (
     ProjectStatus,
 )
 from app.schemas.common import InputModel, OutputModel, money_str
+from app.schemas.project_fields import (
+    Amount,
+    Mask,
+    Nested,
+    Plain,
+    Screened,
+    field_table,
+    optional_model,
+    shown_fields,
+)
 
 # Capped below 10^13 CNY so every amount is also exact on SQLite, which keeps NUMERIC as a
 # double (15 significant digits); the largest real project is far smaller.
@@ -29,42 +40,28 @@ Money = Annotated[
 ]
 
 
-class Category(StrEnum):
-    M1 = "M1"
-    M2 = "M2"
-    M3 = "M3"
-    M4 = "M4"
-    M5 = "M5"
-    M6 = "M6"
-    A1 = "A1"
-    A2 = "A2"
-    A3 = "A3"
-    A4 = "A4"
-    A5 = "A5"
-    A6 = "A6"
-    A7 = "A7"
-
-
-class FinancingType(StrEnum):
-    loan = "loan"
-    bond = "bond"
-    equity = "equity"
-    insurance = "insurance"
-    guarantee = "guarantee"
-    leasing = "leasing"
-    fund = "fund"
-    carbon_pledge = "carbon_pledge"
+# The codes come from their one source each (the taxonomy; the stored financing types).
+Category = StrEnum(  # type: ignore[misc]  # mypy reads members only from a literal list
+    "Category", [(code, code) for code in CATEGORIES.codes], module=__name__
+)
+FinancingType = StrEnum(  # type: ignore[misc]
+    "FinancingType", [(code, code) for code in FINANCING_TYPES.codes], module=__name__
+)
 
 
 class Owner(InputModel):
-    name: str = Field(min_length=1, max_length=300, description="Legal name of the project owner.")
-    uscc: str = Field(
+    name: Annotated[str, Plain("项目业主")] = Field(
+        min_length=1, max_length=300, description="Legal name of the project owner."
+    )
+    uscc: Annotated[str, Plain("统一社会信用代码", shown="Unified social credit code.")] = Field(
         min_length=1,
         max_length=24,
         description="Unified social credit code (统一社会信用代码), checksum-valid.",
         examples=["9144030071526726XG"],
     )
-    type: OwnerType | None = Field(default=None, description="Kind of owner.")
+    type: Annotated[OwnerType | None, Plain("业主类型")] = Field(
+        default=None, description="Kind of owner."
+    )
 
     @field_validator("uscc")
     @classmethod
@@ -74,9 +71,13 @@ class Owner(InputModel):
 
 
 class Contact(InputModel):
-    name: str | None = Field(default=None, max_length=100, description="Contact person.")
-    phone: str | None = Field(default=None, max_length=40, description="Contact phone.")
-    email: str | None = Field(
+    name: Annotated[str | None, Plain("联系人")] = Field(
+        default=None, max_length=100, description="Contact person."
+    )
+    phone: Annotated[str | None, Plain("联系电话")] = Field(
+        default=None, max_length=40, description="Contact phone."
+    )
+    email: Annotated[str | None, Plain("联系邮箱")] = Field(
         default=None,
         max_length=200,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
@@ -85,86 +86,126 @@ class Contact(InputModel):
 
 
 class ProjectFields(InputModel):
-    """Every field a region supplies; shared by creation and the merged result of a PATCH."""
+    """Every field a region supplies; shared by creation and the merged result of a PATCH.
 
-    external_ref: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        description="The region's own id for the project; unique per submitting region.",
-        examples=["SZFT-2026-001"],
+    This is the project's field table (kinds: schemas/project_fields.py): a new field is one
+    declaration here, plus its model column and migration.
+    """
+
+    external_ref: Annotated[str | None, Plain("地方项目编号", shown="The region's own id.")] = (
+        Field(
+            default=None,
+            min_length=1,
+            max_length=100,
+            description="The region's own id for the project; unique per submitting region.",
+            examples=["SZFT-2026-001"],
+        )
     )
-    name: str = Field(min_length=1, max_length=300, description="Project name.")
-    summary: str = Field(default="", max_length=5000, description="What the project does.")
-    region_code: str = Field(
+    name: Annotated[str, Plain("项目名称")] = Field(
+        min_length=1, max_length=300, description="Project name."
+    )
+    summary: Annotated[str, Plain("项目简介")] = Field(
+        default="", max_length=5000, description="What the project does."
+    )
+    region_code: Annotated[str, Plain("行政区划代码", shown="GB/T 2260 code.")] = Field(
         min_length=6,
         max_length=6,
         description="Current GB/T 2260 code where the project is located, within the key's scope.",
         examples=["440304"],
     )
-    owner: Owner = Field(description="The project owner (项目业主).")
-    objective: Objective = Field(description="mitigation, adaptation or both.")
-    categories: list[Category] = Field(
+    owner: Annotated[Owner, Nested(shown="The project owner.")] = Field(
+        description="The project owner (项目业主)."
+    )
+    objective: Annotated[Objective, Plain("气候目标")] = Field(
+        description="mitigation, adaptation or both."
+    )
+    categories: Annotated[
+        list[Category], Mask("支持领域", CATEGORIES, shown="Taxonomy categories.")
+    ] = Field(
         min_length=1,
         max_length=13,
         description="Taxonomy categories (M1…M6, A1…A7) consistent with the objective.",
         examples=[["M2"]],
     )
-    industry_code: str = Field(
+    industry_code: Annotated[str, Plain("国民经济行业代码", shown="GB/T 4754-2017 class.")] = Field(
         max_length=5,
         description="GB/T 4754-2017 class code: section letter and four digits.",
         examples=["D4415"],
     )
-    nature: Nature = Field(description="new_build, expansion, retrofit, operation or other.")
-    construction_status: ConstructionStatus = Field(
-        description="planning, approved, under_construction or operational."
+    nature: Annotated[Nature, Plain("建设性质", shown="Project nature.")] = Field(
+        description="new_build, expansion, retrofit, operation or other."
     )
-    start_date: date | None = Field(default=None, description="Construction start.")
-    end_date: date | None = Field(default=None, description="Completion; not before start_date.")
-    total_investment: Money = Field(
-        description="Total investment in CNY (decimal string).", examples=["25000000.00"]
+    construction_status: Annotated[
+        ConstructionStatus, Plain("建设状态", shown="Construction status.")
+    ] = Field(description="planning, approved, under_construction or operational.")
+    start_date: Annotated[date | None, Plain("开工日期")] = Field(
+        default=None, description="Construction start."
     )
-    financing_need: Money = Field(
+    end_date: Annotated[date | None, Plain("完工日期", shown="Completion.")] = Field(
+        default=None, description="Completion; not before start_date."
+    )
+    total_investment: Annotated[
+        Money,
+        Amount(
+            "总投资（元）",
+            shown="Total investment, CNY, decimal string.",
+            shown_examples=["25000000.00"],
+        ),
+    ] = Field(description="Total investment in CNY (decimal string).", examples=["25000000.00"])
+    financing_need: Annotated[
+        Money, Amount("融资需求（元）", shown="Financing sought, CNY, decimal string.")
+    ] = Field(
         description="Financing sought, CNY; at most total_investment.", examples=["12500000.00"]
     )
-    financing_secured: Money = Field(
+    financing_secured: Annotated[
+        Money, Amount("已落实融资（元）", shown="Financing secured, CNY, decimal string.")
+    ] = Field(
         default=Decimal("0.00"),
         description="Financing already secured, CNY; at most financing_need.",
         examples=["0.00"],
     )
-    financing_types: list[FinancingType] = Field(
+    financing_types: Annotated[list[FinancingType], Mask("融资方式", FINANCING_TYPES)] = Field(
         default_factory=list, max_length=8, description="Financing instruments wanted."
     )
-    tenor_months: int | None = Field(
+    tenor_months: Annotated[int | None, Plain("融资期限（月）")] = Field(
         default=None, ge=1, le=600, description="Tenor sought, months."
     )
-    annual_emission_reduction_tco2e: float | None = Field(
-        default=None, ge=0, le=1e9, description="Annual emission reduction, tCO2e."
-    )
-    annual_energy_saving_tce: float | None = Field(
-        default=None, ge=0, le=1e9, description="Annual energy saving, tce."
-    )
-    annual_carbon_sink_tco2e: float | None = Field(
-        default=None, ge=0, le=1e9, description="Annual carbon sink added, tCO2e."
-    )
-    adaptation_beneficiaries: int | None = Field(
+    annual_emission_reduction_tco2e: Annotated[
+        float | None, Plain("年减排量（吨二氧化碳当量）", shown="tCO2e per year.")
+    ] = Field(default=None, ge=0, le=1e9, description="Annual emission reduction, tCO2e.")
+    annual_energy_saving_tce: Annotated[
+        float | None, Plain("年节能量（吨标准煤）", shown="tce per year.")
+    ] = Field(default=None, ge=0, le=1e9, description="Annual energy saving, tce.")
+    annual_carbon_sink_tco2e: Annotated[
+        float | None, Plain("年碳汇量（吨二氧化碳当量）", shown="tCO2e per year.")
+    ] = Field(default=None, ge=0, le=1e9, description="Annual carbon sink added, tCO2e.")
+    adaptation_beneficiaries: Annotated[
+        int | None, Plain("适应受益人数", shown="People benefiting.")
+    ] = Field(
         default=None, ge=0, le=2_000_000_000, description="People benefiting from adaptation."
     )
-    adaptation_benefit: str | None = Field(
-        default=None, max_length=5000, description="The adaptation benefit, stated."
+    adaptation_benefit: Annotated[
+        str | None, Plain("适应效益", shown="The adaptation benefit.")
+    ] = Field(default=None, max_length=5000, description="The adaptation benefit, stated.")
+    accounting_methodology: Annotated[
+        str | None, Plain("核算方法学", shown="Carbon accounting methodology.")
+    ] = Field(default=None, max_length=300, description="Carbon accounting methodology used.")
+    baseline: Annotated[str | None, Plain("基准线")] = Field(
+        default=None, max_length=5000, description="Emission baseline."
     )
-    accounting_methodology: str | None = Field(
-        default=None, max_length=300, description="Carbon accounting methodology used."
+    third_party_verified: Annotated[
+        bool, Plain("第三方核证", shown="Verified by a third party.")
+    ] = Field(default=False, description="Benefits verified by a third party.")
+    verifier: Annotated[str | None, Plain("核证机构")] = Field(
+        default=None, max_length=300, description="The verifier."
     )
-    baseline: str | None = Field(default=None, max_length=5000, description="Emission baseline.")
-    third_party_verified: bool = Field(
-        default=False, description="Benefits verified by a third party."
-    )
-    verifier: str | None = Field(default=None, max_length=300, description="The verifier.")
-    disclosure_commitment: bool = Field(
-        default=False, description="The owner commits to disclose climate information."
-    )
-    contact: Contact | None = Field(
+    disclosure_commitment: Annotated[
+        bool, Plain("信息披露承诺", shown="Disclosure commitment.")
+    ] = Field(default=False, description="The owner commits to disclose climate information.")
+    contact: Annotated[
+        Contact | None,
+        Nested(shown="Contact person; null when the caller may not see it.", private=True),
+    ] = Field(
         default=None, description="Contact person; never shown to the public or institutions."
     )
 
@@ -208,63 +249,6 @@ class ProjectCreate(ProjectFields):
     )
 
 
-class ProjectUpdate(InputModel):
-    """A partial update: only the fields sent change; null clears an optional field."""
-
-    external_ref: str | None = Field(default=None, min_length=1, max_length=100, description="")
-    name: str | None = Field(default=None, min_length=1, max_length=300, description="")
-    summary: str | None = Field(default=None, max_length=5000, description="")
-    region_code: str | None = Field(default=None, min_length=6, max_length=6, description="")
-    owner: Owner | None = Field(default=None, description="")
-    objective: Objective | None = Field(default=None, description="")
-    categories: list[Category] | None = Field(
-        default=None, min_length=1, max_length=13, description=""
-    )
-    industry_code: str | None = Field(default=None, max_length=5, description="")
-    nature: Nature | None = Field(default=None, description="")
-    construction_status: ConstructionStatus | None = Field(default=None, description="")
-    start_date: date | None = Field(default=None, description="")
-    end_date: date | None = Field(default=None, description="")
-    total_investment: Money | None = Field(default=None, description="")
-    financing_need: Money | None = Field(default=None, description="")
-    financing_secured: Money | None = Field(default=None, description="")
-    financing_types: list[FinancingType] | None = Field(default=None, max_length=8, description="")
-    tenor_months: int | None = Field(default=None, ge=1, le=600, description="")
-    annual_emission_reduction_tco2e: float | None = Field(
-        default=None, ge=0, le=1e9, description=""
-    )
-    annual_energy_saving_tce: float | None = Field(default=None, ge=0, le=1e9, description="")
-    annual_carbon_sink_tco2e: float | None = Field(default=None, ge=0, le=1e9, description="")
-    adaptation_beneficiaries: int | None = Field(
-        default=None, ge=0, le=2_000_000_000, description=""
-    )
-    adaptation_benefit: str | None = Field(default=None, max_length=5000, description="")
-    accounting_methodology: str | None = Field(default=None, max_length=300, description="")
-    baseline: str | None = Field(default=None, max_length=5000, description="")
-    third_party_verified: bool | None = Field(default=None, description="")
-    verifier: str | None = Field(default=None, max_length=300, description="")
-    disclosure_commitment: bool | None = Field(default=None, description="")
-    contact: Contact | None = Field(default=None, description="")
-
-
-# The PATCH model documents each field by pointing at its creation twin.
-for _name, _field in ProjectUpdate.model_fields.items():
-    _field.description = ProjectFields.model_fields[_name].description
-ProjectUpdate.model_rebuild(force=True)
-
-
-class OwnerRead(OutputModel):
-    name: str = Field(description="Legal name of the project owner.")
-    uscc: str = Field(description="Unified social credit code.")
-    type: OwnerType | None = Field(description="Kind of owner.")
-
-
-class ContactRead(OutputModel):
-    name: str | None = Field(description="Contact person.")
-    phone: str | None = Field(description="Contact phone.")
-    email: str | None = Field(description="Contact e-mail.")
-
-
 class ScreeningReason(OutputModel):
     code: str = Field(description="two_high_project, two_high_retrofit or not_two_high.")
     message: str = Field(description="Why, in words.")
@@ -282,78 +266,48 @@ class Screening(OutputModel):
     reasons: list[ScreeningReason] = Field(description="The reasons for the outcome.")
 
 
-class ProjectRead(OutputModel):
-    id: uuid.UUID = Field(description="Project id.")
-    library_code: str | None = Field(
-        description="CIF-<region>-<year>-<sequence>, given on approval.",
-        examples=["CIF-440304-2026-00012"],
+# What the library adds to the region's fields, around them in the answer.
+_REGISTERED: dict[str, Any] = {
+    "id": (Annotated[uuid.UUID, Plain(show=str)], Field(description="Project id.")),
+    "library_code": (
+        str | None,
+        Field(
+            description="CIF-<region>-<year>-<sequence>, given on approval.",
+            examples=["CIF-440304-2026-00012"],
+        ),
+    ),
+    "status": (ProjectStatus, Field(description="Lifecycle status (入库流程).")),
+}
+_REVIEWED: dict[str, Any] = {
+    "screening": (
+        Annotated[Screening, Screened()],
+        Field(description="两高 screening result and its reasons."),
+    ),
+    "version": (int, Field(description="Version for If-Match (the ETag is its quoted value).")),
+    "approved_at": (datetime | None, Field(description="When it entered the library.")),
+    "created_at": (datetime, Field(description="Created.")),
+    "updated_at": (datetime, Field(description="Last changed.")),
+}
+
+if TYPE_CHECKING:  # made from ProjectFields; code uses them only as the models they are
+    ProjectUpdate = InputModel
+    ProjectRead = OutputModel
+else:
+    ProjectUpdate = optional_model(
+        ProjectFields,
+        "ProjectUpdate",
+        InputModel,
+        "A partial update: only the fields sent change; null clears an optional field.",
     )
-    status: ProjectStatus = Field(description="Lifecycle status (入库流程).")
-    external_ref: str | None = Field(description="The region's own id.")
-    name: str = Field(description="Project name.")
-    summary: str = Field(description="What the project does.")
-    region_code: str = Field(description="GB/T 2260 code.")
-    owner: OwnerRead = Field(description="The project owner.")
-    objective: Objective = Field(description="mitigation, adaptation or both.")
-    categories: list[Category] = Field(description="Taxonomy categories.")
-    industry_code: str = Field(description="GB/T 4754-2017 class.")
-    nature: Nature = Field(description="Project nature.")
-    construction_status: ConstructionStatus = Field(description="Construction status.")
-    start_date: date | None = Field(description="Construction start.")
-    end_date: date | None = Field(description="Completion.")
-    total_investment: str = Field(
-        description="Total investment, CNY, decimal string.", examples=["25000000.00"]
-    )
-    financing_need: str = Field(description="Financing sought, CNY, decimal string.")
-    financing_secured: str = Field(description="Financing secured, CNY, decimal string.")
-    financing_types: list[FinancingType] = Field(description="Financing instruments wanted.")
-    tenor_months: int | None = Field(description="Tenor sought, months.")
-    annual_emission_reduction_tco2e: float | None = Field(description="tCO2e per year.")
-    annual_energy_saving_tce: float | None = Field(description="tce per year.")
-    annual_carbon_sink_tco2e: float | None = Field(description="tCO2e per year.")
-    adaptation_beneficiaries: int | None = Field(description="People benefiting.")
-    adaptation_benefit: str | None = Field(description="The adaptation benefit.")
-    accounting_methodology: str | None = Field(description="Carbon accounting methodology.")
-    baseline: str | None = Field(description="Emission baseline.")
-    third_party_verified: bool = Field(description="Verified by a third party.")
-    verifier: str | None = Field(description="The verifier.")
-    disclosure_commitment: bool = Field(description="Disclosure commitment.")
-    contact: ContactRead | None = Field(
-        description="Contact person; null when the caller may not see it."
-    )
-    screening: Screening = Field(description="两高 screening result and its reasons.")
-    version: int = Field(description="Version for If-Match (the ETag is its quoted value).")
-    approved_at: datetime | None = Field(description="When it entered the library.")
-    created_at: datetime = Field(description="Created.")
-    updated_at: datetime = Field(description="Last changed.")
-
-
-class TransitionAction(StrEnum):
-    submit = "submit"
-    recommend = "recommend"
-    approve = "approve"
-    return_ = "return"
-    reject = "reject"
-    withdraw = "withdraw"
-    exit = "exit"
-
-
-class TransitionCreate(InputModel):
-    action: TransitionAction = Field(description="The lifecycle action.", examples=["submit"])
-    reason: str | None = Field(
-        default=None,
-        max_length=2000,
-        description="Why; required for return and reject.",
-        examples=["Emission baseline missing."],
+    ProjectRead = create_model(
+        "ProjectRead",
+        __base__=OutputModel,
+        __module__=__name__,
+        **_REGISTERED,
+        **shown_fields(ProjectFields),
+        **_REVIEWED,
     )
 
-
-class TransitionRead(OutputModel):
-    id: uuid.UUID = Field(description="Transition id.")
-    action: str = Field(description="create, an action, or resubmit (a screening field changed).")
-    from_status: ProjectStatus | None = Field(description="Status before.")
-    to_status: ProjectStatus = Field(description="Status after.")
-    reason: str | None = Field(description="Why.")
-    actor_role: str = Field(description="Role of the key that acted.")
-    actor_scope: str | None = Field(description="Scope of the key that acted.")
-    at: datetime = Field(description="When.")
+# The table as the layers below read it: the fields a region sends, and the answer's fields.
+INPUT_FIELDS = field_table(ProjectFields)
+ANSWER_FIELDS = field_table(ProjectRead)

@@ -26,9 +26,9 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.repositories.projects import ProjectFilters
+from app.models.project_query import ProjectFilters
 from app.services import projects
-from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, NESTED
+from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
 
 COLUMNS = EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS
 PAGE_SIZE = 1000
@@ -46,13 +46,12 @@ def header_row(style: HeaderStyle) -> list[str]:
 
 
 def _value(doc: dict[str, Any], field: str) -> Any:
-    if field in ("is_two_high", "is_two_high_retrofit"):
-        return doc["screening"][field]
-    for prefix, parent in NESTED.items():
-        if field.startswith(prefix):
-            nested = doc[parent]
-            return nested[field.removeprefix(prefix)] if nested else None
-    return doc[field]
+    value: Any = doc
+    for key in PATHS[field]:
+        if value is None:  # a contact the caller may not see: its columns stay empty
+            return None
+        value = value[key]
+    return value
 
 
 def cells(doc: dict[str, Any]) -> list[Any]:

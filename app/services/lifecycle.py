@@ -6,19 +6,21 @@ one INSERT … ON CONFLICT DO UPDATE … RETURNING inside the approval's own tra
 approvals queue on that row and a rolled-back approval gives its number back.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, RuleViolation, Unauthorized, field_error
-from app.models import LibrarySequence, Project, ProjectStatus, ProjectTransition, Role
+from app.models import Project, ProjectStatus, ProjectTransition, Role
 from app.models.base import utcnow
+from app.repositories import project_writes
 from app.repositories.projects import can_edit
-from app.schemas.project import TransitionAction
+from app.schemas.project_transition import TransitionAction
 from app.services.screening import screen
 
 S = ProjectStatus
@@ -90,6 +92,30 @@ def allowed_actions(status: ProjectStatus) -> list[str]:
     return [action.value for action, rule in RULES.items() if status in rule.sources]
 
 
+def step_values(
+    principal: Principal,
+    project_id: uuid.UUID,
+    action: str,
+    from_status: ProjectStatus | None,
+    to_status: ProjectStatus,
+    reason: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """One step of a project's history as its column values: who, when, from, to, why."""
+    return {
+        "id": uuid.uuid4(),
+        "project_id": project_id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "actor_role": principal.role.value if principal.role else "anonymous",
+        "actor_scope": principal.scope,
+        "actor_key_id": principal.key_id,
+        "at": at,
+    }
+
+
 def record(
     session: AsyncSession,
     principal: Principal,
@@ -99,47 +125,25 @@ def record(
     reason: str | None = None,
 ) -> ProjectTransition:
     """Keep one step of the project's history."""
-    step = ProjectTransition(
-        project_id=project.id,
-        action=action,
-        from_status=from_status,
-        to_status=project.status,
-        reason=reason,
-        actor_role=principal.role.value if principal.role else "anonymous",
-        actor_scope=principal.scope,
-        actor_key_id=principal.key_id,
-        at=utcnow(),
+    values = step_values(
+        principal, project.id, action, from_status, project.status, reason, utcnow()
     )
+    step = ProjectTransition(**values)
     session.add(step)
     return step
 
 
 def ensure_screening_passes(project: Project) -> None:
     """Refuse a 两高 new build or expansion (or a non-M3 两高 retrofit) entering review."""
-    result = screen(project.industry_code, project.nature, project.categories)
-    if result.refused:
-        raise RuleViolation(
-            result.reasons[0]["message"], code="two_high_project", errors=result.errors
-        )
+    refusal = screen(project.industry_code, project.nature, project.categories).refusal()
+    if refusal is not None:
+        raise refusal
 
 
 async def next_library_code(session: AsyncSession, region_code: str, year: int) -> str:
     """The next code of the region and year, counted in this transaction."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = LibrarySequence.__table__
-    assert isinstance(table, Table)  # noqa: S101 - narrows the type for insert()
-    stmt = (
-        insert(table)
-        .values(region_code=region_code, year=year, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.region_code, table.c.year],
-            set_={"last_value": table.c.last_value + 1},
-        )
-        .returning(table.c.last_value)
-    )
-    value = (await session.execute(stmt)).scalar_one()
-    return f"CIF-{region_code}-{year}-{value:05d}"
+    number = await project_writes.next_library_number(session, region_code, year)
+    return f"CIF-{region_code}-{year}-{number:05d}"
 
 
 def authorize(

@@ -2,11 +2,9 @@
 
 import uuid
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import pydantic
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -21,145 +19,26 @@ from app.errors import (
     RuleViolation,
     Unauthorized,
     field_error,
+    field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
-from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.models.project_query import ProjectFilters
+from app.repositories import project_writes
 from app.repositories import projects as repo
-from app.repositories.projects import ProjectFilters
-from app.schemas.project import ProjectCreate, ProjectFields, ProjectUpdate, TransitionCreate
-from app.services import lifecycle, validation
-from app.services.screening import screen
-
-# In the library a region keeps these up to date freely; any other change is a screening change
-# and sends the project back to review (DESIGN §4).
-PROGRESS_FIELDS = frozenset(
-    {"construction_status", "financing_secured", "contact", "start_date", "end_date"}
+from app.schemas.project import (
+    ProjectCreate,
+    ProjectFields,
+    ProjectUpdate,
 )
-_EDITABLE = frozenset({ProjectStatus.draft, ProjectStatus.returned, ProjectStatus.in_library})
-
+from app.schemas.project_transition import TransitionCreate
+from app.services import lifecycle, project_rules, validation
+from app.services.project_rows import as_input, column_values, columns_of, to_json
 
 # ---- reading ----------------------------------------------------------------------------------
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-_decode_categories = lru_cache(maxsize=None)(CATEGORIES.decode)
-_decode_financing_types = lru_cache(maxsize=None)(FINANCING_TYPES.decode)
-
-
-def to_json(
-    values: Sequence[Any], principal: Principal, *, granted: bool = False
-) -> dict[str, Any]:
-    """A project as its JSON answer, as this principal may see it.
-
-    ``values`` are the columns of ``repo.LIST_COLUMNS`` in order (a list row, or
-    ``columns_of(project)``); unpacked by position because this runs for every listed row.
-    """
-    (
-        id_,
-        library_code,
-        status,
-        external_ref,
-        name,
-        summary,
-        region_code,
-        owner_name,
-        owner_uscc,
-        owner_type,
-        objective,
-        categories_mask,
-        industry_code,
-        nature,
-        construction_status,
-        start_date,
-        end_date,
-        total_investment,
-        financing_need,
-        financing_secured,
-        financing_types_mask,
-        tenor_months,
-        annual_emission_reduction_tco2e,
-        annual_energy_saving_tce,
-        annual_carbon_sink_tco2e,
-        adaptation_beneficiaries,
-        adaptation_benefit,
-        accounting_methodology,
-        baseline,
-        third_party_verified,
-        verifier,
-        disclosure_commitment,
-        contact_name,
-        contact_phone,
-        contact_email,
-        is_two_high,
-        is_two_high_retrofit,
-        screening,
-        version,
-        approved_at,
-        created_at,
-        updated_at,
-    ) = values
-    reasons = screening or []
-    if is_two_high and any(r.get("code") == "two_high_project" for r in reasons):
-        outcome = "refused"
-    elif is_two_high_retrofit:
-        outcome = "flagged"
-    else:
-        outcome = "clear"
-    return {
-        "id": str(id_),
-        "library_code": library_code,
-        "status": status,
-        "external_ref": external_ref,
-        "name": name,
-        "summary": summary,
-        "region_code": region_code,
-        "owner": {"name": owner_name, "uscc": owner_uscc, "type": owner_type},
-        "objective": objective,
-        "categories": _decode_categories(categories_mask),
-        "industry_code": industry_code,
-        "nature": nature,
-        "construction_status": construction_status,
-        "start_date": start_date,
-        "end_date": end_date,
-        "total_investment": f"{total_investment:.2f}",
-        "financing_need": f"{financing_need:.2f}",
-        "financing_secured": f"{financing_secured:.2f}",
-        "financing_types": _decode_financing_types(financing_types_mask),
-        "tenor_months": tenor_months,
-        "annual_emission_reduction_tco2e": annual_emission_reduction_tco2e,
-        "annual_energy_saving_tce": annual_energy_saving_tce,
-        "annual_carbon_sink_tco2e": annual_carbon_sink_tco2e,
-        "adaptation_beneficiaries": adaptation_beneficiaries,
-        "adaptation_benefit": adaptation_benefit,
-        "accounting_methodology": accounting_methodology,
-        "baseline": baseline,
-        "third_party_verified": third_party_verified,
-        "verifier": verifier,
-        "disclosure_commitment": disclosure_commitment,
-        "contact": (
-            {"name": contact_name, "phone": contact_phone, "email": contact_email}
-            if repo.can_see_contact(principal, region_code, status, granted=granted)
-            else None
-        ),
-        "screening": {
-            "is_two_high": is_two_high,
-            "is_two_high_retrofit": is_two_high_retrofit,
-            "outcome": outcome,
-            "reasons": reasons,
-        },
-        "version": version,
-        "approved_at": approved_at,
-        "created_at": created_at,
-        "updated_at": updated_at,
-    }
-
-
-def columns_of(project: Project) -> tuple[Any, ...]:
-    """An ORM project's values in ``repo.LIST_COLUMNS`` order, for ``to_json``."""
-    return tuple(getattr(project, column.key) for column in repo.LIST_COLUMNS)
 
 
 async def _visible(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> Project:
@@ -223,103 +102,10 @@ async def history(
 # ---- writing ----------------------------------------------------------------------------------
 
 
-def column_values(data: ProjectFields) -> dict[str, Any]:
-    """The project columns validated input sets, its 两高 screening included.
-
-    Shared by single writes and the batch upsert, which compares them with the stored row to
-    tell an unchanged item from an update and bulk-inserts them for new ones.
-    """
-    contact = data.contact
-    categories = [c.value for c in data.categories]
-    result = screen(data.industry_code, data.nature, categories)
-    return {
-        "external_ref": data.external_ref,
-        "name": data.name,
-        "summary": data.summary,
-        "region_code": data.region_code,
-        "owner_name": data.owner.name,
-        "owner_uscc": data.owner.uscc,
-        "owner_type": data.owner.type.value if data.owner.type else None,
-        "objective": data.objective,
-        "categories_mask": CATEGORIES.mask(categories),
-        "industry_code": data.industry_code,
-        "nature": data.nature,
-        "construction_status": data.construction_status,
-        "start_date": data.start_date,
-        "end_date": data.end_date,
-        "total_investment": data.total_investment,
-        "financing_need": data.financing_need,
-        "financing_secured": data.financing_secured,
-        "financing_types_mask": FINANCING_TYPES.mask(t.value for t in data.financing_types),
-        "tenor_months": data.tenor_months,
-        "annual_emission_reduction_tco2e": data.annual_emission_reduction_tco2e,
-        "annual_energy_saving_tce": data.annual_energy_saving_tce,
-        "annual_carbon_sink_tco2e": data.annual_carbon_sink_tco2e,
-        "adaptation_beneficiaries": data.adaptation_beneficiaries,
-        "adaptation_benefit": data.adaptation_benefit,
-        "accounting_methodology": data.accounting_methodology,
-        "baseline": data.baseline,
-        "third_party_verified": data.third_party_verified,
-        "verifier": data.verifier,
-        "disclosure_commitment": data.disclosure_commitment,
-        "contact_name": contact.name if contact else None,
-        "contact_phone": contact.phone if contact else None,
-        "contact_email": contact.email if contact else None,
-        "is_two_high": result.is_two_high,
-        "is_two_high_retrofit": result.is_two_high_retrofit,
-        "screening": result.as_json(),
-    }
-
-
 def assign_fields(project: Project, data: ProjectFields) -> None:
     """Copy validated input onto the project and store its 两高 screening."""
     for key, value in column_values(data).items():
         setattr(project, key, value)
-
-
-def as_input(project: Project) -> dict[str, Any]:
-    """The stored project in the shape of its input model (the base a PATCH is merged onto)."""
-    contact = None
-    if project.contact_name or project.contact_phone or project.contact_email:
-        contact = {
-            "name": project.contact_name,
-            "phone": project.contact_phone,
-            "email": project.contact_email,
-        }
-    return {
-        "external_ref": project.external_ref,
-        "name": project.name,
-        "summary": project.summary,
-        "region_code": project.region_code,
-        "owner": {
-            "name": project.owner_name,
-            "uscc": project.owner_uscc,
-            "type": project.owner_type,
-        },
-        "objective": project.objective,
-        "categories": project.categories,
-        "industry_code": project.industry_code,
-        "nature": project.nature,
-        "construction_status": project.construction_status,
-        "start_date": project.start_date,
-        "end_date": project.end_date,
-        "total_investment": project.total_investment,
-        "financing_need": project.financing_need,
-        "financing_secured": project.financing_secured,
-        "financing_types": project.financing_types,
-        "tenor_months": project.tenor_months,
-        "annual_emission_reduction_tco2e": project.annual_emission_reduction_tco2e,
-        "annual_energy_saving_tce": project.annual_energy_saving_tce,
-        "annual_carbon_sink_tco2e": project.annual_carbon_sink_tco2e,
-        "adaptation_beneficiaries": project.adaptation_beneficiaries,
-        "adaptation_benefit": project.adaptation_benefit,
-        "accounting_methodology": project.accounting_methodology,
-        "baseline": project.baseline,
-        "third_party_verified": project.third_party_verified,
-        "verifier": project.verifier,
-        "disclosure_commitment": project.disclosure_commitment,
-        "contact": contact,
-    }
 
 
 async def _ensure_external_ref_free(
@@ -327,11 +113,8 @@ async def _ensure_external_ref_free(
 ) -> None:
     if external_ref is None:
         return
-    stmt = select(Project.id).where(
-        Project.source_scope == scope, Project.external_ref == external_ref
-    )
-    existing = (await session.execute(stmt)).scalar_one_or_none()
-    if existing is not None and existing != project_id:
+    holder = await project_writes.holder_of_external_ref(session, scope, external_ref)
+    if holder is not None and holder != project_id:
         raise _duplicate_external_ref(external_ref)
 
 
@@ -385,10 +168,7 @@ async def _writable(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID, if_match: str | None
 ) -> Project:
     project = await _visible(session, principal, project_id)
-    if not repo.can_edit(principal, project.region_code):
-        if principal.is_anonymous:
-            raise Unauthorized("Changing a project needs an API key.")
-        raise Forbidden("Only the project's region changes it.", code="not_project_owner")
+    project_rules.ensure_owner(principal, project.region_code)
     check_if_match(project, if_match)
     return project
 
@@ -401,17 +181,6 @@ async def _flush(session: AsyncSession) -> None:
         raise PreconditionFailed(
             "The project changed concurrently; read it again.", code="stale_etag"
         ) from exc
-
-
-def _revalidate_errors(exc: pydantic.ValidationError) -> list[Any]:
-    out = []
-    for err in exc.errors():
-        code = {"missing": "required", "extra_forbidden": "unknown_field"}.get(
-            err["type"], err["type"]
-        )
-        loc: list[str | int] = ["body", *(p if isinstance(p, int) else str(p) for p in err["loc"])]
-        out.append(field_error(loc, code, str(err["msg"])))
-    return out
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any], sent: Sequence[str]) -> set[str]:
@@ -427,37 +196,25 @@ async def update(
 ) -> Project:
     """Change the fields sent; in the library, a screening change sends it back to review."""
     project = await _writable(session, principal, project_id, if_match)
-    if project.status not in _EDITABLE:
-        raise Conflict(
-            f"A {project.status} project cannot be edited.",
-            code="not_editable",
-            allowed_actions=lifecycle.allowed_actions(project.status),
-        )
+    project_rules.ensure_editable(project.status)
     sent = patch.model_dump(exclude_unset=True)
     before = ProjectFields.model_validate(as_input(project)).model_dump()
     try:
         merged = ProjectFields.model_validate({**as_input(project), **sent})
     except pydantic.ValidationError as exc:
-        raise RuleViolation(
-            "The project breaks the schema.", errors=_revalidate_errors(exc)
-        ) from exc
+        errors = field_errors(exc.errors(), ["body"])
+        raise RuleViolation("The project breaks the schema.", errors=errors) from exc
     changed = _changed(before, merged.model_dump(), list(sent))
     if not changed:
         return project
     validation.ensure_valid(merged, principal, new_region="region_code" in changed)
     await _ensure_external_ref_free(session, project.source_scope, merged.external_ref, project.id)
     assign_fields(project, merged)
-    if project.status == ProjectStatus.in_library and changed - PROGRESS_FIELDS:
+    step = project_rules.resubmission(project.status, changed)
+    if step is not None:
         lifecycle.ensure_screening_passes(project)
-        project.status = ProjectStatus.submitted
-        lifecycle.record(
-            session,
-            principal,
-            project,
-            "resubmit",
-            ProjectStatus.in_library,
-            "Screening fields changed: " + ", ".join(sorted(changed - PROGRESS_FIELDS)),
-        )
+        from_status, project.status = project.status, step.to_status
+        lifecycle.record(session, principal, project, step.action, from_status, step.reason)
     await _flush(session)
     return project
 

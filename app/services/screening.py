@@ -8,7 +8,7 @@ flagged ``two_high_retrofit`` for reviewers. The industry list is data: app/refe
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.errors import FieldError, field_error
+from app.errors import FieldError, RuleViolation, field_error
 from app.models.project import Nature
 from app.reference.industries import two_high_classes
 
@@ -32,6 +32,14 @@ class ScreeningResult:
     def as_json(self) -> list[dict[str, Any]]:
         """The stored form (the project's ``screening`` column): the reasons."""
         return self.reasons
+
+    def refusal(self) -> RuleViolation | None:
+        """The 422 ``two_high_project`` of a refused project (errors located in the body)."""
+        if not self.refused:
+            return None
+        return RuleViolation(
+            self.reasons[0]["message"], code="two_high_project", errors=self.errors
+        )
 
 
 def screen(industry_code: str, nature: Nature | str, categories: list[str]) -> ScreeningResult:

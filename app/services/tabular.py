@@ -13,41 +13,12 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from app.schemas.project import INPUT_FIELDS
+from app.schemas.project_fields import SheetColumn
+
+SHEET: tuple[SheetColumn, ...] = tuple(column for spec in INPUT_FIELDS for column in spec.sheet)
 # (field, Chinese header); the order is the export's column order.
-IMPORT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("external_ref", "地方项目编号"),
-    ("name", "项目名称"),
-    ("summary", "项目简介"),
-    ("region_code", "行政区划代码"),
-    ("owner_name", "项目业主"),
-    ("owner_uscc", "统一社会信用代码"),
-    ("owner_type", "业主类型"),
-    ("objective", "气候目标"),
-    ("categories", "支持领域"),
-    ("industry_code", "国民经济行业代码"),
-    ("nature", "建设性质"),
-    ("construction_status", "建设状态"),
-    ("start_date", "开工日期"),
-    ("end_date", "完工日期"),
-    ("total_investment", "总投资（元）"),
-    ("financing_need", "融资需求（元）"),
-    ("financing_secured", "已落实融资（元）"),
-    ("financing_types", "融资方式"),
-    ("tenor_months", "融资期限（月）"),
-    ("annual_emission_reduction_tco2e", "年减排量（吨二氧化碳当量）"),
-    ("annual_energy_saving_tce", "年节能量（吨标准煤）"),
-    ("annual_carbon_sink_tco2e", "年碳汇量（吨二氧化碳当量）"),
-    ("adaptation_beneficiaries", "适应受益人数"),
-    ("adaptation_benefit", "适应效益"),
-    ("accounting_methodology", "核算方法学"),
-    ("baseline", "基准线"),
-    ("third_party_verified", "第三方核证"),
-    ("verifier", "核证机构"),
-    ("disclosure_commitment", "信息披露承诺"),
-    ("contact_name", "联系人"),
-    ("contact_phone", "联系电话"),
-    ("contact_email", "联系邮箱"),
-)
+IMPORT_COLUMNS: tuple[tuple[str, str], ...] = tuple((c.name, c.zh) for c in SHEET)
 # Columns only an export has: what the library adds to a project.
 EXPORT_ONLY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "项目ID"),
@@ -59,9 +30,16 @@ EXPORT_ONLY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("created_at", "创建时间"),
     ("updated_at", "更新时间"),
 )
-NESTED = {"owner_": "owner", "contact_": "contact"}
-LIST_FIELDS = frozenset({"categories", "financing_types"})
-BOOL_FIELDS = frozenset({"third_party_verified", "disclosure_commitment"})
+# Where each column's value sits in a project's JSON answer.
+PATHS: dict[str, tuple[str, ...]] = {
+    **{field: (field,) for field, _ in EXPORT_ONLY_COLUMNS},
+    "is_two_high": ("screening", "is_two_high"),
+    "is_two_high_retrofit": ("screening", "is_two_high_retrofit"),
+    **{c.name: c.path for c in SHEET},
+}
+_IMPORTED = {c.name: c for c in SHEET}
+# The column that holds a nested field's part, by its path: ("owner", "uscc") → "owner_uscc".
+COLUMN_AT: dict[tuple[str | int, ...], str] = {c.path: c.name for c in SHEET if len(c.path) > 1}
 _HEADER_TO_FIELD = {
     **{field: field for field, _ in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
     **{zh: field for field, zh in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
@@ -100,6 +78,15 @@ def _split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
+def _cell_value(column: SheetColumn, text: str) -> Any:
+    if column.cell == "list":
+        return _split_list(text)
+    if column.cell == "bool":
+        lowered = text.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else text
+    return text
+
+
 def row_to_item(row: dict[str, Any]) -> dict[str, Any]:
     """A flat row (field → cell) as the JSON body a single create would take.
 
@@ -107,25 +94,16 @@ def row_to_item(row: dict[str, Any]) -> dict[str, Any]:
     export can be edited and imported back.
     """
     item: dict[str, Any] = {}
-    import_fields = {f for f, _ in IMPORT_COLUMNS}
     for field, raw in row.items():
-        if field not in import_fields:
+        column = _IMPORTED.get(field)
+        text = _cell_text(raw) if column is not None else None
+        if column is None or text is None:
             continue
-        text = _cell_text(raw)
-        if text is None:
-            continue
-        value: Any = text
-        if field in LIST_FIELDS:
-            value = _split_list(text)
-        elif field in BOOL_FIELDS:
-            lowered = text.lower()
-            value = True if lowered in _TRUE else False if lowered in _FALSE else text
-        for prefix, parent in NESTED.items():
-            if field.startswith(prefix):
-                item.setdefault(parent, {})[field.removeprefix(prefix)] = value
-                break
-        else:
-            item[field] = value
+        *parents, leaf = column.path
+        target = item
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = _cell_value(column, text)
     return item
 
 

@@ -4,7 +4,8 @@
 location; ``ensure_valid`` raises them as one 422.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import chain
 
 from stdnum.cn import uscc
 
@@ -19,6 +20,10 @@ from app.schemas.project import ProjectFields
 Loc = Sequence[str | int]
 
 
+Broken = tuple[Sequence[str | int], str, str]
+"""A broken rule: the offending field's path, the rule's code, why."""
+
+
 def check(
     data: ProjectFields,
     principal: Principal | None,
@@ -27,87 +32,90 @@ def check(
     new_region: bool = True,
 ) -> list[FieldError]:
     """Every rule ``data`` breaks. ``new_region``: the region code must also be current."""
-    base = list(loc)
-    errors: list[FieldError] = []
+    broken = chain(
+        _owner(data),
+        _region(data, principal, new_region=new_region),
+        _industry(data),
+        _amounts_and_dates(data),
+        _categories(data),
+        _benefits(data),
+    )
+    return [field_error([*loc, *path], code, message) for path, code, message in broken]
 
-    def err(path: Loc, code: str, message: str) -> None:
-        errors.append(field_error([*base, *path], code, message))
 
+def _owner(data: ProjectFields) -> Iterator[Broken]:
     if not uscc.is_valid(data.owner.uscc):
-        err(["owner", "uscc"], "invalid_uscc", "Not a valid unified social credit code (GB 32100).")
-
-    region = region_table().get(data.region_code)
-    if region is None:
-        err(["region_code"], "unknown_region", f"{data.region_code} is not a GB/T 2260 code.")
-    elif new_region and not region.is_current:
-        err(
-            ["region_code"],
-            "retired_region",
-            f"{data.region_code} ({region.name}) is no longer a current code.",
+        yield (
+            ["owner", "uscc"],
+            "invalid_uscc",
+            "Not a valid unified social credit code (GB 32100).",
         )
-    elif (
-        principal is not None
-        and not principal.is_admin
-        and not principal.covers_region(data.region_code)
-    ):
-        err(["region_code"], "region_out_of_scope", "The region lies outside the key's scope.")
 
+
+def _region(
+    data: ProjectFields, principal: Principal | None, *, new_region: bool
+) -> Iterator[Broken]:
+    code = data.region_code
+    region = region_table().get(code)
+    if region is None:
+        yield ["region_code"], "unknown_region", f"{code} is not a GB/T 2260 code."
+    elif new_region and not region.is_current:
+        message = f"{code} ({region.name}) is no longer a current code."
+        yield ["region_code"], "retired_region", message
+    elif principal is not None and not principal.is_admin and not principal.covers_region(code):
+        yield ["region_code"], "region_out_of_scope", "The region lies outside the key's scope."
+
+
+def _industry(data: ProjectFields) -> Iterator[Broken]:
     problem = industry_code_problem(data.industry_code)
     if problem is not None:
-        err(
-            ["industry_code"],
-            problem.value,
+        message = (
             f"{data.industry_code!r} is not a GB/T 4754-2017 class (a section letter, 4 digits, "
-            "of an existing division).",
+            "of an existing division)."
         )
+        yield ["industry_code"], problem.value, message
 
+
+def _amounts_and_dates(data: ProjectFields) -> Iterator[Broken]:
     if data.financing_need > data.total_investment:
-        err(["financing_need"], "need_exceeds_investment", "financing_need > total_investment.")
+        yield ["financing_need"], "need_exceeds_investment", "financing_need > total_investment."
     if data.financing_secured > data.financing_need:
-        err(["financing_secured"], "secured_exceeds_need", "financing_secured > financing_need.")
+        yield ["financing_secured"], "secured_exceeds_need", "financing_secured > financing_need."
     if data.start_date and data.end_date and data.end_date < data.start_date:
-        err(["end_date"], "end_before_start", "end_date is before start_date.")
+        yield ["end_date"], "end_before_start", "end_date is before start_date."
 
+
+def _categories(data: ProjectFields) -> Iterator[Broken]:
     objectives = category_objective()
-    mitigation = data.objective in (Objective.mitigation, Objective.both)
-    adaptation = data.objective in (Objective.adaptation, Objective.both)
+    objective = data.objective
     for i, category in enumerate(data.categories):
         served = objectives[category.value]
-        if data.objective is not Objective.both and served != data.objective.value:
-            err(
-                ["categories", i],
-                "category_objective_mismatch",
-                f"{category.value} is a {served} category; "
-                f"the objective is {data.objective.value}.",
+        if objective is not Objective.both and served != objective.value:
+            message = (
+                f"{category.value} is a {served} category; the objective is {objective.value}."
             )
-    if data.objective is Objective.both:
-        served_all = {objectives[c.value] for c in data.categories}
-        if served_all != {"mitigation", "adaptation"}:
-            err(
-                ["categories"],
-                "category_objective_mismatch",
-                "A project serving both objectives needs a mitigation and an adaptation category.",
-            )
+            yield ["categories", i], "category_objective_mismatch", message
+    served_all = {objectives[c.value] for c in data.categories}
+    if objective is Objective.both and served_all != {"mitigation", "adaptation"}:
+        message = "A project serving both objectives needs a mitigation and an adaptation category."
+        yield ["categories"], "category_objective_mismatch", message
     if len(set(data.categories)) != len(data.categories):
-        err(["categories"], "duplicate_category", "A category is listed twice.")
+        yield ["categories"], "duplicate_category", "A category is listed twice."
     if len(set(data.financing_types)) != len(data.financing_types):
-        err(["financing_types"], "duplicate_financing_type", "A financing type is listed twice.")
+        yield ["financing_types"], "duplicate_financing_type", "A financing type is listed twice."
 
-    if mitigation and not (
-        (data.annual_emission_reduction_tco2e or 0) > 0 or (data.annual_carbon_sink_tco2e or 0) > 0
-    ):
-        err(
-            ["annual_emission_reduction_tco2e"],
-            "missing_mitigation_benefit",
-            "A mitigation project states an annual emission reduction or carbon sink > 0.",
-        )
+
+def _benefits(data: ProjectFields) -> Iterator[Broken]:
+    mitigation = data.objective in (Objective.mitigation, Objective.both)
+    adaptation = data.objective in (Objective.adaptation, Objective.both)
+    reduces = (data.annual_emission_reduction_tco2e or 0) > 0
+    sinks = (data.annual_carbon_sink_tco2e or 0) > 0
+    if mitigation and not (reduces or sinks):
+        message = "A mitigation project states an annual emission reduction or carbon sink > 0."
+        yield ["annual_emission_reduction_tco2e"], "missing_mitigation_benefit", message
     if adaptation and not (data.adaptation_benefit and data.adaptation_benefit.strip()):
-        err(
-            ["adaptation_benefit"],
-            "missing_adaptation_benefit",
-            "An adaptation project states its adaptation benefit.",
-        )
-    return errors
+        message = "An adaptation project states its adaptation benefit."
+        yield ["adaptation_benefit"], "missing_adaptation_benefit", message
 
 
 def ensure_valid(

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.services import batch
+from app.repositories import project_writes
 from tests.api.bulk.helpers import BATCH, count_projects, count_transitions, item
 from tests.conftest import Keys
 from tests.factories import PROJECTS as BASE
@@ -280,7 +280,7 @@ class TestBatchUpsert:
             # As if another writer committed R-00002 between the lookup and the insert.
             return {}
 
-        monkeypatch.setattr(batch, "_load_existing", nothing_stored)
+        monkeypatch.setattr(project_writes, "lock_by_external_refs", nothing_stored)
         items = [item(1), item(2, name="Clash"), item(3)]
         answer = await client.post(BATCH, json={"items": items}, headers=region)
         assert answer.status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from openpyxl import Workbook
 
-from app.services import batch
+from app.services import batch_import
 from app.services.tabular import IMPORT_COLUMNS
 from tests.api.bulk.helpers import IMPORT, count_projects, count_transitions
 from tests.conftest import Keys
@@ -196,7 +196,7 @@ class TestImportRefused:
     async def test_too_many_rows_is_413(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(batch, "MAX_IMPORT_ROWS", 3)
+        monkeypatch.setattr(batch_import, "MAX_IMPORT_ROWS", 3)
         data = to_csv([row(n) for n in range(4)])
         response = await client.post(IMPORT, headers=await keys.region("440304"), **upload(data))
         assert response.status_code == 413
@@ -206,7 +206,7 @@ class TestImportRefused:
     async def test_too_large_file_is_413(
         self, client: httpx.AsyncClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(batch, "MAX_IMPORT_BYTES", 100)
+        monkeypatch.setattr(batch_import, "MAX_IMPORT_BYTES", 100)
         data = to_csv([row(1)])
         response = await client.post(IMPORT, headers=await keys.region("440304"), **upload(data))
         assert response.status_code == 413

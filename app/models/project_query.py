@@ -1,0 +1,28 @@
+"""The project list's filters as a plain value: routers build it, repositories turn it into SQL."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from app.models.project import ConstructionStatus, Objective, ProjectStatus
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    """The list's filters, as the caller states them (codes, not storage masks); the list and
+    the export take them alike. Each one given narrows the list; a list filter matches any of."""
+
+    status: list[ProjectStatus] | None = None
+    objective: list[Objective] | None = None
+    categories: Sequence[str] | None = None
+    region_code: str | None = None
+    industry_code: str | None = None
+    construction_status: list[ConstructionStatus] | None = None
+    financing_types: Sequence[str] | None = None
+    need_min: Decimal | None = None
+    need_max: Decimal | None = None
+    two_high: bool | None = None
+    two_high_retrofit: bool | None = None
+    q: str | None = None
+    updated_since: datetime | None = None

@@ -1,0 +1,118 @@
+"""Bulk exchange of projects: the batch upsert, the spreadsheet import and the export.
+
+Registered before the project routes: ``/projects/{project_id}`` would otherwise take these paths.
+"""
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from starlette.responses import Response, StreamingResponse
+
+from app import idempotency
+from app.auth import PrincipalDep
+from app.db import SessionDep
+from app.errors import responses
+from app.routers.project_params import FiltersDep, RegionDep, SortQuery
+from app.schemas.batch import BatchRequest, BatchResponse
+from app.services import batch, batch_import, export
+
+router = APIRouter(prefix="/api/v1", tags=["projects"])
+
+
+@router.post(
+    "/projects/batch",
+    response_model=BatchResponse,
+    operation_id="upsert_projects_batch",
+    summary="Create or update up to 1,000 projects by external_ref",
+    responses=responses(400, 401, 403, 409, 422),
+)
+async def upsert_projects_batch(
+    request: Request,
+    body: BatchRequest,
+    session: SessionDep,
+    principal: RegionDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
+    """Upsert each item by the region's external_ref; per-item results, in item order."""
+    items = body.raw_items()
+
+    async def produce() -> idempotency.Stored:
+        return idempotency.Stored(200, await batch.run_batch(session, principal, items))
+
+    return await idempotency.run(
+        request, session, principal, idempotency_key, {"items": items}, produce
+    )
+
+
+@router.post(
+    "/projects/import",
+    response_model=BatchResponse,
+    operation_id="import_projects",
+    summary="Import a CSV or XLSX file of projects",
+    responses=responses(400, 401, 403, 409, 413, 422),
+)
+async def import_projects(
+    request: Request,
+    file: Annotated[
+        UploadFile,
+        File(description="CSV (UTF-8 or GB18030) or XLSX; the export's columns, row 1 headers."),
+    ],
+    session: SessionDep,
+    principal: RegionDep,
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
+    """Upsert every row of the file as a batch item would be; results carry the row numbers."""
+    batch_import.ensure_file_size(file.size)
+    data = await file.read()
+    fingerprint = {"file_sha256": hashlib.sha256(data).hexdigest(), "filename": file.filename}
+
+    async def produce() -> idempotency.Stored:
+        answer = await batch_import.run_import(
+            session, principal, data, file.filename, file.content_type
+        )
+        return idempotency.Stored(200, answer)
+
+    return await idempotency.run(request, session, principal, idempotency_key, fingerprint, produce)
+
+
+@router.get(
+    "/projects/export",
+    operation_id="export_projects",
+    summary="Export projects as CSV or XLSX",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The projects the caller may see, one per row, header in row 1.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                export.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **responses(400, 401, 422),
+    },
+)
+async def export_projects(
+    request: Request,
+    principal: PrincipalDep,
+    filters: FiltersDep,
+    format: Annotated[export.Format, Query(description="csv (UTF-8 with BOM) or xlsx.")] = "csv",
+    header: Annotated[
+        export.HeaderStyle,
+        Query(description="Row 1: field names, or their Chinese names; the import reads both."),
+    ] = "field",
+    sort: SortQuery = "-created_at",
+) -> StreamingResponse:
+    """Stream every project the caller may see, as the list shows it, with the list's filters."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    media = export.CSV_MEDIA_TYPE if format == "csv" else export.XLSX_MEDIA_TYPE
+    return StreamingResponse(
+        export.stream(
+            request.app.state.sessions, principal, filters, format=format, sort=sort, header=header
+        ),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="climatelib-projects-{stamp}.{format}"'
+        },
+    )

@@ -1,0 +1,95 @@
+"""The parameters the project routes share: the region's key, and the list's filters and order
+(the list and the export take them alike)."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query
+
+from app.auth import Principal, require_roles
+from app.models import Role
+from app.models.project import ConstructionStatus, Objective, ProjectStatus
+from app.models.project_query import ProjectFilters
+from app.schemas.project import MONEY_MAX, Category, FinancingType
+
+RegionDep = Annotated[Principal, require_roles(Role.region)]
+SortName = Literal[
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "financing_need",
+    "-financing_need",
+    "name",
+    "-name",
+]
+
+
+def project_filters(
+    status: Annotated[
+        list[ProjectStatus] | None, Query(description="Any of these statuses.")
+    ] = None,
+    objective: Annotated[
+        list[Objective] | None, Query(description="Any of these objectives.")
+    ] = None,
+    category: Annotated[
+        list[Category] | None, Query(description="Has any of these categories.")
+    ] = None,
+    region_code: Annotated[
+        str | None,
+        Query(pattern=r"^\d{1,6}$", description="Region code prefix: 44, 4403, 440304."),
+    ] = None,
+    industry_code: Annotated[
+        str | None,
+        Query(pattern=r"^[A-T]\d{0,4}$", description="GB/T 4754 code or prefix: D, D44, D4415."),
+    ] = None,
+    construction_status: Annotated[
+        list[ConstructionStatus] | None, Query(description="Any of these construction statuses.")
+    ] = None,
+    financing_type: Annotated[
+        list[FinancingType] | None, Query(description="Wants any of these financing types.")
+    ] = None,
+    need_min: Annotated[
+        Decimal | None,
+        Query(
+            ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at least (CNY)."
+        ),
+    ] = None,
+    need_max: Annotated[
+        Decimal | None,
+        Query(ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at most (CNY)."),
+    ] = None,
+    two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
+    two_high_retrofit: Annotated[
+        bool | None, Query(description="Flagged as a 两高 retrofit, or not.")
+    ] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
+    ] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="Changed at or after this instant (ISO 8601).")
+    ] = None,
+) -> ProjectFilters:
+    """The list's filters (query parameters), shared by the list and the export."""
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=UTC)
+    return ProjectFilters(
+        status=status,
+        objective=objective,
+        categories=category,
+        region_code=region_code,
+        industry_code=industry_code,
+        construction_status=construction_status,
+        financing_types=financing_type,
+        need_min=need_min,
+        need_max=need_max,
+        two_high=two_high,
+        two_high_retrofit=two_high_retrofit,
+        q=q,
+        updated_since=updated_since,
+    )
+
+
+FiltersDep = Annotated[ProjectFilters, Depends(project_filters)]
+SortQuery = Annotated[SortName, Query(description="Order; '-' for descending. Ties break on id.")]

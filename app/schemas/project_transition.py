@@ -1,0 +1,41 @@
+"""A project's lifecycle steps (入库流程): the action asked for, and the history answered."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from app.models.project import ProjectStatus
+from app.schemas.common import InputModel, OutputModel
+
+
+class TransitionAction(StrEnum):
+    submit = "submit"
+    recommend = "recommend"
+    approve = "approve"
+    return_ = "return"
+    reject = "reject"
+    withdraw = "withdraw"
+    exit = "exit"
+
+
+class TransitionCreate(InputModel):
+    action: TransitionAction = Field(description="The lifecycle action.", examples=["submit"])
+    reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why; required for return and reject.",
+        examples=["Emission baseline missing."],
+    )
+
+
+class TransitionRead(OutputModel):
+    id: uuid.UUID = Field(description="Transition id.")
+    action: str = Field(description="create, an action, or resubmit (a screening field changed).")
+    from_status: ProjectStatus | None = Field(description="Status before.")
+    to_status: ProjectStatus = Field(description="Status after.")
+    reason: str | None = Field(description="Why.")
+    actor_role: str = Field(description="Role of the key that acted.")
+    actor_scope: str | None = Field(description="Scope of the key that acted.")
+    at: datetime = Field(description="When.")

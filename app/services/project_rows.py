@@ -1,0 +1,196 @@
+"""A project in its three shapes: validated input, stored columns, and the JSON answer.
+
+Each conversion is derived once, at import, from the field table (``ProjectFields`` and
+``ProjectRead``; the kinds are in schemas/project_fields.py). The two that run for every listed
+row and every batch item are compiled into one dict display each.
+"""
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any
+
+from app.auth import Principal
+from app.models import Project
+from app.repositories import projects as repo
+from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
+from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Screened
+from app.services.screening import screen
+
+Getter = Callable[[Any], Any]
+
+# ---- the builders -------------------------------------------------------------------------------
+
+
+def _dict_builder(
+    name: str, args: str, items: Sequence[tuple[str, str]], env: dict[str, Any]
+) -> Callable[..., dict[str, Any]]:
+    """A function of ``args`` returning one dict display of ``items`` (key, Python expression).
+
+    Compiled once from the field table, as dataclasses compile ``__init__``: the answer and the
+    stored columns are built for every listed row and every batch item, and one dict display is
+    about twice as fast as any loop over the table.
+    """
+    body = "".join(f"        {key!r}: {expression},\n" for key, expression in items)
+    source = f"def {name}({args}):\n    return {{\n{body}    }}\n"
+    exec(compile(source, f"<{name}>", "exec"), env)  # noqa: S102 - source made from the table
+    builder: Callable[..., dict[str, Any]] = env[name]
+    return builder
+
+
+# ---- input → columns ---------------------------------------------------------------------------
+
+
+def _stored(spec: FieldSpec, env: dict[str, Any]) -> list[tuple[str, str]]:
+    """The field's columns and, for each, its value as an expression of the input ``d``."""
+    kind, value = spec.kind, f"d.{spec.name}"
+    if isinstance(kind, Mask):
+        env[f"mask_{spec.name}"] = kind.flags.mask
+        return [(spec.columns[0], f"mask_{spec.name}(c.value for c in {value})")]
+    if isinstance(kind, Nested):
+        guard = f" if {value} is not None else None" if spec.optional else ""
+        return [
+            (column, f"{value}.{part.name}{guard}")
+            for column, part in zip(spec.columns, spec.parts, strict=True)
+        ]
+    return [(spec.name, value)]
+
+
+def _columns_builder() -> Callable[[ProjectFields], dict[str, Any]]:
+    env: dict[str, Any] = {}
+    items = [item for spec in INPUT_FIELDS for item in _stored(spec, env)]
+    return _dict_builder("stored_columns", "d", items, env)
+
+
+_stored_columns = _columns_builder()
+
+STORED_COLUMNS: tuple[str, ...] = (
+    *(column for spec in INPUT_FIELDS for column in spec.columns),
+    *Screened.COLUMNS,
+)
+"""Every column a write sets: the fields' own and the 两高 screening's."""
+FIELD_OF_COLUMN: dict[str, str] = {
+    column: spec.name for spec in INPUT_FIELDS for column in spec.columns
+}
+"""The input field that each of its columns holds (the screening's columns hold none)."""
+
+
+def column_values(data: ProjectFields) -> dict[str, Any]:
+    """The project columns validated input sets, its 两高 screening included.
+
+    Shared by single writes and the batch upsert, which compares them with the stored row to
+    tell an unchanged item from an update and bulk-inserts them for new ones.
+    """
+    values = _stored_columns(data)
+    result = screen(data.industry_code, data.nature, [c.value for c in data.categories])
+    values["is_two_high"] = result.is_two_high
+    values["is_two_high_retrofit"] = result.is_two_high_retrofit
+    values["screening"] = result.as_json()
+    return values
+
+
+# ---- columns → input ---------------------------------------------------------------------------
+
+
+def _loader(spec: FieldSpec) -> Getter:
+    """The stored project → the field's value as input."""
+    kind = spec.kind
+    if isinstance(kind, Mask):
+        mask: Getter = attrgetter(spec.columns[0])
+        return lambda project: kind.flags.decode(mask(project))
+    if isinstance(kind, Nested):
+        return _nested_loader(spec)
+    return attrgetter(spec.name)
+
+
+def _nested_loader(spec: FieldSpec) -> Getter:
+    columns: Getter = attrgetter(*spec.columns)
+    parts = [part.name for part in spec.parts]
+
+    def load(project: Project) -> dict[str, Any] | None:
+        values = columns(project)
+        # An optional model with nothing stored is absent, as it was sent.
+        if spec.optional and not any(values):
+            return None
+        return dict(zip(parts, values, strict=True))
+
+    return load
+
+
+_LOADERS = [(spec.name, _loader(spec)) for spec in INPUT_FIELDS]
+
+
+def as_input(project: Project) -> dict[str, Any]:
+    """The stored project in the shape of its input model (the base a PATCH is merged onto)."""
+    return {name: load(project) for name, load in _LOADERS}
+
+
+# ---- columns → answer --------------------------------------------------------------------------
+
+
+def _screening(is_two_high: bool, is_two_high_retrofit: bool, reasons: Any) -> dict[str, Any]:
+    reasons = reasons or []
+    if is_two_high and any(r.get("code") == "two_high_project" for r in reasons):
+        outcome = "refused"
+    elif is_two_high_retrofit:
+        outcome = "flagged"
+    else:
+        outcome = "clear"
+    return {
+        "is_two_high": is_two_high,
+        "is_two_high_retrofit": is_two_high_retrofit,
+        "outcome": outcome,
+        "reasons": reasons,
+    }
+
+
+def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
+    """The field's answer as an expression of the list row ``v`` (and of ``private``: whether
+    the caller sees the private fields)."""
+    kind = spec.kind
+    at = [f"v[{index[column]}]" for column in spec.columns]
+    if isinstance(kind, Amount):
+        return "f'{" + at[0] + ":.2f}'"  # as schemas.common.money_str, inline
+    if isinstance(kind, Mask):
+        env[f"decode_{spec.name}"] = lru_cache(maxsize=None)(kind.flags.decode)
+        return f"decode_{spec.name}({at[0]})"
+    if isinstance(kind, Nested):
+        parts = ", ".join(f"{p.name!r}: {v}" for p, v in zip(spec.parts, at, strict=True))
+        return f"({{{parts}}} if private else None)" if kind.private else f"{{{parts}}}"
+    if isinstance(kind, Screened):
+        env["screening"] = _screening
+        return f"screening({', '.join(at)})"
+    if isinstance(kind, Plain) and kind.show is not None:
+        env[f"show_{spec.name}"] = kind.show
+        return f"show_{spec.name}({at[0]})"
+    return at[0]
+
+
+_INDEX = {column.key: i for i, column in enumerate(repo.LIST_COLUMNS)}
+_REGION_CODE, _STATUS = _INDEX["region_code"], _INDEX["status"]
+
+
+def _answer_builder() -> Callable[[Sequence[Any], bool], dict[str, Any]]:
+    env: dict[str, Any] = {}
+    items = [(spec.name, _shown(spec, _INDEX, env)) for spec in ANSWER_FIELDS]
+    return _dict_builder("answer", "v, private", items, env)
+
+
+_answer = _answer_builder()
+
+
+def to_json(
+    values: Sequence[Any], principal: Principal, *, granted: bool = False
+) -> dict[str, Any]:
+    """A project as its JSON answer, as this principal may see it.
+
+    ``values`` are the columns of ``repo.LIST_COLUMNS`` in order: a list row, or
+    ``columns_of(project)``.
+    """
+    region_code, status = values[_REGION_CODE], values[_STATUS]
+    return _answer(values, repo.can_see_contact(principal, region_code, status, granted=granted))
+
+
+def columns_of(project: Project) -> tuple[Any, ...]:
+    """An ORM project's values in ``repo.LIST_COLUMNS`` order, for ``to_json``."""
+    return tuple(getattr(project, column.key) for column in repo.LIST_COLUMNS)
