@@ -5,11 +5,13 @@ retry with the same key and body gets the first answer replayed, with another bo
 ``idempotency_key_reused``, and while the first is still running 409
 ``idempotency_key_in_progress``.
 
-Use from a router::
+A router that creates a resource declares ``once: idempotency.CreateOnceDep`` and answers::
 
-    return await idempotency.run(request, session, principal, key, body, produce)
+    return await once(body, ProductRead, lambda: products.create(...), "/api/v1/products")
 
-where ``produce`` does the work and returns ``Stored(status, body, headers)``.
+which returns the created model (validated against the route's ``response_model`` like any other
+answer). A route that encodes its answer itself calls ``run(request, session, principal, key,
+payload, produce)``, where ``produce`` does the work and returns ``Stored(status, body, headers)``.
 
 On PostgreSQL the claim is committed in its own short transaction, so a concurrent retry sees it
 at once (an uncommitted row would make the retry wait instead of answering 409); the answer is
@@ -22,19 +24,21 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
-from app.auth import Principal
+from app.auth import Principal, PrincipalDep
+from app.db import SessionDep
 from app.errors import BadRequest, Conflict, RuleViolation, field_error
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
 from app.repositories import idempotency as repo
+from app.responses import json_response
 from app.schemas.common import json_default
 
 HEADER = "Idempotency-Key"
@@ -51,16 +55,11 @@ class Stored:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
 
+    def headers_sent(self, *, replayed: bool) -> dict[str, str]:
+        return self.headers | ({"Idempotent-Replayed": "true"} if replayed else {})
+
     def response(self, *, replayed: bool = False) -> Response:
-        headers = dict(self.headers)
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(
-            orjson.dumps(self.body, default=json_default),
-            status_code=self.status_code,
-            media_type="application/json",
-            headers=headers,
-        )
+        return json_response(self.body, self.status_code, self.headers_sent(replayed=replayed))
 
 
 def request_hash(method: str, path: str, payload: Any) -> str:
@@ -121,17 +120,17 @@ async def _claim_committed(
         return _answer_existing(record, digest)
 
 
-async def run(
+async def _answer_once(
     request: Request,
     session: AsyncSession,
     principal: Principal,
     key: str | None,
     payload: Any,
     produce: Callable[[], Awaitable[Stored]],
-) -> Response:
-    """Run ``produce`` once per (caller, key); replay its stored answer to retries."""
+) -> tuple[Stored, bool]:
+    """The answer of ``produce``, run once per (caller, key), and whether it is a replay."""
     if key is None:
-        return (await produce()).response()
+        return await produce(), False
     _check_key(key)
     identity = principal.identity
     digest = request_hash(request.method, request.url.path, payload)
@@ -141,12 +140,12 @@ async def run(
         sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
         claimed = await _claim_committed(sessions, identity, key, digest)
         if isinstance(claimed, Stored):
-            return claimed.response(replayed=True)
+            return claimed, True
         record_id = claimed.id
     else:
         existing = await repo.find(session, identity, key)
         if existing is not None and not _abandoned(existing):
-            return _answer_existing(existing, digest).response(replayed=True)
+            return _answer_existing(existing, digest), True
         record_id = await repo.claim(session, identity, key, digest, replacing=existing)
 
     try:
@@ -161,7 +160,20 @@ async def run(
     await repo.complete(
         session, record_id, answer.status_code, {"body": body, "headers": answer.headers}
     )
-    return Stored(answer.status_code, body, answer.headers).response()
+    return Stored(answer.status_code, body, answer.headers), False
+
+
+async def run(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    produce: Callable[[], Awaitable[Stored]],
+) -> Response:
+    """Run ``produce`` once per (caller, key); replay its stored answer to retries."""
+    answer, replayed = await _answer_once(request, session, principal, key, payload, produce)
+    return answer.response(replayed=replayed)
 
 
 IdempotencyKey = Annotated[
@@ -176,21 +188,60 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def create_once(
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CreateOnce:
+    """A creating POST's request plumbing: call it with the work, get the created resource."""
+
+    request: Request
+    response: Response
+    session: AsyncSession
+    principal: Principal
+    key: str | None
+
+    async def __call__(
+        self,
+        body: BaseModel,
+        read: type[ReadT],
+        create: Callable[[], Awaitable[ReadT]],
+        location: str,
+    ) -> ReadT:
+        """``create`` once per key; the created resource as a ``read``, with 201 and its Location
+        (``location`` is the collection path; the new id is appended) set on the response.
+
+        A retry gets the stored first answer back as a ``read`` again, so the route validates and
+        encodes both the same way."""
+        created: list[ReadT] = []
+
+        async def produce() -> Stored:
+            created.append(await create())
+            data = created[0].model_dump(mode="json", by_alias=True)
+            return Stored(201, data, {"Location": f"{location}/{data['id']}"})
+
+        answer, replayed = await _answer_once(
+            self.request,
+            self.session,
+            self.principal,
+            self.key,
+            body.model_dump(mode="json"),
+            produce,
+        )
+        self.response.status_code = answer.status_code
+        self.response.headers.update(answer.headers_sent(replayed=replayed))
+        return created[0] if created else read.model_validate(answer.body)
+
+
+async def _create_once(
     request: Request,
-    session: AsyncSession,
-    principal: Principal,
-    key: str | None,
-    body: BaseModel,
-    create: Callable[[], Awaitable[BaseModel]],
-    location: str,
-) -> Response:
-    """``run`` for the usual creating POST: 201 with the created resource and its Location
-    (``location`` is the collection path; the new id is appended)."""
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    key: IdempotencyKey = None,
+) -> CreateOnce:
+    return CreateOnce(request, response, session, principal, key)
 
-    async def produce() -> Stored:
-        created = await create()
-        data = created.model_dump(mode="json")
-        return Stored(201, data, {"Location": f"{location}/{data['id']}"})
 
-    return await run(request, session, principal, key, body.model_dump(mode="json"), produce)
+CreateOnceDep = Annotated[CreateOnce, Depends(_create_once)]
+"""The dependency a creating POST declares (it also reads the ``Idempotency-Key`` header)."""

@@ -25,10 +25,7 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 )
 async def create_api_key(body: ApiKeyCreate, session: SessionDep, admin: AdminDep) -> ApiKeyCreated:
     """Issue a key with one role and one scope; the secret is in this answer only."""
-    record, secret = await api_keys.create(
-        session, name=body.name, role=body.role, scope=body.scope, created_by=admin.key_id
-    )
-    return ApiKeyCreated(**ApiKeyRead.model_validate(record).model_dump(), key=secret)
+    return await api_keys.issue(session, admin, body)
 
 
 @router.get(
@@ -46,11 +43,8 @@ async def list_api_keys(
     include_revoked: bool = False,
 ) -> Page[ApiKeyRead]:
     """List keys, newest last; the secrets are never listed."""
-    rows, next_cursor = await api_keys.list_keys(
+    return await api_keys.list_keys(
         session, cursor=cursor, limit=limit, include_revoked=include_revoked
-    )
-    return Page[ApiKeyRead](
-        items=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
 
 

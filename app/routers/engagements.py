@@ -3,12 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from app import idempotency
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
-from app.errors import Unauthorized, responses
+from app.errors import responses
 from app.models import EngagementStatus, Role
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
@@ -28,18 +28,16 @@ router = APIRouter(prefix="/api/v1", tags=["engagements"])
 )
 async def create_engagement(
     body: EngagementCreate,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    idempotency_key: idempotency.IdempotencyKey = None,
-) -> Response:
+    once: idempotency.CreateOnceDep,
+) -> EngagementRead:
     """Offer terms on a library project that one of the caller's active products matches."""
-
-    async def create() -> EngagementRead:
-        return engagements.to_read(await engagements.create(session, principal, body), principal)
-
-    return await idempotency.create_once(
-        request, session, principal, idempotency_key, body, create, "/api/v1/engagements"
+    return await once(
+        body,
+        EngagementRead,
+        lambda: engagements.create(session, principal, body),
+        "/api/v1/engagements",
     )
 
 
@@ -60,9 +58,7 @@ async def list_engagements(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[EngagementRead]:
     """List the caller's engagements: an institution its offers, a region those on its projects."""
-    if principal.is_anonymous:
-        raise Unauthorized("This operation needs an API key.")
-    rows, next_cursor = await engagements.list_engagements(
+    return await engagements.list_engagements(
         session,
         principal,
         project_id=project_id,
@@ -70,9 +66,6 @@ async def list_engagements(
         status=status,
         cursor=cursor,
         limit=limit,
-    )
-    return Page[EngagementRead](
-        items=[engagements.to_read(r, principal) for r in rows], next_cursor=next_cursor
     )
 
 
@@ -87,10 +80,7 @@ async def get_engagement(
     engagement_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> EngagementRead:
     """Get one engagement the caller is party to."""
-    if principal.is_anonymous:
-        raise Unauthorized("This operation needs an API key.")
-    row = await engagements.get(session, principal, engagement_id)
-    return engagements.to_read(row, principal)
+    return await engagements.get(session, principal, engagement_id)
 
 
 @router.post(
@@ -108,13 +98,10 @@ async def transition_engagement(
     principal: PrincipalDep,
 ) -> EngagementRead:
     """Take a funnel step: accept/decline (region); contact … financed (institution)."""
-    if principal.is_anonymous:
-        raise Unauthorized("This operation needs an API key.")
-    row = await engagements.transition(
+    return await engagements.transition(
         session,
         principal,
         engagement_id,
         body,
         contact_deadline_days=request.app.state.settings.contact_deadline_days,
     )
-    return engagements.to_read(row, principal)

@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
 from app import idempotency
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.errors import responses
-from app.models import Institution, InstitutionType
+from app.models import InstitutionType
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
 from app.services import institutions
@@ -27,18 +27,13 @@ router = APIRouter(prefix="/api/v1", tags=["institutions"])
 )
 async def create_institution(
     body: InstitutionCreate,
-    request: Request,
     session: SessionDep,
     admin: AdminDep,
-    idempotency_key: idempotency.IdempotencyKey = None,
-) -> Response:
+    once: idempotency.CreateOnceDep,
+) -> InstitutionRead:
     """Register a financial institution; its USCC must be valid and new."""
-
-    async def create() -> InstitutionRead:
-        return InstitutionRead.model_validate(await institutions.create(session, body))
-
-    return await idempotency.create_once(
-        request, session, admin, idempotency_key, body, create, "/api/v1/institutions"
+    return await once(
+        body, InstitutionRead, lambda: institutions.create(session, body), "/api/v1/institutions"
     )
 
 
@@ -57,12 +52,7 @@ async def list_institutions(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[InstitutionRead]:
     """List registered institutions, oldest first."""
-    rows, next_cursor = await institutions.page(
-        session, type_=type, q=q, cursor=cursor, limit=limit
-    )
-    return Page[InstitutionRead](
-        items=[InstitutionRead.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    return await institutions.page(session, type_=type, q=q, cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -72,6 +62,6 @@ async def list_institutions(
     summary="Get an institution",
     responses=responses(404),
 )
-async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> Institution:
+async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> InstitutionRead:
     """Get one institution."""
     return await institutions.get(session, institution_id)

@@ -46,7 +46,7 @@ async def list_product_matches(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[MatchRead]:
     """List the library projects the product accepts, by score (then id); owner or admin."""
-    items, next_cursor = await matching.product_matches(
+    return await matching.product_matches(
         session,
         principal,
         product_id,
@@ -61,7 +61,6 @@ async def list_product_matches(
         limit=limit,
         with_explanation=explain,
     )
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
 
 
 @router.get(
@@ -79,10 +78,9 @@ async def list_project_matches(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[MatchRead]:
     """List the active products that accept the project: by score, then lower rate, then id."""
-    items, next_cursor = await matching.project_matches(
+    return await matching.project_matches(
         session, principal, project_id, cursor=cursor, limit=limit
     )
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
 
 
 @router.get(

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
 from app import idempotency
 from app.auth import AdminDep, PrincipalDep
@@ -50,7 +50,7 @@ async def list_pilots(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PilotRead]:
     """List pilots by province and name, with the codes each covers."""
-    items, next_cursor = await pilots.list_pilots(
+    return await pilots.list_pilots(
         session,
         status=status,
         province=province,
@@ -60,7 +60,6 @@ async def list_pilots(
         cursor=cursor,
         limit=limit,
     )
-    return Page[PilotRead](items=items, next_cursor=next_cursor)
 
 
 @router.post(
@@ -73,18 +72,13 @@ async def list_pilots(
 )
 async def create_pilot(
     body: PilotCreate,
-    request: Request,
     session: SessionDep,
     admin: AdminDep,
-    idempotency_key: idempotency.IdempotencyKey = None,
-) -> Response:
+    once: idempotency.CreateOnceDep,
+) -> PilotRead:
     """Register a pilot in status applying with the current GB/T 2260 codes it covers."""
-
-    async def create() -> PilotRead:
-        return await pilots.create(session, admin, body)
-
-    return await idempotency.create_once(
-        request, session, admin, idempotency_key, body, create, "/api/v1/pilots"
+    return await once(
+        body, PilotRead, lambda: pilots.create(session, admin, body), "/api/v1/pilots"
     )
 
 
@@ -145,8 +139,7 @@ async def list_pilot_history(
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PilotTransitionRead]:
     """List the pilot's status changes, oldest first: who, when, from, to, why."""
-    items, next_cursor = await pilots.history(session, pilot_id, cursor=cursor, limit=limit)
-    return Page[PilotTransitionRead](items=items, next_cursor=next_cursor)
+    return await pilots.history(session, pilot_id, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
 from app import idempotency
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
-from app.models import Product, ProductStatus, ProductType, Role
+from app.models import ProductStatus, ProductType, Role
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
 from app.services import products
@@ -30,18 +30,13 @@ _institution = require_roles(Role.institution)
 )
 async def create_product(
     body: ProductCreate,
-    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    idempotency_key: idempotency.IdempotencyKey = None,
-) -> Response:
+    once: idempotency.CreateOnceDep,
+) -> ProductRead:
     """Create a product of the caller's institution with its own criteria."""
-
-    async def create() -> ProductRead:
-        return ProductRead.model_validate(await products.create(session, principal, body))
-
-    return await idempotency.create_once(
-        request, session, principal, idempotency_key, body, create, "/api/v1/products"
+    return await once(
+        body, ProductRead, lambda: products.create(session, principal, body), "/api/v1/products"
     )
 
 
@@ -62,7 +57,7 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[ProductRead]:
     """List active products (an institution also sees its own drafts, paused and retired)."""
-    rows, next_cursor = await products.page(
+    return await products.page(
         session,
         principal,
         type_=type,
@@ -70,9 +65,6 @@ async def list_products(
         institution_id=institution_id,
         cursor=cursor,
         limit=limit,
-    )
-    return Page[ProductRead](
-        items=[ProductRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
 
 
@@ -85,7 +77,7 @@ async def list_products(
 )
 async def get_product(
     product_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> Product:
+) -> ProductRead:
     """Get one product as the caller may see it."""
     return await products.get(session, principal, product_id)
 
@@ -100,6 +92,6 @@ async def get_product(
 )
 async def update_product(
     product_id: uuid.UUID, body: ProductUpdate, session: SessionDep, principal: PrincipalDep
-) -> Product:
+) -> ProductRead:
     """Change a product's fields or status (draft → active ↔ paused → retired)."""
     return await products.update(session, principal, product_id, body)

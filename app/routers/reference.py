@@ -1,13 +1,12 @@
 """Reference data anyone may read: the taxonomy (支持范围) and GB/T 2260 regions."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from app.errors import responses
-from app.reference.taxonomy import taxonomy
 from app.schemas.reference import RegionDetail, RegionPage, RegionRead, Taxonomy
-from app.services import regions
+from app.services import reference
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
 
@@ -18,9 +17,9 @@ router = APIRouter(prefix="/api/v1", tags=["reference"])
     operation_id="get_taxonomy",
     summary="The climate project taxonomy",
 )
-async def get_taxonomy() -> dict[str, Any]:
+async def get_taxonomy() -> Taxonomy:
     """The objectives and categories projects are filed under, in Chinese and English."""
-    return taxonomy()
+    return reference.taxonomy()
 
 
 @router.get(
@@ -43,10 +42,9 @@ async def list_regions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RegionPage:
     """List regions: provinces by default, children with ``parent``, or search by name."""
-    items, next_cursor = regions.search(
+    return reference.search_regions(
         parent=parent, q=q, level=level, include_retired=include_retired, cursor=cursor, limit=limit
     )
-    return RegionPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(
@@ -58,7 +56,7 @@ async def list_regions(
 )
 async def get_region(code: str) -> RegionDetail:
     """One region with its parent and its current children."""
-    return regions.get(code)
+    return reference.get_region(code)
 
 
 __all__ = ["RegionRead", "router"]

@@ -13,6 +13,8 @@ from app.reference.regions import RegionLevel, region_table
 from app.repositories import api_keys as repo
 from app.repositories import institutions as institutions_repo
 from app.repositories import pilots as pilots_repo
+from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.schemas.common import Page
 
 _SCOPE_LOC = ["body", "scope"]
 
@@ -78,6 +80,14 @@ async def create(
     return record, secret
 
 
+async def issue(session: AsyncSession, admin: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
+    """Issue the key an administrator asked for; the answer carries the secret, once."""
+    record, secret = await create(
+        session, name=body.name, role=body.role, scope=body.scope, created_by=admin.key_id
+    )
+    return ApiKeyCreated(**ApiKeyRead.model_validate(record).model_dump(), key=secret)
+
+
 async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
     """Register the container's bootstrap admin key once (idempotent across restarts)."""
     if not await repo.exists(session, digest(key)):
@@ -86,9 +96,14 @@ async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
 
 async def list_keys(
     session: AsyncSession, *, cursor: str | None, limit: int, include_revoked: bool
-) -> tuple[list[ApiKey], str | None]:
+) -> Page[ApiKeyRead]:
     """A page of keys, oldest first; the revoked ones only when asked."""
-    return await repo.page(session, cursor=cursor, limit=limit, include_revoked=include_revoked)
+    rows, next_cursor = await repo.page(
+        session, cursor=cursor, limit=limit, include_revoked=include_revoked
+    )
+    return Page[ApiKeyRead](
+        items=[ApiKeyRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
 
 
 async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:

@@ -15,18 +15,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.errors import Conflict, Forbidden, NotFound, RuleViolation, field_error
+from app.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized, field_error
 from app.models import Engagement, EngagementStatus, ProductStatus, ProjectStatus, Role
 from app.repositories import engagements as repo
 from app.repositories import projects as projects_repo
 from app.repositories.engagements import CONTACT_STATUSES
+from app.schemas.common import Page
 from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
 from app.services import products
 from app.services.matching.criteria import criteria_of
 from app.services.matching.explanation import explain
 from app.services.matching.service import snapshot, today
 
-__all__ = ["create", "get", "list_engagements", "to_read", "transition"]
+__all__ = ["create", "get", "list_engagements", "transition"]
 
 S = EngagementStatus
 
@@ -65,9 +66,8 @@ def allowed_actions(engagement: Engagement, now: datetime) -> list[str]:
     return out
 
 
-def to_read(row: Any, principal: Principal, now: datetime | None = None) -> EngagementRead:
+def _read(row: Any, principal: Principal, now: datetime) -> EngagementRead:
     engagement, project, product_name, institution_name = row
-    now = now or _now()
     lapsed = is_lapsed(engagement, now)
     shows_contact = principal.role is not Role.institution or engagement.status in CONTACT_STATUSES
     contact = (
@@ -107,9 +107,16 @@ def to_read(row: Any, principal: Principal, now: datetime | None = None) -> Enga
     )
 
 
-async def create(session: AsyncSession, principal: Principal, body: EngagementCreate) -> Any:
+def _require_key(principal: Principal) -> None:
+    if principal.is_anonymous:
+        raise Unauthorized("This operation needs an API key.")
+
+
+async def create(
+    session: AsyncSession, principal: Principal, body: EngagementCreate
+) -> EngagementRead:
     """Make an offer on a library project that one of the caller's active products matches."""
-    product = await products.get(session, principal, body.product_id)
+    product = await products.load(session, principal, body.product_id)
     if product.institution_id != principal.institution_id:
         raise Forbidden("Offers are made with the caller's own products.", code="not_owner")
     if product.status != ProductStatus.active:
@@ -160,7 +167,7 @@ async def create(session: AsyncSession, principal: Principal, body: EngagementCr
     return await get(session, principal, engagement.id)
 
 
-async def get(
+async def _load(
     session: AsyncSession,
     principal: Principal,
     engagement_id: uuid.UUID,
@@ -174,6 +181,14 @@ async def get(
     return row
 
 
+async def get(
+    session: AsyncSession, principal: Principal, engagement_id: uuid.UUID
+) -> EngagementRead:
+    """One engagement the caller is party to."""
+    _require_key(principal)
+    return _read(await _load(session, principal, engagement_id), principal, _now())
+
+
 async def list_engagements(
     session: AsyncSession,
     principal: Principal,
@@ -183,8 +198,10 @@ async def list_engagements(
     status: str | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Any], str | None]:
-    return await repo.page(
+) -> Page[EngagementRead]:
+    """The caller's engagements: an institution its offers, a region those on its projects."""
+    _require_key(principal)
+    rows, next_cursor = await repo.page(
         session,
         principal,
         project_id=project_id,
@@ -192,6 +209,10 @@ async def list_engagements(
         status=status,
         cursor=cursor,
         limit=limit,
+    )
+    now = _now()
+    return Page[EngagementRead](
+        items=[_read(row, principal, now) for row in rows], next_cursor=next_cursor
     )
 
 
@@ -225,9 +246,10 @@ async def transition(
     body: EngagementTransition,
     *,
     contact_deadline_days: int,
-) -> Any:
+) -> EngagementRead:
     """Move an offer along the funnel; the party and the current status decide what is allowed."""
-    engagement, project, _product_name, _institution_name = await get(
+    _require_key(principal)
+    engagement, project, _product_name, _institution_name = await _load(
         session, principal, engagement_id, for_update=True
     )
     role, _sources, target = ACTIONS[body.action]

@@ -9,7 +9,8 @@ from stdnum.exceptions import ValidationError
 from app.errors import Conflict, NotFound, RuleViolation, field_error
 from app.models import Institution
 from app.repositories import institutions as repo
-from app.schemas.institution import InstitutionCreate
+from app.schemas.common import Page
+from app.schemas.institution import InstitutionCreate, InstitutionRead
 
 
 def normalise_uscc(value: str, loc: list[str | int]) -> str:
@@ -23,7 +24,7 @@ def normalise_uscc(value: str, loc: list[str | int]) -> str:
         ) from exc
 
 
-async def create(session: AsyncSession, body: InstitutionCreate) -> Institution:
+async def create(session: AsyncSession, body: InstitutionCreate) -> InstitutionRead:
     """Register an institution; its USCC must be valid and not registered yet."""
     code = normalise_uscc(body.uscc, ["body", "uscc"])
     if await repo.by_uscc(session, code) is not None:
@@ -32,19 +33,22 @@ async def create(session: AsyncSession, body: InstitutionCreate) -> Institution:
         )
     institution = Institution(name=body.name, uscc=code, type=body.type)
     await repo.add(session, institution)
-    return institution
+    return InstitutionRead.model_validate(institution)
 
 
-async def get(session: AsyncSession, institution_id: uuid.UUID) -> Institution:
+async def get(session: AsyncSession, institution_id: uuid.UUID) -> InstitutionRead:
     """One institution."""
     institution = await repo.get(session, institution_id)
     if institution is None:
         raise NotFound("No institution with that id.", code="institution_not_found")
-    return institution
+    return InstitutionRead.model_validate(institution)
 
 
 async def page(
     session: AsyncSession, *, type_: str | None, q: str | None, cursor: str | None, limit: int
-) -> tuple[list[Institution], str | None]:
+) -> Page[InstitutionRead]:
     """A page of registered institutions, oldest first (``q``: text in the name)."""
-    return await repo.page(session, type_=type_, q=q, cursor=cursor, limit=limit)
+    rows, next_cursor = await repo.page(session, type_=type_, q=q, cursor=cursor, limit=limit)
+    return Page[InstitutionRead](
+        items=[InstitutionRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )

@@ -16,6 +16,7 @@ from app.models.base import utcnow
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
 from app.reference.regions import RegionLevel, region_table
 from app.repositories import pilots as repo
+from app.schemas.common import Page
 from app.schemas.pilot import (
     PilotAction,
     PilotCreate,
@@ -87,7 +88,7 @@ async def list_pilots(
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[PilotRead], str | None]:
+) -> Page[PilotRead]:
     """List pilots by province and name, with the codes each covers."""
     rows, next_cursor = await repo.list_pilots(
         session,
@@ -100,7 +101,7 @@ async def list_pilots(
         limit=limit,
     )
     regions = await repo.regions_of(session, [p.id for p in rows])
-    return [_read(p, regions[p.id]) for p in rows], next_cursor
+    return Page[PilotRead](items=[_read(p, regions[p.id]) for p in rows], next_cursor=next_cursor)
 
 
 async def _get_pilot(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot:
@@ -286,11 +287,11 @@ async def transition(
 
 async def history(
     session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
-) -> tuple[list[PilotTransitionRead], str | None]:
+) -> Page[PilotTransitionRead]:
     """The pilot's transitions, oldest first."""
     await _get_pilot(session, pilot_id)
     rows, next_cursor = await repo.history(session, pilot_id, cursor=cursor, limit=limit)
-    return [
+    items = [
         PilotTransitionRead(
             id=t.id,
             action=PilotAction(t.action),
@@ -301,4 +302,5 @@ async def history(
             at=t.at,
         )
         for t in rows
-    ], next_cursor
+    ]
+    return Page[PilotTransitionRead](items=items, next_cursor=next_cursor)

@@ -9,7 +9,8 @@ from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound, RuleViolation, field_error
 from app.models import Product, ProductStatus
 from app.repositories import products as repo
-from app.schemas.product import ProductCreate, ProductUpdate
+from app.schemas.common import Page
+from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
 from app.services.product_criteria import check_criteria, criteria_values
 
 # status → statuses an edit may move it to (retired is final).
@@ -21,14 +22,19 @@ STATUS_MOVES: dict[ProductStatus, frozenset[ProductStatus]] = {
 }
 
 
-async def get(
+async def load(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, *, for_update: bool = False
 ) -> Product:
-    """One product as the caller may see it."""
+    """One product as the caller may see it (the row, for the services that work with it)."""
     product = await repo.get(session, principal, product_id, for_update=for_update)
     if product is None:
         raise NotFound("No product with that id.", code="product_not_found")
     return product
+
+
+async def get(session: AsyncSession, principal: Principal, product_id: uuid.UUID) -> ProductRead:
+    """One product as the caller may see it."""
+    return ProductRead.model_validate(await load(session, principal, product_id))
 
 
 async def page(
@@ -40,9 +46,9 @@ async def page(
     institution_id: uuid.UUID | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Product], str | None]:
+) -> Page[ProductRead]:
     """A page of the products the caller may see, oldest first."""
-    return await repo.page(
+    rows, next_cursor = await repo.page(
         session,
         principal,
         type_=type_,
@@ -51,6 +57,9 @@ async def page(
         cursor=cursor,
         limit=limit,
     )
+    return Page[ProductRead](
+        items=[ProductRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
 
 
 def _owner_of(principal: Principal, product: Product) -> None:
@@ -58,7 +67,7 @@ def _owner_of(principal: Principal, product: Product) -> None:
         raise Forbidden("Only the owning institution may change a product.", code="not_owner")
 
 
-async def create(session: AsyncSession, principal: Principal, body: ProductCreate) -> Product:
+async def create(session: AsyncSession, principal: Principal, body: ProductCreate) -> ProductRead:
     """Create a product of the caller's institution (draft, or active at once)."""
     if principal.institution_id is None:
         raise Forbidden("Products are created with an institution key.", code="wrong_role")
@@ -67,7 +76,7 @@ async def create(session: AsyncSession, principal: Principal, body: ProductCreat
     check_criteria(values)
     product = Product(institution_id=principal.institution_id, quota_used=Decimal("0.00"), **values)
     await repo.add(session, product)
-    return product
+    return ProductRead.model_validate(product)
 
 
 _NOT_NULL = ("name", "description")
@@ -75,9 +84,9 @@ _NOT_NULL = ("name", "description")
 
 async def update(
     session: AsyncSession, principal: Principal, product_id: uuid.UUID, body: ProductUpdate
-) -> Product:
+) -> ProductRead:
     """Edit, publish, pause, resume or retire one of the caller's products."""
-    product = await get(session, principal, product_id, for_update=True)
+    product = await load(session, principal, product_id, for_update=True)
     _owner_of(principal, product)
     if ProductStatus(product.status) is ProductStatus.retired:
         raise Conflict("A retired product can no longer change.", code="product_retired")
@@ -120,4 +129,4 @@ async def update(
     for key, value in changes.items():
         setattr(product, key, value)
     await session.flush()
-    return product
+    return ProductRead.model_validate(product)

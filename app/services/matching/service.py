@@ -18,6 +18,7 @@ from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
 from app.repositories import projects as projects_repo
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
+from app.schemas.common import Page
 from app.schemas.matching import (
     ExplanationItem,
     MatchRead,
@@ -127,7 +128,7 @@ async def _own_product(
 ) -> Product:
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    product = await products.get(session, principal, product_id)
+    product = await products.load(session, principal, product_id)
     if not principal.is_admin and principal.institution_id != product.institution_id:
         raise Forbidden("Only the owning institution reads a product's matches.", code="not_owner")
     return product
@@ -142,7 +143,7 @@ async def product_matches(
     cursor: str | None,
     limit: int,
     with_explanation: bool,
-) -> tuple[list[MatchRead], str | None]:
+) -> Page[MatchRead]:
     """The library projects the product accepts, best first (score, then id)."""
     product = await _own_product(session, principal, product_id)
     snap = await snapshot(session)
@@ -185,7 +186,7 @@ async def product_matches(
     if more and page.size:
         last = page[-1]
         next_cursor = encode_cursor("score", [int(scored.score_centi[last]), ids[-1].hex])
-    return items, next_cursor
+    return Page[MatchRead](items=items, next_cursor=next_cursor)
 
 
 # --- a project's ranked eligible products -------------------------------------------------------
@@ -236,7 +237,7 @@ async def project_matches(
     *,
     cursor: str | None,
     limit: int,
-) -> tuple[list[MatchRead], str | None]:
+) -> Page[MatchRead]:
     """The active products that accept the project, best first (score, lower rate, id)."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
@@ -245,7 +246,7 @@ async def project_matches(
     after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
     if position is None:
-        return [], None
+        return Page[MatchRead](items=[])
     day = today()
     found: list[tuple[tuple[int, Decimal, str], ProductEntry, Explanation]] = []
     for entry in snap.products:
@@ -278,7 +279,8 @@ async def project_matches(
         for _key, entry, explanation in found[:limit]
     ]
     more = len(found) > limit
-    return items, encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
+    next_cursor = encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
+    return Page[MatchRead](items=items, next_cursor=next_cursor)
 
 
 # --- one pair, explained ------------------------------------------------------------------------
@@ -308,7 +310,7 @@ async def explain_pair(
     """Why a pair matches or not: every criterion, the values compared, the points."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
-    product = await products.get(session, principal, product_id)
+    product = await products.load(session, principal, product_id)
     if principal.role is Role.institution:
         if principal.institution_id != product.institution_id:
             raise Forbidden("Only the owning institution explains its product.", code="not_owner")

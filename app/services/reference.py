@@ -1,11 +1,20 @@
-"""Searching the GB/T 2260 region table."""
+"""Reference data as answers: the taxonomy, and searching the GB/T 2260 region table."""
+
+from functools import cache
 
 from app.errors import NotFound
 from app.reference.regions import Region, RegionLevel, region_table
+from app.reference.taxonomy import taxonomy as taxonomy_data
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
-from app.schemas.reference import RegionDetail, RegionRead
+from app.schemas.reference import RegionDetail, RegionPage, RegionRead, Taxonomy
 
 _CURSOR_KEYS = [SortKey(None, kind=str)]
+
+
+@cache
+def taxonomy() -> Taxonomy:
+    """The shipped taxonomy, read once."""
+    return Taxonomy.model_validate(taxonomy_data())
 
 
 def _read(region: Region) -> RegionRead:
@@ -20,7 +29,7 @@ def _read(region: Region) -> RegionRead:
     )
 
 
-def search(
+def search_regions(
     *,
     parent: str | None,
     q: str | None,
@@ -28,7 +37,8 @@ def search(
     include_retired: bool,
     cursor: str | None,
     limit: int,
-) -> tuple[list[RegionRead], str | None]:
+) -> RegionPage:
+    """Provinces by default, the children of ``parent``, or regions whose name holds ``q``."""
     table = region_table()
     if parent is not None:
         candidates = [table.by_code[c] for c in table.children.get(parent, ())]
@@ -48,10 +58,10 @@ def search(
         candidates = [r for r in candidates if r.code > after]
     page = candidates[:limit]
     next_cursor = encode_cursor("code", [page[-1].code]) if len(candidates) > limit else None
-    return [_read(r) for r in page], next_cursor
+    return RegionPage(items=[_read(r) for r in page], next_cursor=next_cursor)
 
 
-def get(code: str) -> RegionDetail:
+def get_region(code: str) -> RegionDetail:
     table = region_table()
     region = table.get(code)
     if region is None:
