@@ -3,7 +3,6 @@
 import uuid
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
@@ -11,8 +10,9 @@ from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
+from app.responses import json_response
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
-from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page, json_default
+from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.project import (
     ProjectCreate,
     ProjectRead,
@@ -32,17 +32,8 @@ IfMatch = Annotated[
 ]
 
 
-def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body, default=json_default),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 def _project_response(body: dict[str, Any], status_code: int = 200) -> Response:
-    return _json(body, status_code, {"ETag": projects.etag(body["version"])})
+    return json_response(body, status_code, {"ETag": projects.etag(body["version"])})
 
 
 @router.post(
@@ -95,7 +86,7 @@ async def list_projects(
     page = await projects.list_projects(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
-    return _json(page)
+    return json_response(page)
 
 
 @router.get(

@@ -21,8 +21,10 @@ from starlette.routing import compile_path
 from app.main import create_app
 from app.responses import json_response
 from app.schemas.common import Page
-from tests.api.projects.helpers import BASE, institution_headers, payload
 from tests.conftest import Keys
+from tests.factories import PROJECTS as BASE
+from tests.factories import institution_headers
+from tests.factories import project_payload as payload
 
 # (method, path) of every route that returns a Response it built while declaring a JSON model.
 CHECKED = {
@@ -156,7 +158,7 @@ async def test_project_answers_in_every_view(
         )
         project = await _check(app, moved, TRANSITION)
     assert project["status"] == "in_library"
-    bank = await institution_headers(app, keys)
+    bank = await institution_headers(client, keys)
     for viewer in (region, await keys.admin(), await keys.reviewer("44"), bank, {}):
         await _check(app, await client.get(url, headers=viewer), GET)
         page = await _check(app, await client.get(BASE, headers=viewer), LIST)
