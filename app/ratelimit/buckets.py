@@ -88,12 +88,12 @@ class MemoryBuckets:
 
     # Full buckets are forgotten (an absent bucket is a full one); the sweep runs when the table
     # has doubled since the last one, so its cost per request stays constant.
-    _SWEEP_FLOOR = 10_000
+    SWEEP_FLOOR = 10_000
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._tats: dict[str, float] = {}
-        self._sweep_at = self._SWEEP_FLOOR
+        self._sweep_at = self.SWEEP_FLOOR
 
     def __len__(self) -> int:
         return len(self._tats)
@@ -114,7 +114,7 @@ class MemoryBuckets:
 
     def _sweep(self, now: float) -> None:
         self._tats = {k: tat for k, tat in self._tats.items() if tat > now}
-        self._sweep_at = max(self._SWEEP_FLOOR, 2 * len(self._tats))
+        self._sweep_at = max(self.SWEEP_FLOOR, 2 * len(self._tats))
 
     async def aclose(self) -> None:
         self._tats.clear()
