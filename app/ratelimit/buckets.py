@@ -13,8 +13,8 @@ before the request is served; the failure itself is charged after the 401).
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 # Comparisons of float seconds: a request landing exactly on the boundary fits.
 _EPSILON = 1e-9
@@ -27,21 +27,20 @@ class Quota:
     name: str
     limit: int
     window: int = 60
+    interval: float = field(init=False)  # seconds per unit
 
-    @property
-    def interval(self) -> float:
-        return self.window / self.limit
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "interval", self.window / self.limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+# Tuples rather than dataclasses: a few are made per request, and these are cheapest to make.
+class Charge(NamedTuple):
     quota: Quota
     key: str
     cost: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Standing:
+class Standing(NamedTuple):
     """Where one charged bucket stands after a request: what the RateLimit field reports."""
 
     quota: Quota
@@ -66,15 +65,15 @@ class Buckets(Protocol):
 def standings(charges: Sequence[Charge], used: Sequence[float]) -> list[Standing]:
     """What the store's answer means for each charged bucket."""
     out = []
-    for charge, seconds in zip(charges, used, strict=True):
-        quota = charge.quota
-        over = seconds - quota.window
+    for (quota, _, _), seconds in zip(charges, used, strict=True):
+        window, interval = quota.window, quota.interval
+        over = seconds - window
         if over > _EPSILON:
             out.append(Standing(quota, 0, math.ceil(over), over))
             continue
-        remaining = min(quota.limit, int((quota.window - seconds) / quota.interval + _EPSILON))
+        remaining = min(quota.limit, int((window - seconds) / interval + _EPSILON))
         # The next unit frees when the TAT falls one interval below the window's edge.
-        next_unit = seconds - (quota.window - (remaining + 1) * quota.interval)
+        next_unit = seconds - window + (remaining + 1) * interval
         out.append(Standing(quota, remaining, max(0, math.ceil(next_unit - _EPSILON)), 0.0))
     return out
 

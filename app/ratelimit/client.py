@@ -8,12 +8,14 @@ never believed. IPv6 clients count per /64, the block one subscriber is normally
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 
 from starlette.types import Scope
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=4096)
 def _parse(text: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(text.strip())
@@ -24,6 +26,7 @@ def _parse(text: str) -> IPAddress | None:
     return address
 
 
+@lru_cache(maxsize=4096)
 def _bucket(address: IPAddress) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))

@@ -3,6 +3,7 @@
 IETF ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-headers)."""
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +31,19 @@ def rate_limit_fields(states: Sequence[Standing]) -> dict[str, str]:
     }
 
 
+@lru_cache(maxsize=64)
+def _policy_header(quotas: tuple[Quota, ...]) -> tuple[bytes, bytes]:
+    return (b"ratelimit-policy", _policy_field(quotas).encode())
+
+
+def _headers(states: Sequence[Standing]) -> list[tuple[bytes, bytes]]:
+    """The two fields for an answer that was let through (the policy part is always the same)."""
+    return [
+        _policy_header(tuple(s.quota for s in states)),
+        (b"ratelimit", _limit_field(states).encode()),
+    ]
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -48,7 +62,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         address = self.client_address(scope)
-        credential = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        credential = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                credential = value
+                break
         charges = self.policy.charges(scope["path"], address, credential)
         used = await self.buckets.charge(charges) if charges else None
         fields: list[tuple[bytes, bytes]] = []
@@ -58,11 +76,9 @@ class RateLimitMiddleware:
             if refused:
                 await self._refuse(scope, receive, send, refused)
                 return
-            charged = [s for s, c in zip(states, charges, strict=True) if c.cost > 0]
+            charged = [s for s, c in zip(states, charges, strict=False) if c.cost]
             if charged:
-                fields = [
-                    (k.lower().encode(), v.encode()) for k, v in rate_limit_fields(charged).items()
-                ]
+                fields = _headers(charged)
         failure = self.policy.failure(address) if credential is not None else None
         if not fields and failure is None:
             await self.app(scope, receive, send)
