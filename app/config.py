@@ -58,9 +58,9 @@ class Settings(BaseSettings):
         default=600, ge=0, description="Requests a minute per client address without a key."
     )
     rate_limit_expensive: int = Field(
-        default=30,
+        default=5,
         ge=0,
-        description="Requests a minute per key or address to statistics, exports and matches.",
+        description="Requests per 10 s per key or address to statistics, exports and matches.",
     )
     rate_limit_auth_failures: int = Field(
         default=20,

@@ -2,8 +2,8 @@
 
 - A request with an ``Authorization`` header counts against that key (its digest: the key is not
   known to be valid yet, and is never kept); one without counts against its client address.
-- Statistics, exports and match lists (seconds of work each) count again, lower, per key or
-  address.
+- Statistics, exports and match lists (up to seconds of work each) count again, lower and over
+  a shorter window, per key or address.
 - Every 401 answered to a request that carried credentials counts against its client address;
   once those are used up, requests with credentials from that address are refused before the key
   is looked up, so guessing keys costs the guesser time and the database nothing.
@@ -43,15 +43,17 @@ class RatePolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings, processes: int) -> "RatePolicy":
-        def quota(name: str, per_minute: int) -> Quota | None:
-            if not settings.rate_limits or per_minute <= 0:
+        def quota(name: str, limit: int, window: int = 60) -> Quota | None:
+            if not settings.rate_limits or limit <= 0:
                 return None
-            return Quota(name, max(1, per_minute // processes))
+            return Quota(name, max(1, limit // processes), window)
 
         return cls(
             per_key=quota("per-key", settings.rate_limit_per_key),
             per_address=quota("per-address", settings.rate_limit_per_address),
-            expensive=quota("expensive", settings.rate_limit_expensive),
+            # A short window: a quota is also the largest burst, and a burst of a minute's worth
+            # of these would hold the CPU for seconds.
+            expensive=quota("expensive", settings.rate_limit_expensive, window=10),
             failed_auth=quota("failed-auth", settings.rate_limit_auth_failures),
         )
 

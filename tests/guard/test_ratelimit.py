@@ -148,7 +148,7 @@ def assert_rate_limited(response: httpx.Response, *policies: str) -> dict[str, o
 
 class TestQuotas:
     """Through the application, with limits from the ``limited`` settings: 4 a minute per
-    address, 5 per key, 2 expensive, 3 failed authentications."""
+    address, 5 per key, 3 failed authentications, 2 expensive per 10 s."""
 
     async def test_anonymous_callers_share_their_address_quota(self, limited: Settings) -> None:
         async with running(limited) as (_, http):
@@ -185,9 +185,12 @@ class TestQuotas:
                 assert answer.status_code == 200
                 assert remaining(answer) == {"per-address": 4 - 2 + expected, "expensive": expected}
             assert answer.headers["ratelimit-policy"] == (
-                '"per-address";q=4;w=60, "expensive";q=2;w=60'
+                '"per-address";q=4;w=60, "expensive";q=2;w=10'
             )
-            assert_rate_limited(await http.get("/api/v1/projects/export"), "expensive")
+            body = assert_rate_limited(await http.get("/api/v1/projects/export"), "expensive")
+            assert body["detail"] == (
+                "More than 2 requests in 10 s for statistics, exports and matches; retry in 5 s."
+            )
             assert (await http.get("/api/v1/taxonomy")).status_code == 200
 
     async def test_wrong_keys_are_refused_before_lookup_after_the_failure_quota(
