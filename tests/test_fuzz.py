@@ -40,7 +40,12 @@ def _cli(*args: str, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    env = os.environ | {"CLIMATELIB_DATABASE_URL": database_url, "CLIMATELIB_LOG_LEVEL": "ERROR"}
+    # Rate limits off: the fuzzer asks faster than any caller may (tests/guard/ tests the limits).
+    env = os.environ | {
+        "CLIMATELIB_DATABASE_URL": database_url,
+        "CLIMATELIB_LOG_LEVEL": "ERROR",
+        "CLIMATELIB_RATE_LIMITS": "false",
+    }
     demo = _cli("demo", "--projects", "20", env=env)
     admin = re.findall(r"clk_[A-Za-z0-9_-]+", demo)[-1]
     keys = {
