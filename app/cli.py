@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.migrate import upgrade
 
     upgrade(get_settings().database_url)
+    # The workers read it: without Redis each one enforces its share of every rate limit.
+    os.environ["CLIMATELIB_WORKERS"] = str(args.workers)
     uvicorn.run(
         "app.asgi:app",
         host=args.host,
@@ -31,7 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
-        proxy_headers=True,
+        # Client addresses come from X-Forwarded-For only behind CLIMATELIB_TRUSTED_PROXIES,
+        # decided by the rate limiter; uvicorn's own rewrite would trust any local peer.
+        proxy_headers=False,
     )
     return 0
 

@@ -1,9 +1,11 @@
 """Settings from the environment (prefix ``CLIMATELIB_``), each with a safe default."""
 
+import ipaddress
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,64 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="Structured JSON logs (one object per line).")
+
+    # Limits checked before a request is parsed or authenticated, and the rate limits (0: none).
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=0, description="Request headers in total; larger answers 431."
+    )
+    max_header_field_bytes: int = Field(
+        default=8 * 1024,
+        ge=0,
+        description="One header field (431), or the request target (414).",
+    )
+    max_json_body_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=0,
+        description="A request body other than a multipart upload; larger answers 413.",
+    )
+    rate_limits: bool = Field(
+        default=True, description="False turns every rate limit off (tests, benchmarks)."
+    )
+    rate_limit_per_key: int = Field(
+        default=1200, ge=0, description="Requests a minute per API key."
+    )
+    rate_limit_per_address: int = Field(
+        default=600, ge=0, description="Requests a minute per client address without a key."
+    )
+    rate_limit_expensive: int = Field(
+        default=5,
+        ge=0,
+        description="Requests per 10 s per key or address to statistics, exports and matches.",
+    )
+    rate_limit_auth_failures: int = Field(
+        default=20,
+        ge=0,
+        description="401 answers a minute per client address before its keyed requests get 429.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks whose X-Forwarded-For is believed.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate-limit counters shared by every process; unset: per process.",
+    )
+    redis_key_prefix: str = Field(default="climatelib:ratelimit:")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes per host; without Redis each one gets 1/workers of a limit.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for network in value:
+                ipaddress.ip_network(str(network), strict=False)  # ValueError names a bad one
+        return value
 
 
 @lru_cache

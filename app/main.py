@@ -14,7 +14,9 @@ from app import __version__, openapi
 from app.config import Settings, get_settings
 from app.db import create_engine, session_factory
 from app.errors import install_error_handlers
+from app.limits import RequestLimitsMiddleware
 from app.observability import RequestContextMiddleware, configure_logging, log
+from app.ratelimit.middleware import RateLimitMiddleware
 from app.routers import (
     api_keys,
     bulk,
@@ -29,6 +31,7 @@ from app.routers import (
     stats,
 )
 from app.services import api_keys as api_key_service
+from app.services import batch_import
 from app.services.matching import service as matching_service
 
 DESCRIPTION = """
@@ -92,6 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Outermost last: request ids and logs, then sizes, then rate limits, all before routing.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.add_middleware(
+        RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
+    )
     app.add_middleware(RequestContextMiddleware)
     for module in (
         operations,

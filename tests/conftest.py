@@ -116,7 +116,11 @@ def db_kind(template: Template) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, log_json=True, log_level="WARNING")
+    # Rate limits off: tests make requests much faster than any caller may (tests/test_ratelimit*
+    # turn them on).
+    return Settings(
+        database_url=database_url, log_json=True, log_level="WARNING", rate_limits=False
+    )
 
 
 @pytest.fixture

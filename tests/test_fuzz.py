@@ -113,7 +113,8 @@ def _key(*args: str, database_url: str) -> str:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    quiet = {"CLIMATELIB_LOG_LEVEL": "ERROR"}
+    # Rate limits off: the fuzzer asks faster than any caller may (tests/guard/ tests the limits).
+    quiet = {"CLIMATELIB_LOG_LEVEL": "ERROR", "CLIMATELIB_RATE_LIMITS": "false"}
     demo = run_cli("demo", "--projects", "20", database_url=database_url, env=quiet)
     assert demo.returncode == 0, demo.stderr
     keys = {

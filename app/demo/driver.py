@@ -274,7 +274,8 @@ async def run_demo(
     """Load the sample into the database of ``settings`` (already migrated)."""
     started = time.perf_counter()
     rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
-    app = create_app(settings)
+    # In process, as the loader and not as a caller: no rate limit applies to it.
+    app = create_app(settings.model_copy(update={"rate_limits": False}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
