@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for creating POSTs (DESIGN §8), kept in the database so every process agrees.
+"""``Idempotency-Key`` for creating POSTs, kept in the database so every process agrees.
 
 A key is scoped to the caller (``Principal.identity``). The first request with a key claims it; a
 retry with the same key and body gets the first answer replayed, with another body 422

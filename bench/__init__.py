@@ -1,1 +1,1 @@
-"""Benchmarks and the national-scale data generator (issue 6, DESIGN §9); not the service."""
+"""Benchmarks and the national-scale data generator; not the service."""

@@ -1,4 +1,5 @@
-"""The floor of DESIGN §9: the library list page with no framework, the raw driver and orjson.
+"""The floor the performance targets are measured against: the library list page with no
+framework, the raw driver and orjson.
 
 Serve it as any ASGI app (``python -m uvicorn bench.floor:app``) with
 ``BENCH_FLOOR_DATABASE_URL`` (a plain SQLite or PostgreSQL URL), ``BENCH_FLOOR_ORDER`` (one of

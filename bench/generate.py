@@ -3,7 +3,7 @@
 ``python -m bench.generate --url postgresql://postgres@127.0.0.1/db --projects 100000``
 
 - Projects spread over current GB/T 2260 codes, a third of them in the first-batch pilots and the
-  rest weighted toward the large provinces; objective → categories consistent with DESIGN §2;
+  rest weighted toward the large provinces; objective → categories consistent with the taxonomy;
   mostly ``in_library`` (the share is a parameter); sizes log-normal (many small, a few very large);
   money exact to the fen (Decimal, 2 places); a few 两高 retrofits under M3.
 - Institutions (a few hundred) and products (2,000 active). The products table belongs to another
@@ -315,7 +315,7 @@ def assign_library_codes(rows: list[dict[str, Any]]) -> dict[tuple[str, int], in
 
 
 def api_item(row: dict[str, Any], external_ref: str | None = None) -> dict[str, Any]:
-    """The same project as a region pushes it through the API (DESIGN §4)."""
+    """The same project as a region pushes it through the API."""
 
     def money(value: Decimal) -> str:
         return f"{value:.2f}"
@@ -392,7 +392,7 @@ class ProductsSkipped(Exception):
 def _product_values(
     rng: random.Random, institution_id: uuid.UUID, regions: RegionPicker, i: int
 ) -> dict[str, Any]:
-    """Logical product fields (DESIGN §5), before they are fitted to the actual columns."""
+    """Logical product fields, before they are fitted to the actual columns."""
     ptype = rng.choice(list(PRODUCT_TYPES))
     amount_min = cents(rng.choice((0, 1e6, 5e6, 1e7, 5e7)))
     amount_max = cents(float(amount_min) * rng.choice((10, 50, 200, 1000)) + 1e7)

@@ -8,7 +8,7 @@
 3. Serve the app as ``climatelib serve`` does (``python -m uvicorn app.asgi:app``, 1 then 2 worker
    processes) and the floor (``bench.floor``, 1 process), load each from another process over real
    HTTP (``wrk``; the httpx driver when wrk is absent) with 1 and 32 connections.
-4. Print the figures with their ratio to the floor, then the DESIGN §9 targets with pass/fail;
+4. Print the figures with their ratio to the floor, then the performance targets with pass/fail;
    write everything to ``bench/results/`` as JSON; drop the database.
 
 An endpoint that is not built yet (absent from the served OpenAPI document, or answering 404/405)

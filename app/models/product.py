@@ -69,7 +69,7 @@ class Product(Base):
     valid_to: Mapped[date | None]
     quota_total: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     quota_used: Mapped[Money] = mapped_column(default=Decimal("0.00"))
-    # Criteria: null or an empty list does not restrict (DESIGN §5).
+    # Criteria: null or an empty list does not restrict.
     objectives: Mapped[list[str] | None] = mapped_column(JSON)
     categories: Mapped[list[str] | None] = mapped_column(JSON)
     region_prefixes: Mapped[list[str] | None] = mapped_column(JSON)

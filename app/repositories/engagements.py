@@ -107,7 +107,7 @@ async def projects_with_contact(
     session: AsyncSession, institution_id: uuid.UUID, project_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
     """Among ``project_ids``, those whose owner accepted an offer of this institution (and did
-    not decline it since): the condition for the institution to see the contact (DESIGN §1)."""
+    not decline it since): the condition for the institution to see the contact."""
     ids = list(project_ids)
     if not ids:
         return frozenset()

@@ -1,4 +1,5 @@
-"""Project queries. Visibility (DESIGN §1) is decided here and nowhere else.
+"""Project queries. Visibility is decided here and nowhere else (docs/architecture.md,
+*Visibility*).
 
 ``readable(principal)`` is the statement every get, list, update and transition starts from
 (Polar's ``get_readable_statement``): a row outside it does not exist for the caller (404).
@@ -88,7 +89,7 @@ async def contact_grants(
     session: AsyncSession, principal: Principal, project_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
     """Projects among ``project_ids`` whose contact this institution has been granted: those
-    whose owner accepted one of its offers (DESIGN §1)."""
+    whose owner accepted one of its offers."""
     institution_id = principal.institution_id
     if institution_id is None:
         return frozenset()

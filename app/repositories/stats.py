@@ -1,6 +1,6 @@
 """Aggregate queries over the library: one GROUP BY per dimension, the same SQL on both databases.
 
-Every figure counts only the projects the caller may read (DESIGN §1), through the project
+Every figure counts only the projects the caller may read, through the project
 repository's ``readable_clause``: visibility is decided there alone.
 Money is summed as integer cents on SQLite, whose NUMERIC is a float, so sums stay exact there too.
 """

@@ -1,4 +1,7 @@
-"""Bulk exchange (DESIGN §7, §8): the batch upsert's request and the per-item answer."""
+"""Bulk exchange: the batch upsert's request and the per-item answer.
+
+How a batch is decided and written: docs/architecture.md, *Bulk exchange*.
+"""
 
 import uuid
 from enum import StrEnum

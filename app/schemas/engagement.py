@@ -1,4 +1,4 @@
-"""Offer and funnel requests and answers (DESIGN §6)."""
+"""Offer and funnel requests and answers."""
 
 import datetime as dt
 import uuid

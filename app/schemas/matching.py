@@ -1,4 +1,4 @@
-"""Match answers (DESIGN §6) and the preview request."""
+"""Match answers and the preview request."""
 
 import uuid
 from datetime import date

@@ -1,4 +1,4 @@
-"""Pilot requests and answers (气候投融资试点, DESIGN §3)."""
+"""Pilot requests and answers (气候投融资试点)."""
 
 import uuid
 from datetime import datetime

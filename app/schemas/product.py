@@ -1,4 +1,4 @@
-"""Financial product requests and answers: the institution's own criteria (DESIGN §5)."""
+"""Financial product requests and answers: the institution's own criteria."""
 
 import uuid
 from datetime import date, datetime

@@ -1,4 +1,4 @@
-"""Project requests and answers (DESIGN §4): money is exact and travels as decimal strings."""
+"""Project requests and answers: money is exact and travels as decimal strings."""
 
 import uuid
 from datetime import date, datetime

@@ -16,7 +16,7 @@ class Period(StrEnum):
 
 
 class Coverage(StrEnum):
-    """Which projects a set of figures counts: exactly those the caller may read (DESIGN §1)."""
+    """Which projects a set of figures counts: exactly those the caller may read."""
 
     all = "all"
     library = "library"
@@ -60,7 +60,7 @@ class GroupFigures(Figures):
 
 
 class OfferFunnel(BaseModel):
-    """The financing funnel of DESIGN §6 (offers → accepted → financed)."""
+    """The financing funnel (offers → accepted → financed)."""
 
     offers: int = Field(description="Offers institutions made.")
     accepted: int = Field(description="Offers the project owners accepted.")

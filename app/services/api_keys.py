@@ -1,4 +1,4 @@
-"""Issuing, listing and revoking API keys (DESIGN §1)."""
+"""Issuing, listing and revoking API keys: one role and one scope each."""
 
 import re
 import uuid

@@ -1,4 +1,4 @@
-"""Offers and the financing funnel (DESIGN §6), in the spirit of Huzhou's 绿贷通.
+"""Offers and the financing funnel, in the spirit of Huzhou's 绿贷通 (docs/architecture.md).
 
 An institution offers terms on a library project its product matches; the owner's region accepts
 or declines each competing offer; acceptance reveals the contact and starts a contact deadline;

@@ -1,4 +1,4 @@
-"""The library as a spreadsheet (DESIGN §7): CSV or XLSX, streamed, exactly what the list shows.
+"""The library as a spreadsheet: CSV or XLSX, streamed, exactly what the list shows.
 
 Rows come from the list's own query (``list_projects``: visibility, filters and order) in keyset
 pages of 1,000 and go out as they are read, so the whole library never sits in memory. Each row is

@@ -1,4 +1,6 @@
-"""The project lifecycle (入库流程, DESIGN §4): who may move a project from which state to which.
+"""The project lifecycle (入库流程): who may move a project from which state to which.
+
+The states and steps are drawn in docs/architecture.md, *The domain model*.
 
 Every transition is kept (who, when, from, to, why). Approval gives the library code
 ``CIF-<region>-<year>-<5 digits>``, gap-free per region and year: the counter row is bumped with

@@ -1,4 +1,4 @@
-"""Pilots (气候投融资试点, DESIGN §3): designation, the codes they cover, their status and history.
+"""Pilots (气候投融资试点): designation, the codes they cover, their status and history.
 
 Section 三 of the policy: a place applies, its province reviews and recommends, the ministries
 approve it, and after the pilot period it is accepted (验收合格) or loses the title (取消资格).

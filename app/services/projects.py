@@ -1,4 +1,4 @@
-"""The project library's workflows: create, read, list, update, transitions, history (DESIGN §4)."""
+"""The project library's workflows: create, read, list, update, transitions, history."""
 
 import uuid
 from collections.abc import Sequence

@@ -1,6 +1,6 @@
-"""Statistics (DESIGN §7) and the evaluation figures of pilots (定期评估, DESIGN §3).
+"""Statistics and the evaluation figures of pilots (定期评估; docs/architecture.md, *Statistics*).
 
-What the public sees: the figures count exactly the projects the caller may read (DESIGN §1), so
+What the public sees: the figures count exactly the projects the caller may read, so
 the public and institutions get figures over ``in_library`` projects only: counts and sums, never a
 name, owner or contact, and nothing about drafts or projects under review. A region key adds its
 own projects in every status, a reviewer its province's from submission on, an administrator
@@ -76,7 +76,7 @@ def _groups(rows: Any, labels: dict[str, str] | None = None) -> list[GroupFigure
 async def _offer_funnel(
     session: AsyncSession, where: ColumnElement[bool], members: FromClause | None = None
 ) -> OfferFunnel:
-    """The offer funnel (DESIGN §6) over the same counted projects as the other figures."""
+    """The offer funnel over the same counted projects as the other figures."""
     totals, by_reason = await repo.offer_funnel(session, where, members)
     return OfferFunnel(
         offers=int(totals.offers or 0),

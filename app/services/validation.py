@@ -1,4 +1,4 @@
-"""The project rules of DESIGN §4, callable without HTTP (the batch upsert reuses them).
+"""The field rules of a project, callable without HTTP (the batch upsert reuses them).
 
 ``check`` returns every broken rule at once, each with its own code and the offending field's
 location; ``ensure_valid`` raises them as one 422.

@@ -1,4 +1,4 @@
-"""Every POST that creates honours Idempotency-Key (DESIGN §8): retries replay the first answer."""
+"""Every POST that creates honours Idempotency-Key: retries replay the first answer."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any

@@ -1,4 +1,4 @@
-"""The matching vocabulary (DESIGN §6): type mapping, score components and a product's criteria.
+"""The matching vocabulary: type mapping, score components and a product's criteria.
 
 Product type ↔ project financing types. A product matches a project that asks for at least one of
 the financing types its type provides:
@@ -57,7 +57,7 @@ CONSTRUCTION_CODES: dict[str, int] = {
     ConstructionStatus.under_construction: 2,
     ConstructionStatus.operational: 3,
 }
-# Score components and their default points (DESIGN §6); a product's weights re-weight them.
+# Score components and their default points; a product's weights re-weight them.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "climate_benefit": 40.0,
     "amount_fit": 20.0,

@@ -1,4 +1,7 @@
-"""Matching endpoints' workflows: ranked lists both ways, explanation, preview (DESIGN §6)."""
+"""Matching endpoints' workflows: ranked lists both ways, explanation, preview.
+
+How the matcher stays fresh and where its rules live: docs/architecture.md, *Matching*.
+"""
 
 import uuid
 from dataclasses import dataclass
@@ -314,7 +317,7 @@ async def explain_pair(
     if principal.role is Role.institution:
         if principal.institution_id != product.institution_id:
             raise Forbidden("Only the owning institution explains its product.", code="not_owner")
-        # An institution reads library projects as the public does (DESIGN §1).
+        # An institution reads library projects as the public does.
         if await projects_repo.get_readable(session, principal, project_id) is None:
             raise NotFound("No project with that id.", code="project_not_found")
     else:

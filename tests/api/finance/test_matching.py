@@ -293,7 +293,7 @@ class TestProjectMatches:
         _, bank = await institution(client, keys)
         url = f"/api/v1/projects/{p['a']}/matches"
         assert (await client.get(url)).status_code == 401
-        # The library project is visible to them all (DESIGN §1), its matches are not theirs.
+        # The library project is visible to them all, its matches are not theirs.
         for headers in (bank, await keys.region("440106"), await keys.reviewer("33")):
             response = await client.get(url, headers=headers)
             assert response.status_code == 403

@@ -1,5 +1,6 @@
 """Property: on random small libraries and products, the matcher lists exactly the pairs that a
-plain-Python reference checker, written from DESIGN §5–6 independently of the engine, accepts."""
+plain-Python reference checker, written from the documented criteria and scores independently of
+the engine, accepts."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -108,7 +109,7 @@ def criteria(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> bool:
-    """DESIGN §5–6 read literally, one criterion at a time, in plain Python."""
+    """The criteria and scores read literally, one criterion at a time, in plain Python."""
     if c["valid_from"] is not None and today < c["valid_from"]:
         return False
     if c["valid_to"] is not None and today > c["valid_to"]:

@@ -1,4 +1,4 @@
-"""POST /projects: regions push drafts; every rule of DESIGN §4 answers its own code and field."""
+"""POST /projects: regions push drafts; every field rule answers its own code and field."""
 
 import asyncio
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""POST /projects/{id}/transitions and GET /projects/{id}/history: the 入库流程 of DESIGN §4."""
+"""POST /projects/{id}/transitions and GET /projects/{id}/history: the 入库流程."""
 
 import asyncio
 import re

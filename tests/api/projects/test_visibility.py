@@ -1,8 +1,9 @@
-"""Every project endpoint for every actor (DESIGN §1): who sees what, who may change what.
+"""Every project endpoint for every actor: who sees what, who may change what.
 
 Projects in every status in Shenzhen Futian (440304, province 44), and a draft and a library
 project in Hangzhou (330102). Each actor calls every endpoint on every project; the expected
-answer comes from DESIGN §1 and §4, written out independently of the service's code below.
+answer comes from the documented visibility and lifecycle rules, written out independently of
+the service's code below.
 Writes are sent with a stale If-Match: an allowed write then answers 412 and changes nothing,
 so the matrix stays read-only while still proving that authorisation let the call through.
 """
