@@ -31,71 +31,8 @@ BIN = Path(sys.executable).parent
 CHECKS = "all"
 NOT_CHECKED = "positive_data_acceptance,negative_data_rejection"
 
-# Known non-conformances of routes and schemas being reworked elsewhere (issue 9); each entry is
-# (operation, check, text in schemathesis' message). Remove an entry once its route answers as
-# declared: until then the run tolerates exactly these, and any other failure fails the test.
-_BODY_OPERATIONS = [
-    "POST /api/v1/api-keys",
-    "POST /api/v1/engagements",
-    "POST /api/v1/engagements/{engagement_id}/transitions",
-    "POST /api/v1/institutions",
-    "POST /api/v1/matching/preview",
-    "POST /api/v1/pilots",
-    "PATCH /api/v1/pilots/{pilot_id}",
-    "POST /api/v1/pilots/{pilot_id}/transitions",
-    "POST /api/v1/products",
-    "PATCH /api/v1/products/{product_id}",
-    "PATCH /api/v1/projects/{project_id}",
-    "POST /api/v1/projects/{project_id}/transitions",
-]
-_DEFAULT_422_OPERATIONS = [
-    "GET /api/v1/api-keys",
-    "DELETE /api/v1/api-keys/{key_id}",
-    "GET /api/v1/engagements",
-    "GET /api/v1/engagements/{engagement_id}",
-    "GET /api/v1/institutions",
-    "GET /api/v1/institutions/{institution_id}",
-    "GET /api/v1/matches/explain",
-    "GET /api/v1/pilots/{pilot_id}",
-    "GET /api/v1/pilots/{pilot_id}/history",
-    "GET /api/v1/products",
-    "GET /api/v1/products/{product_id}",
-    "GET /api/v1/products/{product_id}/matches",
-    "GET /api/v1/projects/{project_id}",
-    "GET /api/v1/projects/{project_id}/history",
-    "GET /api/v1/projects/{project_id}/matches",
-    "GET /api/v1/regions/{code}",
-]
-_PUBLIC_READS = [
-    "GET /api/v1/pilots",
-    "GET /api/v1/pilots/{pilot_id}",
-    "GET /api/v1/pilots/{pilot_id}/evaluation",
-    "GET /api/v1/pilots/{pilot_id}/history",
-    "GET /api/v1/products",
-    "GET /api/v1/products/{product_id}",
-    "GET /api/v1/projects",
-    "GET /api/v1/projects/export",
-    "GET /api/v1/projects/{project_id}",
-    "GET /api/v1/projects/{project_id}/history",
-    "GET /api/v1/stats/overview",
-]
-KNOWN: list[tuple[str, str, str]] = [
-    # A body that is not JSON (or an unusable Idempotency-Key) answers 400, which these
-    # operations do not declare.
-    *((op, "status_code_conformance", "Received: 400") for op in _BODY_OPERATIONS),
-    # A query or path parameter of the wrong type answers 422 as application/problem+json, but
-    # these operations declare FastAPI's default 422 (application/json, HTTPValidationError).
-    *(
-        (op, "content_type_conformance", "Received: application/problem+json")
-        for op in _DEFAULT_422_OPERATIONS
-    ),
-    # A reviewer's or an institution's key is refused a project's ranked products with 403,
-    # which the operation does not declare.
-    ("GET /api/v1/projects/{project_id}/matches", "status_code_conformance", "Received: 403"),
-    # Reads open to the public (they show more to a key) declare the bearer key as required.
-    *((op, "ignored_auth", "without authentication") for op in _PUBLIC_READS),
-    *((op, "ignored_auth", "Expected 401 or 403") for op in _PUBLIC_READS),
-]
+# Failures the run tolerates: none. Every answer must conform to what the document declares.
+KNOWN: list[tuple[str, str, str]] = []
 
 
 def _free_port() -> int:

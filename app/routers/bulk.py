@@ -14,6 +14,7 @@ from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
+from app.openapi import KEY_OPTIONAL
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
 from app.schemas.batch import BatchRequest, BatchResponse
 from app.services import batch, batch_import, export
@@ -79,6 +80,7 @@ async def import_projects(
 
 @router.get(
     "/projects/export",
+    openapi_extra=KEY_OPTIONAL,
     operation_id="export_projects",
     summary="Export projects as CSV or XLSX",
     response_class=StreamingResponse,

@@ -68,7 +68,7 @@ async def list_product_matches(
     response_model=Page[MatchRead],
     operation_id="list_project_matches",
     summary="A project's eligible active products, ranked",
-    responses=responses(400, 401, 404),
+    responses=responses(400, 401, 403, 404),
 )
 async def list_project_matches(
     project_id: uuid.UUID,

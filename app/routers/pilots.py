@@ -11,6 +11,7 @@ from app.auth import AdminDep, PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
 from app.models.pilot import PilotKind, PilotStatus
+from app.openapi import KEY_OPTIONAL
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.pilot import (
     PilotCreate,
@@ -29,6 +30,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 
 @router.get(
     "/pilots",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Page[PilotRead],
     operation_id="list_pilots",
     summary="List pilots",
@@ -84,6 +86,7 @@ async def create_pilot(
 
 @router.get(
     "/pilots/{pilot_id}",
+    openapi_extra=KEY_OPTIONAL,
     response_model=PilotRead,
     operation_id="get_pilot",
     summary="Get a pilot",
@@ -126,6 +129,7 @@ async def transition_pilot(
 
 @router.get(
     "/pilots/{pilot_id}/history",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Page[PilotTransitionRead],
     operation_id="list_pilot_history",
     summary="A pilot's history",
@@ -144,6 +148,7 @@ async def list_pilot_history(
 
 @router.get(
     "/pilots/{pilot_id}/evaluation",
+    openapi_extra=KEY_OPTIONAL,
     response_model=PilotEvaluation,
     operation_id="get_pilot_evaluation",
     summary="Evaluation figures of a pilot",

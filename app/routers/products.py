@@ -10,6 +10,7 @@ from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import ProductStatus, ProductType, Role
+from app.openapi import KEY_OPTIONAL
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
 from app.services import products
@@ -42,6 +43,7 @@ async def create_product(
 
 @router.get(
     "/products",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Page[ProductRead],
     operation_id="list_products",
     summary="List products",
@@ -70,6 +72,7 @@ async def list_products(
 
 @router.get(
     "/products/{product_id}",
+    openapi_extra=KEY_OPTIONAL,
     response_model=ProductRead,
     operation_id="get_product",
     summary="Get a product",

@@ -10,6 +10,7 @@ from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
+from app.openapi import KEY_OPTIONAL
 from app.responses import json_response
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -69,6 +70,7 @@ async def create_project(
 
 @router.get(
     "/projects",
+    openapi_extra=KEY_OPTIONAL,
     response_model=Page[ProjectRead],
     operation_id="list_projects",
     summary="List projects",
@@ -91,6 +93,7 @@ async def list_projects(
 
 @router.get(
     "/projects/{project_id}",
+    openapi_extra=KEY_OPTIONAL,
     response_model=ProjectRead,
     operation_id="get_project",
     summary="Get a project",

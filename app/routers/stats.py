@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
+from app.openapi import KEY_OPTIONAL
 from app.schemas.stats import Period, StatsOverview
 from app.services import stats
 
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["stats"])
 
 @router.get(
     "/stats/overview",
+    openapi_extra=KEY_OPTIONAL,
     response_model=StatsOverview,
     operation_id="get_stats_overview",
     summary="Library statistics",

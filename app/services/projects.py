@@ -89,10 +89,11 @@ async def history(
     limit: int,
 ) -> tuple[list[ProjectTransition], str | None]:
     """Every transition of a project; for those who see the project in full."""
+    if principal.is_anonymous:
+        # Never the public's, whichever project: answered before looking, so nothing leaks.
+        raise Unauthorized("The history of a project needs an API key.")
     project = await _visible(session, principal, project_id)
     if not repo.can_see_full(principal, project.region_code, project.status):
-        if principal.is_anonymous:
-            raise Unauthorized("The history of a project needs an API key.")
         raise Forbidden(
             "Only the project's region, reviewer and the administrator read its history."
         )
