@@ -95,9 +95,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
-    """Make a refused, unreachable or timed-out connect a ``DBAPIError`` flagged as a disconnect,
-    like a connection the server dropped: asyncpg raises a plain ``OSError`` there, which nothing
-    treats as the database being away (the app would not even start while it is)."""
+    """Make every failure to open a connection (refused, unreachable, timed out, or turned away
+    by the server: starting up, shutting down, too many connections, database closed) a
+    ``DBAPIError`` flagged as a disconnect, like a connection the server dropped. asyncpg raises
+    a plain ``OSError`` for the first kinds, which nothing took for the database being away (the
+    app would not even start while it was)."""
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "do_connect")
@@ -111,7 +113,7 @@ def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "handle_error")
     def _unreachable(context: ExceptionContext) -> None:
-        if context.connection is None and isinstance(context.original_exception.__cause__, OSError):
+        if context.connection is None:  # raised while connecting
             context.is_disconnect = True
             # Nothing to recycle: pooled connections that died too fail (and go) one by one.
             context.invalidate_pool_on_disconnect = False

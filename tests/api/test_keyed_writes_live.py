@@ -17,6 +17,7 @@ from app.config import Settings
 from app.db import create_engine, session_factory
 from app.models import Project, Role
 from tests.api.projects.helpers import BASE, payload
+from tests.conftest import PG_ADMIN_URL
 from tests.uvicorn_server import ServerProcess, free_port, issue_key
 
 CONCURRENT = 80
@@ -184,6 +185,51 @@ async def test_killed_mid_write_then_retried_with_the_same_keys(
     assert await _projects_by_name(database_url) == Counter(
         dict.fromkeys(done_keys + flight_keys, 1)
     )
+
+
+async def test_writes_cut_off_from_the_database_answer_503_and_their_keys_are_free(
+    database_url: str, db_kind: str, servers: Servers
+) -> None:
+    if db_kind != "postgresql":
+        pytest.skip("connections are dropped and refused by the PostgreSQL server")
+    headers = await issue_key(database_url, Role.region, "440304")
+    server = servers(database_url)
+    server.start()
+    keys = [f"dropped-{i}" for i in range(10)]
+    database = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            async with _projects_locked(database_url) as blocker:
+                writes = asyncio.ensure_future(_post_all(http, headers, keys))
+
+                async def all_waiting() -> bool:
+                    return await _sessions(database_url, waiting_on_lock=True) == len(keys)
+
+                await _until(all_waiting, 10, "every write waiting on the lock")
+                # The database goes away under the writes: their connections drop, and no new
+                # one can be opened until it is back.
+                await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+                await blocker.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            cut_off = await writes
+            assert {(a.status_code, a.headers.get("retry-after")) for a in cut_off} == {(503, "1")}
+            while_away = await http.post(
+                BASE, json=payload(name=keys[0]), headers=_keyed(headers, keys[0])
+            )
+            assert while_away.status_code == 503, while_away.text
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            retried = [
+                await http.post(BASE, json=payload(name=key), headers=_keyed(headers, key))
+                for key in keys
+            ]
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    assert [a.status_code for a in retried] == [201] * len(keys)
+    assert await _projects_by_name(database_url) == Counter(dict.fromkeys(keys, 1))
 
 
 async def test_a_write_cut_by_the_statement_timeout_is_503_and_its_key_free(
