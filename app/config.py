@@ -23,6 +23,26 @@ class Settings(BaseSettings):
         ge=0,
         description="Further connections under load (kept open once opened, up to the sum).",
     )
+    db_pool_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How long a request waits for a free connection when all are in use, before it "
+            "answers 503 with Retry-After."
+        ),
+    )
+    db_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long opening a PostgreSQL connection may take."
+    )
+    db_statement_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description=(
+            "PostgreSQL cancels any one statement running longer (0: never); the request "
+            "answers 503. Far above the longest legitimate statement (loading every project "
+            "to rebuild the matching cache takes about a second at 100,000)."
+        ),
+    )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     bootstrap_admin_key: str | None = Field(
         default=None,

@@ -1,12 +1,19 @@
-"""Engines and sessions: one async engine per process, one session (one transaction) per request."""
+"""Engines and sessions: one async engine per process, one session (one transaction) per request.
 
+A request holds at most one connection, waits a bounded time for it when all are in use, and
+every failure that means "the database cannot serve now" (unreachable, dropped, pool exhausted,
+statement timed out, locked) answers 503 with ``Retry-After`` instead of an internal error.
+"""
+
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
+from app.errors import AppError
+
+log = logging.getLogger("climatelib.db")
 
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -41,13 +51,24 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url)
     if url.startswith("sqlite"):
+        in_memory = make_url(url).database in (None, "", ":memory:")
         engine = create_async_engine(
-            url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}
+            url,
+            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            # An in-memory database is one shared connection, not a pool to wait for.
+            **({} if in_memory else {"pool_timeout": settings.db_pool_timeout_s}),
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
+        connect_args={
+            "timeout": settings.db_connect_timeout_s,
+            # Sent with the connection's startup packet: no round trip per connection. Per
+            # statement, so a batch of 1,000 rows or a full re-match (many statements, or one
+            # that reads every project in about a second) stays far below it.
+            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)},
+        },
         # JSON columns (a project's screening reasons, in every list row) decoded by orjson:
         # the standard library's decoder was 8 % of a list request's CPU. PostgreSQL only
         # stores valid JSON, which orjson reads exactly as json.loads does (SQLite keeps
@@ -61,11 +82,41 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # connections are still opened only as concurrency asks for them.
         pool_size=settings.db_pool_size + settings.db_max_overflow,
         max_overflow=0,
+        # With every connection in use a request waits this long, then answers 503: a burst
+        # queues briefly instead of piling up behind the default 30 s.
+        pool_timeout=settings.db_pool_timeout_s,
         # No pre-ping: it costs a round trip on every checkout, i.e. every request. A
         # connection the server dropped fails its request once; the dialect recognises the
         # disconnect and invalidates the pool, so the next requests reconnect.
         pool_pre_ping=False,
     )
+    _report_unreachable_as_disconnect(engine)
+    return engine
+
+
+def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
+    """Make every failure to open a connection (refused, unreachable, timed out, or turned away
+    by the server: starting up, shutting down, too many connections, database closed) a
+    ``DBAPIError`` flagged as a disconnect, like a connection the server dropped. asyncpg raises
+    a plain ``OSError`` for the first kinds, which nothing took for the database being away (the
+    app would not even start while it was)."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:  # TimeoutError is one too
+            raise dialect.loaded_dbapi.OperationalError(
+                f"cannot connect to the database: {exc!r}"
+            ) from exc
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _unreachable(context: ExceptionContext) -> None:
+        if context.connection is None:  # raised while connecting
+            context.is_disconnect = True
+            # Nothing to recycle: pooled connections that died too fail (and go) one by one.
+            context.invalidate_pool_on_disconnect = False
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -94,6 +145,34 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class DatabaseUnavailable(AppError):
+    status = 503
+    default_code = "database_unavailable"
+    title = "Service unavailable"
+
+
+# PostgreSQL error classes that say "not now" rather than "not this": connection exceptions (08),
+# insufficient resources such as too many connections (53), shutdown, start-up and cancellation
+# by the statement timeout (57), lock not available (55P03), and the two a retry resolves:
+# serialization failure and deadlock (40001, 40P01).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03", "40001", "40P01")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a failure means the database cannot serve for a moment (a retry may succeed)."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no free connection within the pool timeout
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    # SQLite: another writer held the lock past the busy timeout.
+    return "database is locked" in str(exc.orig)
+
+
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -101,20 +180,34 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Yield the request's session; commit when the handler succeeds, roll back otherwise.
 
     Used with ``scope="function"`` so the commit happens before the response is sent: a client
-    never sees a 2xx for a write that did not land.
+    never sees a 2xx for a write that did not land. A database that cannot serve now turns into
+    ``DatabaseUnavailable`` (503), whether it fails the checkout, a statement or the commit.
     """
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with factory() as session:
-        if request.method not in _READ_METHODS:
-            # Only SQLite reads this option (see _configure_sqlite): writers take the lock up front.
-            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
+            if request.method not in _READ_METHODS:
+                # Only SQLite reads this option (see _configure_sqlite): writers take the lock
+                # up front.
+                await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
             await session.commit()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning(
+                "database unavailable: %s",
+                type(exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc).__name__,
+                extra={"path": request.url.path},
+            )
+            raise DatabaseUnavailable(
+                "The database is unavailable for a moment; retry the request.",
+                headers={"Retry-After": "1"},
+            ) from exc
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

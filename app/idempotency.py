@@ -3,7 +3,7 @@
 A key is scoped to the caller (``Principal.identity``). The first request with a key claims it; a
 retry with the same key and body gets the first answer replayed, with another body 422
 ``idempotency_key_reused``, and while the first is still running 409
-``idempotency_key_in_progress``.
+``idempotency_key_in_progress`` (with ``Retry-After``).
 
 A router that creates a resource declares ``once: idempotency.CreateOnceDep`` and answers::
 
@@ -11,16 +11,23 @@ A router that creates a resource declares ``once: idempotency.CreateOnceDep`` an
 
 which returns the created model (validated against the route's ``response_model`` like any other
 answer). A route that encodes its answer itself calls ``run(request, session, principal, key,
-payload, produce)``, where ``produce`` does the work and returns ``Stored(status, body, headers)``.
+payload, produce)``, where ``produce`` does the work and returns ``Stored(status, body, headers)``;
+it must not commit the session.
 
-On PostgreSQL the claim is committed in its own short transaction, so a concurrent retry sees it
-at once (an uncommitted row would make the retry wait instead of answering 409); the answer is
-stored in the request's transaction, atomically with what it created. On SQLite the request
-already holds the database's write lock, so everything happens in the request's transaction and a
-retry simply waits for the first to finish.
+The claim lives in the request's own transaction, on the request's one connection, and is
+completed there with the answer, atomically with what the request created. So a request never
+needs a second connection while it holds one (a claim committed on a connection of its own made
+every keyed request hold two, and a burst of them took the whole pool and waited on each other),
+and a request that fails in any way (error, rollback, dropped connection, killed process) leaves
+no claim behind: its retry simply runs again. A concurrent retry must not wait on the first
+request's uncommitted row (it would hold its connection for as long), so on PostgreSQL the claim
+is guarded by a transaction-level advisory lock taken without waiting: a retry that cannot take it
+answers 409 at once. On SQLite the request's write transaction already shuts out other writers; a
+retry waits for the first to finish and replays its answer.
 """
 
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +36,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from app.auth import Principal, PrincipalDep
@@ -43,8 +50,9 @@ from app.schemas.common import json_default
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
-# A claim never completed this long after it was made belongs to a request that died.
-ABANDONED_AFTER = timedelta(minutes=5)
+# A claim is committed only together with its answer. A record left unanswered this long (by a
+# version that committed claims on their own) belongs to a request that died.
+ABANDONED_AFTER = timedelta(seconds=10)
 
 
 @dataclass
@@ -92,11 +100,7 @@ def _answer_existing(record: IdempotencyRecord, digest: str) -> Stored:
             ],
         )
     if record.completed_at is None or record.status_code is None:
-        raise Conflict(
-            "A request with this Idempotency-Key is still running; retry later.",
-            code="idempotency_key_in_progress",
-            headers={"Retry-After": "1"},
-        )
+        raise _in_progress()
     stored = record.response_body or {}
     return Stored(record.status_code, stored.get("body"), stored.get("headers") or {})
 
@@ -105,19 +109,32 @@ def _abandoned(record: IdempotencyRecord) -> bool:
     return record.completed_at is None and utcnow() - record.created_at > ABANDONED_AFTER
 
 
-async def _claim_committed(
-    sessions: async_sessionmaker[AsyncSession], identity: str, key: str, digest: str
-) -> IdempotencyRecord | Stored:
-    """Claim the key in its own committed transaction (PostgreSQL), or answer from the record."""
-    async with sessions.begin() as claim:
-        claimed_id = await repo.claim_if_new(claim, identity, key, digest)
-        record = await repo.find(claim, identity, key)
-        assert record is not None  # noqa: S101 - either inserted or already there
-        if claimed_id is not None:
-            return record
-        if _abandoned(record) and await repo.take_over(claim, record, digest):
-            return record
+def _in_progress() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still running; retry later.",
+        code="idempotency_key_in_progress",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _claim(session: AsyncSession, identity: str, key: str, digest: str) -> uuid.UUID | Stored:
+    """Claim the key in the request's transaction: the claim's id, or the answer already stored."""
+    if not await repo.try_lock(session, identity, key):
+        # Another request with this key is at work; it may be a retry racing one that has
+        # already answered, whose answer then serves this one too.
+        record = await repo.find(session, identity, key)
+        if record is None or record.completed_at is None:
+            raise _in_progress()
         return _answer_existing(record, digest)
+    claimed = await repo.claim(session, identity, key, digest)
+    if claimed is not None:
+        return claimed
+    record = await repo.find(session, identity, key)
+    if record is None:  # purged between the two statements
+        raise _in_progress()
+    if _abandoned(record) and await repo.take_over(session, record, digest):
+        return record.id
+    return _answer_existing(record, digest)
 
 
 async def _answer_once(
@@ -132,33 +149,14 @@ async def _answer_once(
     if key is None:
         return await produce(), False
     _check_key(key)
-    identity = principal.identity
     digest = request_hash(request.method, request.url.path, payload)
-    on_postgres = session.get_bind().dialect.name == "postgresql"
-
-    if on_postgres:
-        sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-        claimed = await _claim_committed(sessions, identity, key, digest)
-        if isinstance(claimed, Stored):
-            return claimed, True
-        record_id = claimed.id
-    else:
-        existing = await repo.find(session, identity, key)
-        if existing is not None and not _abandoned(existing):
-            return _answer_existing(existing, digest), True
-        record_id = await repo.claim(session, identity, key, digest, replacing=existing)
-
-    try:
-        answer = await produce()
-    except BaseException:
-        if on_postgres:
-            # Release the claim so that a retry runs the request again (and gets its own answer).
-            async with sessions.begin() as release:
-                await repo.release(release, record_id)
-        raise
+    claimed = await _claim(session, principal.identity, key, digest)
+    if isinstance(claimed, Stored):
+        return claimed, True
+    answer = await produce()
     body = orjson.loads(orjson.dumps(answer.body, default=json_default))
     await repo.complete(
-        session, record_id, answer.status_code, {"body": body, "headers": answer.headers}
+        session, claimed, answer.status_code, {"body": body, "headers": answer.headers}
     )
     return Stored(answer.status_code, body, answer.headers), False
 

@@ -1,15 +1,37 @@
-"""Idempotency records: one per (caller, key), claimed before the work and completed with its
-answer. The claim's transaction is the caller's (see ``app.idempotency``)."""
+"""Idempotency records: one per (caller, key), claimed in the request's own transaction and
+completed there with the answer, so that the claim lasts exactly as long as that transaction.
+The rules of what a record answers are in ``app.idempotency``."""
 
+import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+
+
+def _lock_id(identity: str, key: str) -> int:
+    """The key's advisory lock number: 64 bits of a digest, so that two keys in flight at once
+    practically never share one (if they did, one would answer a needless 409)."""
+    digest = hashlib.blake2b(f"{identity}\n{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def try_lock(session: AsyncSession, identity: str, key: str) -> bool:
+    """Hold the key until the session's transaction ends, unless another transaction holds it.
+
+    On PostgreSQL a transaction-level advisory lock, taken without waiting: it goes when its
+    transaction goes, whether by commit, rollback, a dropped connection or a killed process. On
+    SQLite the caller's write transaction already shuts out every other writer.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    locked = await session.execute(select(func.pg_try_advisory_xact_lock(_lock_id(identity, key))))
+    return bool(locked.scalar_one())
 
 
 async def find(session: AsyncSession, identity: str, key: str) -> IdempotencyRecord | None:
@@ -21,14 +43,15 @@ async def find(session: AsyncSession, identity: str, key: str) -> IdempotencyRec
     return result.scalar_one_or_none()
 
 
-async def claim_if_new(
+async def claim(
     session: AsyncSession, identity: str, key: str, request_hash: str
 ) -> uuid.UUID | None:
-    """Insert the claim unless the key is already claimed (PostgreSQL); the new id, or None."""
+    """Insert the claim unless a record for the key exists already: the new id, or None."""
     table = IdempotencyRecord.__table__
     assert isinstance(table, Table)  # noqa: S101 - narrows the type for insert()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     inserted = await session.execute(
-        postgresql.insert(table)
+        insert(table)
         .values(
             id=uuid.uuid4(),
             principal=identity,
@@ -44,44 +67,18 @@ async def claim_if_new(
 
 
 async def take_over(session: AsyncSession, record: IdempotencyRecord, request_hash: str) -> bool:
-    """Re-claim an abandoned record for a new request, unless another retry took it first."""
+    """Re-claim an abandoned record for this request, unless another request took it first."""
     taken = await session.execute(
         update(IdempotencyRecord)
         .where(
             IdempotencyRecord.id == record.id,
             IdempotencyRecord.created_at == record.created_at,
+            IdempotencyRecord.completed_at.is_(None),
         )
         .values(created_at=utcnow(), request_hash=request_hash)
         .returning(IdempotencyRecord.id)
     )
     return taken.scalar_one_or_none() is not None
-
-
-async def claim(
-    session: AsyncSession,
-    identity: str,
-    key: str,
-    request_hash: str,
-    *,
-    replacing: IdempotencyRecord | None = None,
-) -> uuid.UUID:
-    """Claim the key in the session's transaction (SQLite), replacing an abandoned record."""
-    if replacing is not None:
-        await session.delete(replacing)
-        await session.flush()
-    record = IdempotencyRecord(principal=identity, key=key, request_hash=request_hash)
-    session.add(record)
-    await session.flush()
-    return record.id
-
-
-async def release(session: AsyncSession, record_id: uuid.UUID) -> None:
-    """Drop a claim that was never completed, so a retry runs the request again."""
-    await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.id == record_id, IdempotencyRecord.completed_at.is_(None)
-        )
-    )
 
 
 async def complete(
