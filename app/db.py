@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
-from app.errors import AppError
+from app.errors import DatabaseUnavailable, is_unavailable
 
 log = logging.getLogger("climatelib.db")
 
@@ -143,34 +143,6 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-class DatabaseUnavailable(AppError):
-    status = 503
-    default_code = "database_unavailable"
-    title = "Service unavailable"
-
-
-# PostgreSQL error classes that say "not now" rather than "not this": connection exceptions (08),
-# insufficient resources such as too many connections (53), shutdown, start-up and cancellation
-# by the statement timeout (57), lock not available (55P03), and the two a retry resolves:
-# serialization failure and deadlock (40001, 40P01).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03", "40001", "40P01")
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether a failure means the database cannot serve for a moment (a retry may succeed)."""
-    if isinstance(exc, sa_exc.TimeoutError):  # no free connection within the pool timeout
-        return True
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
-        return True
-    # SQLite: another writer held the lock past the busy timeout.
-    return "database is locked" in str(exc.orig)
 
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -131,6 +131,34 @@ class RuleViolation(AppError):
     title = "Validation failed"
 
 
+class DatabaseUnavailable(AppError):
+    status = 503
+    default_code = "database_unavailable"
+    title = "Service unavailable"
+
+
+# PostgreSQL error classes that say "not now" rather than "not this": connection exceptions (08),
+# insufficient resources such as too many connections (53), shutdown, start-up and cancellation
+# by the statement timeout (57), lock not available (55P03), and the two a retry resolves:
+# serialization failure and deadlock (40001, 40P01).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "55P03", "40001", "40P01")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a failure means the database cannot serve for a moment (a retry may succeed)."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no free connection within the pool timeout
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    # SQLite: another writer held the lock past the busy timeout.
+    return "database is locked" in str(exc.orig)
+
+
 def field_error(loc: Sequence[str | int], code: str, message: str) -> FieldError:
     return FieldError(loc=list(loc), code=code, message=message)
 
@@ -233,12 +261,11 @@ async def _app_error(request: Request, exc: AppError) -> Response:
     return _answer(exc.problem(_request_id(request)), exc.headers)
 
 
-async def _database(request: Request, exc: DBAPIError) -> Response:
-    # A dropped connection (the database restarted; the pool has no pre-ping) or an SQLite lock
-    # held past the busy timeout is the database being unavailable for a moment, not a bug: say
-    # so, and when to retry. Anything else is unexpected.
-    locked = "database is locked" in str(exc.orig)
-    if not (exc.connection_invalidated or locked):
+async def _database(request: Request, exc: sa_exc.SQLAlchemyError) -> Response:
+    # A database that cannot serve for a moment (connection refused or dropped, no free
+    # connection within the pool timeout, statement timeout, SQLite lock past the busy timeout)
+    # is not a bug: say so, and when to retry. Anything else is unexpected.
+    if not is_unavailable(exc):
         raise exc
     log.warning("database unavailable", extra={"path": request.url.path})
     return problem_response(
@@ -286,7 +313,7 @@ async def _http(request: Request, exc: StarletteHTTPException) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error as a problem document."""
     app.exception_handler(AppError)(_app_error)
-    app.exception_handler(DBAPIError)(_database)
+    app.exception_handler(sa_exc.SQLAlchemyError)(_database)
     app.exception_handler(RequestValidationError)(_validation)
     app.exception_handler(StarletteHTTPException)(_http)
 
