@@ -1,6 +1,8 @@
 """The matcher's change log: writers never queue on a shared row, and the matcher never skips a
 change, whatever order the writers commit in and however far the log was pruned."""
 
+import asyncio
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -120,6 +122,41 @@ class TestConcurrentWriters:
             )
             assert created.status_code == 201, created.text
             await transaction.rollback()
+
+    async def test_the_matcher_ends_where_the_database_is_after_writers_commit_in_any_order(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, database_url: str
+    ) -> None:
+        writers, rounds = 6, 8
+        owned = [[await library_project(app) for _ in range(5)] for _ in range(writers)]
+        _, bank = await institution(client, keys)
+        prod = await product(client, bank)
+        rng = random.Random(10)
+        done = asyncio.Event()
+
+        async def write(projects: list[str], seed: int) -> None:
+            own = random.Random(seed)
+            async with _connection(database_url) as conn:
+                for _ in range(rounds):
+                    async with conn.transaction():
+                        for project in own.sample(projects, own.randint(1, 3)):
+                            status = own.choice(["in_library", "exited"])
+                            await conn.execute(
+                                "UPDATE projects SET status = $1 WHERE id = $2", status, project
+                            )
+                        await asyncio.sleep(own.uniform(0, 0.03))  # commit order varies
+
+        async def read() -> None:
+            while not done.is_set():
+                await _matched(client, bank, prod["id"])
+                await asyncio.sleep(0.005)
+
+        reader = asyncio.create_task(read())
+        await asyncio.gather(*(write(mine, rng.random()) for mine in owned))
+        done.set()
+        await reader
+        async with _connection(database_url) as conn:
+            rows = await conn.fetch("SELECT id FROM projects WHERE status = 'in_library'")
+        assert await _matched(client, bank, prod["id"]) == {str(row["id"]) for row in rows}
 
 
 async def _last_entry(database_url: str, project_id: str) -> int:
