@@ -5,7 +5,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Select, Table, Text, bindparam, cast, func, select, true
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    Text,
+    all_,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
@@ -39,8 +51,9 @@ class FeedPosition(NamedTuple):
 
     ``horizon``: PostgreSQL — every entry of a transaction below this id has been read (the
     ``xmin`` of the snapshot it read with: all older transactions had finished); SQLite — the
-    last id read (one writer at a time commits ids in order). ``seen``: the ids at or above the
-    horizon already read (PostgreSQL only), so that a later read skips just those.
+    last id read (one writer at a time commits ids in order). ``seen``: the transactions at or
+    above the horizon whose entries were read (PostgreSQL only; a transaction's entries become
+    visible all at once, when it commits), so that a later read skips just those.
     """
 
     horizon: int
@@ -66,11 +79,14 @@ _CHANGES = _table(MatchingChange)
 _PRUNED = select(MatchingState.position).where(MatchingState.name == "pruned").scalar_subquery()
 
 
+_XIDS = ARRAY(BigInteger)
+
+
 def _xid(expression: Any) -> Any:
     return cast(cast(expression, Text), BigInteger)  # xid8 casts to bigint only through text
 
 
-def _feed_statement(postgresql: bool) -> Select[Any]:
+def _feed_statement(postgresql: bool, skip_seen: bool = False) -> Select[Any]:
     """One statement, so that the log's entries and the head they are judged by come from the
     same snapshot: an entry invisible to it belongs to a transaction at or above the head."""
     if postgresql:
@@ -85,6 +101,9 @@ def _feed_statement(postgresql: bool) -> Select[Any]:
     if postgresql:
         # Our own uncommitted entries are read once they commit, never before.
         entries = entries.where(_CHANGES.c.xid >= horizon, _CHANGES.c.xid.is_distinct_from(own))
+        if skip_seen:
+            # A statement of its own: with the array PostgreSQL plans every execution afresh.
+            entries = entries.where(_CHANGES.c.xid != all_(bindparam("seen", type_=_XIDS)))
     else:
         entries = entries.where(_CHANGES.c.id > horizon)
     # No order: beyond the limit the reader rebuilds anyway, and a sort costs more than the read.
@@ -93,27 +112,32 @@ def _feed_statement(postgresql: bool) -> Select[Any]:
     return select(state.c.head, state.c.pruned, *log.c).select_from(state.outerjoin(log, true()))
 
 
-_FEED = {True: _feed_statement(postgresql=True), False: _feed_statement(postgresql=False)}
+_FEED = {
+    (True, False): _feed_statement(postgresql=True),
+    (True, True): _feed_statement(postgresql=True, skip_seen=True),
+    (False, False): _feed_statement(postgresql=False),
+}
 
 
 async def changes_since(session: AsyncSession, since: FeedPosition | None, limit: int) -> Changes:
     """The projects and whether products changed after ``since`` (up to ``limit`` entries), and
     the new position. ``since=None``: the position at the log's head, as a full read starts."""
-    stmt = _FEED[session.get_bind().dialect.name == "postgresql"]
-    params = {"horizon": None if since is None else since.horizon, "limit": limit + 1}
-    rows = (await session.execute(stmt, params)).all()
-    head, pruned = int(rows[0].head), int(rows[0].pruned)
-    entries = [row for row in rows if row.id is not None]
+    postgresql = session.get_bind().dialect.name == "postgresql"
     seen = since.seen if since is not None else frozenset()
-    fresh = [row for row in entries if row.id not in seen]
-    position = FeedPosition(
-        head, frozenset(row.id for row in entries if row.xid is not None and row.xid >= head)
-    )
+    params: dict[str, Any] = {"horizon": None if since is None else since.horizon}
+    params["limit"] = limit + 1
+    if seen:
+        params["seen"] = list(seen)
+    rows = (await session.execute(_FEED[postgresql, bool(seen)], params)).all()
+    head, pruned = int(rows[0].head), int(rows[0].pruned)
+    fresh = [row for row in rows if row.id is not None]
+    still_open = {xid for xid in seen if xid >= head}
+    still_open.update(row.xid for row in fresh if row.xid is not None and row.xid >= head)
     return Changes(
-        position=position,
+        position=FeedPosition(head, frozenset(still_open)),
         projects=list(dict.fromkeys(row.object_id for row in fresh if row.kind == "project")),
         products=any(row.kind == "product" for row in fresh),
-        complete=since is not None and pruned <= since.horizon and len(entries) <= limit,
+        complete=since is not None and pruned <= since.horizon and len(fresh) <= limit,
     )
 
 

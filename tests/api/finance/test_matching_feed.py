@@ -151,7 +151,7 @@ class TestConcurrentWriters:
                 await asyncio.sleep(0.005)
 
         reader = asyncio.create_task(read())
-        await asyncio.gather(*(write(mine, rng.random()) for mine in owned))
+        await asyncio.gather(*(write(mine, rng.randrange(1 << 30)) for mine in owned))
         done.set()
         await reader
         async with _connection(database_url) as conn:
