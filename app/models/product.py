@@ -92,28 +92,41 @@ class Product(Base):
 
 
 class MatchingState(Base):
-    """Change counters of the matcher's inputs, bumped by database triggers (migration 0003).
+    """Positions the matcher's change log keeps about itself: ``pruned`` says how far old
+    entries have been deleted (PostgreSQL: entries of transactions below this id; SQLite: ids up
+    to it). A reader whose own position is older than that rebuilds instead of patching.
 
-    Every process keeps derived numpy arrays and compares its generation with the row's on each
-    matching request: one primary-key read tells whether anything changed, whichever process (or
-    direct SQL) made the change.
+    Only the pruner writes here, at most one at a time and never waited for (migration 0006), so
+    no project or product write queues on this table.
     """
 
     __tablename__ = "matching_state"
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
-    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 CHANGES_KEPT = 10_000
-"""Generations of project changes kept in ``matching_changes`` (the triggers prune older ones)."""
+"""Entries of ``matching_changes`` the pruner keeps at least (the newest ones)."""
 
 
 class MatchingChange(Base):
-    """A project written at a generation (kept by the triggers of migration 0003): a process
-    whose arrays are at generation g re-reads only the projects logged after g."""
+    """One change to a matcher input: a project entering, leaving or changing in the library
+    (``kind`` ``project``) or an active product written (``product``), logged by triggers in the
+    writing transaction (migration 0006).
+
+    ``id`` comes from a sequence (SQLite: the rowid), so concurrent writers never share a row;
+    ids are handed out in write order, not commit order. ``xid`` is the writing transaction's id
+    on PostgreSQL (NULL on SQLite, where one writer at a time commits ids in order): a reader
+    only moves past entries whose transactions have all finished, so an entry that commits late
+    is still read.
+    """
 
     __tablename__ = "matching_changes"
 
-    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    project_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(10))
+    object_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    xid: Mapped[int | None] = mapped_column(BigInteger, index=True)

@@ -1,13 +1,32 @@
-"""Queries behind the matcher: change counters, library columns, active products, visibility."""
+"""Queries behind the matcher: the change log, library columns, active products, visibility."""
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    Text,
+    all_,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
+
+
+def _table(model: type[MatchingChange]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)  # noqa: S101 - narrows the type for Core statements
+    return table
 
 
 class ProjectRow(NamedTuple):
@@ -27,20 +46,99 @@ class ProjectRow(NamedTuple):
     is_two_high_retrofit: bool
 
 
-async def generations(session: AsyncSession) -> dict[str, int]:
-    """The change counters the triggers keep (one row per watched table)."""
-    rows = await session.execute(select(MatchingState.name, MatchingState.generation))
-    return {name: int(gen) for name, gen in rows.all()}
+class FeedPosition(NamedTuple):
+    """How far a reader of ``matching_changes`` has read.
+
+    ``horizon``: PostgreSQL — every entry of a transaction below this id has been read (the
+    ``xmin`` of the snapshot it read with: all older transactions had finished); SQLite — the
+    last id read (one writer at a time commits ids in order). ``seen``: the transactions at or
+    above the horizon whose entries were read (PostgreSQL only; a transaction's entries become
+    visible all at once, when it commits), so that a later read skips just those.
+    """
+
+    horizon: int
+    seen: frozenset[int] = frozenset()
 
 
-async def changed_projects(session: AsyncSession, after: int, upto: int) -> list[uuid.UUID]:
-    """Projects written at generations in (after, upto], as the triggers logged them."""
-    stmt = (
-        select(MatchingChange.project_id)
-        .where(MatchingChange.generation > after, MatchingChange.generation <= upto)
-        .distinct()
+@dataclass(frozen=True)
+class Changes:
+    """What the change log holds beyond a position, and the position after reading it."""
+
+    position: FeedPosition
+    projects: list[uuid.UUID]
+    products: bool
+    # False: entries past the old position were pruned, or there were more than the limit.
+    complete: bool
+
+    @property
+    def nothing_new(self) -> bool:
+        return self.complete and not self.projects and not self.products
+
+
+_CHANGES = _table(MatchingChange)
+_PRUNED = select(MatchingState.position).where(MatchingState.name == "pruned").scalar_subquery()
+
+
+_XIDS = ARRAY(BigInteger)
+
+
+def _xid(expression: Any) -> Any:
+    return cast(cast(expression, Text), BigInteger)  # xid8 casts to bigint only through text
+
+
+def _feed_statement(postgresql: bool, skip_seen: bool = False) -> Select[Any]:
+    """One statement, so that the log's entries and the head they are judged by come from the
+    same snapshot: an entry invisible to it belongs to a transaction at or above the head."""
+    if postgresql:
+        # The oldest transaction still running, our own included: below it everything has
+        # either committed (and is visible to this statement) or rolled back.
+        own = _xid(func.pg_current_xact_id_if_assigned())
+        head: Any = func.least(_xid(func.pg_snapshot_xmin(func.pg_current_snapshot())), own)
+    else:
+        head = select(func.coalesce(func.max(_CHANGES.c.id), 0)).scalar_subquery()
+    horizon = func.coalesce(bindparam("horizon", type_=BigInteger), head)
+    entries = select(_CHANGES.c.id, _CHANGES.c.kind, _CHANGES.c.object_id, _CHANGES.c.xid)
+    if postgresql:
+        # Our own uncommitted entries are read once they commit, never before.
+        entries = entries.where(_CHANGES.c.xid >= horizon, _CHANGES.c.xid.is_distinct_from(own))
+        if skip_seen:
+            # A statement of its own: with the array PostgreSQL plans every execution afresh.
+            entries = entries.where(_CHANGES.c.xid != all_(bindparam("seen", type_=_XIDS)))
+    else:
+        entries = entries.where(_CHANGES.c.id > horizon)
+    # No order: beyond the limit the reader rebuilds anyway, and a sort costs more than the read.
+    log = entries.limit(bindparam("limit")).subquery("log")
+    state = select(head.label("head"), _PRUNED.label("pruned")).subquery("state")
+    return select(state.c.head, state.c.pruned, *log.c).select_from(state.outerjoin(log, true()))
+
+
+_FEED = {
+    (True, False): _feed_statement(postgresql=True),
+    (True, True): _feed_statement(postgresql=True, skip_seen=True),
+    (False, False): _feed_statement(postgresql=False),
+}
+
+
+async def changes_since(session: AsyncSession, since: FeedPosition | None, limit: int) -> Changes:
+    """The projects and whether products changed after ``since`` (up to ``limit`` entries), and
+    the new position. ``since=None``: the position at the log's head, as a full read starts."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    seen = since.seen if since is not None else frozenset()
+    params: dict[str, Any] = {"horizon": None if since is None else since.horizon}
+    params["limit"] = limit + 1
+    if seen:
+        params["seen"] = list(seen)
+    rows = (await session.execute(_FEED[postgresql, bool(seen)], params)).all()
+    head, pruned = int(rows[0].head), int(rows[0].pruned)
+    fresh = [row for row in rows if row.id is not None]
+    still_open = {xid for xid in seen if xid >= head}
+    still_open.update(row.xid for row in fresh if row.xid is not None and row.xid >= head)
+    return Changes(
+        position=FeedPosition(head, frozenset(still_open)),
+        projects=list(dict.fromkeys(row.object_id for row in fresh if row.kind == "project")),
+        products=any(row.kind == "product" for row in fresh),
+        complete=since is not None and pruned <= since.horizon and len(fresh) <= limit,
     )
-    return list((await session.scalars(stmt)).all())
 
 
 async def library_rows(

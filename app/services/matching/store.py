@@ -1,12 +1,14 @@
 """The per-process matching cache, derived from the database and checked on every request.
 
-Triggers (migration 0003) bump ``matching_state`` in the same transaction as any change to
-``projects`` or ``products`` and log the changed project ids with their generation. Each request
-reads the counters (one small query); when the projects' counter moved, the arrays are patched
-with just the projects logged since (a full rebuild when too many changed, the log was pruned
-past us, or too many positions are dead); when the products' counter moved, the active products
-are re-read. So a project entering or leaving the library, a financing update or a product edit
-shows on the next request of every process, with nothing process-local deciding correctness.
+Triggers log every change the matcher can see (a project entering, changing in or leaving the
+library; an active product written) in ``matching_changes``, in the writing transaction, without
+any row shared between writers. Each request reads the log past its position (one small query);
+the arrays are patched with just the projects logged since (a full rebuild when too many changed,
+the log was pruned past us, or too many positions are dead), and the active products are re-read
+when one of them changed. The position only moves past transactions that have all finished, so a
+change that commits after a later one is still read. A project entering or leaving the library,
+a financing update or a product edit shows on the next request of every process, with nothing
+process-local deciding correctness.
 """
 
 import asyncio
@@ -15,7 +17,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +42,7 @@ class ProductEntry:
 class Snapshot:
     library: Library
     products: list[ProductEntry]
-    generations: dict[str, int]
+    position: repo.FeedPosition
     # The best climate intensity among each product's eligible projects: the climate component's
     # denominator, memoised for the per-project view (valid for this snapshot only).
     top_intensity: dict[uuid.UUID, float] = field(default_factory=dict)
@@ -50,56 +52,53 @@ class MatchingStore:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._snapshot: Snapshot | None = None
-        self._library_gen: int | None = None
-        self._products_gen: int | None = None
 
     async def current(self, session: AsyncSession) -> Snapshot:
-        """The snapshot at the database's current generations, patched if anything changed."""
-        gens = await repo.generations(session)
+        """The snapshot with every change committed so far, patched if anything changed."""
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.generations == gens:
-            return snapshot
-        async with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and snapshot.generations == gens:
+        if snapshot is not None:
+            changes = await repo.changes_since(session, snapshot.position, PATCH_ROWS)
+            if changes.nothing_new:
+                if self._snapshot is snapshot and changes.position != snapshot.position:
+                    # Same data, a narrower window to read next time.
+                    self._snapshot = replace(snapshot, position=changes.position)
                 return snapshot
-            # Counters are read before the data, so the arrays are at least as new as `gens`.
-            library = await self._library(session, snapshot, gens.get("projects", 0))
-            products = (
-                snapshot.products
-                if snapshot is not None
-                and snapshot.generations.get("products") == gens.get("products")
-                else await _products(session)
-            )
-            self._snapshot = Snapshot(library=library, products=products, generations=gens)
+        async with self._lock:
+            if self._snapshot is None:
+                return await self._rebuild(session)
+            if self._snapshot is not snapshot:
+                # Another request moved the cache while we waited: read on from where it stands.
+                snapshot = self._snapshot
+                changes = await repo.changes_since(session, snapshot.position, PATCH_ROWS)
+            self._snapshot = await self._patched(session, snapshot, changes)
             return self._snapshot
 
     async def rebuild(self, session: AsyncSession) -> Snapshot:
         """A snapshot read afresh from the database (no patching), made the current one."""
         async with self._lock:
-            gens = await repo.generations(session)
-            library = await _full_library(session)
-            with _gc_paused():
-                products = await _products(session)
-            self._snapshot = Snapshot(library=library, products=products, generations=gens)
-            return self._snapshot
+            return await self._rebuild(session)
 
-    async def _library(
-        self, session: AsyncSession, snapshot: Snapshot | None, upto: int
-    ) -> Library:
-        if snapshot is not None:
-            seen = snapshot.generations.get("projects", 0)
-            if seen == upto:
-                return snapshot.library
-            library = snapshot.library
-            if upto - seen <= PATCH_LIMIT and library.dead <= max(1000, library.size // 5):
-                changed = await repo.changed_projects(session, seen, upto)
-                if len(changed) <= PATCH_ROWS:
-                    rows = await repo.library_rows(session, changed)
-                    in_library = {r.id for r in rows}
-                    library.apply(rows, [pid for pid in changed if pid not in in_library])
-                    return library
-        return await _full_library(session)
+    async def _rebuild(self, session: AsyncSession) -> Snapshot:
+        # The position is read before the data, so the arrays are at least as new as it.
+        position = (await repo.changes_since(session, None, PATCH_ROWS)).position
+        library = await _full_library(session)
+        with _gc_paused():
+            products = await _products(session)
+        self._snapshot = Snapshot(library=library, products=products, position=position)
+        return self._snapshot
+
+    async def _patched(
+        self, session: AsyncSession, snapshot: Snapshot, changes: repo.Changes
+    ) -> Snapshot:
+        library = snapshot.library
+        if not changes.complete or library.dead > max(1000, library.size // 5):
+            return await self._rebuild(session)
+        if changes.projects:
+            rows = await repo.library_rows(session, changes.projects)
+            in_library = {r.id for r in rows}
+            library.apply(rows, [pid for pid in changes.projects if pid not in in_library])
+        products = await _products(session) if changes.products else snapshot.products
+        return Snapshot(library=library, products=products, position=changes.position)
 
 
 @contextmanager
@@ -125,12 +124,8 @@ async def _full_library(session: AsyncSession) -> Library:
         return Library.build(await repo.library_rows(session))
 
 
-PATCH_LIMIT = 2_000
-"""Beyond this many generations behind, rebuild instead of patching. Kept well below
-CHANGES_KEPT, so the log entries a patch reads cannot have been pruned (that would take 8,000
-committed write statements between reading the counter and reading the log)."""
 PATCH_ROWS = 20_000
-"""Beyond this many changed projects, a full rebuild is cheaper than a patch."""
+"""Beyond this many logged changes, a full rebuild is cheaper than a patch."""
 
 
 async def _products(session: AsyncSession) -> list[ProductEntry]:
