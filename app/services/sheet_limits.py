@@ -43,6 +43,8 @@ _SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 _CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,31}:)?c[\s/>]")
 _SHARED_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,31}:)?si[\s/>]")
 _TAG_SPAN = 64
+# A line and its ending, which is \n, \r\n or \r (universal newlines, kept as they are).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
 _TAG_OF = {_SHARED_STRINGS: _SHARED_STRING_TAG, _WORKSHEET: _CELL_TAG}
 
 
@@ -74,19 +76,23 @@ def too_many_columns() -> TabularLimit:
 
 
 def bounded_lines(text: str) -> Iterator[str]:
-    """The lines of a CSV text, each at most ``MAX_CSV_LINE_CHARS`` long.
+    """The lines of a CSV text as ``open(newline="")`` gives them, each at most
+    ``MAX_CSV_LINE_CHARS`` long.
 
     csv.reader builds a whole row before anything can look at it: a line of fifty million commas
-    would be a list of fifty million cells.
+    would be a list of fifty million cells. A line is measured before it is copied out of the text
+    (a StringIO would first copy the whole text, at four bytes a character).
     """
-    for line in io.StringIO(text, newline=""):
-        if len(line) > MAX_CSV_LINE_CHARS:
+    for line in _LINE.finditer(text):
+        start, end = line.span()
+        if end - start > MAX_CSV_LINE_CHARS:
             raise TabularLimit(
                 f"A CSV line is at most {MAX_CSV_LINE_CHARS} characters.",
                 "line_too_long",
                 limit_chars=MAX_CSV_LINE_CHARS,
             )
-        yield line
+        if end > start:
+            yield line.group()
 
 
 def _content_types(archive: zipfile.ZipFile) -> dict[str, str]:
