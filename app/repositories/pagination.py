@@ -2,21 +2,30 @@
 
 A cursor holds the sort values of the last row served (and the sort it belongs to); the next page
 starts strictly after them. Ordering always ends on the primary key, so it is total.
+
+A cursor comes back from the client, so it is read strictly: each value must be of its sort key's
+kind (text without NUL, an integer, a finite number, a decimal that fits the column, a timestamp
+with its zone that is an instant of years 1–9999 in UTC, a UUID) and the cursor must belong to the
+list's sort. Anything else is a 400 ``invalid_cursor`` before a query is built, so no value a
+client makes up reaches the database or the in-memory comparisons of the match lists.
 """
 
 import base64
 import binascii
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Numeric, Select, and_, or_
 
 from app.errors import BadRequest, field_error
+
+_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -34,16 +43,67 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _decode_value(value: Any, kind: type) -> Any:
-    if value is None:
-        return None
-    if kind is datetime:
-        return datetime.fromisoformat(value)
-    if kind is uuid.UUID:
-        return uuid.UUID(value)
-    if kind is Decimal:
-        return Decimal(value)
-    return kind(value)
+def _text(value: Any, key: SortKey) -> str:
+    # PostgreSQL text cannot hold NUL: such a value was never served.
+    if not isinstance(value, str) or "\x00" in value:
+        raise ValueError("not text")
+    return value
+
+
+def _integer(value: Any, key: SortKey) -> int:
+    if type(value) is not int or value not in _INT64:
+        raise ValueError("not a 64-bit integer")
+    return value
+
+
+def _number(value: Any, key: SortKey) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return float(value)
+
+
+def _decimal(value: Any, key: SortKey) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError("a decimal travels as text")
+    number = Decimal(value)  # InvalidOperation for what is no number
+    if not number.is_finite():
+        raise ValueError("not finite")
+    column_type = getattr(key.column, "type", None)
+    if isinstance(column_type, Numeric) and column_type.precision is not None:
+        scale = column_type.scale or 0
+        exponent = number.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -scale:
+            raise ValueError("more decimal places than the column holds")
+        if abs(number) >= Decimal(10) ** (column_type.precision - scale):
+            raise ValueError("larger than the column holds")
+    return number
+
+
+def _instant(value: Any, key: SortKey) -> datetime:
+    # Served timestamps carry their zone; a naive one was made up. astimezone raises
+    # OverflowError for an instant outside years 1–9999 in UTC.
+    if not isinstance(value, str):
+        raise ValueError("a timestamp travels as text")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a timestamp without its zone")
+    return moment.astimezone(UTC)
+
+
+def _uuid(value: Any, key: SortKey) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise ValueError("a UUID travels as text")
+    return uuid.UUID(value)
+
+
+_READERS: dict[type, Callable[[Any, SortKey], Any]] = {
+    str: _text,
+    int: _integer,
+    float: _number,
+    Decimal: _decimal,
+    datetime: _instant,
+    uuid.UUID: _uuid,
+}
 
 
 def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
@@ -52,13 +112,19 @@ def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
 
 
 def decode_cursor(cursor: str, sort_name: str, keys: Sequence[SortKey]) -> list[Any]:
+    """The sort values a cursor holds, each of its key's kind; 400 ``invalid_cursor`` otherwise."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded))
-        if data["s"] != sort_name or len(data["v"]) != len(keys):
+        if not isinstance(data, dict) or data.get("s") != sort_name:
             raise ValueError("cursor of another sort")
-        return [_decode_value(v, k.kind) for v, k in zip(data["v"], keys, strict=True)]
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        values = data.get("v")
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError("cursor of another sort")
+        return [_READERS[k.kind](v, k) for v, k in zip(values, keys, strict=True)]
+    except (ValueError, TypeError, ArithmeticError, binascii.Error) as exc:
+        # ArithmeticError: decimal's InvalidOperation and the OverflowError of an instant out of
+        # range; orjson.JSONDecodeError and binascii.Error are ValueErrors.
         raise BadRequest(
             "The cursor is not one this list gave out (or belongs to another sort).",
             code="invalid_cursor",

@@ -1,7 +1,6 @@
 """Pilots (气候投融资试点): anyone reads; administrators register them and move them along."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,6 +11,7 @@ from app.db import SessionDep
 from app.errors import responses
 from app.models.pilot import PilotKind, PilotStatus
 from app.openapi import KEY_OPTIONAL
+from app.routers.query_types import Instant
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.pilot import (
     PilotCreate,
@@ -46,7 +46,7 @@ async def list_pilots(
     kind: Annotated[PilotKind | None, Query(description="Only pilots of this kind.")] = None,
     batch: Annotated[int | None, Query(ge=1, le=100, description="Designation batch.")] = None,
     updated_since: Annotated[
-        datetime | None, Query(description="Only pilots changed at or after this instant.")
+        Instant | None, Query(description="Only pilots changed at or after this instant.")
     ] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Limit = DEFAULT_LIMIT,

@@ -1,7 +1,6 @@
 """The parameters the project routes share: the region's key, and the list's filters and order
 (the list and the export take them alike)."""
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -11,6 +10,7 @@ from app.auth import Principal, require_roles
 from app.models import Role
 from app.models.project import ConstructionStatus, Objective, ProjectStatus
 from app.models.project_query import ProjectFilters
+from app.routers.query_types import Instant
 from app.schemas.project import MONEY_MAX, Category, FinancingType
 
 RegionDep = Annotated[Principal, require_roles(Role.region)]
@@ -53,12 +53,22 @@ def project_filters(
     need_min: Annotated[
         Decimal | None,
         Query(
-            ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at least (CNY)."
+            ge=0,
+            le=MONEY_MAX,
+            decimal_places=2,
+            allow_inf_nan=False,
+            description="financing_need at least (CNY).",
         ),
     ] = None,
     need_max: Annotated[
         Decimal | None,
-        Query(ge=0, le=MONEY_MAX, allow_inf_nan=False, description="financing_need at most (CNY)."),
+        Query(
+            ge=0,
+            le=MONEY_MAX,
+            decimal_places=2,
+            allow_inf_nan=False,
+            description="financing_need at most (CNY).",
+        ),
     ] = None,
     two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
     two_high_retrofit: Annotated[
@@ -68,12 +78,10 @@ def project_filters(
         str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
     ] = None,
     updated_since: Annotated[
-        datetime | None, Query(description="Changed at or after this instant (ISO 8601).")
+        Instant | None, Query(description="Changed at or after this instant (ISO 8601).")
     ] = None,
 ) -> ProjectFilters:
     """The list's filters (query parameters), shared by the list and the export."""
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=UTC)
     return ProjectFilters(
         status=status,
         objective=objective,

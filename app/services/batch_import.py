@@ -1,8 +1,9 @@
 """The spreadsheet import: a CSV or XLSX file of projects upserted as batch items.
 
-A file is at most 50 MB and 100,000 rows (413); it is read off the event loop, and its rows go
-through the batch upsert 1,000 at a time, a repeated external_ref refused across chunks as within
-one batch. Results carry the spreadsheet's own row numbers.
+A file is at most 50 MB and 100,000 rows, read within the limits of ``sheet_limits`` (413 naming
+the limit, before anything is expanded); it is read off the event loop, and its rows go through
+the batch upsert 1,000 at a time, a repeated external_ref refused across chunks as within one
+batch. Results carry the spreadsheet's own row numbers.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import PayloadTooLarge, RuleViolation, field_error
 from app.schemas.batch import MAX_BATCH
-from app.services import tabular
+from app.services import sheet_limits, tabular
 from app.services.batch import upsert
 from app.services.batch_items import Entry, summarize
 
@@ -54,7 +55,11 @@ async def _rows(
     try:
         # Parsing a large workbook is seconds of CPU: keep it off the event loop.
         rows = await asyncio.to_thread(_read_rows, data, filename, content_type)
-    except tabular.TabularError as exc:
+    except sheet_limits.TabularLimit as exc:
+        refusal = PayloadTooLarge(str(exc), code=exc.code)
+        refusal.extra.update(exc.limit)  # the limit named in the problem: {"limit_rows": …}
+        raise refusal from exc
+    except sheet_limits.TabularError as exc:
         raise RuleViolation(
             str(exc),
             code="unreadable_file",
@@ -72,11 +77,4 @@ async def _rows(
 def _read_rows(
     data: bytes, filename: str | None, content_type: str | None
 ) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for row in tabular.read_table(data, filename, content_type):
-        rows.append(row)
-        if len(rows) > MAX_IMPORT_ROWS:
-            raise PayloadTooLarge(
-                f"A file holds at most {MAX_IMPORT_ROWS} projects; split it.", code="too_many_rows"
-            )
-    return rows
+    return list(tabular.read_table(data, filename, content_type, max_rows=MAX_IMPORT_ROWS))

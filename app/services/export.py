@@ -9,11 +9,16 @@ both of which the import reads, so an export can be edited and imported back.
 
 The response streams after the request's own session is gone: the generator opens its own
 read-only session and closes it when the last row is written (or the client goes away).
+
+Once the first byte is out the status can no longer change, so an export that fails midway must
+not end like a complete file: the failure is logged and propagates, and the server drops the
+connection without the body's terminating chunk. The client sees an incomplete transfer.
 """
 
 import asyncio
 import csv
 import io
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -36,6 +41,8 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MONEY = frozenset({"total_investment", "financing_need", "financing_secured"})
 _CHUNK = 64 * 1024
+
+log = logging.getLogger("climatelib.export")
 
 Format = Literal["csv", "xlsx"]
 HeaderStyle = Literal["field", "zh"]
@@ -177,4 +184,20 @@ def stream(
 ) -> AsyncIterator[bytes]:
     """The export's bytes, produced as the client reads them."""
     produce = csv_stream if format == "csv" else xlsx_stream
-    return produce(sessions, principal, filters, sort=sort, header=header)
+    return _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))
+
+
+async def _aborted_on_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    # Re-raising is how an ASGI application aborts an answer it has started: the server closes the
+    # connection without ending the chunked body (a client that goes away is not an Exception).
+    sent = 0
+    try:
+        async for chunk in chunks:
+            yield chunk
+            sent += len(chunk)
+    except Exception as exc:
+        log.error(
+            "export aborted; the client gets an incomplete transfer",
+            extra={"bytes_sent": sent, "error": type(exc).__name__},
+        )
+        raise

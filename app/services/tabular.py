@@ -2,6 +2,11 @@
 
 One flat column per field (``owner_name`` for ``owner.name``); list fields are separated by
 ``;`` (also ``，``, ``、`` or ``,`` on import). Chinese headers are accepted as well as field names.
+
+A file is read within the limits of ``sheet_limits``: what an XLSX workbook declares is checked
+before openpyxl expands anything, then the sheet's declared dimension and the header's width; rows
+are read in read-only mode, only as wide as the header and one past the row limit; CSV lines are
+bounded before csv splits them.
 """
 
 import csv
@@ -15,6 +20,14 @@ from openpyxl import load_workbook
 
 from app.schemas.project import INPUT_FIELDS
 from app.schemas.project_fields import SheetColumn
+from app.services.sheet_limits import (
+    MAX_COLUMNS,
+    bounded_lines,
+    check_xlsx_parts,
+    too_many_columns,
+    too_many_rows,
+)
+from app.services.sheet_limits import TabularError as TabularError  # read where tables are read
 
 SHEET: tuple[SheetColumn, ...] = tuple(column for spec in INPUT_FIELDS for column in spec.sheet)
 # (field, Chinese header); the order is the export's column order.
@@ -46,10 +59,6 @@ _HEADER_TO_FIELD = {
 }
 _TRUE = frozenset({"true", "1", "yes", "y", "是", "有", "√"})
 _FALSE = frozenset({"false", "0", "no", "n", "否", "无", "×"})
-
-
-class TabularError(ValueError):
-    """The file cannot be read as a project table at all (not a single row's problem)."""
 
 
 def field_for_header(header: str) -> str | None:
@@ -117,7 +126,7 @@ def _map_headers(headers: Iterable[Any]) -> list[str | None]:
     return mapped
 
 
-def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_csv(data: bytes, max_rows: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a CSV file (UTF-8, with or without BOM; GB18030 as exported by Chinese Excel)."""
     try:
         text = data.decode("utf-8-sig")
@@ -126,12 +135,16 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
             text = data.decode("gb18030")
         except UnicodeDecodeError as exc:
             raise TabularError("The CSV file is neither UTF-8 nor GB18030 text.") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(bounded_lines(text))
+    served = 0
     try:
         headers = _map_headers(next(reader, []))
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
+            served += 1
+            if max_rows is not None and served > max_rows:
+                raise too_many_rows(max_rows)
             # line_num counts physical lines: a quoted multi-line cell does not shift later rows
             yield (
                 reader.line_num,
@@ -141,16 +154,33 @@ def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         raise TabularError(f"The CSV file is malformed near line {reader.line_num}: {exc}") from exc
 
 
-def read_xlsx(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_xlsx(data: bytes, max_rows: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of the first worksheet of an XLSX workbook."""
+    check_xlsx_parts(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
         raise TabularError("The file is not a readable XLSX workbook.") from exc
     try:
-        rows = workbook.worksheets[0].iter_rows(values_only=True)
-        headers = _map_headers(next(rows, ()))
+        sheet = workbook.worksheets[0]
+        # The declared dimension, when there is one, refuses a sheet before a row is parsed.
+        if max_rows is not None and (sheet.max_row or 0) > max_rows + 1:
+            raise too_many_rows(max_rows)
+        if (sheet.max_column or 0) > MAX_COLUMNS:
+            raise too_many_columns()
+        header = next(sheet.iter_rows(max_row=1, max_col=MAX_COLUMNS + 1, values_only=True), ())
+        if len(header) > MAX_COLUMNS and header[MAX_COLUMNS] is not None:
+            raise too_many_columns()
+        header = header[:MAX_COLUMNS]
+        width = max((i + 1 for i, h in enumerate(header) if h is not None), default=0)
+        headers = _map_headers(header[:width])
+        # Rows are read only as wide as the header and one past the limit: openpyxl fills the
+        # rows between two far-apart row numbers, and stops filling at max_row.
+        last = None if max_rows is None else max_rows + 2
+        rows = sheet.iter_rows(min_row=2, max_row=last, max_col=width, values_only=True)
         for number, cells in enumerate(rows, start=2):
+            if max_rows is not None and number == last:
+                raise too_many_rows(max_rows)
             if all(c is None or str(c).strip() == "" for c in cells):
                 continue
             yield number, {h: c for h, c in zip(headers, cells, strict=False) if h is not None}
@@ -163,17 +193,18 @@ def read_xlsx(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_table(
-    data: bytes, filename: str | None, content_type: str | None
+    data: bytes, filename: str | None, content_type: str | None, *, max_rows: int | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, item) pairs from a CSV or XLSX upload, told apart by content, name or type.
 
-    Row numbers are the spreadsheet's own (the header is row 1), as a user sees them.
+    Row numbers are the spreadsheet's own (the header is row 1), as a user sees them. With
+    ``max_rows``, a file holding more rows below its header raises ``TabularLimit``.
     """
     is_xlsx = (
         data[:2] == b"PK"
         or (filename or "").lower().endswith(".xlsx")
         or (content_type or "").endswith("spreadsheetml.sheet")
     )
-    rows = read_xlsx(data) if is_xlsx else read_csv(data)
+    rows = read_xlsx(data, max_rows) if is_xlsx else read_csv(data, max_rows)
     for number, row in rows:
         yield number, row_to_item(row)
