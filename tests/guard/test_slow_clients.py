@@ -132,14 +132,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wait_until_quiet(pid: int, seconds: float) -> bool:
-    """Wait until the server stops working (under 5 % of a core over half a second): every
-    export has written what its client's buffers take and waits on the client."""
+    """Wait until the server has stopped working (asleep, under 5 % of a core over two half
+    seconds running): every export has written what its client's buffers take and waits."""
     deadline = time.monotonic() + seconds
-    used = cpu_seconds(pid)
+    used, quiet = cpu_seconds(pid), 0
     while time.monotonic() < deadline:
         time.sleep(0.5)
         used, before = cpu_seconds(pid), used
-        if used - before < 0.025:
+        asleep = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S"
+        quiet = quiet + 1 if used - before < 0.025 and asleep else 0
+        if quiet == 2:
             return True
     return False
 
@@ -193,7 +195,9 @@ class TestStalledReaders:
     def test_stalled_exports_hold_no_database_connection(
         self, database_url: str, library: Library
     ) -> None:
-        with serve(database_url) as (server, _), stalled(server, READERS) as readers:
+        # A send timeout far off: here the readers stay connected throughout.
+        env = {"CLIMATELIB_SEND_TIMEOUT_S": "300"}
+        with serve(database_url, env) as (server, _), stalled(server, READERS) as readers:
             assert wait_until_quiet(server.pid, 60), "the exports did not come to rest"
             # More stalled exports than the pool has connections (30 on PostgreSQL, 15 on
             # SQLite): the others are served all the same, each in well under 2 s.
