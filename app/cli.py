@@ -24,7 +24,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.migrate import upgrade
 
-    upgrade(get_settings().database_url)
+    settings = get_settings()
+    upgrade(settings.database_url)
     # The workers read it: without Redis each one enforces its share of every rate limit.
     os.environ["CLIMATELIB_WORKERS"] = str(args.workers)
     uvicorn.run(
@@ -37,6 +38,9 @@ def _serve(args: argparse.Namespace) -> int:
         # Client addresses come from X-Forwarded-For only behind CLIMATELIB_TRUSTED_PROXIES,
         # decided by the rate limiter; uvicorn's own rewrite would trust any local peer.
         proxy_headers=False,
+        # On SIGTERM, requests still running after this are cancelled (their transactions roll
+        # back) instead of keeping the process alive for as long as they take.
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     return 0
 

@@ -102,6 +102,18 @@ class Settings(BaseSettings):
         description="Server processes per host; without Redis each one gets 1/workers of a limit.",
     )
 
+    # Slow clients and shutdown: nothing a client does (or fails to do) holds the process.
+    send_timeout_s: float = Field(
+        default=30,
+        ge=0,
+        description="A client that takes no part of an answer for this long is dropped (0: never).",
+    )
+    shutdown_timeout_s: int = Field(
+        default=30,
+        ge=0,
+        description="On SIGTERM, requests in flight get this long to finish, then are cancelled.",
+    )
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

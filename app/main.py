@@ -30,6 +30,7 @@ from app.routers import (
     reference,
     stats,
 )
+from app.send_timeout import SendTimeoutMiddleware
 from app.services import api_keys as api_key_service
 from app.services import batch_import
 from app.services.matching import service as matching_service
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost of all: it watches the server's own send (and finds its transport).
+    app.add_middleware(SendTimeoutMiddleware, timeout_s=settings.send_timeout_s)
     for module in (
         operations,
         reference,

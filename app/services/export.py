@@ -7,8 +7,19 @@ code, …) first, then the import columns; a contact the caller may not see stay
 the list shows ``contact: null``. Row 1 holds the field names (``header="zh"``: the Chinese names),
 both of which the import reads, so an export can be edited and imported back.
 
-The response streams after the request's own session is gone: the generator opens its own
-read-only session and closes it when the last row is written (or the client goes away).
+No database connection waits on the client. Each page is one short read in a session of its
+own, closed before the page's bytes are handed on, so a client that reads slowly or stops reading
+costs its socket, not a connection (and the send timeout drops it). The XLSX workbook is written
+whole to a temporary file first (a zip's directory comes last), then sent.
+
+The pages are separate reads, not one snapshot. Each starts strictly after the last row of the
+page before, in the sort order ending on the id, so a row that does not change during the export
+appears exactly once, in order. A row that changes while the export runs appears with the version
+its page read, old or new. If the change moves it in the sort order (sorting by name, need or
+update time), it may appear twice (moved from the part already read to the part still to come)
+or not at all (the reverse); if it takes the row out of the filters or out of the caller's view
+before its page is read, the row does not appear. A row created during the export appears only
+if it sorts after the rows already read: under the default order, newest first, it does not.
 
 Once the first byte is out the status can no longer change, so an export that fails midway must
 not end like a complete file: the failure is logged and propagates, and the server drops the
@@ -98,17 +109,18 @@ async def _pages(
     filters: ProjectFilters,
     sort: str,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    async with sessions() as session:
-        cursor: str | None = None
-        while True:
+    """The list's pages, each read in its own session and given back before it is handed on."""
+    cursor: str | None = None
+    while True:
+        async with sessions() as session:
             page = await projects.list_projects(
                 session, principal, filters, sort=sort, cursor=cursor, limit=PAGE_SIZE
             )
-            if page["items"]:
-                yield page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        if page["items"]:
+            yield page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
 
 
 async def csv_stream(
@@ -125,10 +137,15 @@ async def csv_stream(
     writer.writerow(header_row(header))
     yield ("\ufeff" + buffer.getvalue()).encode()
     async for page in _pages(sessions, principal, filters, sort):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows([_csv_text(v) for v in cells(doc)] for doc in page)
-        yield buffer.getvalue().encode()
+        yield await asyncio.to_thread(_csv_page, writer, buffer, page)
+
+
+def _csv_page(writer: Any, buffer: io.StringIO, page: list[dict[str, Any]]) -> bytes:
+    # A page is a hundred milliseconds of CPU or more: in a thread, other requests go on.
+    buffer.seek(0)
+    buffer.truncate()
+    writer.writerows([_csv_text(v) for v in cells(doc)] for doc in page)
+    return buffer.getvalue().encode()
 
 
 def _append(sheet: WriteOnlyWorksheet, page: list[dict[str, Any]]) -> None:

@@ -117,6 +117,19 @@ class Server:
         raise AssertionError("no VmRSS")
 
 
+def wait_ready(process: "subprocess.Popen[bytes]", url: str, seconds: float) -> None:
+    """Wait until the server at ``url`` answers ``/readyz`` with 200."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, f"the server did not start within {seconds} s"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
     """``python -m uvicorn app.asgi:app`` on a free port, as deployed (no proxy-header rewrite)."""
@@ -147,15 +160,7 @@ def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not start within 30 s"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_ready(process, url, 30)
         yield Server(url, port, process.pid)
     finally:
         process.terminate()
