@@ -11,12 +11,9 @@ The verdict comes from schemathesis' own event report (NDJSON), not from its con
 """
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ import httpx
 import pytest
 
 from tests.factories import run_cli
+from tests.uvicorn_server import uvicorn_server
 
 BIN = Path(sys.executable).parent
 CHECKS = "all"
@@ -33,13 +31,6 @@ NOT_CHECKED = "positive_data_acceptance,negative_data_rejection"
 
 # Failures the run tolerates: none. Every answer must conform to what the document declares.
 KNOWN: list[tuple[str, str, str]] = []
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _key(*args: str, database_url: str) -> str:
@@ -63,40 +54,13 @@ def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
             "--role", "reviewer", "--scope", "44", "--name", "v", database_url=database_url
         ),
     }
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-        ],
-        env={**os.environ, "CLIMATELIB_DATABASE_URL": database_url, **quiet},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the server did not start")
+    with uvicorn_server(database_url, **quiet) as server:
+        url = server.url
         bank = httpx.get(f"{url}/api/v1/institutions", params={"type": "bank"}).json()["items"][0]
         keys["institution"] = _key(
             "--role", "institution", "--scope", bank["id"], "--name", "i", database_url=database_url
         )
         yield url, keys
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @dataclass(frozen=True)

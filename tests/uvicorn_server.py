@@ -1,5 +1,6 @@
-"""A real server process for the tests that need one: uvicorn serving ``app.asgi:app`` on a free
-port of 127.0.0.1, configured through the environment, that a test can stop, kill and restart."""
+"""Real server processes for the tests that need one: uvicorn serving ``app.asgi:app`` on a free
+port of 127.0.0.1, configured through the environment. ``uvicorn_server`` runs one for the span of
+a ``with`` block; ``ServerProcess`` is one a test can stop, kill and restart."""
 
 import os
 import signal
@@ -7,6 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -110,3 +114,70 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(10)
         self.process = None
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    port: int
+    pid: int
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+
+def wait_ready(process: "subprocess.Popen[bytes]", url: str, seconds: float) -> None:
+    """Wait until the server at ``url`` answers ``/readyz`` with 200."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, f"the server did not start within {seconds} s"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+
+@contextmanager
+def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
+    """``python -m uvicorn app.asgi:app`` on a free port, as deployed (no proxy-header rewrite)."""
+    port = free_port()
+    full_env = os.environ | {
+        "CLIMATELIB_DATABASE_URL": database_url,
+        "CLIMATELIB_LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+            "--no-access-log",
+            "--no-proxy-headers",
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, url, 30)
+        yield Server(url, port, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

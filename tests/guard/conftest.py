@@ -3,14 +3,9 @@ never touches the database, so one engine is enough), and against real uvicorn p
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -23,7 +18,6 @@ from app.config import Settings
 from app.main import create_app
 from app.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CLIMATELIB_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 REQUIRE_REDIS = os.environ.get("CLIMATELIB_TEST_REQUIRE_REDIS", "") not in ("", "0", "false")
 
@@ -95,77 +89,3 @@ def _delete_prefix(prefix: str) -> None:
         keys = list(client.scan_iter(match=prefix + "*"))
         if keys:
             client.delete(*keys)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    port: int
-    pid: int
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
-
-
-def wait_ready(process: "subprocess.Popen[bytes]", url: str, seconds: float) -> None:
-    """Wait until the server at ``url`` answers ``/readyz`` with 200."""
-    deadline = time.monotonic() + seconds
-    while True:
-        assert process.poll() is None, "the server exited"
-        assert time.monotonic() < deadline, f"the server did not start within {seconds} s"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-
-
-@contextmanager
-def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
-    """``python -m uvicorn app.asgi:app`` on a free port, as deployed (no proxy-header rewrite)."""
-    port = free_port()
-    full_env = os.environ | {
-        "CLIMATELIB_DATABASE_URL": database_url,
-        "CLIMATELIB_LOG_LEVEL": "ERROR",
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
-    process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-            "--no-access-log",
-            "--no-proxy-headers",
-        ],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(process, url, 30)
-        yield Server(url, port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -8,7 +8,8 @@ import redis
 
 from app.ratelimit.buckets import Charge, MemoryBuckets, Quota, standings
 from app.ratelimit.shared import RedisBuckets
-from tests.guard.conftest import REDIS_URL, free_port
+from tests.guard.conftest import REDIS_URL
+from tests.uvicorn_server import free_port
 
 
 class Records(logging.Handler):

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.guard.conftest import REDIS_URL, Server, uvicorn_server
+from tests.guard.conftest import REDIS_URL
+from tests.uvicorn_server import Server, uvicorn_server
 
 MB = 1024 * 1024
 

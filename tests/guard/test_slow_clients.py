@@ -29,7 +29,7 @@ from app.main import create_app
 from app.models import Project
 from tests.conftest import Keys
 from tests.factories import project_payload, project_row
-from tests.guard.conftest import ROOT, Server, free_port, wait_ready
+from tests.uvicorn_server import ROOT, Server, free_port, wait_ready
 
 ROWS = 3000
 READERS = 32

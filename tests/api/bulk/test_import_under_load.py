@@ -11,7 +11,7 @@ from tests.api.bulk.helpers import IMPORT
 from tests.api.bulk.test_import import row, to_csv
 from tests.conftest import Keys
 from tests.factories import project_payload
-from tests.guard.conftest import uvicorn_server
+from tests.uvicorn_server import uvicorn_server
 
 ROWS = 20_000
 
