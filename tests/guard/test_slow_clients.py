@@ -98,16 +98,22 @@ def serve(
 def stalled_reader(port: int, path: str, read: int = 1024) -> socket.socket:
     """A client that sends ``path``'s request, reads ``read`` bytes of the answer and stops."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(30)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-    head = b""
-    while len(head) < read:
-        chunk = sock.recv(read - len(head))
-        assert chunk, f"closed after {head!r}"
-        head += chunk
-    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Generous: 32 exports start at once on a loaded 2-core CI machine, and each client's
+        # first kilobyte waits for its first page to be read and encoded.
+        sock.settimeout(120)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        head = b""
+        while len(head) < read:
+            chunk = sock.recv(read - len(head))
+            assert chunk, f"closed after {head!r}"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    except BaseException:
+        sock.close()  # a failed reader must not leak its socket into later tests
+        raise
     return sock
 
 
@@ -184,7 +190,7 @@ def stalled(
         futures = [pool.submit(stalled_reader, server.port, path) for _ in range(count)]
     readers = [f.result() for f in futures if f.exception() is None]
     try:
-        assert len(readers) == count, [f.exception() for f in futures]
+        assert len(readers) == count, [repr(f.exception()) for f in futures if f.exception()]
         yield readers
     finally:
         for reader in readers:
