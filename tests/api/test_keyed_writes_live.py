@@ -2,6 +2,7 @@
 a key whose request died (killed process, failed statement) is free for its retry at once."""
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -159,9 +160,16 @@ async def test_killed_mid_write_then_retried_with_the_same_keys(
                 server.kill()
             await _until(_no_sessions(database_url), 10, "the killed server's sessions gone")
         else:
-            # SQLite writes one at a time: some have answered, the rest are at work or queued.
-            await asyncio.sleep(0.2)
-            server.kill()
+            # SQLite writes one at a time: the test holds the write lock, so every write is
+            # queued on the busy timeout, none answered, when the process dies.
+            blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+            try:
+                blocker.execute("BEGIN IMMEDIATE")
+                await asyncio.sleep(1.0)
+                server.kill()
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
         outcomes = await in_flight
     answered = {
         key: outcome.json()["id"]
