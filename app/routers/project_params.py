@@ -24,6 +24,10 @@ SortName = Literal[
     "name",
     "-name",
 ]
+# A bound on financing_need: CNY, two places at most, within what money can hold.
+NeedBound = Annotated[
+    Decimal | None, Query(ge=0, le=MONEY_MAX, decimal_places=2, allow_inf_nan=False)
+]
 
 
 def project_filters(
@@ -50,26 +54,8 @@ def project_filters(
     financing_type: Annotated[
         list[FinancingType] | None, Query(description="Wants any of these financing types.")
     ] = None,
-    need_min: Annotated[
-        Decimal | None,
-        Query(
-            ge=0,
-            le=MONEY_MAX,
-            decimal_places=2,
-            allow_inf_nan=False,
-            description="financing_need at least (CNY).",
-        ),
-    ] = None,
-    need_max: Annotated[
-        Decimal | None,
-        Query(
-            ge=0,
-            le=MONEY_MAX,
-            decimal_places=2,
-            allow_inf_nan=False,
-            description="financing_need at most (CNY).",
-        ),
-    ] = None,
+    need_min: Annotated[NeedBound, Query(description="financing_need at least (CNY).")] = None,
+    need_max: Annotated[NeedBound, Query(description="financing_need at most (CNY).")] = None,
     two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
     two_high_retrofit: Annotated[
         bool | None, Query(description="Flagged as a 两高 retrofit, or not.")
