@@ -23,6 +23,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.migrate import upgrade
+    from app.server import uvicorn_options
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -33,14 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        # Client addresses come from X-Forwarded-For only behind CLIMATELIB_TRUSTED_PROXIES,
-        # decided by the rate limiter; uvicorn's own rewrite would trust any local peer.
-        proxy_headers=False,
-        # On SIGTERM, requests still running after this are cancelled (their transactions roll
-        # back) instead of keeping the process alive for as long as they take.
-        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        **uvicorn_options(settings),
     )
     return 0
 

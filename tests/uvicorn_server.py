@@ -1,5 +1,5 @@
-"""Real server processes for the tests that need one: uvicorn serving ``app.asgi:app`` on a free
-port of 127.0.0.1, configured through the environment. ``uvicorn_server`` runs one for the span of
+"""Real server processes for the tests that need one: ``climatelib serve`` on a free port of
+127.0.0.1, configured through the environment. ``uvicorn_server`` runs one for the span of
 a ``with`` block; ``ServerProcess`` is one a test can stop, kill and restart."""
 
 import os
@@ -22,6 +22,11 @@ from app.services import api_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 30.0
+
+
+def serve_command(port: int) -> list[str]:
+    """``climatelib serve`` on ``port`` of 127.0.0.1: migrations first, uvicorn as deployed."""
+    return [sys.executable, "-m", "app.cli", "serve", "--host=127.0.0.1", f"--port={port}"]
 
 
 def free_port() -> int:
@@ -70,16 +75,7 @@ class ServerProcess:
         self.port = free_port()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.asgi:app",
-                    "--host=127.0.0.1",
-                    f"--port={self.port}",
-                    "--log-level=warning",
-                    "--no-access-log",
-                ],
+                serve_command(self.port),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -128,6 +124,12 @@ class Server:
                 return int(line.split()[1]) / 1024
         raise AssertionError("no VmRSS")
 
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmHWM")
+
 
 def wait_ready(process: "subprocess.Popen[bytes]", url: str, seconds: float) -> None:
     """Wait until the server at ``url`` answers ``/readyz`` with 200."""
@@ -144,7 +146,7 @@ def wait_ready(process: "subprocess.Popen[bytes]", url: str, seconds: float) -> 
 
 @contextmanager
 def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
-    """``python -m uvicorn app.asgi:app`` on a free port, as deployed (no proxy-header rewrite)."""
+    """``climatelib serve`` on a free port, as deployed (no proxy-header rewrite)."""
     port = free_port()
     full_env = os.environ | {
         "CLIMATELIB_DATABASE_URL": database_url,
@@ -153,18 +155,7 @@ def uvicorn_server(database_url: str, **env: str) -> Iterator[Server]:
         **env,
     }
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "error",
-            "--no-access-log",
-            "--no-proxy-headers",
-        ],
+        serve_command(port),
         cwd=ROOT,
         env=full_env,
         stdout=subprocess.DEVNULL,

@@ -1,6 +1,7 @@
 """Hostile callers against real uvicorn processes: key guessing, huge bodies and headers, and two
 processes sharing their limits through Redis. Each loop is bounded in count and time."""
 
+import json
 import shutil
 import socket
 import time
@@ -34,6 +35,16 @@ def _status(sock: socket.socket, timeout: float = 10) -> int:
         assert chunk, f"connection closed after {head!r}"
         head += chunk
     return int(head.split(b" ", 2)[1])
+
+
+def _answer(sock: socket.socket, timeout: float = 10) -> tuple[bytes, bytes]:
+    """The head and body of a ``Connection: close`` answer on ``sock``."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
 
 
 def _send_until_closed(sock: socket.socket, payload: bytes, total: int) -> int:
@@ -97,15 +108,40 @@ class TestSizes:
         assert sent < 30 * MB
         assert server.rss_mb() - rss < 40
 
-    def test_a_2_mb_authorization_header_is_431(self, server: Server) -> None:
+    def test_huge_headers_are_cut_by_the_server_before_they_are_read(self, sqlite_url: str) -> None:
+        with uvicorn_server(sqlite_url) as fresh:  # its peak memory is this test's alone
+            peak = fresh.peak_rss_mb()
+            for megabytes in (2, 10):
+                with socket.create_connection(("127.0.0.1", fresh.port), timeout=10) as sock:
+                    sock.sendall(
+                        b"GET /api/v1/projects HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer "
+                    )
+                    _send_until_closed(sock, b"k" * 64 * 1024, megabytes * MB)
+                    head, body = _answer(sock)
+                assert head.startswith(b"HTTP/1.1 431 "), head
+                assert b"content-type: application/problem+json" in head.lower()
+                assert json.loads(body)["code"] == "headers_too_large"
+                assert fresh.peak_rss_mb() - peak < 2, f"a {megabytes} MB header was held"
+            assert httpx.get(f"{fresh.url}/healthz").status_code == 200
+
+    def test_headers_over_the_applications_limit_get_its_answer(self, server: Server) -> None:
+        answer = httpx.get(
+            f"{server.url}/api/v1/projects", headers={"X-Big": "k" * 20_000}, timeout=10
+        )
+        assert answer.status_code == 431
+        assert answer.json()["limit_bytes"] == 16 * 1024
+        assert "request_id" in answer.json()  # the application's, not the server's
+
+    def test_a_body_in_the_heads_read_never_counts_against_it(self, server: Server) -> None:
+        body = b'{"name": "' + b"x" * (5 * MB) + b'"}'
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # Two requests in one write: a large body, then the next request's head.
             sock.sendall(
-                b"GET /api/v1/projects HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer "
-                + b"k" * (2 * MB)
-                + b"\r\n\r\n"
+                b"POST /api/v1/projects HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n" % (len(body), body)
             )
-            assert _status(sock) == 431
-        assert httpx.get(f"{server.url}/healthz").status_code == 200
+            assert _status(sock) == 401
 
 
 class TestSharedLimits:
