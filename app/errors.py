@@ -40,6 +40,17 @@ class Problem(BaseModel):
     allowed_actions: list[str] | None = Field(
         default=None, description="For lifecycle conflicts: the actions allowed from this state."
     )
+    limit_bytes: int | None = Field(
+        default=None,
+        description=(
+            "For a size refused (413, 414, 431): the limit in bytes. An import past another "
+            "limit names that one instead (limit_rows, limit_columns, limit_parts, …)."
+        ),
+    )
+    violated_policies: list[str] | None = Field(
+        default=None,
+        description="For 429: the quotas used up, as named in RateLimit-Policy.",
+    )
     request_id: str | None = None
 
 

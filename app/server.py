@@ -6,7 +6,8 @@ application's 431 (``app/limits.py``) came only after megabytes had been read an
 ``BoundedHttpToolsProtocol`` counts each request head as it arrives and, past
 ``request_head_limit``, answers 431 itself and closes the connection. The bound is well above the
 application's own header limit, so every head between the two still gets the application's
-answer; the server's cut only stops a head the application would refuse anyway.
+answer; the server's cut only stops a head the application would refuse anyway (with the
+application's limit off, the server's 64 KB still holds).
 """
 
 from typing import Any

@@ -160,6 +160,8 @@ def start_uvicorn(
         "warning",
         "--no-access-log",
     ]
+    if app == "app.asgi:app":
+        cmd += ["--http", "app.server:BoundedHttpToolsProtocol"]  # as `climatelib serve` runs it
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     full_env = {**os.environ, **env, "PYTHONPATH": python_path}
     with log_path.open("wb") as log:

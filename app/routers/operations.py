@@ -23,7 +23,9 @@ async def readyz(request: Request) -> Any:
     """Answer 200 when the database answers and its schema is at the latest migration."""
     problem = await readiness.check(request.app.state.engine)
     if problem is not None:
-        return problem_response(503, "not_ready", "Not ready", problem, request=request)
+        return problem_response(
+            503, "not_ready", "Not ready", problem, headers={"Retry-After": "1"}, request=request
+        )
     return {"status": "ready"}
 
 
