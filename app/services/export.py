@@ -113,7 +113,7 @@ async def _pages(
     cursor: str | None = None
     while True:
         async with sessions() as session:
-            page = await projects.list_projects(
+            page, _ = await projects.list_projects(
                 session, principal, filters, sort=sort, cursor=cursor, limit=PAGE_SIZE
             )
         if page["items"]:
@@ -188,6 +188,17 @@ async def xlsx_stream(
             yield chunk
     finally:
         os.unlink(path)
+
+
+async def feed_bound(
+    sessions: async_sessionmaker[AsyncSession], filters: ProjectFilters
+) -> ProjectFilters:
+    """With ``updated_since``, the filters with the read's watermark fixed before the first
+    page, so that every page reads to the same bound and the answer can name it up front."""
+    if filters.updated_since is None:
+        return filters
+    async with sessions() as session:
+        return await projects.feed_bound(session, filters)
 
 
 def stream(
