@@ -34,8 +34,13 @@ from tests.factories import FUTIAN_PILOT, TIANFU_PILOT, library_project, project
 PROJECTS = "/api/v1/projects"
 PILOTS = "/api/v1/pilots"
 EPOCH = "1970-01-01T00:00:00+00:00"
-PG_STAMP = str(db_now().compile(dialect=postgresql.dialect()))
+PG_STAMP = str(db_now().compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
 SQLITE_STAMP = str(db_now().compile(dialect=sqlite.dialect()))
+# A project renamed (or a pilot's work plan changed) as the app writes: the app's own stamp.
+_SET = "version = version + 1, updated_at = "
+PG_RENAME = f"UPDATE projects SET name = $2, {_SET}{PG_STAMP} WHERE id = $1"  # noqa: S608
+PG_PILOT = f"UPDATE pilots SET work_plan_ref = $2, updated_at = {PG_STAMP} WHERE id = $1"  # noqa: S608
+SQLITE_RENAME = f"UPDATE projects SET name = ?, {_SET}{SQLITE_STAMP} WHERE id = ?"  # noqa: S608
 
 
 class Reader:
@@ -219,9 +224,7 @@ class TestLateCommitPostgresql:
             transaction = early.transaction()
             await transaction.start()
             stamped = await early.fetchval(
-                f"UPDATE projects SET name = '早', version = version + 1, updated_at = {PG_STAMP} "
-                "WHERE id = $1 RETURNING updated_at",
-                uuid.UUID(early_id),
+                PG_RENAME + " RETURNING updated_at", uuid.UUID(early_id), "早"
             )
             late = await _patch(
                 client,
@@ -254,13 +257,10 @@ class TestLateCommitPostgresql:
             transaction = early.transaction()
             await transaction.start()
             await early.fetchval("SELECT count(*) FROM projects")
-            await _patch(client, region, f"{PROJECTS}/{late_id}", {"construction_status": "operational"})
+            body = {"construction_status": "operational"}
+            await _patch(client, region, f"{PROJECTS}/{late_id}", body)
             assert await reader.read() == {late_id}
-            await early.execute(
-                f"UPDATE projects SET name = '早', version = version + 1, updated_at = {PG_STAMP} "
-                "WHERE id = $1",
-                uuid.UUID(early_id),
-            )
+            await early.execute(PG_RENAME, uuid.UUID(early_id), "早")
             await transaction.commit()
         assert early_id in await reader.read()
         assert reader.seen[early_id]["name"] == "早"
@@ -274,10 +274,7 @@ class TestLateCommitPostgresql:
         async with pg_connection(database_url) as early:
             transaction = early.transaction()
             await transaction.start()
-            await early.execute(
-                f"UPDATE pilots SET work_plan_ref = '早', updated_at = {PG_STAMP} WHERE id = $1",
-                uuid.UUID(FUTIAN_PILOT),
-            )
+            await early.execute(PG_PILOT, uuid.UUID(FUTIAN_PILOT), "早")
             await _patch(client, admin, f"{PILOTS}/{TIANFU_PILOT}", {"work_plan_ref": "晚"})
             assert await reader.read(limit=50) == set()
             await transaction.commit()
@@ -297,11 +294,7 @@ class TestLockHolderSqlite:
         writer = sqlite3.connect(sqlite_path(database_url), isolation_level=None, timeout=5)
         try:
             writer.execute("BEGIN IMMEDIATE")
-            writer.execute(
-                f"UPDATE projects SET name = '早', version = version + 1, updated_at = "
-                f"{SQLITE_STAMP} WHERE id = ?",
-                (uuid.UUID(project_id).hex,),
-            )
+            writer.execute(SQLITE_RENAME, ("早", uuid.UUID(project_id).hex))
             await reader.read()
             assert reader.seen[project_id]["name"] != "早"
             writer.execute("COMMIT")
@@ -333,12 +326,7 @@ class TestConcurrentWritersAndAPollingReader:
                         transaction = conn.transaction()
                         await transaction.start()
                         await asyncio.sleep(pauses[0])
-                        await conn.execute(
-                            f"UPDATE projects SET name = $2, version = version + 1, "
-                            f"updated_at = {PG_STAMP} WHERE id = $1",
-                            target,
-                            name,
-                        )
+                        await conn.execute(PG_RENAME, target, name)
                         await asyncio.sleep(pauses[1])
                         await transaction.commit()
                 else:
@@ -389,11 +377,7 @@ def _sqlite_write(
     try:
         conn.execute("BEGIN IMMEDIATE")
         time.sleep(pauses[0])
-        conn.execute(
-            f"UPDATE projects SET name = ?, version = version + 1, updated_at = {SQLITE_STAMP} "
-            "WHERE id = ?",
-            (name, target.hex),
-        )
+        conn.execute(SQLITE_RENAME, (name, target.hex))
         time.sleep(pauses[1])
         conn.execute("COMMIT")
     finally:
