@@ -19,6 +19,7 @@ next ``updated_since`` is ``W``.
   millisecond, which is why a row stamped exactly ``W`` can come again in the next read.
 """
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +28,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.models.base import UTCDateTime
 
-# Sessions of other roles show no xact_start: the app's sessions all use the same role.
+log = logging.getLogger("climatelib.feed")
+
+# pg_stat_activity shows another role's sessions with their transaction id but without their
+# xact_start (unless the reader has pg_read_all_stats): such a writer could stamp anything, so
+# the read then passes nothing (NULL: the client's own position) rather than guess.
 _OLDEST_WRITER = text(
-    "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND backend_xid IS NOT NULL)) "
-    "- interval '1 microsecond' AS until"
+    "SELECT CASE WHEN bool_or(xact_start IS NULL) THEN NULL "
+    "ELSE least(now(), min(xact_start)) - interval '1 microsecond' END AS until "
+    "FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL"
 ).columns(until=UTCDateTime())
+_warned = False
 
 
 async def updated_until(connection: AsyncConnection, stamp: Any, since: datetime) -> datetime:
@@ -41,6 +47,18 @@ async def updated_until(connection: AsyncConnection, stamp: Any, since: datetime
     position. Run it before the statement that reads the rows."""
     if connection.dialect.name == "postgresql":
         until = (await connection.execute(_OLDEST_WRITER)).scalar_one()
+        if until is None:
+            _warn_hidden_writers()
     else:
         until = (await connection.execute(select(func.max(stamp)))).scalar_one()
     return since if until is None or until < since else until
+
+
+def _warn_hidden_writers() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning(
+            "updated_since reads cannot move on: pg_stat_activity hides the start of another "
+            "role's transactions; connect every process with the same role"
+        )

@@ -25,6 +25,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.config import Settings
+from app.main import create_app
 from app.models import Project
 from app.models.base import db_now
 from app.routers.query_types import UPDATED_UNTIL
@@ -382,3 +384,46 @@ def _sqlite_write(
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+@pytest.mark.usefixtures("postgresql_only")
+class TestHiddenWriter:
+    async def test_a_writer_whose_start_the_reader_cannot_see_holds_the_feed_still(
+        self, app: FastAPI, settings: Settings, database_url: str
+    ) -> None:
+        # The app and another writer connect with roles of their own: pg_stat_activity shows the
+        # app the writer's transaction id but not its start. The read then passes nothing
+        # rather than guess, and moves on once that transaction has ended.
+        project_id = await library_project(app)
+        suffix = uuid.uuid4().hex[:8]
+        roles = [f"climatelib_app_{suffix}", f"climatelib_other_{suffix}"]
+        async with pg_connection(database_url) as admin:
+            for role in roles:
+                await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+                await admin.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"')
+                await admin.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+            try:
+                app_url, other_url = (database_url.replace("postgres@", f"{r}@", 1) for r in roles)
+                restricted = create_app(settings.model_copy(update={"database_url": app_url}))
+                async with (
+                    restricted.router.lifespan_context(restricted),
+                    httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=restricted), base_url="http://test"
+                    ) as client,
+                ):
+                    reader = Reader(client, PROJECTS)
+                    await reader.read()
+                    async with pg_connection(other_url) as other:
+                        transaction = other.transaction()
+                        await transaction.start()
+                        await other.execute(PG_RENAME, uuid.UUID(project_id), "别的角色")
+                        held = reader.since
+                        assert await reader.read() == set()
+                        assert reader.since == held
+                        await transaction.commit()
+                    assert await reader.read() == {project_id}
+                    assert reader.seen[project_id]["name"] == "别的角色"
+            finally:
+                for role in roles:
+                    await admin.execute(f'DROP OWNED BY "{role}"')
+                    await admin.execute(f'DROP ROLE "{role}"')
