@@ -114,6 +114,7 @@ async def import_projects(
 )
 async def export_projects(
     request: Request,
+    session: SessionDep,
     principal: PrincipalDep,
     filters: FiltersDep,
     format: Annotated[export.Format, Query(description="csv (UTF-8 with BOM) or xlsx.")] = "csv",
@@ -125,15 +126,21 @@ async def export_projects(
 ) -> ClosingStreamingResponse:
     """Stream every project the caller may see, as the list shows it, with the list's filters."""
     stamp = datetime.now(UTC).strftime("%Y%m%d")
-    filters = await export.feed_bound(request.app.state.sessions, filters)
     media = export.CSV_MEDIA_TYPE if format == "csv" else export.XLSX_MEDIA_TYPE
+    chunks, until = await export.stream(
+        session,
+        request.app.state.sessions,
+        principal,
+        filters,
+        format=format,
+        sort=sort,
+        header=header,
+    )
     return ClosingStreamingResponse(
-        export.stream(
-            request.app.state.sessions, principal, filters, format=format, sort=sort, header=header
-        ),
+        chunks,
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="climatelib-projects-{stamp}.{format}"',
-            **updated_until_header(filters.updated_until),
+            **updated_until_header(until),
         },
     )

@@ -190,18 +190,8 @@ async def xlsx_stream(
         os.unlink(path)
 
 
-async def feed_bound(
-    sessions: async_sessionmaker[AsyncSession], filters: ProjectFilters
-) -> ProjectFilters:
-    """With ``updated_since``, the filters with the read's watermark fixed before the first
-    page, so that every page reads to the same bound and the answer can name it up front."""
-    if filters.updated_since is None:
-        return filters
-    async with sessions() as session:
-        return await projects.feed_bound(session, filters)
-
-
-def stream(
+async def stream(
+    session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
     principal: Principal,
     filters: ProjectFilters,
@@ -209,10 +199,15 @@ def stream(
     format: Format,
     sort: str,
     header: HeaderStyle,
-) -> AsyncIterator[bytes]:
-    """The export's bytes, produced as the client reads them."""
+) -> tuple[AsyncIterator[bytes], datetime | None]:
+    """The export's bytes, produced as the client reads them; with ``updated_since`` also the
+    read's watermark, fixed before the first page so that every page reads to it and the answer
+    names it up front. ``session``: the request's own (its connection is the only one the
+    request holds until the pages start), only for the watermark."""
+    filters = await projects.feed_bound(session, filters)
     produce = csv_stream if format == "csv" else xlsx_stream
-    return _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))
+    chunks = _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))
+    return chunks, filters.updated_until
 
 
 async def _aborted_on_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
