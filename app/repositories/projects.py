@@ -212,7 +212,8 @@ async def list_rows(
     ``updated_since``. The first page fixes it, the cursor carries it to the others."""
     keys = SORTS[sort]
     # Core execution on the session's connection: plain rows, none of the ORM's per-row work.
-    # A public list on PostgreSQL is one statement: autocommit spares the BEGIN/COMMIT round trips.
+    # A public list on PostgreSQL needs no transaction (one statement, two for an updated_since
+    # read, each with a snapshot of its own): autocommit spares the BEGIN/COMMIT round trips.
     if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
         connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:

@@ -20,6 +20,8 @@ update time), it may appear twice (moved from the part already read to the part 
 or not at all (the reverse); if it takes the row out of the filters or out of the caller's view
 before its page is read, the row does not appear. A row created during the export appears only
 if it sorts after the rows already read: under the default order, newest first, it does not.
+With ``updated_since`` every page reads up to the same watermark, fixed before the first and
+named in ``X-Updated-Until`` (app/repositories/feed.py): the next export's ``updated_since``.
 
 Once the first byte is out the status can no longer change, so an export that fails midway must
 not end like a complete file: the failure is logged and propagates, and the server drops the
