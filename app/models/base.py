@@ -7,7 +7,10 @@ from typing import Annotated
 
 from sqlalchemy import DateTime, MetaData, Numeric, String, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,6 +42,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class db_now(FunctionElement[datetime]):
+    """The database's clock at the moment a row is written, for stamps a change feed reads
+    (``updated_since``, docs/architecture.md *Change feeds*): no application host's clock, so a
+    host whose clock runs behind cannot stamp a change below what readers have already passed.
+
+    PostgreSQL: ``clock_timestamp()`` read after the transaction has its id, so a transaction
+    that stamps a row is already listed with its ``xact_start`` in ``pg_stat_activity`` when
+    it reads the clock (a reader's watermark counts it). SQLite: ``'now'`` (millisecond
+    resolution) inside the writing statement, i.e. under the database's write lock, stored in
+    the text form SQLAlchemy stores (microseconds), so that text comparisons stay exact.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element: db_now, compiler: SQLCompiler, **kw: object) -> str:
+    # CASE evaluates its condition first: the id is assigned before the clock is read.
+    return "(CASE WHEN pg_current_xact_id() IS NOT NULL THEN clock_timestamp() END)"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: object) -> str:
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
 
 
 Money = Annotated[Decimal, mapped_column(Numeric(18, 2))]

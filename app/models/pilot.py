@@ -7,7 +7,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk, utcnow
+from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk, db_now
 
 
 class PilotKind(StrEnum):
@@ -46,7 +46,10 @@ class Pilot(Base):
     work_plan_ref: Mapped[str | None] = mapped_column(String(300), doc="工作方案")
     implementation_plan_ref: Mapped[str | None] = mapped_column(String(300), doc="实施方案")
     created_at: Mapped[Timestamp]
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Stamped by the database on every write, read back with RETURNING (see Project.updated_at).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=db_now(), onupdate=db_now())
+
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class PilotRegion(Base):

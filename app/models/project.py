@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Money, Timestamp, UUIDPk, utcnow
+from app.models.base import Base, Money, Timestamp, UUIDPk, db_now
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 
 
@@ -125,9 +125,11 @@ class Project(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[Timestamp]
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Stamped by the database on every write (a feed reads it: see db_now), and read back with
+    # RETURNING (eager_defaults) so that the answer to the write shows the stored stamp.
+    updated_at: Mapped[datetime] = mapped_column(default=db_now(), onupdate=db_now())
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version, "eager_defaults": True}
 
     @property
     def categories(self) -> list[str]:

@@ -26,3 +26,6 @@ class ProjectFilters:
     two_high_retrofit: bool | None = None
     q: str | None = None
     updated_since: datetime | None = None
+    # Set by the read itself, never by the caller: the watermark of an updated_since read
+    # (app/repositories/feed.py), fixed for all its pages.
+    updated_until: datetime | None = None

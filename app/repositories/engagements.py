@@ -129,10 +129,9 @@ async def projects_with_contact(
 # compare in cents so SQLite's binary floats cannot round a fitting amount out.
 
 
-async def add_secured(
-    session: AsyncSession, project_id: uuid.UUID, amount: Decimal, now: datetime
-) -> bool:
-    """Add to the project's financing_secured unless it would exceed the need; whether it did."""
+async def add_secured(session: AsyncSession, project_id: uuid.UUID, amount: Decimal) -> bool:
+    """Add to the project's financing_secured unless it would exceed the need; whether it did.
+    The project's updated_at is the database's stamp (the column's onupdate)."""
     result = await session.execute(
         update(Project)
         .where(
@@ -143,7 +142,6 @@ async def add_secured(
         .values(
             financing_secured=func.round(Project.financing_secured + amount, 2),
             version=Project.version + 1,
-            updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )

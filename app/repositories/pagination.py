@@ -106,17 +106,35 @@ _READERS: dict[type, Callable[[Any, SortKey], Any]] = {
 }
 
 
-def encode_cursor(sort_name: str, values: Sequence[Any]) -> str:
-    raw = orjson.dumps({"s": sort_name, "v": [_encode_value(v) for v in values]})
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(sort_name: str, values: Sequence[Any], until: datetime | None = None) -> str:
+    """``until``: the watermark of an ``updated_since`` read, kept for the read's later pages."""
+    data: dict[str, Any] = {"s": sort_name, "v": [_encode_value(v) for v in values]}
+    if until is not None:
+        data["u"] = until.isoformat()
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+
+
+def _invalid_cursor() -> BadRequest:
+    return BadRequest(
+        "The cursor is not one this list gave out (or belongs to another sort).",
+        code="invalid_cursor",
+        errors=[field_error(["query", "cursor"], "invalid_cursor", "Unreadable cursor.")],
+    )
+
+
+def _cursor_data(cursor: str) -> dict[str, Any]:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    data = orjson.loads(base64.urlsafe_b64decode(padded))
+    if not isinstance(data, dict):
+        raise ValueError("not a cursor")
+    return data
 
 
 def decode_cursor(cursor: str, sort_name: str, keys: Sequence[SortKey]) -> list[Any]:
     """The sort values a cursor holds, each of its key's kind; 400 ``invalid_cursor`` otherwise."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = orjson.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(data, dict) or data.get("s") != sort_name:
+        data = _cursor_data(cursor)
+        if data.get("s") != sort_name:
             raise ValueError("cursor of another sort")
         values = data.get("v")
         if not isinstance(values, list) or len(values) != len(keys):
@@ -125,11 +143,19 @@ def decode_cursor(cursor: str, sort_name: str, keys: Sequence[SortKey]) -> list[
     except (ValueError, TypeError, ArithmeticError, binascii.Error) as exc:
         # ArithmeticError: decimal's InvalidOperation and the OverflowError of an instant out of
         # range; orjson.JSONDecodeError and binascii.Error are ValueErrors.
-        raise BadRequest(
-            "The cursor is not one this list gave out (or belongs to another sort).",
-            code="invalid_cursor",
-            errors=[field_error(["query", "cursor"], "invalid_cursor", "Unreadable cursor.")],
-        ) from exc
+        raise _invalid_cursor() from exc
+
+
+_UNTIL_KEY = SortKey(None, kind=datetime)
+
+
+def cursor_until(cursor: str) -> datetime | None:
+    """The watermark an ``updated_since`` read's cursor carries (None: none); 400 if unreadable."""
+    try:
+        value = _cursor_data(cursor).get("u")
+        return None if value is None else _instant(value, _UNTIL_KEY)
+    except (ValueError, TypeError, ArithmeticError, binascii.Error) as exc:
+        raise _invalid_cursor() from exc
 
 
 def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
@@ -153,10 +179,15 @@ def paginate(
 
 
 def next_cursor(
-    rows: Sequence[Any], keys: Sequence[SortKey], limit: int, sort_name: str, values_of: Any
+    rows: Sequence[Any],
+    keys: Sequence[SortKey],
+    limit: int,
+    sort_name: str,
+    values_of: Any,
+    until: datetime | None = None,
 ) -> str | None:
     """The cursor after the last served row, or None when there is no further page."""
     if len(rows) <= limit:
         return None
     last = rows[limit - 1]
-    return encode_cursor(sort_name, values_of(last))
+    return encode_cursor(sort_name, values_of(last), until)

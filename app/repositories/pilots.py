@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.base import utcnow
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
-from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.repositories.feed import updated_until
+from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
 
 _LIST_SORT = "province_name"
 _LIST_KEYS = [
@@ -34,8 +34,11 @@ async def list_pilots(
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Pilot], str | None]:
+) -> tuple[list[Pilot], str | None, datetime | None]:
+    """A page of pilots, and with ``updated_since`` the read's watermark, fixed by the first
+    page and carried by the cursor (app/repositories/feed.py)."""
     stmt = select(Pilot)
+    until = None
     if status is not None:
         stmt = stmt.where(Pilot.status == status)
     if province is not None:
@@ -45,13 +48,17 @@ async def list_pilots(
     if batch is not None:
         stmt = stmt.where(Pilot.batch == batch)
     if updated_since is not None:
-        stmt = stmt.where(Pilot.updated_at >= updated_since)
+        until = cursor_until(cursor) if cursor else None
+        if until is None:
+            until = await updated_until(await session.connection(), Pilot.updated_at, updated_since)
+        stmt = stmt.where(Pilot.updated_at >= updated_since, Pilot.updated_at <= until)
     rows = list(
         (await session.scalars(paginate(stmt, _LIST_KEYS, cursor, limit, _LIST_SORT))).all()
     )
-    return rows[:limit], next_cursor(
-        rows, _LIST_KEYS, limit, _LIST_SORT, lambda p: (p.province_code, p.name, p.id)
+    after = next_cursor(
+        rows, _LIST_KEYS, limit, _LIST_SORT, lambda p: (p.province_code, p.name, p.id), until
     )
+    return rows[:limit], after, until
 
 
 async def get(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot | None:
@@ -111,7 +118,7 @@ async def move(
     result = await session.execute(
         update(Pilot)
         .where(Pilot.id == pilot_id, Pilot.status == from_status)
-        .values(status=to_status, updated_at=utcnow())
+        .values(status=to_status)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)

@@ -9,6 +9,7 @@ Within it, ``can_see_full`` / ``can_see_contact`` decide how much of a row is sh
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,8 @@ from app.models import Project, ProjectStatus, ProjectTransition, Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project_query import ProjectFilters
 from app.repositories.engagements import projects_with_contact
-from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.repositories.feed import updated_until
+from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
 
 
 def _in_scope(principal: Principal) -> ColumnElement[bool]:
@@ -191,6 +193,8 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
         )
     if f.updated_since is not None:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
+    if f.updated_until is not None:
+        stmt = stmt.where(Project.updated_at <= f.updated_until)
     return stmt
 
 
@@ -202,17 +206,42 @@ async def list_rows(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> tuple[list[Any], str | None]:
-    """One page of visible projects as plain rows, and the cursor of the next page."""
+) -> tuple[list[Any], str | None, datetime | None]:
+    """One page of visible projects as plain rows, the cursor of the next page, and for an
+    ``updated_since`` read its watermark (app/repositories/feed.py): the next read's
+    ``updated_since``. The first page fixes it, the cursor carries it to the others."""
     keys = SORTS[sort]
-    base = _LIST_BASE.where(readable_clause(principal))
-    stmt = paginate(_filtered(base, filters), keys, cursor, limit, sort)
     # Core execution on the session's connection: plain rows, none of the ORM's per-row work.
-    # A public list on PostgreSQL is one statement: autocommit spares the BEGIN/COMMIT round trips.
+    # A public list on PostgreSQL needs no transaction (one statement, two for an updated_since
+    # read, each with a snapshot of its own): autocommit spares the BEGIN/COMMIT round trips.
     if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
         connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
         connection = await session.connection()
+    if filters.updated_since is not None and filters.updated_until is None:
+        until = cursor_until(cursor) if cursor else None
+        if until is None:
+            until = await updated_until(connection, Project.updated_at, filters.updated_since)
+        filters = replace(filters, updated_until=until)
+    base = _LIST_BASE.where(readable_clause(principal))
+    stmt = paginate(_filtered(base, filters), keys, cursor, limit, sort)
     rows = list((await connection.execute(stmt)).all())
-    after = next_cursor(rows, keys, limit, sort, lambda r: [r._mapping[k.column.key] for k in keys])
-    return rows[:limit], after
+    after = next_cursor(
+        rows,
+        keys,
+        limit,
+        sort,
+        lambda r: [r._mapping[k.column.key] for k in keys],
+        filters.updated_until,
+    )
+    return rows[:limit], after, filters.updated_until
+
+
+async def feed_bound(session: AsyncSession, filters: ProjectFilters) -> ProjectFilters:
+    """The filters with the watermark of their ``updated_since`` read fixed (unchanged without
+    one): for a read in several sessions, such as the export's pages."""
+    if filters.updated_since is None or filters.updated_until is not None:
+        return filters
+    connection = await session.connection()
+    until = await updated_until(connection, Project.updated_at, filters.updated_since)
+    return replace(filters, updated_until=until)

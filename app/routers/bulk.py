@@ -17,6 +17,7 @@ from app.db import SessionDep
 from app.errors import responses
 from app.openapi import KEY_OPTIONAL
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
+from app.routers.query_types import UPDATED_UNTIL_DOC, updated_until_header
 from app.schemas.batch import BatchRequest, BatchResponse
 from app.services import batch, batch_import, export
 
@@ -102,6 +103,7 @@ async def import_projects(
     responses={
         200: {
             "description": "The projects the caller may see, one per row, header in row 1.",
+            "headers": UPDATED_UNTIL_DOC,
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 export.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
@@ -112,6 +114,7 @@ async def import_projects(
 )
 async def export_projects(
     request: Request,
+    session: SessionDep,
     principal: PrincipalDep,
     filters: FiltersDep,
     format: Annotated[export.Format, Query(description="csv (UTF-8 with BOM) or xlsx.")] = "csv",
@@ -124,12 +127,20 @@ async def export_projects(
     """Stream every project the caller may see, as the list shows it, with the list's filters."""
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     media = export.CSV_MEDIA_TYPE if format == "csv" else export.XLSX_MEDIA_TYPE
+    chunks, until = await export.stream(
+        session,
+        request.app.state.sessions,
+        principal,
+        filters,
+        format=format,
+        sort=sort,
+        header=header,
+    )
     return ClosingStreamingResponse(
-        export.stream(
-            request.app.state.sessions, principal, filters, format=format, sort=sort, header=header
-        ),
+        chunks,
         media_type=media,
         headers={
-            "Content-Disposition": f'attachment; filename="climatelib-projects-{stamp}.{format}"'
+            "Content-Disposition": f'attachment; filename="climatelib-projects-{stamp}.{format}"',
+            **updated_until_header(until),
         },
     )

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app import idempotency
 from app.auth import AdminDep, PrincipalDep
@@ -11,7 +11,12 @@ from app.db import SessionDep
 from app.errors import responses
 from app.models.pilot import PilotKind, PilotStatus
 from app.openapi import KEY_OPTIONAL
-from app.routers.query_types import Instant
+from app.routers.query_types import (
+    UPDATED_SINCE_DOC,
+    UPDATED_UNTIL_DOC,
+    Instant,
+    updated_until_header,
+)
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.pilot import (
     PilotCreate,
@@ -34,9 +39,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
     response_model=Page[PilotRead],
     operation_id="list_pilots",
     summary="List pilots",
-    responses=responses(400, 401, 422),
+    responses={200: {"headers": UPDATED_UNTIL_DOC}, **responses(400, 401, 422)},
 )
 async def list_pilots(
+    response: Response,
     session: SessionDep,
     _principal: PrincipalDep,
     status: Annotated[PilotStatus | None, Query(description="Only pilots in this status.")] = None,
@@ -45,14 +51,12 @@ async def list_pilots(
     ] = None,
     kind: Annotated[PilotKind | None, Query(description="Only pilots of this kind.")] = None,
     batch: Annotated[int | None, Query(ge=1, le=100, description="Designation batch.")] = None,
-    updated_since: Annotated[
-        Instant | None, Query(description="Only pilots changed at or after this instant.")
-    ] = None,
+    updated_since: Annotated[Instant | None, Query(description=UPDATED_SINCE_DOC)] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PilotRead]:
     """List pilots by province and name, with the codes each covers."""
-    return await pilots.list_pilots(
+    page, until = await pilots.list_pilots(
         session,
         status=status,
         province=province,
@@ -62,6 +66,8 @@ async def list_pilots(
         cursor=cursor,
         limit=limit,
     )
+    response.headers.update(updated_until_header(until))
+    return page
 
 
 @router.post(

@@ -10,7 +10,7 @@ from app.auth import Principal, require_roles
 from app.models import Role
 from app.models.project import ConstructionStatus, Objective, ProjectStatus
 from app.models.project_query import ProjectFilters
-from app.routers.query_types import Instant
+from app.routers.query_types import UPDATED_SINCE_DOC, Instant
 from app.schemas.project import MONEY_MAX, Category, FinancingType
 
 RegionDep = Annotated[Principal, require_roles(Role.region)]
@@ -63,9 +63,7 @@ def project_filters(
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
     ] = None,
-    updated_since: Annotated[
-        Instant | None, Query(description="Changed at or after this instant (ISO 8601).")
-    ] = None,
+    updated_since: Annotated[Instant | None, Query(description=UPDATED_SINCE_DOC)] = None,
 ) -> ProjectFilters:
     """The list's filters (query parameters), shared by the list and the export."""
     return ProjectFilters(

@@ -13,6 +13,7 @@ from app.errors import responses
 from app.openapi import KEY_OPTIONAL
 from app.responses import json_response
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
+from app.routers.query_types import UPDATED_UNTIL_DOC, updated_until_header
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.project import (
     ProjectCreate,
@@ -74,7 +75,7 @@ async def create_project(
     response_model=Page[ProjectRead],
     operation_id="list_projects",
     summary="List projects",
-    responses=responses(400, 401, 422),
+    responses={200: {"headers": UPDATED_UNTIL_DOC}, **responses(400, 401, 422)},
 )
 async def list_projects(
     session: SessionDep,
@@ -85,10 +86,10 @@ async def list_projects(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
 ) -> Response:
     """List the projects the caller may see: filters, sort and cursor pages."""
-    page = await projects.list_projects(
+    page, until = await projects.list_projects(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
-    return json_response(page)
+    return json_response(page, headers=updated_until_header(until))
 
 
 @router.get(

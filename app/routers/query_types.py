@@ -26,3 +26,28 @@ def utc_instant(value: datetime) -> datetime:
 
 
 Instant = Annotated[datetime, AfterValidator(utc_instant)]
+
+
+# The updated_since feeds (projects, pilots, the export) and the watermark they answer with.
+UPDATED_UNTIL = "X-Updated-Until"
+UPDATED_SINCE_DOC = (
+    "Changed at or after this instant (ISO 8601). For syncing: pass the previous read's "
+    f"`{UPDATED_UNTIL}` answer header, not the largest `updated_at` seen (a change may commit "
+    "after a later one and carry the earlier time)."
+)
+UPDATED_UNTIL_DOC = {
+    UPDATED_UNTIL: {
+        "description": (
+            "Only with `updated_since`: this read's watermark, the same on every page of it. "
+            "The read holds the matching rows changed from `updated_since` up to this instant, "
+            "and every change made before it has committed; changes at or after it, including "
+            "any still committing, come with the next read. Pass it as the next "
+            "`updated_since` (a row changed exactly at it may come twice)."
+        ),
+        "schema": {"type": "string", "format": "date-time"},
+    }
+}
+
+
+def updated_until_header(until: datetime | None) -> dict[str, str]:
+    return {} if until is None else {UPDATED_UNTIL: until.isoformat()}

@@ -55,7 +55,6 @@ class Plan:
             "approved_at": None,
             "created_by": self.principal.key_id,
             "created_at": self.now,
-            "updated_at": self.now,
         }
         step = self._step(project_id, "create", None, ProjectStatus.draft, None)
         self.inserts.append((position, row, step))
@@ -89,7 +88,6 @@ class Plan:
                 "_id": project_id,
                 "status": new_status,
                 "version": stored["version"] + 1,
-                "updated_at": self.now,
             }
         )
         return ItemResult(entry, ItemStatus.updated, ref, project_id)

@@ -230,7 +230,7 @@ async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal
     """Add a financed amount to the project and the product, or 409 if either would overshoot
     (conditional UPDATEs, see the repository: concurrent financing cannot overshoot either)."""
     now = _now()
-    if not await repo.add_secured(session, engagement.project_id, amount, now):
+    if not await repo.add_secured(session, engagement.project_id, amount):
         raise Conflict(
             "The amount exceeds the project's remaining financing need.",
             code="exceeds_financing_need",

@@ -20,6 +20,8 @@ update time), it may appear twice (moved from the part already read to the part 
 or not at all (the reverse); if it takes the row out of the filters or out of the caller's view
 before its page is read, the row does not appear. A row created during the export appears only
 if it sorts after the rows already read: under the default order, newest first, it does not.
+With ``updated_since`` every page reads up to the same watermark, fixed before the first and
+named in ``X-Updated-Until`` (app/repositories/feed.py): the next export's ``updated_since``.
 
 Once the first byte is out the status can no longer change, so an export that fails midway must
 not end like a complete file: the failure is logged and propagates, and the server drops the
@@ -113,7 +115,7 @@ async def _pages(
     cursor: str | None = None
     while True:
         async with sessions() as session:
-            page = await projects.list_projects(
+            page, _ = await projects.list_projects(
                 session, principal, filters, sort=sort, cursor=cursor, limit=PAGE_SIZE
             )
         if page["items"]:
@@ -190,7 +192,8 @@ async def xlsx_stream(
         os.unlink(path)
 
 
-def stream(
+async def stream(
+    session: AsyncSession,
     sessions: async_sessionmaker[AsyncSession],
     principal: Principal,
     filters: ProjectFilters,
@@ -198,10 +201,15 @@ def stream(
     format: Format,
     sort: str,
     header: HeaderStyle,
-) -> AsyncIterator[bytes]:
-    """The export's bytes, produced as the client reads them."""
+) -> tuple[AsyncIterator[bytes], datetime | None]:
+    """The export's bytes, produced as the client reads them; with ``updated_since`` also the
+    read's watermark, fixed before the first page so that every page reads to it and the answer
+    names it up front. ``session``: the request's own (its connection is the only one the
+    request holds until the pages start), only for the watermark."""
+    filters = await projects.feed_bound(session, filters)
     produce = csv_stream if format == "csv" else xlsx_stream
-    return _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))
+    chunks = _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))
+    return chunks, filters.updated_until
 
 
 async def _aborted_on_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

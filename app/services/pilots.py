@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, region_prefixes_of
 from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
-from app.models.base import utcnow
+from app.models.base import db_now
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
 from app.reference.regions import RegionLevel, region_table
 from app.repositories import pilots as repo
@@ -88,9 +88,10 @@ async def list_pilots(
     updated_since: datetime | None,
     cursor: str | None,
     limit: int,
-) -> Page[PilotRead]:
-    """List pilots by province and name, with the codes each covers."""
-    rows, next_cursor = await repo.list_pilots(
+) -> tuple[Page[PilotRead], datetime | None]:
+    """List pilots by province and name, with the codes each covers; with ``updated_since``
+    also the read's watermark, the next read's ``updated_since`` (app/repositories/feed.py)."""
+    rows, next_cursor, until = await repo.list_pilots(
         session,
         status=status,
         province=province,
@@ -101,7 +102,8 @@ async def list_pilots(
         limit=limit,
     )
     regions = await repo.regions_of(session, [p.id for p in rows])
-    return Page[PilotRead](items=[_read(p, regions[p.id]) for p in rows], next_cursor=next_cursor)
+    page = Page[PilotRead](items=[_read(p, regions[p.id]) for p in rows], next_cursor=next_cursor)
+    return page, until
 
 
 async def _get_pilot(session: AsyncSession, pilot_id: uuid.UUID) -> Pilot:
@@ -240,7 +242,7 @@ async def update(
             setattr(pilot, field, getattr(body, field))
     if sent:
         # Also when only the codes changed: updated_since must find the pilot.
-        pilot.updated_at = utcnow()
+        pilot.updated_at = db_now()
         await session.flush()
     return await get(session, pilot.id)
 

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pydantic
@@ -68,16 +69,24 @@ async def list_projects(
     sort: str,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
-    """One page of the projects the caller may see, filtered and sorted."""
-    rows, after = await repo.list_rows(
+) -> tuple[dict[str, Any], datetime | None]:
+    """One page of the projects the caller may see, filtered and sorted; with ``updated_since``
+    also the read's watermark, the next read's ``updated_since`` (app/repositories/feed.py)."""
+    rows, after, until = await repo.list_rows(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
     granted = await repo.contact_grants(session, principal, [r.id for r in rows])
-    return {
+    page = {
         "items": [to_json(r, principal, granted=r.id in granted) for r in rows],
         "next_cursor": after,
     }
+    return page, until
+
+
+async def feed_bound(session: AsyncSession, filters: ProjectFilters) -> ProjectFilters:
+    """The filters with their ``updated_since`` read's watermark fixed, for a read of many
+    pages in sessions of their own (the export)."""
+    return await repo.feed_bound(session, filters)
 
 
 async def history(
