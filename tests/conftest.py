@@ -117,9 +117,13 @@ def db_kind(template: Template) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Rate limits off: tests make requests much faster than any caller may (tests/test_ratelimit*
-    # turn them on).
+    # turn them on). The import worker looks for jobs often, so job tests wait little.
     return Settings(
-        database_url=database_url, log_json=True, log_level="WARNING", rate_limits=False
+        database_url=database_url,
+        log_json=True,
+        log_level="WARNING",
+        rate_limits=False,
+        import_poll_interval_s=0.1,
     )
 
 
