@@ -41,7 +41,7 @@ async def wait_for_job(
     headers: dict[str, str],
     location: str,
     until: Callable[[dict[str, Any]], bool] = lambda job: job["status"] in FINISHED,
-    seconds: float = 20,
+    seconds: float = 60,
 ) -> dict[str, Any]:
     """Poll an import job until ``until`` holds (by default: it has finished)."""
     deadline = time.monotonic() + seconds
