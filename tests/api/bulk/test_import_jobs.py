@@ -18,7 +18,7 @@ from app.config import Settings
 from app.main import create_app
 from app.models import IdempotencyRecord, ImportUpload
 from app.models.base import utcnow
-from app.services import import_worker
+from app.services import batch, import_worker
 from tests.api.bulk.helpers import IMPORT, all_results, count_projects, wait_for_job
 from tests.api.bulk.test_import import row, to_csv, upload
 from tests.conftest import Keys
@@ -66,7 +66,7 @@ class TestSubmit:
 
         def progress(current: dict[str, Any]) -> bool:
             seen.append(current["rows_done"])
-            return current["status"] == "succeeded"
+            return bool(current["status"] == "succeeded")
 
         done = await wait_for_job(client, region, response.headers["location"], progress)
         assert seen == sorted(seen)  # progress only grows, a chunk at a time
@@ -182,7 +182,7 @@ class TestCancel:
         app: FastAPI,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        real_upsert = import_worker.upsert
+        real_upsert = batch.upsert
 
         async def slow_upsert(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
             await asyncio.sleep(0.5)  # room for the cancel to arrive between chunks
