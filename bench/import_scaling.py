@@ -91,7 +91,7 @@ def probe_items(count: int, seed: int) -> list[dict[str, Any]]:
     return items
 
 
-async def _issue_keys(url: str) -> dict[str, str]:
+async def issue_keys(url: str) -> dict[str, str]:
     from app.config import Settings
     from app.db import create_engine, session_factory
     from app.models import Role
@@ -138,7 +138,7 @@ def measure(db: Database, size: int, seed: int) -> Figure:
     from app.migrate import upgrade
 
     upgrade(db.url)
-    keys = asyncio.run(_issue_keys(db.url))
+    keys = asyncio.run(issue_keys(db.url))
     data = import_file(size, seed)
     env = {
         "CLIMATELIB_DATABASE_URL": db.url,
