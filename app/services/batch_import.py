@@ -88,11 +88,12 @@ async def _scan(
 def _read_rows(
     data: bytes, filename: str | None, content_type: str | None
 ) -> tuple[int, list[tuple[int, dict[str, Any]]] | None]:
-    # Every row is read (the whole file is checked now, not by the job), only one batch kept.
+    # Every row is read (the whole file is checked now, not by the job); only one batch is kept
+    # and made into items.
     kept: list[tuple[int, dict[str, Any]]] = []
     total = 0
-    for pair in tabular.read_table(data, filename, content_type, max_rows=MAX_IMPORT_ROWS):
+    for number, cells in tabular.read_cells(data, filename, content_type, max_rows=MAX_IMPORT_ROWS):
         total += 1
         if total <= MAX_BATCH:
-            kept.append(pair)
+            kept.append((number, tabular.row_to_item(cells)))
     return total, kept if total <= MAX_BATCH else None
