@@ -47,8 +47,9 @@ log = logging.getLogger("climatelib.imports")
 
 HOUSEKEEPING_EVERY_S = 600
 IDEMPOTENCY_KEPT = timedelta(hours=24)
-# A job that has killed its worker this often (say by exhausting its memory) is given up.
-MAX_ATTEMPTS = 5
+# A job claimed this often (each restart or death of its process counts) is given up: a file that
+# kills its worker every time (say by exhausting its memory) must not do so forever.
+MAX_ATTEMPTS = 10
 _WRITE = {"sqlite_begin": "IMMEDIATE"}  # SQLite: take the write lock up front
 
 Rows = Iterator[tuple[int, dict[str, Any]]]
