@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from openpyxl import Workbook
 
+from app.config import Settings
 from app.services import batch_import
 from app.services.tabular import IMPORT_COLUMNS
 from tests.api.bulk.helpers import (
@@ -69,6 +70,12 @@ def to_csv(rows: list[dict[str, Any]], header: list[str] = FIELDS) -> bytes:
 
 def upload(data: bytes, name: str = "projects.csv", media: str = "text/csv") -> dict[str, Any]:
     return {"files": {"file": (name, data, media)}}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The app of these tests runs an import worker."""
+    return settings.model_copy(update={"import_worker": True})
 
 
 class TestImportProjects:

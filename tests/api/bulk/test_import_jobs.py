@@ -48,6 +48,12 @@ async def idle_client(idle_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The app of these tests runs an import worker."""
+    return settings.model_copy(update={"import_worker": True})
+
+
 class TestSubmit:
     async def test_large_file_answers_202_with_location_then_runs_to_the_end(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI

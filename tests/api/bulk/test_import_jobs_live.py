@@ -28,10 +28,10 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     """Makes server processes (not started) and stops whatever is left of them at the end."""
     made: list[ServerProcess] = []
 
-    def make(database_url: str) -> ServerProcess:
+    def make(database_url: str, **settings: str) -> ServerProcess:
         log_dir = tmp_path / f"server{len(made)}"
         log_dir.mkdir()
-        made.append(ServerProcess(database_url, log_dir, **JOB_SETTINGS))
+        made.append(ServerProcess(database_url, log_dir, **(JOB_SETTINGS | settings)))
         return made[-1]
 
     yield make
@@ -111,6 +111,30 @@ async def test_a_job_killed_midway_resumes_in_a_new_process_with_every_row_once(
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     assert job["summary"] == {"created": total, "updated": 0, "unchanged": 0, "error": 0}
+    after = await counts(database_url)
+    assert after["projects"] == after["refs"] == after["steps"] == total
+    assert list(after["results"].values()) == [(total, total)]
+
+
+async def test_a_job_stopped_by_sigterm_gives_its_lease_up_and_resumes_at_once(
+    database_url: str, servers: Servers
+) -> None:
+    total = 5000
+    headers = await issue_key(database_url, Role.region, "440304")
+    # A lease far longer than the test: only a lease given up lets the next process resume.
+    server = servers(database_url, import_lease_s="600")
+    server.start()
+    location = submit(server.url, headers, [row(n) for n in range(total)])
+    path = location.removeprefix(server.url)
+    poll(location, headers, lambda job: job["rows_done"] >= 1000, 60)
+    server.stop()  # SIGTERM: the worker stops between chunks
+    [done_at_stop] = (await counts(database_url))["rows_done"].values()
+    assert done_at_stop < total, "the job was not midway when its process was stopped"
+
+    server.start()
+    job = poll(server.url + path, headers, finished, 60)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2
     after = await counts(database_url)
     assert after["projects"] == after["refs"] == after["steps"] == total
     assert list(after["results"].values()) == [(total, total)]
