@@ -114,6 +114,28 @@ class Settings(BaseSettings):
         description="On SIGTERM, requests in flight get this long to finish, then are cancelled.",
     )
 
+    # Import jobs (docs/architecture.md, *Import jobs*).
+    import_worker: bool = Field(
+        default=True,
+        description="Run an import worker in this process (false: it runs no import jobs).",
+    )
+    import_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often an idle import worker looks for a job."
+    )
+    import_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long a worker's claim on a job lasts without progress; renewed with every "
+            "chunk. A job whose worker died is resumed by another after this long."
+        ),
+    )
+    import_upload_retention_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="A finished job's uploaded file is deleted after this long (its results stay).",
+    )
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

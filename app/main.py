@@ -21,6 +21,7 @@ from app.routers import (
     api_keys,
     bulk,
     engagements,
+    imports,
     institutions,
     matching,
     operations,
@@ -33,6 +34,7 @@ from app.routers import (
 from app.send_timeout import SendTimeoutMiddleware
 from app.services import api_keys as api_key_service
 from app.services import batch_import
+from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
 
 DESCRIPTION = """
@@ -46,6 +48,10 @@ offers; the public reads the library. Authenticate with `Authorization: Bearer <
 
 TAGS = [
     {"name": "projects", "description": "The project library (入库项目) and its lifecycle."},
+    {
+        "name": "imports",
+        "description": "Import jobs (导入任务): large imports, their progress and results.",
+    },
     {"name": "institutions", "description": "Financial institutions (金融机构)."},
     {"name": "products", "description": "Financial products (金融产品) and their criteria."},
     {"name": "matching", "description": "Project–product matching (对接), explained."},
@@ -78,9 +84,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await matching_service.rematch_all(session)
         except SQLAlchemyError:
             log.warning("matching cache not warmed at startup", exc_info=True)
+        worker = ImportWorker(app.state.sessions, settings) if settings.import_worker else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop(settings.shutdown_timeout_s)
             await engine.dispose()
 
     app = FastAPI(
@@ -109,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reference,
         api_keys,
         bulk,  # before projects: /projects/{project_id} would take its paths
+        imports,
         projects,
         institutions,
         products,

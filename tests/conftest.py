@@ -117,9 +117,16 @@ def db_kind(template: Template) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     # Rate limits off: tests make requests much faster than any caller may (tests/test_ratelimit*
-    # turn them on).
+    # turn them on). No import worker: it would hold a connection now and then, under tests that
+    # count them; the import tests turn it on (their own `settings` fixture), and
+    # it then looks for jobs often, so that they wait little.
     return Settings(
-        database_url=database_url, log_json=True, log_level="WARNING", rate_limits=False
+        database_url=database_url,
+        log_json=True,
+        log_level="WARNING",
+        rate_limits=False,
+        import_worker=False,
+        import_poll_interval_s=0.1,
     )
 
 

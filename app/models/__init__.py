@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey, Role
 from app.models.base import Base
 from app.models.engagement import Engagement, EngagementStatus, NotFinancedReason
 from app.models.idempotency import IdempotencyRecord
+from app.models.import_job import ImportJob, ImportResult, ImportStatus, ImportUpload
 from app.models.institution import Institution, InstitutionType
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
 from app.models.product import (
@@ -30,6 +31,10 @@ __all__ = [
     "Engagement",
     "EngagementStatus",
     "IdempotencyRecord",
+    "ImportJob",
+    "ImportResult",
+    "ImportStatus",
+    "ImportUpload",
     "Institution",
     "InstitutionType",
     "LibrarySequence",

@@ -4,9 +4,10 @@ The rules of what a record answers are in ``app.idempotency``."""
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,3 +90,11 @@ async def complete(
         .where(IdempotencyRecord.id == record_id)
         .values(status_code=status_code, response_body=response_body, completed_at=utcnow())
     )
+
+
+async def purge(session: AsyncSession, created_before: datetime) -> int:
+    """Delete the records made before the cutoff (stored answers may carry contact data)."""
+    deleted = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < created_before)
+    )
+    return int(getattr(deleted, "rowcount", 0) or 0)

@@ -19,7 +19,8 @@ from app.openapi import KEY_OPTIONAL
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
 from app.routers.query_types import UPDATED_UNTIL_DOC, updated_until_header
 from app.schemas.batch import BatchRequest, BatchResponse
-from app.services import batch, batch_import, export
+from app.schemas.import_job import ImportJobRead
+from app.services import batch, batch_import, export, import_jobs
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
@@ -68,7 +69,14 @@ async def upsert_projects_batch(
     response_model=BatchResponse,
     operation_id="import_projects",
     summary="Import a CSV or XLSX file of projects",
-    responses=responses(400, 401, 403, 409, 413, 422),
+    responses={
+        202: {
+            "model": ImportJobRead,
+            "description": "More than 1,000 rows: the import runs as a job, at its Location.",
+            "headers": {"Location": {"schema": {"type": "string"}, "description": "The job."}},
+        },
+        **responses(400, 401, 403, 409, 413, 422),
+    },
 )
 async def import_projects(
     request: Request,
@@ -80,16 +88,23 @@ async def import_projects(
     principal: RegionDep,
     idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Response:
-    """Upsert every row of the file as a batch item would be; results carry the row numbers."""
+    """Upsert every row of the file as a batch item would be; results carry the row numbers.
+
+    A file of at most 1,000 rows is imported at once (200, per-row results). A larger one is
+    checked, stored and imported as a job (202, Location: /api/v1/imports/{id}): follow its
+    progress there, and its results at /api/v1/imports/{id}/results."""
     batch_import.ensure_file_size(file.size)
     data = await file.read()
     fingerprint = {"file_sha256": hashlib.sha256(data).hexdigest(), "filename": file.filename}
 
     async def produce() -> idempotency.Stored:
-        answer = await batch_import.run_import(
+        outcome = await batch_import.run_import(
             session, principal, data, file.filename, file.content_type
         )
-        return idempotency.Stored(200, answer)
+        if outcome.job is None:
+            return idempotency.Stored(200, outcome.answer)
+        job = ImportJobRead.model_validate(outcome.answer).model_dump(mode="json")
+        return idempotency.Stored(202, job, {"Location": import_jobs.location(outcome.job.id)})
 
     return await idempotency.run(request, session, principal, idempotency_key, fingerprint, produce)
 

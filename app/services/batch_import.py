@@ -1,20 +1,23 @@
 """The spreadsheet import: a CSV or XLSX file of projects upserted as batch items.
 
 A file is at most 50 MB and 100,000 rows, read within the limits of ``sheet_limits`` (413 naming
-the limit, before anything is expanded); it is read off the event loop, and its rows go through
-the batch upsert 1,000 at a time, a repeated external_ref refused across chunks as within one
-batch. Results carry the spreadsheet's own row numbers.
+the limit, before anything is expanded) off the event loop. A file of at most one batch (1,000
+rows) is upserted in its request and answered at once; a larger one becomes an import job
+(services/import_jobs), run chunk by chunk by a worker, a repeated external_ref refused across
+chunks as within one batch. Results carry the spreadsheet's own row numbers.
 """
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import PayloadTooLarge, RuleViolation, field_error
+from app.models import ImportJob
 from app.schemas.batch import MAX_BATCH
-from app.services import sheet_limits, tabular
+from app.services import import_jobs, sheet_limits, tabular
 from app.services.batch import upsert
 from app.services.batch_items import Entry, summarize
 
@@ -30,31 +33,39 @@ def ensure_file_size(size: int | None) -> None:
         )
 
 
+@dataclass
+class Outcome:
+    """What an import request answers: the batch's results, or the job it became."""
+
+    answer: dict[str, Any]
+    job: ImportJob | None = None
+
+
 async def run_import(
     session: AsyncSession,
     principal: Principal,
     data: bytes,
     filename: str | None,
     content_type: str | None,
-) -> dict[str, Any]:
-    """Upsert the rows of a CSV or XLSX file, 1,000 at a time; results carry the row numbers."""
-    rows = await _rows(data, filename, content_type)
-    entries = [Entry(i, row, item) for i, (row, item) in enumerate(rows)]
-    seen: set[str] = set()
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(entries), MAX_BATCH):
-        chunk = entries[start : start + MAX_BATCH]
-        results.extend(await upsert(session, principal, chunk, for_import=True, seen=seen))
-    return {"results": results, "summary": summarize(results)}
+) -> Outcome:
+    """Upsert a file of one batch at once; queue a larger one as a job."""
+    rows_total, first = await _scan(data, filename, content_type)
+    if first is None:
+        job = await import_jobs.submit(session, principal, data, filename, content_type, rows_total)
+        return Outcome(import_jobs.document(job), job)
+    entries = [Entry(i, row, item) for i, (row, item) in enumerate(first)]
+    results = await upsert(session, principal, entries, for_import=True)
+    return Outcome({"results": results, "summary": summarize(results)})
 
 
-async def _rows(
+async def _scan(
     data: bytes, filename: str | None, content_type: str | None
-) -> list[tuple[int, dict[str, Any]]]:
-    """The file's (row number, item) pairs; 422 for a file that is unreadable or has no rows."""
+) -> tuple[int, list[tuple[int, dict[str, Any]]] | None]:
+    """How many rows the file holds, and its rows if they fit one batch (else None); 413 or 422
+    for a file past a limit, unreadable or without rows."""
     try:
         # Parsing a large workbook is seconds of CPU: keep it off the event loop.
-        rows = await asyncio.to_thread(_read_rows, data, filename, content_type)
+        total, rows = await asyncio.to_thread(_read_rows, data, filename, content_type)
     except sheet_limits.TabularLimit as exc:
         refusal = PayloadTooLarge(str(exc), code=exc.code)
         refusal.extra.update(exc.limit)  # the limit named in the problem: {"limit_rows": …}
@@ -65,16 +76,24 @@ async def _rows(
             code="unreadable_file",
             errors=[field_error(["body", "file"], "unreadable_file", str(exc))],
         ) from exc
-    if not rows:
+    if total == 0:
         raise RuleViolation(
             "The file has a header row but no project rows.",
             code="empty_file",
             errors=[field_error(["body", "file"], "empty_file", "No rows.")],
         )
-    return rows
+    return total, rows
 
 
 def _read_rows(
     data: bytes, filename: str | None, content_type: str | None
-) -> list[tuple[int, dict[str, Any]]]:
-    return list(tabular.read_table(data, filename, content_type, max_rows=MAX_IMPORT_ROWS))
+) -> tuple[int, list[tuple[int, dict[str, Any]]] | None]:
+    # Every row is read (the whole file is checked now, not by the job); only one batch is kept
+    # and made into items.
+    kept: list[tuple[int, dict[str, Any]]] = []
+    total = 0
+    for number, cells in tabular.read_cells(data, filename, content_type, max_rows=MAX_IMPORT_ROWS):
+        total += 1
+        if total <= MAX_BATCH:
+            kept.append((number, tabular.row_to_item(cells)))
+    return total, kept if total <= MAX_BATCH else None

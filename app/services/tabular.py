@@ -192,10 +192,11 @@ def read_xlsx(data: bytes, max_rows: int | None = None) -> Iterator[tuple[int, d
         workbook.close()
 
 
-def read_table(
+def read_cells(
     data: bytes, filename: str | None, content_type: str | None, *, max_rows: int | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, item) pairs from a CSV or XLSX upload, told apart by content, name or type.
+    """(row number, field → cell) pairs from a CSV or XLSX upload, told apart by content, name or
+    type; ``row_to_item`` makes an item of one. Checking a whole file needs no more than this.
 
     Row numbers are the spreadsheet's own (the header is row 1), as a user sees them. With
     ``max_rows``, a file holding more rows below its header raises ``TabularLimit``.
@@ -205,6 +206,12 @@ def read_table(
         or (filename or "").lower().endswith(".xlsx")
         or (content_type or "").endswith("spreadsheetml.sheet")
     )
-    rows = read_xlsx(data, max_rows) if is_xlsx else read_csv(data, max_rows)
-    for number, row in rows:
+    return read_xlsx(data, max_rows) if is_xlsx else read_csv(data, max_rows)
+
+
+def read_table(
+    data: bytes, filename: str | None, content_type: str | None, *, max_rows: int | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, item) pairs from a CSV or XLSX upload (``read_cells``, each row an item)."""
+    for number, row in read_cells(data, filename, content_type, max_rows=max_rows):
         yield number, row_to_item(row)
