@@ -7,11 +7,10 @@ location; ``ensure_valid`` raises them as one 422.
 from collections.abc import Iterator, Sequence
 from itertools import chain
 
-from stdnum.cn import uscc
-
 from app.auth import Principal
 from app.errors import FieldError, RuleViolation, field_error
 from app.models.project import Objective
+from app.reference import uscc
 from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective
@@ -45,11 +44,8 @@ def check(
 
 def _owner(data: ProjectFields) -> Iterator[Broken]:
     if not uscc.is_valid(data.owner.uscc):
-        yield (
-            ["owner", "uscc"],
-            "invalid_uscc",
-            "Not a valid unified social credit code (GB 32100).",
-        )
+        message = "Not a valid unified social credit code (GB 32100)."
+        yield ["owner", "uscc"], "invalid_uscc", message
 
 
 def _region(
