@@ -56,10 +56,23 @@ def _region(
     if region is None:
         yield ["region_code"], "unknown_region", f"{code} is not a GB/T 2260 code."
     elif new_region and not region.is_current:
-        message = f"{code} ({region.name}) is no longer a current code."
-        yield ["region_code"], "retired_region", message
+        yield ["region_code"], "region_abolished", _abolished(code)
     elif principal is not None and not principal.is_admin and not principal.covers_region(code):
         yield ["region_code"], "region_out_of_scope", "The region lies outside the key's scope."
+
+
+def _abolished(code: str) -> str:
+    """Why ``code`` is refused for a new project, naming the codes that took over its area."""
+    table = region_table()
+    region = table.by_code[code]
+    abolition = table.abolished.get(code)
+    if abolition is None:
+        return f"{code} ({region.name}) was abolished in {region.valid_to}; use a current code."
+    names = []
+    for successor in abolition.successors:
+        name = f"{successor.code} ({table.by_code[successor.code].name})"
+        names.append(f"{name} for {successor.part}" if successor.part else name)
+    return f"{code} ({region.name}) was abolished on {abolition.on}; use {' or '.join(names)}."
 
 
 def _industry(data: ProjectFields) -> Iterator[Broken]:
