@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +31,7 @@ from app.routers import (
     reference,
     stats,
 )
+from app.routers.known_query import reject_unknown_query
 from app.send_timeout import SendTimeoutMiddleware
 from app.services import api_keys as api_key_service
 from app.services import batch_import
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # Every route, including those of the routers included below: a misspelt filter is a 400.
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -123,7 +123,7 @@ class ProjectTemplate:
     categories: tuple[str, ...]
     industries: tuple[str, ...]
     natures: tuple[str, ...]
-    owner: str  # "firm", "soe", "government" or "public"
+    owner: str  # "firm", "soe", "government", "public", "collective" or "cooperative"
     owner_suffix: str  # the firm's line of business, or the government body
     median_wan: float  # median total investment, 万元
     summary: str
@@ -233,7 +233,7 @@ TEMPLATES: list[ProjectTemplate] = [
       "集约人工林栽培、现有林改培和中幼林抚育。",
       "提升森林生态系统稳定性和水源涵养能力，惠及{n}人。"),
     T("{county}竹林碳汇项目", "M6", "A0231", "operation",
-      "firm", "竹业发展有限公司", 1_500, 0.6, "loan carbon_pledge insurance",
+      "collective", "竹林股份经济合作社", 1_500, 0.6, "loan carbon_pledge insurance",
       "竹林经营碳汇，按方法学开发碳汇量。"),
     T("{county}红树林保护修复项目", "M6 A4", "N7711", "new_build",
       "government", "自然资源局", 3_000, 0.3, "loan carbon_pledge",
@@ -245,7 +245,7 @@ TEMPLATES: list[ProjectTemplate] = [
       "高效节水灌溉、田间排灌与农田防护林网。",
       "提高农田抗旱排涝能力，惠及{n}名农户。"),
     T("{county}耐旱作物良种繁育基地", "A1", "A0511", "new_build",
-      "firm", "种业有限公司", 2_000, 0.0, "loan guarantee insurance",
+      "cooperative", "良种繁育专业合作社", 2_000, 0.0, "loan guarantee insurance",
       "耐旱、耐高温品种选育与扩繁。",
       "推广抗逆品种，稳定{n}名农户收入。"),
     T("{county}农光互补项目", "M2 A1", "D4416", "new_build",

@@ -41,7 +41,8 @@ def org_code(stem: str) -> str:
 
 
 def make_uscc(authority: str, region_code: str, stem: str) -> str:
-    """A checksum-valid USCC: authority and kind (91 enterprise, 11 government, 12 institution)."""
+    """A checksum-valid USCC: authority and kind (91 enterprise, 11 government, 12 institution,
+    N2 village collective, 93 farmers' cooperative)."""
     base = authority + region_code + org_code(stem)
     return base + uscc.calc_check_digit(base)
 
@@ -240,6 +241,20 @@ def _owner(
             "name": f"{city}{template.owner_suffix}",
             "uscc": make_uscc("12", code, stem),
             "type": "public_institution",
+        }
+    if template.owner == "collective":
+        # A 村级 农村集体经济组织, registered by the agriculture authorities (N2).
+        return {
+            "name": f"{county}{template.owner_suffix}",
+            "uscc": make_uscc("N2", code, stem),
+            "type": "collective",
+        }
+    if template.owner == "cooperative":
+        # A 农民专业合作社, registered by market regulation (93).
+        return {
+            "name": f"{county}{template.owner_suffix}",
+            "uscc": make_uscc("93", code, stem),
+            "type": "cooperative",
         }
     firm_owner = template.owner == "firm"
     prefix = firm if firm_owner else short_place(city) + "市" + rng.choice(BRANDS)

@@ -51,6 +51,8 @@ class OwnerType(StrEnum):
     foreign = "foreign"
     public_institution = "public_institution"
     government = "government"
+    collective = "collective"  # 农村集体经济组织
+    cooperative = "cooperative"  # 农民专业合作社
     other = "other"
 
 

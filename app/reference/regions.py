@@ -1,14 +1,20 @@
 """GB/T 2260 administrative division codes, read from python-stdnum's ``cn/loc`` table.
 
 python-stdnum keeps the table current with each year's changes and marks every name with the
-years it was valid (``[1997-2025]江北区``); a code without an end year is current.
+years it was valid (``[1997-2025]江北区``); a code without an end year is current. What the table
+does not say — the day of a change and which codes took over an abolished code's area — comes
+from ``region_changes.json`` (民政部's 行政区划变更情况, cited in the file); the validity years
+stay the table's alone, and a test keeps the two in agreement.
 """
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 _VALIDITY = re.compile(r"^\[(?P<start>\d{4})?-(?P<end>\d{4})?\](?P<name>.*)$")
 
@@ -33,10 +39,27 @@ class Region:
         return self.valid_to is None
 
 
+@dataclass(frozen=True, slots=True)
+class Successor:
+    """A code that took over an abolished code's area; ``part`` when it took only that part."""
+
+    code: str
+    part: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Abolition:
+    code: str
+    on: date
+    successors: tuple[Successor, ...]
+
+
 @dataclass(frozen=True)
 class RegionTable:
     by_code: dict[str, Region]
     children: dict[str, tuple[str, ...]]
+    abolished: dict[str, Abolition]
+    established: dict[str, date]
 
     def get(self, code: str) -> Region | None:
         return self.by_code.get(code)
@@ -97,6 +120,27 @@ def _parse(text: str) -> dict[str, Region]:
 
 
 @lru_cache(maxsize=1)
+def region_changes() -> dict[str, Any]:
+    """The shipped record of changes (民政部 行政区划变更情况), as the file holds it."""
+    text = resources.files("app.reference").joinpath("region_changes.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _changes() -> tuple[dict[str, Abolition], dict[str, date]]:
+    abolished: dict[str, Abolition] = {}
+    established: dict[str, date] = {}
+    for change in region_changes()["changes"]:
+        on = date.fromisoformat(change["date"])
+        for old in change["abolished"]:
+            successors = tuple(Successor(s["code"], s.get("part")) for s in old["successors"])
+            abolished[old["code"]] = Abolition(old["code"], on, successors)
+        for new in change["established"]:
+            established[new["code"]] = on
+    return abolished, established
+
+
+@lru_cache(maxsize=1)
 def region_table() -> RegionTable:
     text = resources.files("stdnum.cn").joinpath("loc.dat").read_text(encoding="utf-8")
     by_code = _parse(text)
@@ -104,4 +148,7 @@ def region_table() -> RegionTable:
     for region in by_code.values():
         if region.parent is not None:
             children.setdefault(region.parent, []).append(region.code)
-    return RegionTable(by_code, {k: tuple(sorted(v)) for k, v in children.items()})
+    abolished, established = _changes()
+    return RegionTable(
+        by_code, {k: tuple(sorted(v)) for k, v in children.items()}, abolished, established
+    )

@@ -1,5 +1,7 @@
 """Reference data answers: the taxonomy and GB/T 2260 regions."""
 
+from datetime import date
+
 from pydantic import BaseModel, Field
 
 from app.reference.regions import RegionLevel
@@ -26,6 +28,14 @@ class Taxonomy(BaseModel):
     categories: list[TaxonomyEntry]
 
 
+class RegionSuccessor(BaseModel):
+    code: str = Field(examples=["500157"])
+    name: str = Field(examples=["两江新区"])
+    part: str | None = Field(
+        default=None, description="When only part of the old area went to this code: which part."
+    )
+
+
 class RegionRead(BaseModel):
     code: str = Field(examples=["440304"])
     name: str = Field(examples=["福田区"])
@@ -34,6 +44,16 @@ class RegionRead(BaseModel):
     is_current: bool = Field(description="False for codes that GB/T 2260 has retired.")
     valid_from: int | None = Field(description="Year the code appeared, when known.")
     valid_to: int | None = Field(description="Year the code was retired; null while current.")
+    established_on: date | None = Field(
+        default=None, description="Day the code was established, where the change is recorded."
+    )
+    abolished_on: date | None = Field(
+        default=None, description="Day the code was abolished, where the change is recorded."
+    )
+    successors: list[RegionSuccessor] = Field(
+        default_factory=list,
+        description="For an abolished code: the codes that took over its area, where known.",
+    )
 
 
 class RegionDetail(RegionRead):

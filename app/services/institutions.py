@@ -3,11 +3,10 @@
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from stdnum.cn import uscc as uscc_code
-from stdnum.exceptions import ValidationError
 
 from app.errors import Conflict, NotFound, RuleViolation, field_error
 from app.models import Institution
+from app.reference import uscc as uscc_code
 from app.repositories import institutions as repo
 from app.schemas.common import Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
@@ -17,7 +16,7 @@ def normalise_uscc(value: str, loc: list[str | int]) -> str:
     """The compact, checksum-valid USCC, or a 422 naming the field."""
     try:
         return str(uscc_code.validate(value))
-    except ValidationError as exc:
+    except uscc_code.ValidationError as exc:
         message = f"Not a valid unified social credit code: {exc}"
         raise RuleViolation(
             message, code="invalid_uscc", errors=[field_error(loc, "invalid_uscc", message)]

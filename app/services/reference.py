@@ -6,7 +6,13 @@ from app.errors import NotFound
 from app.reference.regions import Region, RegionLevel, region_table
 from app.reference.taxonomy import taxonomy as taxonomy_data
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
-from app.schemas.reference import RegionDetail, RegionPage, RegionRead, Taxonomy
+from app.schemas.reference import (
+    RegionDetail,
+    RegionPage,
+    RegionRead,
+    RegionSuccessor,
+    Taxonomy,
+)
 
 _CURSOR_KEYS = [SortKey(None, kind=str)]
 
@@ -18,6 +24,12 @@ def taxonomy() -> Taxonomy:
 
 
 def _read(region: Region) -> RegionRead:
+    table = region_table()
+    abolition = table.abolished.get(region.code)
+    successors = [
+        RegionSuccessor(code=s.code, name=table.by_code[s.code].name, part=s.part)
+        for s in (abolition.successors if abolition else ())
+    ]
     return RegionRead(
         code=region.code,
         name=region.name,
@@ -26,6 +38,9 @@ def _read(region: Region) -> RegionRead:
         is_current=region.is_current,
         valid_from=region.valid_from,
         valid_to=region.valid_to,
+        established_on=table.established.get(region.code),
+        abolished_on=abolition.on if abolition else None,
+        successors=successors,
     )
 
 

@@ -7,11 +7,10 @@ location; ``ensure_valid`` raises them as one 422.
 from collections.abc import Iterator, Sequence
 from itertools import chain
 
-from stdnum.cn import uscc
-
 from app.auth import Principal
 from app.errors import FieldError, RuleViolation, field_error
 from app.models.project import Objective
+from app.reference import uscc
 from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective
@@ -45,11 +44,8 @@ def check(
 
 def _owner(data: ProjectFields) -> Iterator[Broken]:
     if not uscc.is_valid(data.owner.uscc):
-        yield (
-            ["owner", "uscc"],
-            "invalid_uscc",
-            "Not a valid unified social credit code (GB 32100).",
-        )
+        message = "Not a valid unified social credit code (GB 32100)."
+        yield ["owner", "uscc"], "invalid_uscc", message
 
 
 def _region(
@@ -60,10 +56,23 @@ def _region(
     if region is None:
         yield ["region_code"], "unknown_region", f"{code} is not a GB/T 2260 code."
     elif new_region and not region.is_current:
-        message = f"{code} ({region.name}) is no longer a current code."
-        yield ["region_code"], "retired_region", message
+        yield ["region_code"], "region_abolished", _abolished(code)
     elif principal is not None and not principal.is_admin and not principal.covers_region(code):
         yield ["region_code"], "region_out_of_scope", "The region lies outside the key's scope."
+
+
+def _abolished(code: str) -> str:
+    """Why ``code`` is refused for a new project, naming the codes that took over its area."""
+    table = region_table()
+    region = table.by_code[code]
+    abolition = table.abolished.get(code)
+    if abolition is None:
+        return f"{code} ({region.name}) was abolished in {region.valid_to}; use a current code."
+    names = []
+    for successor in abolition.successors:
+        name = f"{successor.code} ({table.by_code[successor.code].name})"
+        names.append(f"{name} for {successor.part}" if successor.part else name)
+    return f"{code} ({region.name}) was abolished on {abolition.on}; use {' or '.join(names)}."
 
 
 def _industry(data: ProjectFields) -> Iterator[Broken]:

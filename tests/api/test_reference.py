@@ -1,6 +1,10 @@
 """Reference data: the taxonomy and GB/T 2260 regions, readable by anyone."""
 
+from datetime import date
+
 import httpx
+
+from app.reference.regions import region_changes, region_table
 
 
 class TestTaxonomy:
@@ -75,3 +79,55 @@ class TestRegions:
         response = await client.get("/api/v1/regions/999999")
         assert response.status_code == 404
         assert response.json()["code"] == "region_not_found"
+
+
+class TestRegionChanges:
+    async def test_abolished_code_names_the_day_and_its_successors(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        yubei = (await client.get("/api/v1/regions/500112")).json()
+        assert yubei["is_current"] is False
+        assert (yubei["valid_from"], yubei["valid_to"]) == (1997, 2025)
+        assert yubei["abolished_on"] == "2025-11-06"
+        assert yubei["established_on"] is None
+        assert yubei["successors"] == [
+            {"code": "500157", "name": "两江新区", "part": None},
+            {"code": "500109", "name": "北碚区", "part": "大湾镇、统景镇、大盛镇、兴隆镇、茨竹镇"},
+        ]
+        liangjiang = (await client.get("/api/v1/regions/500157")).json()
+        assert liangjiang["is_current"] is True
+        assert liangjiang["established_on"] == "2025-11-06"
+        assert liangjiang["abolished_on"] is None and liangjiang["successors"] == []
+
+    async def test_codes_without_a_recorded_change_answer_as_before(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        futian = (await client.get("/api/v1/regions/440304")).json()
+        assert futian["is_current"] is True
+        assert (futian["established_on"], futian["abolished_on"], futian["successors"]) == (
+            None,
+            None,
+            [],
+        )
+        listed = await client.get("/api/v1/regions", params={"q": "渝北", "include_retired": True})
+        [item] = [r for r in listed.json()["items"] if r["code"] == "500112"]
+        assert item["successors"][0]["code"] == "500157"
+
+    def test_the_shipped_changes_cite_their_source_and_agree_with_the_code_table(self) -> None:
+        changes = region_changes()
+        assert "民政部" in changes["source"]
+        table = region_table()
+        for change in changes["changes"]:
+            year = date.fromisoformat(change["date"]).year
+            for old in change["abolished"]:
+                region = table.by_code[old["code"]]
+                assert (region.name, region.valid_to) == (old["name"], year)
+                for successor in old["successors"]:
+                    assert table.is_current(successor["code"])
+            for new in change["established"]:
+                region = table.by_code[new["code"]]
+                assert (region.name, region.valid_from, region.is_current) == (
+                    new["name"],
+                    year,
+                    True,
+                )

@@ -211,14 +211,15 @@ class TestCreateProject:
         assert body["objective"] == "both"
         assert body["categories"] == ["M2", "A6"]
 
-    async def test_retired_region_code_is_refused_for_new_projects(
+    async def test_abolished_region_code_is_refused_for_new_projects(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         response = await client.post(
             BASE, json=payload(region_code="500105"), headers=await keys.region("500000")
         )
         assert response.status_code == 422
-        assert _codes(response) == {"retired_region": ["body", "region_code"]}
+        assert _codes(response) == {"region_abolished": ["body", "region_code"]}
+        assert "500157 (两江新区)" in response.json()["errors"][0]["message"]
 
     async def test_prefecture_key_covers_its_districts(
         self, client: httpx.AsyncClient, keys: Keys
