@@ -40,6 +40,12 @@ class Problem(BaseModel):
     allowed_actions: list[str] | None = Field(
         default=None, description="For lifecycle conflicts: the actions allowed from this state."
     )
+    rule_id: str | None = Field(
+        default=None, description="For a 两高 refusal: the screening rule that refused it."
+    )
+    rule_version: str | None = Field(
+        default=None, description="For a 两高 refusal: the version of the screening rules."
+    )
     request_id: str | None = None
 
 
