@@ -2,6 +2,8 @@
 process-emission control, capacity replacement) are admitted and flagged, new 两高 capacity is
 refused at submission naming the rule, and only coal makes a thermal plant 煤电."""
 
+import csv
+import io
 from typing import Any
 
 import httpx
@@ -333,3 +335,50 @@ class TestProducts:
             properties = schemas[name]["properties"]
             assert properties["accepts_two_high_retrofit"]["deprecated"] is True, name
             assert "deprecated" not in properties["accepts_two_high_transition"], name
+
+
+class TestSpreadsheets:
+    async def test_fuel_and_capacity_replacement_travel_by_their_chinese_headers(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region = await keys.region("440304")
+        base = project_payload()
+        header = [
+            "地方项目编号",
+            "项目名称",
+            "行政区划代码",
+            "项目业主",
+            "统一社会信用代码",
+            "气候目标",
+        ]
+        header += ["支持领域", "国民经济行业代码", "燃料类型", "建设性质", "产能置换", "建设状态"]
+        header += ["总投资（元）", "融资需求（元）", "年减排量（吨二氧化碳当量）"]
+        common = [base["region_code"], "某能源集团", base["owner"]["uscc"], "mitigation"]
+        money = ["planning", "25000000.00", "12500000.00", "50000"]
+        rows = [
+            ["X-1", "煤电CCUS", *common, "M4", "D4411", "coal", "retrofit", "否", *money],
+            ["X-2", "氢基竖炉", *common, "M3", "C3110", "", "new_build", "是", *money],
+            ["X-3", "无燃料电厂", *common, "M4", "D4412", "", "retrofit", "否", *money],
+        ]
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *rows])
+        response = await client.post(
+            f"{PROJECTS}/import",
+            headers=region,
+            files={"file": ("two_high.csv", buffer.getvalue().encode("utf-8-sig"), "text/csv")},
+        )
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["created", "created", "error"]
+        assert [e["code"] for e in results[2]["problem"]["errors"]] == ["fuel_required"]
+
+        exported = await client.get(f"{PROJECTS}/export", params={"header": "zh"}, headers=region)
+        assert exported.status_code == 200
+        table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        by_ref = {r["地方项目编号"]: r for r in table}
+        assert set(by_ref) == {"X-1", "X-2"}
+        assert by_ref["X-1"]["燃料类型"] == "coal"
+        assert by_ref["X-1"]["两高筛查结论"] == "two_high_transition"
+        assert by_ref["X-1"]["两高筛查规则"] == "two_high.transition_in_place"
+        assert by_ref["X-2"]["产能置换"] in ("是", "true", "True")
+        assert by_ref["X-2"]["两高筛查规则"] == "two_high.transition_capacity_replacement"
