@@ -144,10 +144,18 @@ def record(
 
 
 def ensure_screening_passes(project: Project) -> None:
-    """Refuse a ``two_high_refused`` project entering review (422 naming the rule)."""
-    refusal = screen_fields(project).refusal()
+    """Refuse a ``two_high_refused`` project entering review (422 naming the rule).
+
+    The project is screened again, by today's rules, and keeps that result: the review and the
+    history step see what the submission was checked against.
+    """
+    result = screen_fields(project)
+    refusal = result.refusal()
     if refusal is not None:
         raise refusal
+    project.screening = result.as_json()
+    project.is_two_high = result.is_two_high
+    project.two_high_outcome = result.outcome
 
 
 async def next_library_code(session: AsyncSession, region_code: str, year: int) -> str:
