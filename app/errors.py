@@ -51,6 +51,12 @@ class Problem(BaseModel):
         default=None,
         description="For 429: the quotas used up, as named in RateLimit-Policy.",
     )
+    rule_id: str | None = Field(
+        default=None, description="For a 两高 refusal: the screening rule that refused it."
+    )
+    rule_version: str | None = Field(
+        default=None, description="For a 两高 refusal: the version of the screening rules."
+    )
     request_id: str | None = None
 
 

@@ -43,13 +43,13 @@ POOL_SIZE = 10  # the service's own steady pool (CLIMATELIB_DB_POOL_SIZE's defau
 # The public fields (no contact, no internal bookkeeping), in the API's order.
 _FIELDS = (
     "id", "library_code", "external_ref", "name", "summary", "region_code", "owner_name",
-    "owner_uscc", "owner_type", "objective", "categories_mask", "industry_code", "nature",
-    "construction_status", "start_date", "end_date", "total_investment", "financing_need",
-    "financing_secured", "financing_types_mask", "tenor_months", "annual_emission_reduction_tco2e",
-    "annual_energy_saving_tce", "annual_carbon_sink_tco2e", "adaptation_beneficiaries",
-    "adaptation_benefit", "accounting_methodology", "baseline", "third_party_verified", "verifier",
-    "disclosure_commitment", "status", "is_two_high", "is_two_high_retrofit", "approved_at",
-    "version", "created_at", "updated_at",
+    "owner_uscc", "owner_type", "objective", "categories_mask", "industry_code", "fuel", "nature",
+    "capacity_replacement", "construction_status", "start_date", "end_date", "total_investment",
+    "financing_need", "financing_secured", "financing_types_mask", "tenor_months",
+    "annual_emission_reduction_tco2e", "annual_energy_saving_tce", "annual_carbon_sink_tco2e",
+    "adaptation_beneficiaries", "adaptation_benefit", "accounting_methodology", "baseline",
+    "third_party_verified", "verifier", "disclosure_commitment", "status", "is_two_high",
+    "two_high_outcome", "approved_at", "version", "created_at", "updated_at",
 )  # fmt: skip
 _MONEY = ("total_investment", "financing_need", "financing_secured")
 _TIMES = ("approved_at", "created_at", "updated_at")
@@ -113,9 +113,13 @@ def shape(row: Any, dialect: str) -> dict[str, Any]:
         for name in _TIMES:
             if item[name] is not None:
                 item[name] = item[name].replace(" ", "T") + "+00:00"
-        for name in ("third_party_verified", "disclosure_commitment", "is_two_high"):
+        for name in (
+            "third_party_verified",
+            "disclosure_commitment",
+            "is_two_high",
+            "capacity_replacement",
+        ):
             item[name] = bool(item[name])
-        item["is_two_high_retrofit"] = bool(item["is_two_high_retrofit"])
     item["owner"] = {
         "name": item.pop("owner_name"),
         "uscc": item.pop("owner_uscc"),

@@ -34,7 +34,7 @@ from stdnum.cn import uscc as uscc_module
 from app.models import Base, Institution, LibrarySequence, Project
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.regions import RegionLevel, region_table
-from app.services.screening import screen
+from app.services.screening import fuel_required, screen
 
 # The first batch of pilots (环气候函〔2022〕50号) by the codes they cover (REFERENCE.md).
 PILOT_CODES: tuple[tuple[str, ...], ...] = (
@@ -223,7 +223,9 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
         if two_high_retrofit:
             industry = rng.choice(TWO_HIGH_RETROFIT_INDUSTRIES)
             nature = "retrofit"
-        screening = screen(industry, nature, categories)
+        # Thermal plants state their fuel; the generated ones burn coal.
+        fuel = "coal" if fuel_required(industry) else None
+        screening = screen(industry, nature, categories, fuel)
         # Log-normal: median about 60 million CNY, a long tail of multi-billion projects.
         total = min(max(rng.lognormvariate(17.9, 1.5), 500_000.0), 80_000_000_000.0)
         need = total * rng.uniform(0.2, 0.85)
@@ -290,8 +292,10 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             "contact_email": f"contact{i}@example.cn",
             "status": status,
             # The service's own screening, so stored reasons have the shape the API reads.
+            "fuel": fuel,
+            "capacity_replacement": False,
             "is_two_high": screening.is_two_high,
-            "is_two_high_retrofit": screening.is_two_high_retrofit,
+            "two_high_outcome": screening.outcome.value,
             "screening": screening.as_json(),
             "library_code": None,  # assigned per region and year below
             "approved_at": approved,
@@ -429,7 +433,7 @@ def _product_values(
         "construction_statuses": sorted(rng.sample(CONSTRUCTION, rng.randint(2, 4))),
         "min_emission_reduction_tco2e": rng.choice((None, None, 100.0, 1000.0)),
         "requires_verification": rng.random() < 0.2,
-        "accepts_two_high_retrofit": rng.random() < 0.3,
+        "accepts_two_high_transition": rng.random() < 0.3,
         "rate_min": Decimal(str(rate_min)),
         "rate_max": Decimal(str(round(rate_min + rng.uniform(0.3, 2.0), 2))),
         "weights": None,

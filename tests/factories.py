@@ -24,6 +24,7 @@ from stdnum.cn import uscc as uscc_code
 
 from app.models import Project, ProjectStatus
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.services.screening import screen
 from tests.conftest import Keys
 
 _serial = itertools.count(1)
@@ -191,9 +192,20 @@ def project_row(**overrides: Any) -> dict[str, Any]:
         "contact_phone": "13800000000",
         "contact_email": "li@example.cn",
         "status": ProjectStatus.in_library,
-        "screening": [],
     }
     values.update(overrides)
+    if "screening" not in values:
+        # Stored as a write stores it: the service's own screening of these fields.
+        result = screen(
+            values["industry_code"],
+            values["nature"],
+            categories,
+            values.get("fuel"),
+            bool(values.get("capacity_replacement")),
+        )
+        values["screening"] = result.as_json()
+        values.setdefault("is_two_high", result.is_two_high)
+        values.setdefault("two_high_outcome", result.outcome.value)
     for name in _MONEY:
         values[name] = Decimal(values[name])
     if values["status"] == ProjectStatus.in_library and "library_code" not in values:

@@ -79,7 +79,15 @@ class TestDemo:
         assert all(p["library_code"].startswith("CIF-") for p in by_status["in_library"])
         categories = {c for p in projects for c in p["categories"]}
         assert categories == {f"M{i}" for i in range(1, 7)} | {f"A{i}" for i in range(1, 8)}
-        assert any(p["screening"]["is_two_high_retrofit"] for p in projects)
+        transition = [p for p in projects if p["screening"]["outcome"] == "two_high_transition"]
+        assert any(p["screening"]["is_two_high"] for p in projects)
+        # CCUS at a coal plant: the transition the policy asks for, in the library.
+        assert any(
+            p["industry_code"] in ("D4411", "D4412")
+            and p["fuel"] == "coal"
+            and "M4" in p["categories"]
+            for p in transition
+        )
 
     async def test_offers_reach_every_funnel_status(
         self, demo: DemoResult, http: httpx.AsyncClient

@@ -64,7 +64,7 @@ PRODUCTS: list[ProductTemplate] = [
       weights={"climate_benefit": 60, "verification": 20, "readiness": 20}),
     P(3, "转型金融贷款", "transition_loan", ("3.20", "4.35"), 500_000,
       categories=["M3", "M4"], amount_min=1_000 * WAN, amount_max=100_000 * WAN,
-      accepts_two_high_retrofit=True, tenor_min_months=24, tenor_max_months=120),
+      accepts_two_high_transition=True, tenor_min_months=24, tenor_max_months=120),
     P(1, "乡村振兴气候贷", "green_loan", ("3.45", "4.80"), 100_000,
       region_prefixes=["44", "45", "43", "36"], objectives=["adaptation", "both"],
       categories=["A1", "A2", "A3", "M6"], amount_min=30 * WAN, amount_max=3_000 * WAN,
@@ -110,7 +110,7 @@ PRODUCTS: list[ProductTemplate] = [
       tenor_max_months=120),
     P(7, "节能环保设备直租", "leasing", ("4.50", "6.20"), 100_000,
       categories=["M3", "M1", "M5"], amount_max=5_000 * WAN, tenor_max_months=72,
-      accepts_two_high_retrofit=False),
+      accepts_two_high_transition=False),
 ]
 # fmt: on
 
@@ -130,6 +130,7 @@ class ProjectTemplate:
     tco2e_per_wan: float = 0.0  # annual reduction (or sink) per 万元 invested
     financing: tuple[str, ...] = ("loan",)
     benefit: str | None = None  # adaptation benefit; {n} is the number of people
+    fuel: str | None = None  # what a thermal plant (D4411/D4412) burns
 
 
 def T(
@@ -144,6 +145,7 @@ def T(
     financing: str,
     summary: str,
     benefit: str | None = None,
+    fuel: str | None = None,
 ) -> ProjectTemplate:
     """One row of the table below; lists are written space-separated."""
     return ProjectTemplate(
@@ -158,6 +160,7 @@ def T(
         tco2e_per_wan,
         tuple(financing.split()),
         benefit,
+        fuel,
     )
 
 
@@ -202,7 +205,7 @@ TEMPLATES: list[ProjectTemplate] = [
     T("{county}集中供热管网节能改造", "M3", "D4430", "retrofit",
       "soe", "热力有限公司", 9_000, 0.9, "loan",
       "老旧供热管网更换与换热站智能化改造。"),
-    # 两高 retrofits: allowed under M3 only, flagged for reviewers
+    # 两高 transition projects (M3/M4/M5 at existing plants): allowed, flagged for reviewers
     T("{firm}水泥熟料生产线节能降碳改造", "M3", "C3011", "retrofit",
       "firm", "水泥有限公司", 20_000, 1.5, "loan",
       "高效篦冷机、低氮燃烧及替代燃料改造。"),
@@ -213,10 +216,16 @@ TEMPLATES: list[ProjectTemplate] = [
     T("{firm}水泥窑烟气碳捕集利用示范项目", "M3 M4", "C3011", "retrofit",
       "firm", "水泥有限公司", 40_000, 0.8, "loan equity fund",
       "水泥窑烟气二氧化碳捕集、提纯并用于食品级与工业级产品。"),
+    T("{firm}燃煤电厂烟气二氧化碳捕集利用与封存示范项目", "M4", "D4411 D4412", "retrofit",
+      "soe", "发电有限公司", 60_000, 1.0, "loan equity fund",
+      "在役燃煤机组烟气燃烧后捕集二氧化碳，压缩输送用于驱油与咸水层封存。", fuel="coal"),
     T("{firm}二氧化碳驱油与封存示范项目", "M4", "B0711", "new_build",
       "soe", "油气开发有限公司", 90_000, 0.5, "equity fund loan",
       "捕集二氧化碳注入油藏驱油并地质封存。"),
     # M5 non-energy greenhouse gases
+    T("{firm}硝酸装置氧化亚氮分解减排项目", "M5", "C2611", "retrofit",
+      "firm", "化工有限公司", 3_000, 20.0, "loan",
+      "硝酸生产线加装二级催化分解装置，削减氧化亚氮工艺排放。"),
     T("{county}生活垃圾填埋气回收利用项目", "M5", "N7820", "new_build",
       "soe", "环境卫生有限公司", 4_000, 4.0, "loan guarantee",
       "填埋气收集、提纯及发电，减少甲烷排放。"),

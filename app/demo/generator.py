@@ -213,6 +213,8 @@ def build_project(
         "disclosure_commitment": rng.random() < 0.7,
         "contact": _contact(i, rng),
     }
+    if template.fuel is not None:
+        body["fuel"] = template.fuel
     if body["third_party_verified"]:
         body["verifier"] = rng.choice(VERIFIERS)
     body |= _climate_benefits(template, categories, total, rng)

@@ -80,7 +80,13 @@ class Product(Base):
     tenor_max_months: Mapped[int | None] = mapped_column(Integer)
     min_emission_reduction_tco2e: Mapped[float | None] = mapped_column(Float)
     requires_verification: Mapped[bool] = mapped_column(Boolean, default=False)
-    accepts_two_high_retrofit: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_two_high_transition: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def accepts_two_high_retrofit(self) -> bool:
+        """The deprecated name of ``accepts_two_high_transition``, still answered for a version."""
+        return self.accepts_two_high_transition
+
     rate_min: Mapped[Decimal | None] = mapped_column(Rate)
     rate_max: Mapped[Decimal | None] = mapped_column(Rate)
     weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)

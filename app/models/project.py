@@ -38,6 +38,25 @@ class Nature(StrEnum):
     other = "other"
 
 
+class Fuel(StrEnum):
+    """What a thermal plant burns: only coal makes a 4411/4412 plant 煤电."""
+
+    coal = "coal"
+    gas = "gas"
+    oil = "oil"
+    biomass = "biomass"
+    waste = "waste"
+    other = "other"
+
+
+class TwoHighOutcome(StrEnum):
+    """The 两高 screening's outcome (app/services/screening.py)."""
+
+    not_two_high = "not_two_high"
+    two_high_transition = "two_high_transition"
+    two_high_refused = "two_high_refused"
+
+
 class ConstructionStatus(StrEnum):
     planning = "planning"
     approved = "approved"
@@ -95,6 +114,8 @@ class Project(Base):
     objective: Mapped[Objective] = mapped_column(String(12))
     categories_mask: Mapped[int] = mapped_column(Integer)
     industry_code: Mapped[str] = mapped_column(String(5), index=True)
+    fuel: Mapped[Fuel | None] = mapped_column(String(10))
+    capacity_replacement: Mapped[bool] = mapped_column(Boolean, default=False)
     nature: Mapped[Nature] = mapped_column(String(12))
     construction_status: Mapped[ConstructionStatus] = mapped_column(String(20))
     start_date: Mapped[date | None]
@@ -120,8 +141,12 @@ class Project(Base):
 
     status: Mapped[ProjectStatus] = mapped_column(String(12), default=ProjectStatus.draft)
     is_two_high: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_two_high_retrofit: Mapped[bool] = mapped_column(Boolean, default=False)
-    screening: Mapped[Any] = mapped_column(JSON, default=list, doc="Screening reasons.")
+    two_high_outcome: Mapped[TwoHighOutcome] = mapped_column(
+        String(20), default=TwoHighOutcome.not_two_high
+    )
+    screening: Mapped[Any] = mapped_column(
+        JSON, default=dict, doc="Screening: outcome, rule id and version, reasons."
+    )
     library_code: Mapped[str | None] = mapped_column(String(30), unique=True)
     approved_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -159,6 +184,9 @@ class ProjectTransition(Base):
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str] = mapped_column(String(12))
     reason: Mapped[str | None] = mapped_column(Text)
+    screening: Mapped[Any] = mapped_column(
+        JSON, nullable=True, doc="The 两高 screening as this step saw it (steps that screen)."
+    )
     actor_role: Mapped[str] = mapped_column(String(20))
     actor_scope: Mapped[str | None] = mapped_column(String(64))
     actor_key_id: Mapped[uuid.UUID | None]

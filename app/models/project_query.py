@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from app.models.project import ConstructionStatus, Objective, ProjectStatus
+from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class ProjectFilters:
     need_min: Decimal | None = None
     need_max: Decimal | None = None
     two_high: bool | None = None
-    two_high_retrofit: bool | None = None
+    two_high_outcome: list[TwoHighOutcome] | None = None
+    two_high_transition: bool | None = None
     q: str | None = None
     updated_since: datetime | None = None
     # Set by the read itself, never by the caller: the watermark of an updated_since read

@@ -59,6 +59,8 @@ class TwoHighClass:
     name_zh: str
     sector: str
     sector_zh: str
+    fuels: tuple[str, ...] | None = None
+    """The fuels under which the class counts as 两高 (None: whatever the fuel)."""
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +77,12 @@ def two_high_classes() -> dict[str, TwoHighClass]:
     out = {}
     for sector in two_high_data()["sectors"]:
         for cls in sector["classes"]:
+            fuels = sector.get("fuels")
             out[cls["code"]] = TwoHighClass(
-                cls["code"], cls["name_zh"], sector["code"], sector["name_zh"]
+                cls["code"],
+                cls["name_zh"],
+                sector["code"],
+                sector["name_zh"],
+                tuple(fuels) if fuels is not None else None,
             )
     return out

@@ -43,7 +43,7 @@ class ProjectRow(NamedTuple):
     emission_reduction_tco2e: float | None
     carbon_sink_tco2e: float | None
     third_party_verified: bool
-    is_two_high_retrofit: bool
+    is_two_high: bool
 
 
 class FeedPosition(NamedTuple):
@@ -169,7 +169,7 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         Project.annual_emission_reduction_tco2e,
         Project.annual_carbon_sink_tco2e,
         Project.third_party_verified,
-        Project.is_two_high_retrofit,
+        Project.is_two_high,
     ).where(Project.status == ProjectStatus.in_library)
     if ids is not None:
         stmt = stmt.where(Project.id.in_(list(ids)))
@@ -236,6 +236,6 @@ async def project_row(
         emission_reduction_tco2e=project.annual_emission_reduction_tco2e,
         carbon_sink_tco2e=project.annual_carbon_sink_tco2e,
         third_party_verified=project.third_party_verified,
-        is_two_high_retrofit=project.is_two_high_retrofit,
+        is_two_high=project.is_two_high,
     )
     return project, row

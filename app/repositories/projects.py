@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.models import Project, ProjectStatus, ProjectTransition, Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.models.project import TwoHighOutcome
 from app.models.project_query import ProjectFilters
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
@@ -182,8 +183,11 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
         stmt = stmt.where(Project.financing_need <= f.need_max)
     if f.two_high is not None:
         stmt = stmt.where(Project.is_two_high.is_(f.two_high))
-    if f.two_high_retrofit is not None:
-        stmt = stmt.where(Project.is_two_high_retrofit.is_(f.two_high_retrofit))
+    if f.two_high_outcome:
+        stmt = stmt.where(Project.two_high_outcome.in_([o.value for o in f.two_high_outcome]))
+    if f.two_high_transition is not None:
+        transition = Project.two_high_outcome == TwoHighOutcome.two_high_transition.value
+        stmt = stmt.where(transition if f.two_high_transition else ~transition)
     if f.q:
         stmt = stmt.where(
             or_(

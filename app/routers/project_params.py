@@ -8,7 +8,7 @@ from fastapi import Depends, Query
 
 from app.auth import Principal, require_roles
 from app.models import Role
-from app.models.project import ConstructionStatus, Objective, ProjectStatus
+from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 from app.models.project_query import ProjectFilters
 from app.routers.query_types import UPDATED_SINCE_DOC, Instant
 from app.schemas.project import MONEY_MAX, Category, FinancingType
@@ -57,8 +57,18 @@ def project_filters(
     need_min: Annotated[NeedBound, Query(description="financing_need at least (CNY).")] = None,
     need_max: Annotated[NeedBound, Query(description="financing_need at most (CNY).")] = None,
     two_high: Annotated[bool | None, Query(description="In a 两高 industry, or not.")] = None,
+    two_high_outcome: Annotated[
+        list[TwoHighOutcome] | None, Query(description="Any of these 两高 screening outcomes.")
+    ] = None,
     two_high_retrofit: Annotated[
-        bool | None, Query(description="Flagged as a 两高 retrofit, or not.")
+        bool | None,
+        Query(
+            deprecated=True,
+            description=(
+                "Deprecated: two_high_outcome=two_high_transition says it. A 两高 transition "
+                "project (flagged for reviewers), or not."
+            ),
+        ),
     ] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
@@ -77,7 +87,8 @@ def project_filters(
         need_min=need_min,
         need_max=need_max,
         two_high=two_high,
-        two_high_retrofit=two_high_retrofit,
+        two_high_outcome=two_high_outcome,
+        two_high_transition=two_high_retrofit,
         q=q,
         updated_since=updated_since,
     )

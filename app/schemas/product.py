@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
 from app.models.flags import CATEGORIES
@@ -64,9 +64,21 @@ class CriteriaFields(InputModel):
     requires_verification: bool | None = Field(
         default=None, description="Only projects whose carbon accounting is third-party verified."
     )
+    accepts_two_high_transition: bool | None = Field(
+        default=None,
+        description=(
+            "Whether 两高 transition projects are accepted (default yes): CCUS, process-emission "
+            "control, energy-saving retrofits or capacity replacement in a 两高 sector, flagged "
+            "by the screening."
+        ),
+    )
     accepts_two_high_retrofit: bool | None = Field(
         default=None,
-        description="Whether retrofits in two-high industries are accepted (default yes).",
+        description=(
+            "Deprecated alias of accepts_two_high_transition, accepted for one version; "
+            "sending both with different values is a 422."
+        ),
+        json_schema_extra={"deprecated": True},
     )
     weights: (
         dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] | None
@@ -78,6 +90,22 @@ class CriteriaFields(InputModel):
         ),
         examples=[{"climate_benefit": 60, "readiness": 20}],
     )
+
+    @model_validator(mode="after")
+    def _deprecated_alias(self) -> "CriteriaFields":
+        if "accepts_two_high_retrofit" not in self.model_fields_set:
+            return self
+        old = self.accepts_two_high_retrofit
+        if "accepts_two_high_transition" in self.model_fields_set:
+            if self.accepts_two_high_transition != old:
+                raise ValueError(
+                    "accepts_two_high_retrofit is the deprecated name of "
+                    "accepts_two_high_transition; send one of them."
+                )
+        self.accepts_two_high_transition = old
+        self.accepts_two_high_retrofit = None
+        self.model_fields_set.discard("accepts_two_high_retrofit")
+        return self
 
 
 class ProductFields(CriteriaFields):
@@ -129,7 +157,11 @@ class ProductRead(OutputModel):
     tenor_max_months: int | None = Field(description="Longest tenor.")
     min_emission_reduction_tco2e: float | None = Field(description="Least annual tCO2e.")
     requires_verification: bool = Field(description="Verified accounting required.")
-    accepts_two_high_retrofit: bool = Field(description="Two-high retrofits accepted.")
+    accepts_two_high_transition: bool = Field(description="两高 transition projects accepted.")
+    accepts_two_high_retrofit: bool = Field(
+        description="Deprecated: accepts_two_high_transition, under its old name (one version).",
+        json_schema_extra={"deprecated": True},
+    )
     rate_min: RateOut | None = Field(description="Indicative least annual rate, %.")
     rate_max: RateOut | None = Field(description="Indicative largest annual rate, %.")
     weights: dict[str, float] | None = Field(description="Score weight overrides.")

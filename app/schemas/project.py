@@ -4,17 +4,19 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, PlainSerializer, create_model, field_validator
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
     ConstructionStatus,
+    Fuel,
     Nature,
     Objective,
     OwnerType,
     ProjectStatus,
+    TwoHighOutcome,
 )
 from app.schemas.common import InputModel, OutputModel, money_str
 from app.schemas.project_fields import (
@@ -132,8 +134,26 @@ class ProjectFields(InputModel):
         description="GB/T 4754-2017 class code: section letter and four digits.",
         examples=["D4415"],
     )
+    fuel: Annotated[Fuel | None, Plain("燃料类型", shown="Fuel of a thermal power plant.")] = Field(
+        default=None,
+        description=(
+            "What the plant burns: coal, gas, oil, biomass, waste or other. Required for "
+            "D4411 火力发电 and D4412 热电联产, where only coal counts as 煤电 (两高)."
+        ),
+        examples=["coal"],
+    )
     nature: Annotated[Nature, Plain("建设性质", shown="Project nature.")] = Field(
         description="new_build, expansion, retrofit, operation or other."
+    )
+    capacity_replacement: Annotated[
+        bool, Plain("产能置换", shown="Replaces existing capacity (产能置换).")
+    ] = Field(
+        default=False,
+        description=(
+            "The new build or expansion replaces existing capacity (产能置换), e.g. "
+            "hydrogen-based steel replacing blast furnaces; with M3/M4/M5 it makes a 两高 "
+            "project a transition one."
+        ),
     )
     construction_status: Annotated[
         ConstructionStatus, Plain("建设状态", shown="Construction status.")
@@ -250,19 +270,33 @@ class ProjectCreate(ProjectFields):
 
 
 class ScreeningReason(OutputModel):
-    code: str = Field(description="two_high_project, two_high_retrofit or not_two_high.")
+    code: str = Field(
+        description=(
+            "not_listed, fuel, two_high_sector, transition, capacity_replacement, "
+            "no_transition_category or new_capacity."
+        )
+    )
     message: str = Field(description="Why, in words.")
     sector: str | None = Field(default=None, description="The 两高 sector, when there is one.")
 
 
 class Screening(OutputModel):
-    is_two_high: bool = Field(
-        description="The industry is a 两高 (high energy, high emission) one."
+    outcome: TwoHighOutcome = Field(
+        description=(
+            "not_two_high; two_high_transition (allowed, flagged for reviewers); or "
+            "two_high_refused (refused at submission)."
+        )
     )
-    is_two_high_retrofit: bool = Field(description="A retrofit in a 两高 industry, flagged.")
-    outcome: Literal["clear", "flagged", "refused"] = Field(
-        description="clear; flagged for reviewers; or refused at submission."
+    is_two_high: bool = Field(description="In a 两高 (high energy, high emission) sector.")
+    flagged_for_review: bool = Field(
+        description="A 两高 transition project: reviewers look at it with the screening's reasons."
     )
+    rule_id: str = Field(
+        description="The rule that decided the outcome.",
+        examples=["two_high.transition_in_place"],
+    )
+    rule_version: str = Field(description="Version of the screening rules applied.")
+    list_version: str | None = Field(description="Version of the 两高 sector list applied.")
     reasons: list[ScreeningReason] = Field(description="The reasons for the outcome.")
 
 

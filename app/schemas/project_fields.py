@@ -98,9 +98,9 @@ class Nested(Kind):
 
 
 class Screened(Kind):
-    """The stored 两高 screening: two flags and the reasons."""
+    """The stored 两高 screening: the sector flag, the outcome, and its rule and reasons."""
 
-    COLUMNS = ("is_two_high", "is_two_high_retrofit", "screening")
+    COLUMNS = ("is_two_high", "two_high_outcome", "screening")
 
     def columns(self, name: str, annotation: Any) -> tuple[str, ...]:
         return self.COLUMNS

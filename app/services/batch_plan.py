@@ -20,7 +20,7 @@ from app.schemas.project import ProjectCreate
 from app.services import lifecycle, project_rules, validation
 from app.services.batch_items import Entry, ItemResult, Locator
 from app.services.project_rows import FIELD_OF_COLUMN, STORED_COLUMNS, column_values
-from app.services.screening import screen
+from app.services.screening import screen_fields
 
 # What the plan reads of a stored project: the columns it compares, and what an update bumps.
 LOADED_COLUMNS = ("id", "status", "version", *STORED_COLUMNS)
@@ -56,7 +56,7 @@ class Plan:
             "created_by": self.principal.key_id,
             "created_at": self.now,
         }
-        step = self._step(project_id, "create", None, ProjectStatus.draft, None)
+        step = self._step(project_id, "create", None, ProjectStatus.draft, None, row["screening"])
         self.inserts.append((position, row, step))
         return ItemResult(entry, ItemStatus.created, ref, project_id)
 
@@ -100,11 +100,15 @@ class Plan:
         step = project_rules.resubmission(status, fields)
         if step is None:
             return status
-        categories = [c.value for c in data.categories]
-        refusal = screen(data.industry_code, data.nature, categories).refusal()
+        result = screen_fields(data)
+        refusal = result.refusal()
         if refusal is not None:
             return refusal
-        self.steps.append(self._step(project_id, step.action, status, step.to_status, step.reason))
+        self.steps.append(
+            self._step(
+                project_id, step.action, status, step.to_status, step.reason, result.as_json()
+            )
+        )
         return step.to_status
 
     def _step(
@@ -114,7 +118,8 @@ class Plan:
         from_status: ProjectStatus | None,
         to_status: ProjectStatus,
         reason: str | None,
+        screening: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         return lifecycle.step_values(
-            self.principal, project_id, action, from_status, to_status, reason, self.now
+            self.principal, project_id, action, from_status, to_status, reason, self.now, screening
         )

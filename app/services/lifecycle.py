@@ -23,7 +23,7 @@ from app.models.base import utcnow
 from app.repositories import project_writes
 from app.repositories.projects import can_edit
 from app.schemas.project_transition import TransitionAction
-from app.services.screening import screen
+from app.services.screening import screen_fields
 
 S = ProjectStatus
 A = TransitionAction
@@ -102,8 +102,10 @@ def step_values(
     to_status: ProjectStatus,
     reason: str | None,
     at: datetime,
+    screening: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One step of a project's history as its column values: who, when, from, to, why."""
+    """One step of a project's history as its column values: who, when, from, to, why, and
+    the 两高 screening on the steps that screen (creation, submission, re-submission)."""
     return {
         "id": uuid.uuid4(),
         "project_id": project_id,
@@ -111,11 +113,16 @@ def step_values(
         "from_status": from_status,
         "to_status": to_status,
         "reason": reason,
+        "screening": screening,
         "actor_role": principal.role.value if principal.role else "anonymous",
         "actor_scope": principal.scope,
         "actor_key_id": principal.key_id,
         "at": at,
     }
+
+
+SCREENING_STEPS = frozenset({"create", "submit", "resubmit"})
+"""The steps whose history entry keeps the screening: those where it is (re)checked."""
 
 
 def record(
@@ -127,8 +134,9 @@ def record(
     reason: str | None = None,
 ) -> ProjectTransition:
     """Keep one step of the project's history."""
+    screening = project.screening if action in SCREENING_STEPS else None
     values = step_values(
-        principal, project.id, action, from_status, project.status, reason, utcnow()
+        principal, project.id, action, from_status, project.status, reason, utcnow(), screening
     )
     step = ProjectTransition(**values)
     session.add(step)
@@ -136,10 +144,18 @@ def record(
 
 
 def ensure_screening_passes(project: Project) -> None:
-    """Refuse a 两高 new build or expansion (or a non-M3 两高 retrofit) entering review."""
-    refusal = screen(project.industry_code, project.nature, project.categories).refusal()
+    """Refuse a ``two_high_refused`` project entering review (422 naming the rule).
+
+    The project is screened again, by today's rules, and keeps that result: the review and the
+    history step see what the submission was checked against.
+    """
+    result = screen_fields(project)
+    refusal = result.refusal()
     if refusal is not None:
         raise refusal
+    project.screening = result.as_json()
+    project.is_two_high = result.is_two_high
+    project.two_high_outcome = result.outcome
 
 
 async def next_library_code(session: AsyncSession, region_code: str, year: int) -> str:

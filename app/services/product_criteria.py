@@ -54,12 +54,13 @@ def check_criteria(values: dict[str, Any]) -> None:
 
 def criteria_values(body: CriteriaFields, fields: set[str] | None = None) -> dict[str, Any]:
     """The body's values as model attributes: duplicates removed, defaults for cleared flags."""
-    data = body.model_dump(include=fields)
+    # The deprecated alias has been moved onto its new name by the schema.
+    data = body.model_dump(include=fields, exclude={"accepts_two_high_retrofit"})
     for key in ("objectives", "categories", "region_prefixes", "construction_statuses"):
         if data.get(key) is not None:
             data[key] = sorted({str(v) for v in data[key]})
     if "requires_verification" in data and data["requires_verification"] is None:
         data["requires_verification"] = False
-    if "accepts_two_high_retrofit" in data and data["accepts_two_high_retrofit"] is None:
-        data["accepts_two_high_retrofit"] = True
+    if "accepts_two_high_transition" in data and data["accepts_two_high_transition"] is None:
+        data["accepts_two_high_transition"] = True
     return data

@@ -15,7 +15,7 @@ from app.models import Project
 from app.repositories import projects as repo
 from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
 from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Screened
-from app.services.screening import screen
+from app.services.screening import screen_fields
 
 Getter = Callable[[Any], Any]
 
@@ -82,9 +82,9 @@ def column_values(data: ProjectFields) -> dict[str, Any]:
     tell an unchanged item from an update and bulk-inserts them for new ones.
     """
     values = _stored_columns(data)
-    result = screen(data.industry_code, data.nature, [c.value for c in data.categories])
+    result = screen_fields(data)
     values["is_two_high"] = result.is_two_high
-    values["is_two_high_retrofit"] = result.is_two_high_retrofit
+    values["two_high_outcome"] = result.outcome.value
     values["screening"] = result.as_json()
     return values
 
@@ -128,19 +128,18 @@ def as_input(project: Project) -> dict[str, Any]:
 # ---- columns → answer --------------------------------------------------------------------------
 
 
-def _screening(is_two_high: bool, is_two_high_retrofit: bool, reasons: Any) -> dict[str, Any]:
-    reasons = reasons or []
-    if is_two_high and any(r.get("code") == "two_high_project" for r in reasons):
-        outcome = "refused"
-    elif is_two_high_retrofit:
-        outcome = "flagged"
-    else:
-        outcome = "clear"
+_TRANSITION = "two_high_transition"
+
+
+def _screening(is_two_high: bool, outcome: str, stored: dict[str, Any]) -> dict[str, Any]:
     return {
-        "is_two_high": is_two_high,
-        "is_two_high_retrofit": is_two_high_retrofit,
         "outcome": outcome,
-        "reasons": reasons,
+        "is_two_high": is_two_high,
+        "flagged_for_review": outcome == _TRANSITION,
+        "rule_id": stored["rule_id"],
+        "rule_version": stored["rule_version"],
+        "list_version": stored.get("list_version"),
+        "reasons": stored["reasons"],
     }
 
 

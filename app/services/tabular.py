@@ -39,7 +39,8 @@ EXPORT_ONLY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("library_code", "入库编号"),
     ("approved_at", "入库时间"),
     ("is_two_high", "两高行业"),
-    ("is_two_high_retrofit", "两高改造"),
+    ("two_high_outcome", "两高筛查结论"),
+    ("two_high_rule", "两高筛查规则"),
     ("created_at", "创建时间"),
     ("updated_at", "更新时间"),
 )
@@ -47,7 +48,8 @@ EXPORT_ONLY_COLUMNS: tuple[tuple[str, str], ...] = (
 PATHS: dict[str, tuple[str, ...]] = {
     **{field: (field,) for field, _ in EXPORT_ONLY_COLUMNS},
     "is_two_high": ("screening", "is_two_high"),
-    "is_two_high_retrofit": ("screening", "is_two_high_retrofit"),
+    "two_high_outcome": ("screening", "outcome"),
+    "two_high_rule": ("screening", "rule_id"),
     **{c.name: c.path for c in SHEET},
 }
 _IMPORTED = {c.name: c for c in SHEET}

@@ -15,6 +15,7 @@ from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective
 from app.schemas.project import ProjectFields
+from app.services.screening import fuel_required
 
 Loc = Sequence[str | int]
 
@@ -35,6 +36,7 @@ def check(
         _owner(data),
         _region(data, principal, new_region=new_region),
         _industry(data),
+        _fuel(data),
         _amounts_and_dates(data),
         _categories(data),
         _benefits(data),
@@ -83,6 +85,15 @@ def _industry(data: ProjectFields) -> Iterator[Broken]:
             "of an existing division)."
         )
         yield ["industry_code"], problem.value, message
+
+
+def _fuel(data: ProjectFields) -> Iterator[Broken]:
+    if data.fuel is None and fuel_required(data.industry_code):
+        message = (
+            f"A {data.industry_code} plant states its fuel (coal, gas, oil, biomass, waste or "
+            "other): only coal-fired plants are 煤电 (两高)."
+        )
+        yield ["fuel"], "fuel_required", message
 
 
 def _amounts_and_dates(data: ProjectFields) -> Iterator[Broken]:

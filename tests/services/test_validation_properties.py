@@ -185,20 +185,29 @@ class TestScreeningProperty:
     @PROPERTY
     @given(
         industry=st.sampled_from([*sorted(two_high_classes()), "D4416", "A0220", "E4822"]),
+        fuel=st.sampled_from(["coal", "gas", "oil", "biomass", "waste", "other"]),
         nature=st.sampled_from(["new_build", "expansion", "retrofit", "operation", "other"]),
         categories=st.lists(st.sampled_from(MITIGATION), min_size=1, max_size=3, unique=True),
+        replacement=st.booleans(),
     )
-    def test_refused_exactly_when_the_rule_says(
-        self, industry: str, nature: str, categories: list[str]
+    def test_outcome_exactly_when_the_rule_says(
+        self, industry: str, fuel: str, nature: str, categories: list[str], replacement: bool
     ) -> None:
-        result = screen(industry, nature, categories)
-        two_high = industry in two_high_classes()
-        assert result.is_two_high == two_high
-        expected_refusal = two_high and (
-            nature in ("new_build", "expansion")
-            or (nature == "retrofit" and "M3" not in categories)
+        result = screen(industry, nature, categories, fuel, replacement)
+        # Only coal makes a thermal plant (4411/4412) 煤电.
+        two_high = industry in two_high_classes() and (
+            industry not in ("D4411", "D4412") or fuel == "coal"
         )
-        assert result.refused == expected_refusal
-        assert result.is_two_high_retrofit == (two_high and nature == "retrofit")
-        assert bool(result.errors) == expected_refusal
-        assert result.reasons
+        transition_category = bool({"M3", "M4", "M5"} & set(categories))
+        in_place = nature in ("retrofit", "operation", "other")
+        if not two_high:
+            expected = "not_two_high"
+        elif transition_category and (in_place or replacement):
+            expected = "two_high_transition"
+        else:
+            expected = "two_high_refused"
+        assert result.outcome.value == expected
+        assert result.is_two_high == two_high
+        assert bool(result.errors) == (expected == "two_high_refused")
+        assert (result.refusal() is not None) == (expected == "two_high_refused")
+        assert result.reasons and result.rule.value.startswith("two_high.")

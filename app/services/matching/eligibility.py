@@ -191,16 +191,16 @@ def _verification_detail(lib: Library, c: Criteria, i: int) -> str:
 
 
 def _two_high(lib: Library, c: Criteria, idx: Index) -> Mask | None:
-    if c.accepts_two_high_retrofit:
+    if c.accepts_two_high_transition:
         return None
-    return ~lib.retrofit[idx]
+    return ~lib.two_high[idx]
 
 
 def _two_high_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"two-high retrofit: {bool(lib.retrofit[i])}; product accepts two-high retrofits: "
-        f"{c.accepts_two_high_retrofit}"
-    )
+    # In the library a 两高 project is a transition one: the screening refuses the others.
+    kind = "a 两高 transition project" if lib.two_high[i] else "not a 两高 project"
+    takes = "accepts" if c.accepts_two_high_transition else "does not accept"
+    return f"the project is {kind}; the product {takes} 两高 transition projects"
 
 
 CRITERIA: tuple[Criterion, ...] = (
@@ -272,11 +272,13 @@ CRITERIA: tuple[Criterion, ...] = (
         shared_by=("requires_verification",),
     ),
     Criterion(
-        "two_high_retrofit",
-        "not a two-high retrofit unless accepts_two_high_retrofit (default yes).",
+        "two_high_transition",
+        "not a 两高 transition project (CCUS, process-emission control, energy-saving retrofit\n"
+        "  or capacity replacement in a 两高 sector, flagged by the screening) unless\n"
+        "  accepts_two_high_transition (default yes).",
         _two_high,
         _two_high_detail,
-        shared_by=("accepts_two_high_retrofit",),
+        shared_by=("accepts_two_high_transition",),
     ),
 )
 

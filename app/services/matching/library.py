@@ -57,7 +57,7 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         ),
         "benefit": benefit,
         "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
-        "retrofit": column((bool(r.is_two_high_retrofit) for r in rows), np.bool_),
+        "two_high": column((bool(r.is_two_high) for r in rows), np.bool_),
         "intensity": intensity,
     }
 
@@ -86,7 +86,7 @@ class Library:
     tenor: NDArray[np.int16]
     benefit: NDArray[np.float64]
     verified: Mask
-    retrofit: Mask
+    two_high: Mask
     intensity: NDArray[np.float64]
 
     @property

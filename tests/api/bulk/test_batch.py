@@ -146,11 +146,15 @@ class TestBatchUpsert:
     ) -> None:
         region = await keys.region("440304")
         project = await project_in(client, keys, "in_library", region, external_ref="R-00001")
-        sent = item(1, name=project["name"], industry_code="C3110", nature="new_build")
+        # A new ironworks under M3 that replaces no capacity: new 两高 capacity.
+        sent = item(
+            1, name=project["name"], industry_code="C3110", nature="new_build", categories=["M3"]
+        )
         result = (await client.post(BATCH, json={"items": [sent]}, headers=region)).json()
         problem = result["results"][0]["problem"]
-        assert problem["code"] == "two_high_project"
-        assert problem["errors"][0]["loc"] == ["body", "items", 0, "nature"]
+        assert problem["code"] == "two_high_refused"
+        assert problem["rule_id"] == "two_high.refused_new_capacity"
+        assert problem["errors"][0]["loc"] == ["body", "items", 0, "capacity_replacement"]
         got = (await client.get(f"{BASE}/{project['id']}", headers=region)).json()
         assert got["status"] == "in_library" and got["version"] == project["version"]
 

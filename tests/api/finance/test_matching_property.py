@@ -66,7 +66,7 @@ def projects(draw: st.DrawFn) -> dict[str, Any]:
         "reduction": draw(st.none() | st.floats(min_value=0, max_value=1e5)),
         "sink": draw(st.none() | st.floats(min_value=0, max_value=1e4)),
         "verified": draw(st.booleans()),
-        "retrofit": draw(st.booleans()),
+        "two_high": draw(st.booleans()),
     }
 
 
@@ -102,7 +102,7 @@ def criteria(draw: st.DrawFn) -> dict[str, Any]:
         "tenor_max_months": tenor_max,
         "min_emission_reduction_tco2e": draw(_optional(st.floats(min_value=0, max_value=5e4))),
         "requires_verification": draw(st.booleans()),
-        "accepts_two_high_retrofit": draw(st.booleans()),
+        "accepts_two_high_transition": draw(st.booleans()),
         "valid_from": valid_from,
         "valid_to": valid_to,
     }
@@ -151,7 +151,7 @@ def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> boo
         return False
     if c["requires_verification"] and not p["verified"]:
         return False
-    return c["accepts_two_high_retrofit"] or not p["retrofit"]
+    return c["accepts_two_high_transition"] or not p["two_high"]
 
 
 def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
@@ -167,7 +167,7 @@ def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
         emission_reduction_tco2e=p["reduction"],
         carbon_sink_tco2e=p["sink"],
         third_party_verified=p["verified"],
-        is_two_high_retrofit=p["retrofit"],
+        is_two_high=p["two_high"],
     )
 
 
@@ -237,7 +237,7 @@ class TestHttpAgainstReference:
                 annual_emission_reduction_tco2e=p["reduction"],
                 annual_carbon_sink_tco2e=p["sink"],
                 third_party_verified=p["verified"],
-                is_two_high_retrofit=p["retrofit"],
+                is_two_high=p["two_high"],
             )
             library[pid] = p
         body = {k: (str(v) if isinstance(v, Decimal | date) else v) for k, v in c.items()}

@@ -203,8 +203,11 @@ class TestUpdateInLibrary:
     ) -> None:
         region = await keys.region("440304")
         project = await in_library(client, keys, region)
-        response = await _patch(client, region, project, {"industry_code": "D4411"})
+        # A new coal plant (a new build under M2 in D4411 burning coal): 两高, no transition.
+        change = {"industry_code": "D4411", "fuel": "coal"}
+        response = await _patch(client, region, project, change)
         assert response.status_code == 422
-        assert response.json()["code"] == "two_high_project"
+        assert response.json()["code"] == "two_high_refused"
+        assert response.json()["rule_id"] == "two_high.refused_no_transition_category"
         now = (await client.get(f"{BASE}/{project['id']}", headers=region)).json()
         assert now["status"] == "in_library" and now["industry_code"] == "D4416"
