@@ -35,7 +35,8 @@ PROJECTS = 40
 
 @pytest.fixture
 def quiet_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, log_level="WARNING")
+    # The checks read every product's matches from one address, faster than a caller may.
+    return Settings(database_url=database_url, log_level="WARNING", rate_limits=False)
 
 
 @pytest.fixture
@@ -128,6 +129,17 @@ class TestDemo:
         matches = response.json()["items"]
         assert matches, "the broad nationwide green loan matches some library project"
         assert all(m["eligible"] and m["score"] is not None for m in matches)
+        # Every demo adaptation project states its beneficiaries, so each scores climate points
+        # against the other adaptation projects, for every product that takes it.
+        adapting = []
+        for each in products:
+            ranked = await _all(http, f"/api/v1/products/{each['id']}/matches", demo.admin_key)
+            adapting += [m for m in ranked if m["project"]["objective"] == "adaptation"]
+        assert adapting
+        for match in adapting:
+            (climate,) = [i for i in match["explanation"] if i["criterion"] == "climate_benefit"]
+            assert climate["points"] > 0
+            assert climate["detail"].startswith("adaptation_beneficiaries (stated)")
         institutions = await _all(http, "/api/v1/institutions", demo.admin_key)
         assert {i["type"] for i in institutions} >= {"bank", "insurer", "fund", "guarantee"}
 

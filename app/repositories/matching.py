@@ -42,6 +42,7 @@ class ProjectRow(NamedTuple):
     tenor_months: int | None
     emission_reduction_tco2e: float | None
     carbon_sink_tco2e: float | None
+    adaptation_beneficiaries: int | None
     third_party_verified: bool
     is_two_high: bool
 
@@ -168,6 +169,7 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         Project.tenor_months,
         Project.annual_emission_reduction_tco2e,
         Project.annual_carbon_sink_tco2e,
+        Project.adaptation_beneficiaries,
         Project.third_party_verified,
         Project.is_two_high,
     ).where(Project.status == ProjectStatus.in_library)
@@ -185,7 +187,7 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         async with driver.execute(sql) as cursor:
             # SQLite keeps UUIDs as 32 hex characters and booleans as 0/1
             return [
-                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:10], bool(r[10]), bool(r[11])))
+                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:11], bool(r[11]), bool(r[12])))
                 for r in await cursor.fetchall()
             ]
     result = await session.execute(stmt)
@@ -235,6 +237,7 @@ async def project_row(
         tenor_months=project.tenor_months,
         emission_reduction_tco2e=project.annual_emission_reduction_tco2e,
         carbon_sink_tco2e=project.annual_carbon_sink_tco2e,
+        adaptation_beneficiaries=project.adaptation_beneficiaries,
         third_party_verified=project.third_party_verified,
         is_two_high=project.is_two_high,
     )

@@ -22,7 +22,7 @@ from app.services.matching.criteria import (
     objective_mask,
 )
 from app.services.matching.library import Index, Library, Mask
-from app.services.matching.scoring import max_intensity
+from app.services.matching.scoring import ClimateBest, climate_best
 
 _OBJECTIVES = tuple(OBJECTIVE_CODES)
 _CONSTRUCTION = tuple(CONSTRUCTION_CODES)
@@ -323,10 +323,10 @@ def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:
 @dataclass(frozen=True)
 class ProductMatch:
     """One product's result over the whole library: how many projects it accepts, and the best
-    climate intensity among them (its score's climate denominator, 0 when none)."""
+    climate benefits among them (its score's climate denominators)."""
 
     eligible: int
-    top_intensity: float
+    climate_best: ClimateBest
 
 
 def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[ProductMatch]:
@@ -343,7 +343,7 @@ def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[P
     out = []
     for c in products:
         if not c.is_valid_on(today) or lib.size == 0:
-            out.append(ProductMatch(0, 0.0))
+            out.append(ProductMatch(0, ClimateBest()))
             continue
         mask = lib.alive.copy()
         for criterion in _SHARED:
@@ -359,5 +359,5 @@ def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[P
                 m = criterion.mask(lib, c, candidates)
                 if m is not None:
                     candidates = candidates[m]
-        out.append(ProductMatch(len(candidates), max_intensity(lib, candidates)))
+        out.append(ProductMatch(len(candidates), climate_best(lib, candidates)))
     return out

@@ -12,7 +12,7 @@ import numpy as np
 from app.services.matching.criteria import Criteria
 from app.services.matching.eligibility import CRITERIA, eligible_positions
 from app.services.matching.library import Library
-from app.services.matching.scoring import COMPONENTS, max_intensity, points, score
+from app.services.matching.scoring import COMPONENTS, ClimateBest, climate_best, points, score
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,13 @@ def explain_many(
     c: Criteria,
     positions: Sequence[int],
     today: date,
-    top_intensity: float | None = None,
+    best: ClimateBest | None = None,
 ) -> list[Explanation]:
     """For each position: every criterion (passed or not, the values compared) and, if eligible,
     the points. Criteria and points are evaluated once over all the positions.
 
-    ``top_intensity`` is the climate denominator when the caller already computed the product's
-    eligible set; otherwise it is computed here.
+    ``best`` holds the climate denominators when the caller already computed the product's
+    eligible set; otherwise they are computed here.
     """
     idx = np.asarray(positions, dtype=np.intp)
     availability = _availability(c, today)
@@ -66,21 +66,26 @@ def explain_many(
     chosen = [k for k, ok in enumerate(eligible) if ok]
     if not chosen:
         return out
-    if top_intensity is None:
+    if best is None:
         # The climate component is relative to the product's other eligible projects.
-        top_intensity = max_intensity(lib, eligible_positions(lib, c, today))
+        best = climate_best(lib, eligible_positions(lib, c, today))
     sub = idx[chosen]
-    scored = score(lib, c, sub, top_intensity)
-    given = points(lib, c, sub, top_intensity)
+    scored = score(lib, c, sub, best)
+    given = points(lib, c, sub, best)
     shares = c.weight_shares()
     for j, k in enumerate(chosen):
         row = items[k]
         for component in COMPONENTS:
+            detail = (
+                component.detail
+                if component.describe is None
+                else component.describe(lib, int(sub[j]), best)
+            )
             row.append(
                 {
                     "criterion": component.name,
                     "passed": True,
-                    "detail": f"{component.detail} (max {shares[component.name]:.2f} points)",
+                    "detail": f"{detail} (max {shares[component.name]:.2f} points)",
                     "points": round(float(given[component.name][j]), 2),
                 }
             )
@@ -89,7 +94,7 @@ def explain_many(
 
 
 def explain(
-    lib: Library, c: Criteria, position: int, today: date, top_intensity: float | None = None
+    lib: Library, c: Criteria, position: int, today: date, best: ClimateBest | None = None
 ) -> Explanation:
     """One pair's explanation (see explain_many)."""
-    return explain_many(lib, c, [position], today, top_intensity)[0]
+    return explain_many(lib, c, [position], today, best)[0]

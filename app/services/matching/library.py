@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.models import Objective
 from app.repositories.matching import ProjectRow
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES
 
@@ -26,16 +27,24 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         return np.fromiter(values, dtype=dtype, count=n)
 
     remaining = column((r.remaining_cents for r in rows), np.int64)
+    # The stated figures. Verified monitoring results, once the library holds them, take their
+    # place here per project (with a column saying which basis each project's figures have).
     benefit = column(
         ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in rows),
         np.float64,
     )
+    beneficiaries = column((r.adaptation_beneficiaries or 0 for r in rows), np.float64)
     objective = column((OBJECTIVE_CODES[r.objective] for r in rows), np.int8)
     cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in rows), np.int8)
-    intensity = np.zeros(n, dtype=np.float64)
+    # per 10,000 CNY of remaining need = figure / (cents / 1,000,000); 0 without remaining need
+    per_10k = np.zeros(n, dtype=np.float64)
     positive = remaining > 0
-    # tCO2e per 10,000 CNY = benefit / (cents / 1,000,000)
-    intensity[positive] = benefit[positive] * 1_000_000.0 / remaining[positive]
+    per_10k[positive] = 1_000_000.0 / remaining[positive]
+    # Each benefit counts only for the objectives that claim it (0 outside its group, which no
+    # group maximum can notice since every figure is ≥ 0): tonnes for mitigation and both,
+    # beneficiaries for adaptation and both.
+    mitigates = objective != OBJECTIVE_CODES[Objective.adaptation]
+    adapts = objective != OBJECTIVE_CODES[Objective.mitigation]
     # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
     halves = np.frombuffer(b"".join(r.id.bytes for r in rows), dtype=">u8").reshape(n, 2)
     return {
@@ -58,7 +67,8 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         "benefit": benefit,
         "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
         "two_high": column((bool(r.is_two_high) for r in rows), np.bool_),
-        "intensity": intensity,
+        "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
+        "adaptation_intensity": np.where(adapts, beneficiaries * per_10k, 0.0),
     }
 
 
@@ -87,7 +97,10 @@ class Library:
     benefit: NDArray[np.float64]
     verified: Mask
     two_high: Mask
-    intensity: NDArray[np.float64]
+    mitigation_intensity: NDArray[np.float64]
+    """tCO2e a year (reduction + sink) per 10,000 CNY of remaining need; 0 for adaptation."""
+    adaptation_intensity: NDArray[np.float64]
+    """Adaptation beneficiaries per 10,000 CNY of remaining need; 0 for mitigation."""
 
     @property
     def size(self) -> int:

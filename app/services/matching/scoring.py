@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.services.matching.criteria import Criteria
+from app.models import Objective
+from app.services.matching.criteria import OBJECTIVE_CODES, Criteria
 from app.services.matching.library import Library
 
 MAX_SCORE_CENTI = 10_000  # scores are kept as integer hundredths: 0..10,000
@@ -21,27 +22,95 @@ Shares = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
+class ClimateBest:
+    """A product's climate denominators: the best benefit per 10,000 CNY of remaining need among
+    its eligible mitigation projects (objective mitigation or both, in tCO2e a year) and among its
+    eligible adaptation projects (adaptation or both, in beneficiaries). 0: the group is empty
+    or states nothing."""
+
+    mitigation: float = 0.0
+    adaptation: float = 0.0
+
+
+# Which figures the climate component reads. Verified monitoring results are to replace the
+# stated figures per project where they exist; the explanation then names the basis per project.
+BASIS = "stated"
+
+
+@dataclass(frozen=True, slots=True)
 class Component:
     name: str
     rule: str
     """The component as the API documentation states it (continuation lines indented two)."""
-    share: Callable[[Library, Criteria, NDArray[np.intp], float], Shares]
-    """The share in [0, 1] of eligible positions, given the product's best climate intensity."""
+    share: Callable[[Library, Criteria, NDArray[np.intp], ClimateBest], Shares]
+    """The share in [0, 1] of eligible positions, given the product's best climate benefits."""
     detail: str
     """What the component rewards, in a pair's explanation."""
+    describe: Callable[[Library, int, ClimateBest], str] | None = None
+    """The explanation's detail for one project where it depends on the project."""
+
+
+def _climate_fractions(
+    lib: Library, positions: NDArray[np.intp], best: ClimateBest
+) -> tuple[Shares, Shares]:
+    """Each benefit over its group's best (0 when that best is 0). Outside its group a
+    project's intensity is 0, so only `both` projects can have two fractions above 0."""
+    n = len(positions)
+    m: Shares = np.zeros(n)
+    a: Shares = np.zeros(n)
+    if best.mitigation > 0:
+        m = lib.mitigation_intensity[positions] / best.mitigation
+    if best.adaptation > 0:
+        a = lib.adaptation_intensity[positions] / best.adaptation
+    return m, a
 
 
 def _climate_benefit(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
-    if top_intensity > 0:
-        out: Shares = lib.intensity[positions] / top_intensity
-        return out
-    return np.zeros(len(positions))
+    out: Shares = np.maximum(*_climate_fractions(lib, positions, best))
+    return out
+
+
+_MITIGATION_FIGURE = "annual_emission_reduction_tco2e + annual_carbon_sink_tco2e"
+_ADAPTATION_FIGURE = "adaptation_beneficiaries"
+_MITIGATION_GROUP = "eligible mitigation projects (objective mitigation or both)"
+_ADAPTATION_GROUP = "eligible adaptation projects (objective adaptation or both)"
+
+
+def _comparison(figure: str, value: float, best: float, group: str) -> str:
+    return (
+        f"{figure} ({BASIS}) per 10,000 CNY of remaining need: {value:.6g} against the best "
+        f"{best:.6g} among the product's {group}"
+    )
+
+
+def _climate_detail(lib: Library, position: int, best: ClimateBest) -> str:
+    objective = int(lib.objective[position])
+    mitigation = _comparison(
+        _MITIGATION_FIGURE,
+        float(lib.mitigation_intensity[position]),
+        best.mitigation,
+        _MITIGATION_GROUP,
+    )
+    adaptation = _comparison(
+        _ADAPTATION_FIGURE,
+        float(lib.adaptation_intensity[position]),
+        best.adaptation,
+        _ADAPTATION_GROUP,
+    )
+    if objective == OBJECTIVE_CODES[Objective.mitigation]:
+        return mitigation
+    if objective == OBJECTIVE_CODES[Objective.adaptation]:
+        return adaptation
+    # `both`: the same better-of-two as the share, so the text names the figure that scored.
+    m, a = _climate_fractions(lib, np.array([position], dtype=np.intp), best)
+    used, other = (adaptation, mitigation) if a[0] > m[0] else (mitigation, adaptation)
+    return f"the better of the project's two benefits: {used}; not used: {other}"
 
 
 def _amount_fit(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     n = len(positions)
     remaining = lib.remaining[positions].astype(np.float64)
@@ -61,21 +130,19 @@ def _amount_fit(
 READINESS = np.array((0.25, 0.5, 0.75, 1.0), dtype=np.float64)
 
 
-def _readiness(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
-) -> Shares:
+def _readiness(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Shares:
     out: Shares = READINESS[lib.cstatus[positions]]
     return out
 
 
 def _verification(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     return lib.verified[positions].astype(np.float64)
 
 
 def _category_targeted(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     n = len(positions)
     if not c.categories:
@@ -91,12 +158,16 @@ def _category_targeted(
 COMPONENTS: tuple[Component, ...] = (
     Component(
         "climate_benefit",
-        "intensity / max intensity among the product's eligible projects, where\n"
-        "  intensity = (annual_emission_reduction_tco2e + annual_carbon_sink_tco2e) per 10,000"
-        " CNY of\n"
-        "  remaining need (0 when the max is 0);",
+        "benefit per 10,000 CNY of remaining need / the best such benefit in its\n"
+        "  comparison group among the product's eligible projects (0 when that best is 0).\n"
+        "  Mitigation: annual_emission_reduction_tco2e + annual_carbon_sink_tco2e, compared\n"
+        "  among the eligible mitigation and both projects; adaptation: adaptation_beneficiaries,\n"
+        "  compared among the eligible adaptation and both projects (an adaptation project is\n"
+        "  never scored on emissions); both: the better of its two fractions. Stated figures;\n"
+        "  the explanation names the figure and the group used;",
         _climate_benefit,
-        "tCO2e per 10,000 CNY of remaining need against the best eligible project",
+        "climate benefit per 10,000 CNY of remaining need against its comparison group",
+        _climate_detail,
     ),
     Component(
         "amount_fit",
@@ -139,13 +210,18 @@ SCORING_DOC = "\n".join(
 )
 
 
-def max_intensity(lib: Library, positions: NDArray[np.intp]) -> float:
-    """The climate denominator: the best intensity among a product's eligible positions."""
-    return float(lib.intensity[positions].max()) if len(positions) else 0.0
+def climate_best(lib: Library, positions: NDArray[np.intp]) -> ClimateBest:
+    """The climate denominators over a product's eligible positions (see ``ClimateBest``)."""
+    if not len(positions):
+        return ClimateBest()
+    return ClimateBest(
+        mitigation=float(lib.mitigation_intensity[positions].max()),
+        adaptation=float(lib.adaptation_intensity[positions].max()),
+    )
 
 
 def points(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float
+    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> dict[str, Shares]:
     """Points per component: the share times the component's re-weighted maximum.
 
@@ -154,7 +230,7 @@ def points(
     """
     shares = c.weight_shares()
     return {
-        component.name: component.share(lib, c, positions, top_intensity) * shares[component.name]
+        component.name: component.share(lib, c, positions, best) * shares[component.name]
         for component in COMPONENTS
     }
 
@@ -165,10 +241,10 @@ class Scored:
     score_centi: NDArray[np.int64]
 
 
-def score(lib: Library, c: Criteria, positions: NDArray[np.intp], top_intensity: float) -> Scored:
+def score(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Scored:
     """The total score (integer hundredths) of eligible positions."""
     total = np.zeros(len(positions))
-    for component in points(lib, c, positions, top_intensity).values():
+    for component in points(lib, c, positions, best).values():
         total += component
     centi = np.clip(np.rint(total * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
     return Scored(positions=positions, score_centi=centi)

@@ -35,7 +35,14 @@ from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, 
 from app.services.matching.eligibility import eligible_positions, match_all, passes
 from app.services.matching.explanation import Explanation, explain, explain_many
 from app.services.matching.library import Library
-from app.services.matching.scoring import Scored, cursor_of, max_intensity, score, top
+from app.services.matching.scoring import (
+    ClimateBest,
+    Scored,
+    climate_best,
+    cursor_of,
+    score,
+    top,
+)
 from app.services.matching.store import ProductEntry, Snapshot, store_for
 from app.services.product_criteria import check_criteria, criteria_values
 
@@ -154,9 +161,9 @@ async def product_matches(
     criteria = criteria_of(product)
     day = today()
     positions = eligible_positions(lib, criteria, day)
-    top_intensity = max_intensity(lib, positions)
+    best = climate_best(lib, positions)
     positions = _filter(lib, positions, filters)
-    scored = score(lib, criteria, positions, top_intensity)
+    scored = score(lib, criteria, positions, best)
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
@@ -170,9 +177,7 @@ async def product_matches(
     cards = await repo.project_cards(session, ids)
     page_positions = [int(scored.positions[i]) for i in page]
     explanations = (
-        explain_many(lib, criteria, page_positions, day, top_intensity)
-        if with_explanation
-        else None
+        explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
     )
     items = [
         MatchRead(
@@ -195,24 +200,24 @@ async def product_matches(
 # --- a project's ranked eligible products -------------------------------------------------------
 
 
-def _top_intensity(snap: Snapshot, entry: ProductEntry, day: date) -> float:
-    cached = snap.top_intensity.get(entry.id)
+def _climate_best(snap: Snapshot, entry: ProductEntry, day: date) -> ClimateBest:
+    cached = snap.climate_best.get(entry.id)
     if cached is None:
         positions = eligible_positions(snap.library, entry.criteria, day)
-        cached = snap.top_intensity[entry.id] = max_intensity(snap.library, positions)
+        cached = snap.climate_best[entry.id] = climate_best(snap.library, positions)
     return cached
 
 
 def rematch_snapshot(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID, int]:
     """Re-match every active product against the whole library: eligible count per product.
 
-    Also fills each product's climate denominator, so the per-project view answers from memory.
+    Also fills each product's climate denominators, so the per-project view answers from memory.
     """
     day = day or today()
     results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
     counts = {}
     for entry, result in zip(snap.products, results, strict=True):
-        snap.top_intensity[entry.id] = result.top_intensity
+        snap.climate_best[entry.id] = result.climate_best
         counts[entry.id] = result.eligible
     return counts
 
@@ -262,7 +267,7 @@ async def project_matches(
             entry.criteria,
             position,
             day,
-            top_intensity=_top_intensity(snap, entry, day),
+            best=_climate_best(snap, entry, day),
         )
         score_centi = round((explanation.score or 0.0) * 100)
         rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
@@ -390,13 +395,13 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
     lib = snap.library
     day = today()
     positions = eligible_positions(lib, criteria, day)
-    top_intensity = max_intensity(lib, positions)
-    scored = score(lib, criteria, positions, top_intensity)
+    best = climate_best(lib, positions)
+    scored = score(lib, criteria, positions, best)
     chosen = top(lib, scored, None, body.limit)
     ids = [lib.ids[int(scored.positions[i])] for i in chosen]
     cards = await repo.project_cards(session, ids)
     explanations = explain_many(
-        lib, criteria, [int(scored.positions[i]) for i in chosen], day, top_intensity
+        lib, criteria, [int(scored.positions[i]) for i in chosen], day, best
     )
     items = [
         MatchRead(

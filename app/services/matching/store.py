@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.repositories import matching as repo
 from app.services.matching.criteria import Criteria, criteria_of
 from app.services.matching.library import Library
+from app.services.matching.scoring import ClimateBest
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Snapshot:
     library: Library
     products: list[ProductEntry]
     position: repo.FeedPosition
-    # The best climate intensity among each product's eligible projects: the climate component's
-    # denominator, memoised for the per-project view (valid for this snapshot only).
-    top_intensity: dict[uuid.UUID, float] = field(default_factory=dict)
+    # The best climate benefits among each product's eligible projects: the climate component's
+    # denominators, memoised for the per-project view (valid for this snapshot only).
+    climate_best: dict[uuid.UUID, ClimateBest] = field(default_factory=dict)
 
 
 class MatchingStore:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from app.services.matching.criteria import criteria_of
 from app.services.matching.eligibility import eligible_positions
 from app.services.matching.explanation import explain
 from app.services.matching.library import Library
-from app.services.matching.scoring import max_intensity, score
+from app.services.matching.scoring import climate_best, score
 from tests.conftest import Keys
 from tests.factories import institution, library_project
 
@@ -65,6 +66,7 @@ def projects(draw: st.DrawFn) -> dict[str, Any]:
         "tenor_months": draw(st.none() | st.integers(min_value=1, max_value=240)),
         "reduction": draw(st.none() | st.floats(min_value=0, max_value=1e5)),
         "sink": draw(st.none() | st.floats(min_value=0, max_value=1e4)),
+        "beneficiaries": draw(st.none() | st.integers(min_value=0, max_value=1_000_000)),
         "verified": draw(st.booleans()),
         "two_high": draw(st.booleans()),
     }
@@ -154,6 +156,32 @@ def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> boo
     return c["accepts_two_high_transition"] or not p["two_high"]
 
 
+def reference_climate(eligible: list[dict[str, Any]]) -> list[float]:
+    """The climate fraction of each eligible project, as documented: its benefit per 10,000 CNY
+    of remaining need over the best in its group (tonnes among mitigation and both projects,
+    beneficiaries among adaptation and both), the better of the two for `both`."""
+
+    def per_10k(p: dict[str, Any], figure: float) -> float:
+        return figure * 10_000 / float(p["financing_need"] - p["financing_secured"])
+
+    tonnes = [
+        per_10k(p, (p["reduction"] or 0.0) + (p["sink"] or 0.0))
+        if p["objective"] in ("mitigation", "both")
+        else None
+        for p in eligible
+    ]
+    people = [
+        per_10k(p, p["beneficiaries"] or 0) if p["objective"] in ("adaptation", "both") else None
+        for p in eligible
+    ]
+
+    def fractions(values: list[float | None]) -> list[float]:
+        best = max((v for v in values if v is not None), default=0.0)
+        return [v / best if v is not None and best > 0 else 0.0 for v in values]
+
+    return [max(m, a) for m, a in zip(fractions(tonnes), fractions(people), strict=True)]
+
+
 def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
     return ProjectRow(
         id=pid,
@@ -166,6 +194,7 @@ def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
         tenor_months=p["tenor_months"],
         emission_reduction_tco2e=p["reduction"],
         carbon_sink_tco2e=p["sink"],
+        adaptation_beneficiaries=p["beneficiaries"],
         third_party_verified=p["verified"],
         is_two_high=p["two_high"],
     )
@@ -194,13 +223,24 @@ class TestEngineAgainstReference:
                 i for i, p in zip(ids, library, strict=True) if reference_eligible(p, c, TODAY)
             }
             assert listed == expected
-            top = max_intensity(lib, positions)
+            top = climate_best(lib, positions)
             scored = score(lib, crit, positions, top)
             assert np.all((scored.score_centi >= 0) & (scored.score_centi <= 10_000))
+            chosen = [(i, p) for i, p in zip(ids, library, strict=True) if i in expected]
+            climate = dict(
+                zip([i for i, _ in chosen], reference_climate([p for _, p in chosen]), strict=True)
+            )
             for pid in ids:
                 explanation = explain(lib, crit, lib.position[pid], TODAY, top)
                 assert explanation.eligible == (pid in expected)
                 assert all(i["passed"] for i in explanation.items) == (pid in expected)
+                if pid in expected:
+                    given = next(
+                        i["points"]
+                        for i in explanation.items
+                        if i["criterion"] == "climate_benefit"
+                    )
+                    assert given == pytest.approx(40.0 * climate[pid], abs=0.006)
 
 
 class TestHttpAgainstReference:
@@ -236,6 +276,7 @@ class TestHttpAgainstReference:
                 tenor_months=p["tenor_months"],
                 annual_emission_reduction_tco2e=p["reduction"],
                 annual_carbon_sink_tco2e=p["sink"],
+                adaptation_beneficiaries=p["beneficiaries"],
                 third_party_verified=p["verified"],
                 is_two_high=p["two_high"],
             )
