@@ -21,12 +21,26 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from sqlalchemy.exc import DBAPIError
 
+    from app.errors import is_unavailable
     from app.migrate import upgrade
     from app.server import uvicorn_options
 
     settings = get_settings()
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except (OSError, DBAPIError) as exc:
+        # A database that is down must not keep the service from starting: it answers 503 (and
+        # /readyz 503, which also checks the schema is at the newest migration) until the
+        # database is back and migrated. Anything else a migration raises is a real failure.
+        if isinstance(exc, DBAPIError) and not is_unavailable(exc):
+            raise
+        print(  # noqa: T201 - a command-line message, before logging is set up
+            f"climatelib: the database does not answer ({type(exc).__name__}); serving without "
+            "migrating: /readyz answers 503 until it is back and 'climatelib migrate' has run",
+            file=sys.stderr,
+        )
     # The workers read it: without Redis each one enforces its share of every rate limit.
     os.environ["CLIMATELIB_WORKERS"] = str(args.workers)
     uvicorn.run(

@@ -201,8 +201,11 @@ class TestStalledReaders:
     def test_stalled_exports_hold_no_database_connection(
         self, database_url: str, library: Library
     ) -> None:
-        # A send timeout far off: here the readers stay connected throughout.
-        env = {"CLIMATELIB_SEND_TIMEOUT_S": "300"}
+        # A send timeout far off: here the readers stay connected throughout. The 32 exports
+        # start at once and their first pages queue for the pool (15 connections on SQLite);
+        # what is tested is what they hold once stalled, so their start may wait past the
+        # default pool timeout on a slow machine.
+        env = {"CLIMATELIB_SEND_TIMEOUT_S": "300", "CLIMATELIB_DB_POOL_TIMEOUT_S": "60"}
         with serve(database_url, env) as (server, _), stalled(server, READERS) as readers:
             assert wait_until_quiet(server.pid, 60), "the exports did not come to rest"
             # More stalled exports than the pool has connections (30 on PostgreSQL, 15 on
