@@ -13,7 +13,6 @@ p50/p99 during the job (target p99 ≤ 1 s).
 """
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass
 import httpx
 
 from bench.common import RESULTS, Database, machine, percentile, serving, throwaway_database
-from bench.import_scaling import IMPORTING, PROBING, Prober, import_file, issue_keys, probe_items
+from bench.import_scaling import IMPORTING, PROBING, Prober, prepare, probe_items
 
 STRETCH = 10_000
 POLL_S = 0.1
@@ -50,17 +49,8 @@ def _crossing(samples: list[tuple[float, int]], rows: int) -> float:
 
 
 def measure(db: Database, rows: int, seed: int) -> Figure:
-    from app.migrate import upgrade
-
-    upgrade(db.url)
-    keys = asyncio.run(issue_keys(db.url))
-    data = import_file(rows, seed)
-    env = {
-        "CLIMATELIB_DATABASE_URL": db.url,
-        "CLIMATELIB_RATE_LIMITS": "false",
-        "CLIMATELIB_LOG_LEVEL": "WARNING",
-        "CLIMATELIB_IMPORT_POLL_INTERVAL_S": "0.2",
-    }
+    keys, data, env = prepare(db, rows, seed)
+    env["CLIMATELIB_IMPORT_POLL_INTERVAL_S"] = "0.2"
     with serving(f"import-job-{rows}", "app.asgi:app", env) as server:
         prober = Prober(server.base_url, keys[PROBING], probe_items(5_000, seed + 1))
         headers = {"Authorization": f"Bearer {keys[IMPORTING]}"}

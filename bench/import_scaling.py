@@ -144,17 +144,23 @@ def follow_job(http: httpx.Client, location: str) -> httpx.Response:
         time.sleep(0.1)
 
 
-def measure(db: Database, size: int, seed: int) -> Figure:
+def prepare(db: Database, size: int, seed: int) -> tuple[dict[str, str], bytes, dict[str, str]]:
+    """A migrated database with the two regions' keys, the file to import, the server's
+    environment (no rate limits: the benchmark is the flood)."""
     from app.migrate import upgrade
 
     upgrade(db.url)
     keys = asyncio.run(issue_keys(db.url))
-    data = import_file(size, seed)
     env = {
         "CLIMATELIB_DATABASE_URL": db.url,
         "CLIMATELIB_RATE_LIMITS": "false",
         "CLIMATELIB_LOG_LEVEL": "WARNING",
     }
+    return keys, import_file(size, seed), env
+
+
+def measure(db: Database, size: int, seed: int) -> Figure:
+    keys, data, env = prepare(db, size, seed)
     with serving(f"import-{size}", "app.asgi:app", env) as server:
         prober = Prober(server.base_url, keys[PROBING], probe_items(2_000, seed + 1))
         headers = {"Authorization": f"Bearer {keys[IMPORTING]}"}
