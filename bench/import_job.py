@@ -13,6 +13,7 @@ p50/p99 during the job (target p99 ≤ 1 s).
 """
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -41,6 +42,7 @@ class Figure:
     probe_p99_ms: float
     probe_max_ms: float
     probe_errors: int
+    stretches_s: list[float]  # the time of each successive stretch of rows (10,000 or a quarter)
 
 
 def _crossing(samples: list[tuple[float, int]], rows: int) -> float:
@@ -82,8 +84,11 @@ def measure(db: Database, rows: int, seed: int) -> Figure:
         raise RuntimeError(f"the job ended {job['status']}: {job}")
     # The first stretch: from the POST's answer (the job queued) to 10,000 rows done; the last:
     # from the poll that saw rows - 10,000 done to the end.
-    first = _crossing(samples, STRETCH) - submitted
-    last = ended - _crossing(samples, rows - STRETCH)
+    stretch = min(STRETCH, rows // 4)  # a smaller file compares its first and last quarters
+    first = _crossing(samples, stretch) - submitted
+    last = ended - _crossing(samples, rows - stretch)
+    marks = [submitted] + [_crossing(samples, n) for n in range(stretch, rows, stretch)] + [ended]
+    stretches = [round(b - a, 2) for a, b in itertools.pairwise(marks)]
     times = sorted(t * 1000 for t in prober.times[probes_before:probes_during])
     return Figure(
         rows=rows,
@@ -98,6 +103,7 @@ def measure(db: Database, rows: int, seed: int) -> Figure:
         probe_p99_ms=round(percentile(times, 99), 1),
         probe_max_ms=round(times[-1] if times else float("nan"), 1),
         probe_errors=prober.errors,
+        stretches_s=stretches,
     )
 
 
@@ -120,7 +126,7 @@ def main() -> None:
         f"first 10,000 rows {figure.first_10k_s:.2f} s, last 10,000 {figure.last_10k_s:.2f} s | "
         f"other region's creates: {figure.probe_creates}, p50 {figure.probe_p50_ms:.0f} ms, "
         f"p99 {figure.probe_p99_ms:.0f} ms, max {figure.probe_max_ms:.0f} ms, "
-        f"{figure.probe_errors} errors",
+        f"{figure.probe_errors} errors\n  each stretch of rows (s): {figure.stretches_s}",
         flush=True,
     )
     for target, met in verdict.items():
