@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal
 from app.models.project_query import ProjectFilters
 from app.services import projects
+from app.services.cell_safety import neutralise
 from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
 
 COLUMNS = EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS
@@ -88,6 +89,8 @@ def _csv_text(value: Any) -> str:
         return ";".join(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, str):
+        return neutralise(value)
     return str(value)
 
 
@@ -102,6 +105,9 @@ def _xlsx_value(field: str, value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, list):
         return ";".join(value)
+    if isinstance(value, str):
+        # openpyxl writes a string that begins with "=" as a formula: this one never does.
+        return neutralise(value)
     return value
 
 

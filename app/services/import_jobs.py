@@ -25,6 +25,7 @@ from app.models import ImportJob, ImportStatus
 from app.models.base import utcnow
 from app.models.import_job import FINISHED
 from app.repositories import import_jobs as repo
+from app.services.cell_safety import neutralise
 
 UPLOAD_PART_BYTES = 1024 * 1024
 CSV_PAGE = 1000
@@ -182,14 +183,15 @@ def _csv_line(result: dict[str, Any]) -> list[Any]:
         f"{'.'.join(str(p) for p in e['loc'][2:])}: {e['message']}"
         for e in problem.get("errors") or []
     )
+    # external_ref, the detail and the messages quote what the region's file held
     return [
         result["row"],
         result["status"],
         result["id"] or "",
-        result["external_ref"] or "",
+        neutralise(result["external_ref"] or ""),
         problem.get("code", ""),
-        problem.get("detail", ""),
-        errors,
+        neutralise(problem.get("detail", "")),
+        neutralise(errors),
     ]
 
 

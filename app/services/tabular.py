@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 
 from app.schemas.project import INPUT_FIELDS
 from app.schemas.project_fields import SheetColumn
+from app.services.cell_safety import restore
 from app.services.sheet_limits import (
     MAX_COLUMNS,
     bounded_lines,
@@ -79,7 +80,7 @@ def _cell_text(value: Any) -> str | None:
     if isinstance(value, float):
         # Spreadsheets hold money as binary floats; their shortest repr is the number typed in.
         return str(int(value)) if value.is_integer() else str(Decimal(repr(value)))
-    text = str(value).strip()
+    text = restore(str(value).strip())
     return text or None
 
 

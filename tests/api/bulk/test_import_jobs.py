@@ -87,9 +87,9 @@ class TestSubmit:
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         region = await keys.region("440304")
-        response = await client.post(
-            IMPORT, headers=region, **upload(to_csv(rows_with_a_bad_one()))
-        )
+        rows = rows_with_a_bad_one()
+        rows[10]["external_ref"] = "@F-00010"  # quoted in the CSV as text, never a formula
+        response = await client.post(IMPORT, headers=region, **upload(to_csv(rows)))
         location = response.headers["location"]
         await wait_for_job(client, region, location)
         results = await all_results(client, region, location, limit=150)
@@ -114,6 +114,7 @@ class TestSubmit:
         assert lines[0] == ["row", "status", "id", "external_ref", "code", "detail", "errors"]
         assert len(lines) == ROWS + 1
         assert [int(line[0]) for line in lines[1:]] == list(range(2, ROWS + 2))
+        assert lines[11][3] == "'@F-00010"
         bad_line = lines[1501]
         assert bad_line[:2] == ["1502", "error"]
         assert bad_line[3] == "F-01500"
