@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="Server processes per host; without Redis each one gets 1/workers of a limit.",
     )
 
+    # Browser front ends on other origins. Keys are bearer tokens, never cookies, so allowing
+    # every origin lends a page nothing it could not send itself.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Comma-separated origins allowed to call the API from a browser (* for any).",
+    )
+
     # Slow clients and shutdown: nothing a client does (or fails to do) holds the process.
     send_timeout_s: float = Field(
         default=30,
@@ -135,6 +142,13 @@ class Settings(BaseSettings):
         ge=0,
         description="A finished job's uploaded file is deleted after this long (its results stay).",
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -54,6 +54,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         in_memory = make_url(url).database in (None, "", ":memory:")
         engine = create_async_engine(
             url,
+            hide_parameters=True,  # a failing write's parameters hold contact names and phones
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
             # An in-memory database is one shared connection, not a pool to wait for.
             **({} if in_memory else {"pool_timeout": settings.db_pool_timeout_s}),
@@ -62,6 +63,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
+        hide_parameters=True,  # a failing write's parameters hold contact names and phones
         connect_args={
             "timeout": settings.db_connect_timeout_s,
             # Sent with the connection's startup packet: no round trip per connection. Per

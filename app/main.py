@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__, openapi
 from app.config import Settings, get_settings
+from app.cors import CORSMiddleware
 from app.db import create_engine, session_factory
 from app.errors import install_error_handlers
 from app.limits import RequestLimitsMiddleware
@@ -65,6 +66,21 @@ TAGS = [
 ]
 
 
+# What a browser page may send besides the simple fields.
+CORS_ALLOWED = ["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID"]
+# What a browser page may read of an answer besides the simple fields.
+CORS_EXPOSED = [
+    "ETag",
+    "Location",
+    "X-Request-ID",
+    "X-Updated-Until",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "Content-Disposition",
+]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -115,6 +131,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
     )
+    # Inside the request ids, outside the limits: a preflight costs no quota, and a 413 or a 429
+    # carries the CORS fields so that a browser page can read why it was refused.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "Idempotency-Key",
+            "X-Request-ID",
+        ],
+        expose_headers=CORS_EXPOSED,
+        max_age=600,
+    )
     app.add_middleware(RequestContextMiddleware)
     # Outermost of all: it watches the server's own send (and finds its transport).
     app.add_middleware(SendTimeoutMiddleware, timeout_s=settings.send_timeout_s)
@@ -145,20 +177,39 @@ def _mount_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="climatelib API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon.png",
+        return _with_policy(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="climatelib API",
+                swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                swagger_css_url="/docs-static/swagger-ui.css",
+                swagger_favicon_url="/docs-static/favicon.png",
+            )
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title="climatelib API",
-            redoc_js_url="/docs-static/redoc.standalone.js",
-            redoc_favicon_url="/docs-static/favicon.png",
-            with_google_fonts=False,
+        return _with_policy(
+            get_redoc_html(
+                openapi_url="/openapi.json",
+                title="climatelib API",
+                redoc_js_url="/docs-static/redoc.standalone.js",
+                redoc_favicon_url="/docs-static/favicon.png",
+                with_google_fonts=False,
+            )
         )
+
+
+# The documentation pages run only their own bundled scripts (plus the inline one that starts
+# them; ReDoc's search runs in a blob worker), call only this origin, and are never framed.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def _with_policy(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_POLICY
+    page.headers["X-Frame-Options"] = "DENY"
+    return page

@@ -87,10 +87,23 @@ def _has_nul(scope: Scope) -> bool:
     return "\x00" in scope["path"] or b"%00" in query.lower() or b"\x00" in query
 
 
+def _with_safety_headers(
+    headers: list[tuple[bytes, bytes]], credentialed: bool
+) -> list[tuple[bytes, bytes]]:
+    """Headers every answer carries: no content sniffing, and nothing kept by caches when the
+    request carried a key (only such answers hold contact data or a new key's secret)."""
+    names = {name.lower() for name, _ in headers}
+    extra = [] if b"x-content-type-options" in names else [(b"x-content-type-options", b"nosniff")]
+    if credentialed and b"cache-control" not in names:
+        extra.append((b"cache-control", b"no-store"))
+    return headers + extra
+
+
 class RequestContextMiddleware:
     """Give each request an id (or keep the caller's X-Request-ID), log it, and count it.
 
-    The Authorization header is never logged.
+    The access log names the key id of an authenticated request (never the key itself, nor any
+    header or body); every answer leaves with the safety headers of ``_with_safety_headers``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -114,15 +127,17 @@ class RequestContextMiddleware:
         started_response = False
         started = time.perf_counter()
 
+        credentialed = any(k == b"authorization" for k, _ in scope["headers"])
+
         async def send_with_id(message: Message) -> None:
             nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                message["headers"] = _with_safety_headers(
+                    [*message.get("headers", []), (b"x-request-id", request_id.encode())],
+                    credentialed,
+                )
             await send(message)
 
         try:
@@ -139,6 +154,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
+            principal = scope["state"].get("principal")
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
             access_log.info(
@@ -149,6 +165,7 @@ class RequestContextMiddleware:
                     "route": route,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
+                    "key_id": str(principal.key_id) if principal and principal.key_id else None,
                 },
             )
             request_id_var.reset(token)

