@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.db import SessionDep
 from app.errors import Forbidden, Unauthorized
 from app.models import Role
+from app.models.base import utcnow
 from app.repositories import api_keys as api_keys_repo
 from app.repositories import pilots as pilots_repo
 
@@ -95,9 +96,15 @@ async def get_principal(
         return ANONYMOUS
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Use 'Authorization: Bearer <key>'.", code="invalid_authorization")
-    row = await api_keys_repo.credentials(session, digest(credentials.credentials))
+    now = utcnow()
+    row = await api_keys_repo.credentials(session, digest(credentials.credentials), now)
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("The API key has expired.", code="api_key_expired")
+    usage = getattr(request.app.state, "key_usage", None)
+    if usage is not None:
+        usage.note(row.id, row.last_used_at)
     role = Role(row.role)
     prefixes: tuple[str, ...] = ()
     if role is Role.reviewer and row.scope:

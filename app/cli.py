@@ -4,10 +4,15 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from app.config import get_settings
+
+T = TypeVar("T")
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -53,32 +58,106 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys_create(args: argparse.Namespace) -> int:
+def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one transaction on the configured database, migrated first (a
+    first key is often made before the first `serve`)."""
     from app.db import create_engine, session_factory
-    from app.errors import AppError
     from app.migrate import upgrade
-    from app.models import Role
-    from app.services import api_keys
 
-    # A first key is often made before the first `serve`: bring the schema up to date first.
     upgrade(get_settings().database_url)
 
-    async def run() -> str:
+    async def run() -> T:
         engine = create_engine(get_settings())
         try:
             async with session_factory(engine).begin() as session:
-                _, secret = await api_keys.create(
-                    session, name=args.name, role=Role(args.role), scope=args.scope
-                )
-                return secret
+                return await work(session)
         finally:
             await engine.dispose()
 
+    return asyncio.run(run())
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from app.errors import AppError
+    from app.models import Role
+    from app.models.base import utcnow
+    from app.services import api_keys
+
+    expires = utcnow() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+
+    async def work(session: Any) -> str:
+        _, secret = await api_keys.create(
+            session, name=args.name, role=Role(args.role), scope=args.scope, expires_at=expires
+        )
+        return secret
+
     try:
-        print(asyncio.run(run()))  # noqa: T201 - the key alone on stdout is the interface
+        print(_with_session(work))  # noqa: T201 - the key alone on stdout is the interface
     except AppError as exc:
         print(f"climatelib: {exc.detail}", file=sys.stderr)  # noqa: T201
         return 2
+    return 0
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from app.services import api_keys
+
+    async def work(session: Any) -> list[Any]:
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            page = await api_keys.list_keys(
+                session, cursor=cursor, limit=500, include_revoked=args.all
+            )
+            items += page.items
+            if (cursor := page.next_cursor) is None:
+                return items
+
+    rows = [("id", "role", "scope", "prefix", "expires", "last used", "revoked", "name")]
+    rows += [
+        (
+            str(k.id),
+            k.role.value,
+            k.scope or "-",
+            k.prefix,
+            _stamp(k.expires_at),
+            _stamp(k.last_used_at),
+            _stamp(k.revoked_at),
+            k.name,
+        )
+        for k in _with_session(work)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))  # noqa: T201
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from app.auth import ANONYMOUS
+    from app.errors import AppError
+    from app.services import api_keys
+
+    try:
+        key_id = uuid.UUID(args.id)
+    except ValueError:
+        print(f"climatelib: not a key id: {args.id}", file=sys.stderr)  # noqa: T201
+        return 2
+
+    async def work(session: Any) -> None:
+        await api_keys.revoke(session, ANONYMOUS, key_id)
+
+    try:
+        _with_session(work)
+    except AppError as exc:
+        print(f"climatelib: {exc.detail}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(f"revoked {key_id}")  # noqa: T201
     return 0
 
 
@@ -177,7 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--scope", default=None)
     create.add_argument("--name", required=True)
+    create.add_argument(
+        "--expires-in-days", type=int, default=None, metavar="DAYS", help="expire the key then"
+    )
     create.set_defaults(func=_keys_create)
+    listing = keys.add_parser("list", help="list the keys (never their secrets)")
+    listing.add_argument("--all", action="store_true", help="include revoked keys")
+    listing.set_defaults(func=_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by its id (not the last admin key)")
+    revoke.add_argument("id", help="the key's id, as `keys list` shows it")
+    revoke.set_defaults(func=_keys_revoke)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", default="openapi/openapi.json")

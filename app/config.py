@@ -46,7 +46,11 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     bootstrap_admin_key: str | None = Field(
         default=None,
-        description="An admin key to register on start (for containers); stored as a digest.",
+        min_length=32,
+        description=(
+            "An admin key to register on start (for containers), at least 32 characters (e.g. "
+            "from `openssl rand -base64 32`); stored as a digest."
+        ),
     )
     contact_deadline_days: int = Field(
         default=7, ge=1, description="Days an institution has to contact an owner after acceptance."

@@ -15,6 +15,7 @@ from app.config import Settings, get_settings
 from app.cors import CORSMiddleware
 from app.db import create_engine, session_factory
 from app.errors import install_error_handlers
+from app.key_usage import KeyUsage
 from app.limits import RequestLimitsMiddleware
 from app.observability import RequestContextMiddleware, configure_logging, log
 from app.ratelimit.middleware import RateLimitMiddleware
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.key_usage = KeyUsage(app.state.sessions)
         if settings.bootstrap_admin_key:
             async with app.state.sessions.begin() as session:
                 await api_key_service.ensure_bootstrap_admin(session, settings.bootstrap_admin_key)
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if worker is not None:
                 await worker.stop(settings.shutdown_timeout_s)
+            await app.state.key_usage.drain()
             await engine.dispose()
 
     app = FastAPI(

@@ -31,3 +31,13 @@ class ApiKey(Base):
     created_at: Mapped[Timestamp]
     revoked_at: Mapped[datetime | None]
     created_by: Mapped[uuid.UUID | None]
+    expires_at: Mapped[datetime | None] = mapped_column(doc="The key stops working then.")
+    last_used_at: Mapped[datetime | None] = mapped_column(
+        doc="When the key was last seen; recorded at most every few minutes, not per request."
+    )
+    previous_digest: Mapped[str | None] = mapped_column(
+        String(64), unique=True, index=True, doc="The secret before the last rotation."
+    )
+    previous_valid_until: Mapped[datetime | None] = mapped_column(
+        doc="The end of the rotated-out secret's grace period."
+    )

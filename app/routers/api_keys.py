@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.errors import responses
-from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyRotate
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.services import api_keys
 
@@ -53,9 +53,26 @@ async def list_api_keys(
     status_code=204,
     operation_id="revoke_api_key",
     summary="Revoke an API key",
-    responses=responses(401, 403, 404),
+    responses=responses(401, 403, 404, 409),
 )
 async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, admin: AdminDep) -> Response:
-    """Revoke a key; requests with it answer 401 from now on."""
+    """Revoke a key; requests with it answer 401 from now on. The last working admin key cannot
+    be revoked (409 ``last_admin_key``): the service would have no administrator left."""
     await api_keys.revoke(session, admin, key_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{key_id}/rotate",
+    response_model=ApiKeyCreated,
+    operation_id="rotate_api_key",
+    summary="Rotate an API key's secret",
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def rotate_api_key(
+    key_id: uuid.UUID, session: SessionDep, admin: AdminDep, body: ApiKeyRotate | None = None
+) -> ApiKeyCreated:
+    """Issue a new secret for the key (same id, role and scope); the old secret keeps working for
+    the grace period, so a deployment can switch without an outage. The new secret is in this
+    answer only."""
+    return await api_keys.rotate(session, admin, key_id, body or ApiKeyRotate())

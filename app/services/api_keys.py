@@ -2,18 +2,19 @@
 
 import re
 import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import PILOT_SCOPE_PREFIX, Principal, digest, generate_key
-from app.errors import NotFound, RuleViolation, field_error
+from app.errors import Conflict, NotFound, RuleViolation, field_error
 from app.models import ApiKey, Role
 from app.models.base import utcnow
 from app.reference.regions import RegionLevel, region_table
 from app.repositories import api_keys as repo
 from app.repositories import institutions as institutions_repo
 from app.repositories import pilots as pilots_repo
-from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyRotate
 from app.schemas.common import Page
 
 _SCOPE_LOC = ["body", "scope"]
@@ -64,9 +65,17 @@ async def create(
     scope: str | None,
     created_by: uuid.UUID | None = None,
     key: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Issue a key; the secret is returned here and never again."""
     await _check_scope(session, role, scope)
+    if expires_at is not None and expires_at <= utcnow():
+        message = "A key's expiry must lie in the future."
+        raise RuleViolation(
+            message,
+            code="expiry_in_past",
+            errors=[field_error(["body", "expires_at"], "expiry_in_past", message)],
+        )
     secret = key or generate_key()
     record = ApiKey(
         name=name,
@@ -75,6 +84,7 @@ async def create(
         prefix=secret[:12],
         digest=digest(secret),
         created_by=created_by,
+        expires_at=expires_at,
     )
     await repo.add(session, record)
     return record, secret
@@ -83,9 +93,47 @@ async def create(
 async def issue(session: AsyncSession, admin: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
     """Issue the key an administrator asked for; the answer carries the secret, once."""
     record, secret = await create(
-        session, name=body.name, role=body.role, scope=body.scope, created_by=admin.key_id
+        session,
+        name=body.name,
+        role=body.role,
+        scope=body.scope,
+        created_by=admin.key_id,
+        expires_at=body.expires_at,
     )
+    return _created(record, secret)
+
+
+def _created(record: ApiKey, secret: str) -> ApiKeyCreated:
     return ApiKeyCreated(**ApiKeyRead.model_validate(record).model_dump(), key=secret)
+
+
+async def _working(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
+    record = await repo.get(session, key_id)
+    if record is None:
+        raise NotFound("No API key with that id.")
+    if record.revoked_at is not None:
+        raise Conflict("The key is revoked; issue a new one.", code="api_key_revoked")
+    if record.expires_at is not None and record.expires_at <= utcnow():
+        raise Conflict("The key has expired; issue a new one.", code="api_key_expired")
+    return record
+
+
+async def rotate(
+    session: AsyncSession, principal: Principal, key_id: uuid.UUID, body: ApiKeyRotate
+) -> ApiKeyCreated:
+    """A new secret for a working key; the old one keeps working for ``grace_hours``."""
+    record = await _working(session, key_id)
+    secret = generate_key()
+    if body.grace_hours:
+        record.previous_digest = record.digest
+        record.previous_valid_until = utcnow() + timedelta(hours=body.grace_hours)
+    else:
+        record.previous_digest = None
+        record.previous_valid_until = None
+    record.digest = digest(secret)
+    record.prefix = secret[:12]
+    await session.flush()
+    return _created(record, secret)
 
 
 async def ensure_bootstrap_admin(session: AsyncSession, key: str) -> None:
@@ -111,5 +159,12 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID)
     record = await repo.get(session, key_id)
     if record is None:
         raise NotFound("No API key with that id.")
-    if record.revoked_at is None:
-        record.revoked_at = utcnow()
+    if record.revoked_at is not None:
+        return
+    now = utcnow()
+    if record.role == Role.admin and await repo.active_admin_ids(session, now) == [record.id]:
+        raise Conflict(
+            "This is the last working admin key: issue another admin key before revoking it.",
+            code="last_admin_key",
+        )
+    record.revoked_at = now
