@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from app.config import get_settings
 
 T = TypeVar("T")
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -47,12 +49,15 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     # The workers read it: without Redis each one enforces its share of every rate limit.
-    os.environ["CLIMATELIB_WORKERS"] = str(args.workers)
+    workers = args.workers or settings.workers
+    os.environ["CLIMATELIB_WORKERS"] = str(workers)
+    if workers > 1:
+        _share_metrics()
     uvicorn.run(
         "app.asgi:app",
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=workers,
         **uvicorn_options(settings),
     )
     return 0
@@ -75,6 +80,18 @@ def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _share_metrics() -> None:
+    """Several workers: each counts into files of one directory (Prometheus multiprocess mode),
+    and a scrape of any worker sums them all, so /metrics counts every request once."""
+    directory = os.environ.get(METRICS_DIR)
+    if directory:  # the operator's: counts of an earlier run must not add up into this one
+        for kind in ("counter", "gauge", "histogram", "summary"):
+            for stale in Path(directory).glob(f"{kind}_*.db"):
+                stale.unlink()
+    else:
+        os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="climatelib-metrics-")
 
 
 def _keys_create(args: argparse.Namespace) -> int:
@@ -243,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply pending migrations, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=int, default=None, help="server processes (default CLIMATELIB_WORKERS, 1)"
+    )
     serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations")

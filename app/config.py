@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         description="Server processes per host; without Redis each one gets 1/workers of a limit.",
     )
 
+    metrics_token: str | None = Field(
+        default=None,
+        description="If set, /metrics answers only 'Authorization: Bearer <this token>'.",
+    )
+
     # Browser front ends on other origins. Keys are bearer tokens, never cookies, so allowing
     # every origin lends a page nothing it could not send itself.
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -1,9 +1,11 @@
 """Operations endpoints: liveness, readiness and Prometheus metrics."""
 
+import hmac
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.responses import Response
 
 from app.errors import problem_response, responses
@@ -29,13 +31,39 @@ async def readyz(request: Request) -> Any:
     return {"status": "ready"}
 
 
+def _exposition() -> bytes:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return generate_latest()
+    # `climatelib serve --workers N`: every worker's counts, summed, whichever worker answers.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def _token_matches(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
 @router.get(
     "/metrics",
     operation_id="get_metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}}, **responses(401)},
 )
-async def metrics() -> Response:
-    """Request counts and latencies in the Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Request counts and latencies in the Prometheus text format, over every worker process.
+    With ``CLIMATELIB_METRICS_TOKEN`` set, only for ``Authorization: Bearer <that token>``."""
+    token = request.app.state.settings.metrics_token
+    if token and not _token_matches(request.headers.get("authorization"), token):
+        return problem_response(
+            401,
+            "metrics_token_required",
+            "Unauthorized",
+            "The metrics need 'Authorization: Bearer <CLIMATELIB_METRICS_TOKEN>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+            request=request,
+        )
+    return Response(_exposition(), media_type=CONTENT_TYPE_LATEST)
