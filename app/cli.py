@@ -28,8 +28,10 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from sqlalchemy import make_url
     from sqlalchemy.exc import DBAPIError
 
+    from app import __version__
     from app.errors import is_unavailable
     from app.migrate import upgrade
     from app.server import uvicorn_options
@@ -53,6 +55,13 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["CLIMATELIB_WORKERS"] = str(workers)
     if workers > 1:
         _share_metrics()
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(  # noqa: T201 - uvicorn's own start-up lines are below the log level
+        f"climatelib {__version__} serving http://{args.host}:{args.port} "
+        f"({workers} worker{'s' if workers > 1 else ''}, database {database}); "
+        f"API documentation at http://{args.host}:{args.port}/docs",
+        flush=True,
+    )
     uvicorn.run(
         "app.asgi:app",
         host=args.host,
@@ -75,6 +84,7 @@ def _with_session(work: Callable[[Any], Awaitable[T]]) -> T:
         engine = create_engine(get_settings())
         try:
             async with session_factory(engine).begin() as session:
+                await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                 return await work(session)
         finally:
             await engine.dispose()
@@ -251,59 +261,108 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that states an option's default where it has one worth stating."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from app import __version__
+
     parser = argparse.ArgumentParser(
-        prog="climatelib", description="National climate investment and financing project library."
+        prog="climatelib",
+        description=(
+            "National climate investment and financing project library. The database is "
+            "CLIMATELIB_DATABASE_URL (default: the SQLite file ./climatelib.db)."
+        ),
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"climatelib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="apply pending migrations, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser(
+        "serve", help="apply pending migrations, then serve the API", formatter_class=_Help
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
         "--workers", type=int, default=None, help="server processes (default CLIMATELIB_WORKERS, 1)"
     )
     serve.set_defaults(func=_serve)
 
-    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate = sub.add_parser(
+        "migrate", help="apply pending database migrations", formatter_class=_Help
+    )
     migrate.set_defaults(func=_migrate)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
-    create = keys.add_parser("create", help="issue a key and print it alone on stdout")
-    create.add_argument(
-        "--role", required=True, choices=["admin", "reviewer", "region", "institution"]
+    create = keys.add_parser(
+        "create", help="issue a key and print it alone on stdout", formatter_class=_Help
     )
-    create.add_argument("--scope", default=None)
-    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "reviewer", "region", "institution"],
+        help="what the key may do",
+    )
+    create.add_argument(
+        "--scope",
+        default=None,
+        help=(
+            "what the key acts for: none for admin; a 2-digit province code for a reviewer (44); "
+            "a GB/T 2260 region code (440304) or pilot:<pilot id> for a region; the institution's "
+            "id for an institution"
+        ),
+    )
+    create.add_argument("--name", required=True, help="who or what uses the key")
     create.add_argument(
         "--expires-in-days", type=int, default=None, metavar="DAYS", help="expire the key then"
     )
     create.set_defaults(func=_keys_create)
-    listing = keys.add_parser("list", help="list the keys (never their secrets)")
+    listing = keys.add_parser(
+        "list", help="list the keys (never their secrets)", formatter_class=_Help
+    )
     listing.add_argument("--all", action="store_true", help="include revoked keys")
     listing.set_defaults(func=_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key by its id (not the last admin key)")
+    revoke = keys.add_parser(
+        "revoke", help="revoke a key by its id (not the last admin key)", formatter_class=_Help
+    )
     revoke.add_argument("id", help="the key's id, as `keys list` shows it")
     revoke.set_defaults(func=_keys_revoke)
 
-    openapi = sub.add_parser("openapi", help="write the OpenAPI document")
-    openapi.add_argument("--output", default="openapi/openapi.json")
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document", formatter_class=_Help)
+    openapi.add_argument("--output", default="openapi/openapi.json", help="file to write")
     openapi.set_defaults(func=_openapi)
 
-    push = sub.add_parser("push", help="send a CSV/XLSX/JSON project file to a climatelib server")
+    push = sub.add_parser(
+        "push",
+        help="send a CSV/XLSX/JSON project file to a climatelib server",
+        formatter_class=_Help,
+    )
     push.add_argument("file", help="a .csv, .xlsx or .json file of projects")
     push.add_argument(
         "--url", required=True, help="the server, e.g. https://climatelib.example.org"
     )
     push.add_argument("--key", required=True, help="a region key of the server")
     push.add_argument(
-        "--batch-size", type=int, default=500, choices=range(1, 1001), metavar="1..1000"
+        "--batch-size",
+        type=int,
+        default=500,
+        choices=range(1, 1001),
+        metavar="1..1000",
+        help="projects per request",
     )
     push.add_argument("--quiet", action="store_true", help="no progress bar")
     push.set_defaults(func=_push)
 
     demo = sub.add_parser(
-        "demo", help="load a realistic sample (institutions, products, projects, offers)"
+        "demo",
+        help="load a realistic sample (institutions, products, projects, offers)",
+        formatter_class=_Help,
     )
     demo.add_argument(
         "--projects",

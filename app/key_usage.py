@@ -1,16 +1,19 @@
 """When each API key was last used, recorded at most every few minutes, never a write per request.
 
-A request whose key has not been marked for ``EVERY`` (by the database's record, and by this
-process's own memory of what it has marked) hands the mark to a background task that writes it in
-a session of its own. The request never waits for it, and never needs a second connection while
-it holds one (a request that did would let a burst of them take the pool and wait on each other).
-The app's lifespan drains the pending marks before the engine is closed. A mark that fails is
-logged and dropped: it is a convenience for administrators, not a record anything relies on.
+A request whose key has not been marked for ``EVERY`` (by the database's record, or by this
+process's memory of what it has marked) notes the use here. Notes are written together, in one
+short transaction of their own, ``FLUSH_AFTER`` seconds after the first unwritten one: the request
+never waits for it and never needs a second connection while it holds one (requests that did let a
+burst of them take the pool and wait on each other), and an embedded SQLite database sees one small
+write now and then instead of one per key. The app's lifespan writes what is left before the engine
+closes. A write that fails is logged and dropped: last use is news for administrators, not a record
+anything relies on.
 """
 
 import asyncio
 import logging
 import uuid
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +22,7 @@ from app.models.base import utcnow
 from app.repositories import api_keys as repo
 
 EVERY = timedelta(minutes=5)
+FLUSH_AFTER = 30.0
 
 log = logging.getLogger("climatelib.keys")
 
@@ -27,7 +31,8 @@ class KeyUsage:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.marked: dict[uuid.UUID, datetime] = {}
-        self.pending: set[asyncio.Task[None]] = set()
+        self.unwritten: dict[uuid.UUID, datetime] = {}
+        self.flusher: asyncio.Task[None] | None = None
 
     def note(self, key_id: uuid.UUID, last_used_at: datetime | None) -> None:
         now = utcnow()
@@ -35,17 +40,31 @@ class KeyUsage:
         if recent is not None and now - recent < EVERY:
             return
         self.marked[key_id] = now
-        task = asyncio.create_task(self._mark(key_id, now), name="key-last-use")
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        self.unwritten[key_id] = now
+        if self.flusher is None:
+            self.flusher = asyncio.create_task(self._flush_later(), name="key-last-use")
 
-    async def _mark(self, key_id: uuid.UUID, now: datetime) -> None:
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_AFTER)
+        self.flusher = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        marks, self.unwritten = self.unwritten, {}
+        if not marks:
+            return
         try:
             async with self.sessions.begin() as session:
-                await repo.mark_used(session, key_id, now, now - EVERY)
+                for key_id, at in sorted(marks.items()):
+                    await repo.mark_used(session, key_id, at, at - EVERY)
         except Exception as exc:  # a lost mark costs nothing but its own news
-            log.warning("last use of a key not recorded: %s", type(exc).__name__)
+            log.warning("last use of %d key(s) not recorded: %s", len(marks), type(exc).__name__)
 
     async def drain(self) -> None:
-        if self.pending:
-            await asyncio.gather(*self.pending, return_exceptions=True)
+        """Write what is noted now (at shutdown, or when a test wants to see it)."""
+        if self.flusher is not None:
+            self.flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.flusher
+            self.flusher = None
+        await self.flush()

@@ -152,6 +152,7 @@ class Keys:
 
     async def issue(self, role: Role | str, scope: str | None = None) -> dict[str, str]:
         async with self.app.state.sessions.begin() as session:
+            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             _, secret = await api_keys.create(
                 session, name=f"test {role}", role=Role(role), scope=scope
             )

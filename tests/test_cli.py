@@ -1,5 +1,8 @@
 """The climatelib command: migrate, keys create (the key alone on stdout), openapi."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -8,6 +11,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from tests.factories import run_cli
+from tests.uvicorn_server import free_port
 
 
 async def test_keys_create_prints_a_key_the_api_accepts(database_url: str) -> None:
@@ -64,3 +68,36 @@ def test_plain_postgres_urls_get_the_async_driver(url: str) -> None:
     from app.db import async_url
 
     assert async_url(url) == "postgresql+asyncpg://u@h/db"
+
+
+def test_version_and_help_for_every_option() -> None:
+    version = run_cli("--version", database_url="sqlite:///unused.db")
+    assert version.returncode == 0
+    assert version.stdout.startswith("climatelib ")
+    for command in (["serve"], ["keys", "create"], ["keys", "list"], ["push"], ["demo"]):
+        lines = run_cli(*command, "--help", database_url="sqlite:///unused.db").stdout.splitlines()
+        options = [n for n, line in enumerate(lines) if line.strip().startswith("--")]
+        assert options, command
+        for n in options:  # each option explains itself, on its own line or the next
+            explained = len(lines[n].split()) > 2 or not lines[n + 1].strip().startswith("-")
+            assert explained, lines[n]
+
+
+def test_serve_says_where_it_listens(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "CLIMATELIB_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    with subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "app.cli", "serve", f"--port={port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+        finally:
+            process.terminate()
+            process.wait(10)
+    assert f"serving http://127.0.0.1:{port}" in line
+    assert "/docs" in line and "1 worker" in line

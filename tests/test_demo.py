@@ -150,8 +150,8 @@ async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
     first = run_cli("demo", "--projects", "8", database_url=database_url)
     assert first.returncode == 0, first.stderr
     assert "projects      8" in first.stdout
-    key_line = next(line for line in first.stdout.splitlines() if "DEMO_ADMIN_KEY=" in line)
-    key = key_line.split("=", 1)[1]
+    key_line = next(line for line in first.stdout.splitlines() if "export ADMIN=" in line)
+    key = key_line.split("=", 1)[1]  # the line a shell takes as it is
     response = await http.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
     assert "demo admin" in {k["name"] for k in response.json()["items"]}

@@ -76,8 +76,9 @@ class DemoResult:
                 f"  projects      {sum(self.projects.values())} ({statuses})",
                 f"  offers        {sum(self.offers.values())} ({funnel})",
                 "",
-                "Admin key (shown once; use it as 'Authorization: Bearer <key>'):",
-                f"  CLIMATELIB_DEMO_ADMIN_KEY={self.admin_key}",
+                "An admin key, shown once. Paste this line into your shell, then try the API:",
+                f"  export ADMIN={self.admin_key}",
+                '  curl -H "Authorization: Bearer $ADMIN" http://127.0.0.1:8000/api/v1/projects',
             ]
         )
 
@@ -119,6 +120,9 @@ class Keys:
 
 async def issue(app: FastAPI, name: str, role: Role, scope: str | None) -> str:
     async with app.state.sessions.begin() as session:
+        # SQLite: the write lock up front, so that a write landing after this read (the app's
+        # own, say) makes it wait rather than fail
+        await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         _, secret = await api_keys.create(session, name=name, role=role, scope=scope)
         return secret
 

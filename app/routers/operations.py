@@ -6,12 +6,33 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
+from app.db import SessionDep
 from app.errors import problem_response, responses
-from app.services import readiness
+from app.schemas.front_page import FrontPage
+from app.services import front_page, readiness
 
 router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/",
+    response_model=FrontPage,
+    operation_id="get_index",
+    summary="What this service is, and where to go",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def index(request: Request, session: SessionDep) -> Any:
+    """For API clients a JSON index (version, links, live figures); for a browser (``Accept:
+    text/html``) the same as a small page."""
+    page = await front_page.front_page(session)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(
+            front_page.as_html(page),
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        )
+    return page
 
 
 @router.get("/healthz", operation_id="get_health", summary="Liveness")
