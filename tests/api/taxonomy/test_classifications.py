@@ -257,3 +257,36 @@ class TestSecondLevelProductCategories:
             headers=bank,
         )
         assert _failed(explained.json()) == ["categories"]
+
+
+class TestSpreadsheets:
+    async def test_export_writes_scheme_code_and_the_import_reads_it_back(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region = await keys.region("440304")
+        await create_project(
+            client,
+            region,
+            external_ref="X-1",
+            categories=["M2.1"],
+            classifications=_gfc("4", "1"),
+        )
+        exported = await client.get(
+            "/api/v1/projects/export", params={"format": "csv"}, headers=region
+        )
+        assert exported.status_code == 200, exported.text
+        text = exported.content.decode("utf-8-sig")
+        assert "gfc-2025:4;gfc-2025:1" in text
+        # the same file, with the row's reference changed, imports as a new project
+        again = text.replace("X-1", "X-2")
+        response = await client.post(
+            f"{PROJECTS}/import",
+            headers=region,
+            files={"file": ("p.csv", again.encode("utf-8-sig"), "text/csv")},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["summary"]["created"] == 1, response.text
+        listed = await client.get(PROJECTS, params={"category": "M2.1"}, headers=region)
+        by_ref = {p["external_ref"]: p for p in listed.json()["items"]}
+        assert by_ref["X-2"]["classifications"] == _gfc("4", "1")
+        assert by_ref["X-2"]["categories"] == ["M2.1"]
