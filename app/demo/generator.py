@@ -27,6 +27,7 @@ from app.demo.catalogue import (
     ProductTemplate,
     ProjectTemplate,
 )
+from app.reference.classifications import GFC_2025, suggested
 from app.reference.regions import RegionLevel, region_table
 
 # --- codes, money and dates -------------------------------------------------------------------
@@ -215,6 +216,11 @@ def build_project(
     }
     if template.fuel is not None:
         body["fuel"] = template.fuel
+    # Most owners' banks have filed the project under the green finance catalogue: the first
+    # entry the crosswalk suggests for its first category (no draw, so the rest stays the same).
+    if i % 5:
+        code = suggested(GFC_2025, categories[0])[0]
+        body["classifications"] = [{"scheme": GFC_2025, "code": code}]
     if body["third_party_verified"]:
         body["verifier"] = rng.choice(VERIFIERS)
     body |= _climate_benefits(template, categories, total, rng)
@@ -335,7 +341,7 @@ def _climate_benefits(
         if "M3" in categories:
             fields["annual_energy_saving_tce"] = round(amount / 2.6, 1)
         first_m = next(c for c in categories if c.startswith("M"))
-        fields["accounting_methodology"] = METHODOLOGY[first_m]
+        fields["accounting_methodology"] = METHODOLOGY[first_m.split(".")[0]]
     if any(c.startswith("A") for c in categories):
         people = int(rng.lognormvariate(math.log(30_000), 1.0))
         fields["adaptation_beneficiaries"] = people

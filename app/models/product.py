@@ -72,6 +72,9 @@ class Product(Base):
     # Criteria: null or an empty list does not restrict.
     objectives: Mapped[list[str] | None] = mapped_column(JSON)
     categories: Mapped[list[str] | None] = mapped_column(JSON)
+    gfc_codes: Mapped[list[str] | None] = mapped_column(
+        JSON, doc="Entries of 《绿色金融支持项目目录（2025年版）》 targeted (gfc-2025 codes)."
+    )
     region_prefixes: Mapped[list[str] | None] = mapped_column(JSON)
     construction_statuses: Mapped[list[str] | None] = mapped_column(JSON)
     amount_min: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))

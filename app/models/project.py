@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Money, Timestamp, UUIDPk, db_now
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.reference.taxonomy import taxonomy_version
 
 
 class Objective(StrEnum):
@@ -113,6 +114,12 @@ class Project(Base):
     owner_type: Mapped[str | None] = mapped_column(String(30))
     objective: Mapped[Objective] = mapped_column(String(12))
     categories_mask: Mapped[int] = mapped_column(Integer)
+    classifications: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, doc="Entries in external schemes: [{scheme, code}]."
+    )
+    taxonomy_version: Mapped[str] = mapped_column(
+        String(16), default=taxonomy_version, doc="Taxonomy the categories follow."
+    )
     industry_code: Mapped[str] = mapped_column(String(5), index=True)
     fuel: Mapped[Fuel | None] = mapped_column(String(10))
     capacity_replacement: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -45,6 +45,8 @@ class ProjectRow(NamedTuple):
     adaptation_beneficiaries: int | None
     third_party_verified: bool
     is_two_high: bool
+    classifications: Any
+    """[{scheme, code}], or its JSON text where a driver's own rows are read."""
 
 
 class FeedPosition(NamedTuple):
@@ -172,6 +174,7 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         Project.adaptation_beneficiaries,
         Project.third_party_verified,
         Project.is_two_high,
+        Project.classifications,
     ).where(Project.status == ProjectStatus.in_library)
     if ids is not None:
         stmt = stmt.where(Project.id.in_(list(ids)))
@@ -187,7 +190,7 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         async with driver.execute(sql) as cursor:
             # SQLite keeps UUIDs as 32 hex characters and booleans as 0/1
             return [
-                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:11], bool(r[11]), bool(r[12])))
+                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:11], bool(r[11]), bool(r[12]), r[13]))
                 for r in await cursor.fetchall()
             ]
     result = await session.execute(stmt)
@@ -240,5 +243,6 @@ async def project_row(
         adaptation_beneficiaries=project.adaptation_beneficiaries,
         third_party_verified=project.third_party_verified,
         is_two_high=project.is_two_high,
+        classifications=project.classifications,
     )
     return project, row

@@ -166,7 +166,7 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
     if f.objective:
         stmt = stmt.where(Project.objective.in_(f.objective))
     if f.categories:
-        wanted = CATEGORIES.mask(f.categories)
+        wanted = CATEGORIES.exact_mask(f.categories)
         stmt = stmt.where(Project.categories_mask.op("&")(wanted) != 0)
     if f.region_code:
         stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))

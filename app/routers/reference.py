@@ -5,7 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.errors import responses
-from app.schemas.reference import RegionDetail, RegionPage, RegionRead, Taxonomy
+from app.schemas.reference import (
+    ClassificationSchemes,
+    Crosswalk,
+    RegionDetail,
+    RegionPage,
+    RegionRead,
+    Taxonomy,
+)
 from app.services import reference
 
 router = APIRouter(prefix="/api/v1", tags=["reference"])
@@ -20,6 +27,31 @@ router = APIRouter(prefix="/api/v1", tags=["reference"])
 async def get_taxonomy() -> Taxonomy:
     """The objectives and categories projects are filed under, in Chinese and English."""
     return reference.taxonomy()
+
+
+@router.get(
+    "/taxonomy/classifications",
+    response_model=ClassificationSchemes,
+    operation_id="list_classification_schemes",
+    summary="External classification schemes",
+)
+async def list_classification_schemes() -> ClassificationSchemes:
+    """The external schemes a project may be classified under, with their sources and entries."""
+    return reference.classification_schemes()
+
+
+@router.get(
+    "/taxonomy/crosswalk",
+    response_model=Crosswalk,
+    operation_id="get_taxonomy_crosswalk",
+    summary="Suggested mapping from the taxonomy to an external scheme",
+    responses=responses(400, 422),
+)
+async def get_taxonomy_crosswalk(
+    to: Annotated[str, Query(max_length=40, description="The scheme to map to: gfc-2025.")],
+) -> Crosswalk:
+    """The entries of scheme ``to`` suggested for each taxonomy code (a suggestion only)."""
+    return reference.crosswalk(to)
 
 
 @router.get(

@@ -18,6 +18,13 @@ else:  # the taxonomy's codes, inline in the schema as a product's criteria alwa
 RegionPrefix = Annotated[
     str, Field(pattern=r"^\d{2}(\d{2}(\d{2})?)?$", description="2, 4 or 6 digits of GB/T 2260.")
 ]
+GfcCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[1-9](\.\d{1,2}){0,2}$",
+        description="A code of 《绿色金融支持项目目录（2025年版）》 (gfc-2025), as shipped.",
+    ),
+]
 MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 RateIn = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=3)]
 WeightName = Literal[
@@ -32,7 +39,24 @@ class CriteriaFields(InputModel):
         default=None, description="Project objectives accepted.", examples=[["mitigation"]]
     )
     categories: list[CategoryCode] | None = Field(
-        default=None, description="Taxonomy categories accepted (any of).", examples=[["M2", "M3"]]
+        default=None,
+        description=(
+            "Taxonomy categories accepted (any of): a first-level code accepts its second-level "
+            "codes (M2 accepts M2.1), a second-level code only itself (M2.1 does not accept a "
+            "project filed under plain M2); a parent with its own child is a 422 "
+            "redundant_category."
+        ),
+        examples=[["M2", "M3"]],
+    )
+    gfc_codes: list[GfcCode] | None = Field(
+        default=None,
+        max_length=50,
+        description=(
+            "Entries of 《绿色金融支持项目目录（2025年版）》 accepted (any of): a project passes "
+            "when one of its gfc-2025 classifications equals or falls under a listed code "
+            "(GET /api/v1/taxonomy/classifications); an unknown code is a 422."
+        ),
+        examples=[["4"]],
     )
     region_prefixes: list[RegionPrefix] | None = Field(
         default=None,
@@ -149,6 +173,7 @@ class ProductRead(OutputModel):
     quota_used: MoneyOut = Field(description="Financed so far under the product, CNY.")
     objectives: list[str] | None = Field(description="Objectives accepted.")
     categories: list[str] | None = Field(description="Categories accepted.")
+    gfc_codes: list[str] | None = Field(description="gfc-2025 catalogue entries accepted.")
     region_prefixes: list[str] | None = Field(description="Region prefixes served.")
     construction_statuses: list[str] | None = Field(description="Construction statuses accepted.")
     amount_min: MoneyOut | None = Field(description="Least remaining need, CNY.")

@@ -6,7 +6,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, PlainSerializer, create_model, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
@@ -24,6 +31,7 @@ from app.schemas.project_fields import (
     Mask,
     Nested,
     Plain,
+    Records,
     Screened,
     field_table,
     optional_model,
@@ -70,6 +78,26 @@ class Owner(InputModel):
     def _compact_uscc(cls, value: str) -> str:
         # Stored in the compact form the checksum is computed on: no spaces or dashes, upper case.
         return value.replace(" ", "").replace("-", "").upper()
+
+
+class Classification(InputModel):
+    """A project's entry in an external classification scheme (GET /taxonomy/classifications)."""
+
+    scheme: str = Field(
+        min_length=1, max_length=40, description="The scheme's id.", examples=["gfc-2025"]
+    )
+    code: str = Field(
+        min_length=1, max_length=20, description="The entry's code in that scheme.", examples=["4"]
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        # A spreadsheet cell holds each classification as ``scheme:code``.
+        if isinstance(value, str) and ":" in value:
+            scheme, _, code = value.partition(":")
+            return {"scheme": scheme.strip(), "code": code.strip()}
+        return value
 
 
 class Contact(InputModel):
@@ -125,9 +153,26 @@ class ProjectFields(InputModel):
         list[Category], Mask("支持领域", CATEGORIES, shown="Taxonomy categories.")
     ] = Field(
         min_length=1,
-        max_length=13,
-        description="Taxonomy categories (M1…M6, A1…A7) consistent with the objective.",
+        max_length=len(CATEGORIES.codes),
+        description=(
+            "Taxonomy categories consistent with the objective: first-level (M1…M6, A1…A7) or "
+            "second-level codes (M2.1 …, as /taxonomy serves them), a second-level code implying "
+            "its parent; a parent listed with its own child is a 422 redundant_category."
+        ),
         examples=[["M2"]],
+    )
+    classifications: Annotated[
+        list[Classification],
+        Records("外部分类", shown="Entries in external classification schemes."),
+    ] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Entries in recognised external schemes (GET /api/v1/taxonomy/classifications), "
+            "e.g. 《绿色金融支持项目目录（2025年版）》 as gfc-2025; an unknown scheme or code is "
+            "a 422 naming it. In a spreadsheet: scheme:code items, e.g. gfc-2025:4."
+        ),
+        examples=[[{"scheme": "gfc-2025", "code": "4"}]],
     )
     industry_code: Annotated[str, Plain("国民经济行业代码", shown="GB/T 4754-2017 class.")] = Field(
         max_length=5,
@@ -316,6 +361,16 @@ _REVIEWED: dict[str, Any] = {
     "screening": (
         Annotated[Screening, Screened()],
         Field(description="两高 screening result and its reasons."),
+    ),
+    "taxonomy_version": (
+        str,
+        Field(
+            description=(
+                "Version of the taxonomy the categories were last validated under (set by every "
+                "write; a new taxonomy version never rewrites stored projects)."
+            ),
+            examples=["2026.1"],
+        ),
     ),
     "version": (int, Field(description="Version for If-Match (the ETag is its quoted value).")),
     "approved_at": (datetime | None, Field(description="When it entered the library.")),

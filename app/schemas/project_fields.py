@@ -10,6 +10,8 @@ answer, the spreadsheet columns and the batch's compared columns.
 - ``Plain``: one column of the same name, shown as stored;
 - ``Amount``: CNY in one column, shown as a decimal string;
 - ``Mask``: a list of codes stored as one integer bit mask (``<name>_mask``);
+- ``Records``: a list of small models stored as one JSON column of the field's name (in a
+  spreadsheet, one cell of ``a:b`` items);
 - ``Nested``: a small model whose parts are columns ``<name>_<part>`` (the parts declare
   their own headers); ``private`` ones are shown only to those who may see the contact;
 - ``Screened``: the 两高 screening the library stores with every project (answer only).
@@ -82,6 +84,14 @@ class Mask(Kind):
         return (f"{name}_mask",)
 
 
+class Records(Kind):
+    """A list of small models in one JSON column of the field's name; in a spreadsheet, one
+    ``list`` cell whose items the model reads from text."""
+
+    def read_type(self, annotation: Any) -> Any:
+        return list[read_model(model_of(annotation))]  # type: ignore[misc]
+
+
 class Nested(Kind):
     """A small model stored as one column per part, ``<name>_<part>``."""
 
@@ -130,7 +140,7 @@ class FieldSpec:
 
     @property
     def cell(self) -> Literal["text", "list", "bool"]:
-        if isinstance(self.kind, Mask):
+        if isinstance(self.kind, Mask | Records):
             return "list"
         return "bool" if self.annotation is bool else "text"
 
@@ -153,7 +163,7 @@ def accepts_none(annotation: Any) -> bool:
 
 
 def model_of(annotation: Any) -> type[BaseModel]:
-    """The model inside ``Model`` or ``Model | None``."""
+    """The model inside ``Model``, ``Model | None`` or ``list[Model]``."""
     for candidate in (annotation, *get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate

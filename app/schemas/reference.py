@@ -21,11 +21,88 @@ class Objective(BaseModel):
     name_en: str
 
 
+class TaxonomySource(BaseModel):
+    title: str = Field(description="The document.")
+    part: str = Field(description="The part of it the taxonomy takes.")
+    role: str = Field(description="What the taxonomy takes from it.")
+
+
 class Taxonomy(BaseModel):
-    version: str = Field(description="Changes whenever an entry changes.", examples=["2026.1"])
-    source: str
+    version: str = Field(
+        description=(
+            "Changes whenever an entry changes; each project states the version it was "
+            "classified under (taxonomy_version)."
+        ),
+        examples=["2026.1"],
+    )
+    source: str = Field(description="The policy the first level comes from.")
+    sources: list[TaxonomySource] = Field(description="The source documents of each level.")
     objectives: list[Objective]
-    categories: list[TaxonomyEntry]
+    categories: list[TaxonomyEntry] = Field(
+        description=(
+            "First-level categories with their second-level children; a project accepts a code "
+            "of either level, and a second-level code implies its parent."
+        )
+    )
+    classification_schemes: list[str] = Field(
+        description="External schemes a project may be classified under (GET /taxonomy/"
+        "classifications).",
+        examples=[["gfc-2025"]],
+    )
+
+
+class SchemeEntry(BaseModel):
+    code: str = Field(description="Code in the scheme; levels nest by dots.", examples=["4"])
+    level: int = Field(description="1 for a first-level entry.", examples=[1])
+    name_zh: str = Field(examples=["能源绿色低碳转型"])
+    name_en: str
+
+
+class SchemeLevels(BaseModel):
+    shipped: list[int] = Field(description="The levels whose entries are listed here.")
+    not_shipped: list[int] = Field(description="The scheme's levels not (yet) shipped.")
+    note: str = Field(description="Why, and how codes of the later levels will read.")
+
+
+class SchemeSource(BaseModel):
+    title: str = Field(description="The issuing notice.")
+    structure: str = Field(description="The scheme's levels and sizes, as published.")
+    first_level_as_published_in: list[str] = Field(
+        description="Where the shipped entries were read."
+    )
+
+
+class ClassificationScheme(BaseModel):
+    scheme: str = Field(description="Id a project's classifications use.", examples=["gfc-2025"])
+    name_zh: str = Field(examples=["绿色金融支持项目目录（2025年版）"])
+    name_en: str
+    issued_by: list[str]
+    in_force: date = Field(description="Day the scheme took effect.")
+    source: SchemeSource
+    levels: SchemeLevels
+    entries: list[SchemeEntry]
+
+
+class ClassificationSchemes(BaseModel):
+    items: list[ClassificationScheme]
+
+
+class CrosswalkTarget(BaseModel):
+    code: str = Field(examples=["4"])
+    name_zh: str
+    name_en: str
+
+
+class CrosswalkItem(BaseModel):
+    category: str = Field(description="A taxonomy code, either level.", examples=["M2"])
+    suggested: list[CrosswalkTarget] = Field(description="Entries suggested for it.")
+
+
+class Crosswalk(BaseModel):
+    from_taxonomy_version: str = Field(description="The taxonomy version mapped from.")
+    to: str = Field(description="The scheme mapped to.", examples=["gfc-2025"])
+    note: str = Field(description="What the mapping is and is not: a suggestion.")
+    items: list[CrosswalkItem]
 
 
 class RegionSuccessor(BaseModel):

@@ -80,13 +80,18 @@ def cells(doc: dict[str, Any]) -> list[Any]:
     return [_value(doc, field) for field, _ in COLUMNS]
 
 
+def _list_text(values: list[Any]) -> str:
+    # Codes as they are; classifications as scheme:code, the form the import reads back.
+    return ";".join(f"{v['scheme']}:{v['code']}" if isinstance(v, dict) else str(v) for v in values)
+
+
 def _csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(value)
+        return _list_text(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, str):
@@ -104,7 +109,7 @@ def _xlsx_value(field: str, value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list):
-        return ";".join(value)
+        return _list_text(value)
     if isinstance(value, str):
         # openpyxl writes a string that begins with "=" as a formula: this one never does.
         return neutralise(value)

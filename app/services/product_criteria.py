@@ -1,10 +1,13 @@
 """The rules on a product's criteria fields, shared by saved products and unsaved previews:
-ranges ordered, known region codes, not all weights zero, quota not below its use."""
+ranges ordered, known region codes and catalogue codes, no category beside its own parent, not
+all weights zero, quota not below its use."""
 
 from typing import Any
 
 from app.errors import FieldError, RuleViolation, field_error
+from app.reference.classifications import GFC_2025, scheme_codes
 from app.reference.regions import region_table
+from app.reference.taxonomy import redundant_categories
 from app.schemas.product import CriteriaFields
 from app.services.matching.criteria import DEFAULT_WEIGHTS
 
@@ -33,6 +36,16 @@ def check_criteria(values: dict[str, Any]) -> None:
                     f"{prefix} is not the prefix of a GB/T 2260 region.",
                 )
             )
+    for i, code, parent in redundant_categories(list(values.get("categories") or ())):
+        message = f"{code} is accepted with {parent} already: list one of them."
+        errors.append(field_error(["body", "categories", i], "redundant_category", message))
+    known = scheme_codes(GFC_2025)
+    for i, code in enumerate(values.get("gfc_codes") or ()):
+        if code not in known:
+            message = f"{code!r} is not a code of {GFC_2025} (as shipped)."
+            errors.append(
+                field_error(["body", "gfc_codes", i], "unknown_classification_code", message)
+            )
     weights = values.get("weights")
     # Weights left out keep their default points, so only the merged set can be all zero.
     if weights is not None and sum({**DEFAULT_WEIGHTS, **weights}.values()) <= 0:
@@ -56,7 +69,13 @@ def criteria_values(body: CriteriaFields, fields: set[str] | None = None) -> dic
     """The body's values as model attributes: duplicates removed, defaults for cleared flags."""
     # The deprecated alias has been moved onto its new name by the schema.
     data = body.model_dump(include=fields, exclude={"accepts_two_high_retrofit"})
-    for key in ("objectives", "categories", "region_prefixes", "construction_statuses"):
+    for key in (
+        "objectives",
+        "categories",
+        "gfc_codes",
+        "region_prefixes",
+        "construction_statuses",
+    ):
         if data.get(key) is not None:
             data[key] = sorted({str(v) for v in data[key]})
     if "requires_verification" in data and data["requires_verification"] is None:

@@ -12,9 +12,10 @@ from typing import Any
 
 from app.auth import Principal
 from app.models import Project
+from app.reference.taxonomy import taxonomy_version
 from app.repositories import projects as repo
 from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
-from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Screened
+from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Records, Screened
 from app.services.screening import screen_fields
 
 Getter = Callable[[Any], Any]
@@ -47,6 +48,8 @@ def _stored(spec: FieldSpec, env: dict[str, Any]) -> list[tuple[str, str]]:
     if isinstance(kind, Mask):
         env[f"mask_{spec.name}"] = kind.flags.mask
         return [(spec.columns[0], f"mask_{spec.name}(c.value for c in {value})")]
+    if isinstance(kind, Records):
+        return [(spec.name, f"[item.model_dump() for item in {value}]")]
     if isinstance(kind, Nested):
         guard = f" if {value} is not None else None" if spec.optional else ""
         return [
@@ -67,8 +70,10 @@ _stored_columns = _columns_builder()
 STORED_COLUMNS: tuple[str, ...] = (
     *(column for spec in INPUT_FIELDS for column in spec.columns),
     *Screened.COLUMNS,
+    "taxonomy_version",
 )
-"""Every column a write sets: the fields' own and the 两高 screening's."""
+"""Every column a write sets: the fields' own, the 两高 screening's and the taxonomy version the
+categories were validated under (every write validates them against the current taxonomy)."""
 FIELD_OF_COLUMN: dict[str, str] = {
     column: spec.name for spec in INPUT_FIELDS for column in spec.columns
 }
@@ -86,6 +91,7 @@ def column_values(data: ProjectFields) -> dict[str, Any]:
     values["is_two_high"] = result.is_two_high
     values["two_high_outcome"] = result.outcome.value
     values["screening"] = result.as_json()
+    values["taxonomy_version"] = taxonomy_version()
     return values
 
 

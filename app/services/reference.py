@@ -2,11 +2,18 @@
 
 from functools import cache
 
-from app.errors import NotFound
+from app.errors import NotFound, RuleViolation, field_error
+from app.models.flags import CATEGORIES
+from app.reference import classifications
 from app.reference.regions import Region, RegionLevel, region_table
 from app.reference.taxonomy import taxonomy as taxonomy_data
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
 from app.schemas.reference import (
+    ClassificationScheme,
+    ClassificationSchemes,
+    Crosswalk,
+    CrosswalkItem,
+    CrosswalkTarget,
     RegionDetail,
     RegionPage,
     RegionRead,
@@ -20,7 +27,48 @@ _CURSOR_KEYS = [SortKey(None, kind=str)]
 @cache
 def taxonomy() -> Taxonomy:
     """The shipped taxonomy, read once."""
-    return Taxonomy.model_validate(taxonomy_data())
+    schemes = list(classifications.schemes())
+    return Taxonomy.model_validate({**taxonomy_data(), "classification_schemes": schemes})
+
+
+@cache
+def classification_schemes() -> ClassificationSchemes:
+    """The external classification schemes shipped, with their sources and entries."""
+    return ClassificationSchemes(
+        items=[ClassificationScheme.model_validate(s) for s in classifications.schemes().values()]
+    )
+
+
+def crosswalk(to: str) -> Crosswalk:
+    """The suggested mapping from every taxonomy code to the entries of scheme ``to``."""
+    known = classifications.schemes()
+    if to not in known:
+        message = f"Unknown classification scheme {to!r}; known: {', '.join(known)}."
+        raise RuleViolation(
+            message,
+            code="unknown_classification_scheme",
+            errors=[field_error(["query", "to"], "unknown_classification_scheme", message)],
+        )
+    return _crosswalk(to)
+
+
+@cache
+def _crosswalk(to: str) -> Crosswalk:
+    entries = {e["code"]: e for e in classifications.schemes()[to]["entries"]}
+    data = classifications.crosswalk(to)
+    items = [
+        CrosswalkItem(
+            category=code,
+            suggested=[
+                CrosswalkTarget.model_validate(entries[target])
+                for target in classifications.suggested(to, code)
+            ],
+        )
+        for code in CATEGORIES.codes
+    ]
+    return Crosswalk(
+        from_taxonomy_version=data["from_taxonomy_version"], to=to, note=data["note"], items=items
+    )
 
 
 def _read(region: Region) -> RegionRead:

@@ -20,7 +20,7 @@ from app.models import Role
 from app.models.flags import CATEGORIES
 from app.models.pilot import PilotStatus
 from app.reference.regions import region_table
-from app.reference.taxonomy import taxonomy
+from app.reference.taxonomy import category_codes, taxonomy
 from app.repositories import stats as repo
 from app.repositories.projects import readable_clause
 from app.schemas.stats import (
@@ -158,10 +158,11 @@ def _by_province(rows: Iterable[Any]) -> dict[str, Sums]:
 
 
 def _by_category(rows: Iterable[Any]) -> dict[str, Sums]:
-    """Figures per category from groups per categories mask: a project counts in each of its."""
+    """Figures per category from groups per categories mask: a project counts in each of its,
+    and a second-level code counts under its parent too (the stored mask holds both bits)."""
     out: dict[str, Sums] = {code: {} for code in CATEGORIES.codes}
     for row in rows:
-        for code in CATEGORIES.decode(row.key):
+        for code in CATEGORIES.expand(row.key):
             _add(out[code], row._mapping)
     return out
 
@@ -196,7 +197,7 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
     categories = _by_category(by_mask)
     by_category = [
         GroupFigures(key=code, label=category_labels.get(code), **_values(categories[code]))
-        for code in CATEGORIES.codes
+        for code in category_codes()
     ]
     # Every pilot appears, with zeros where it has no counted project.
     found = _by_pilot(by_region, await repo.pilot_codes(session))

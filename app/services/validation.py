@@ -11,9 +11,10 @@ from app.auth import Principal
 from app.errors import FieldError, RuleViolation, field_error
 from app.models.project import Objective
 from app.reference import uscc
+from app.reference.classifications import scheme_codes, schemes
 from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
-from app.reference.taxonomy import category_objective
+from app.reference.taxonomy import category_objective, redundant_categories
 from app.schemas.project import ProjectFields
 from app.services.screening import fuel_required
 
@@ -39,6 +40,7 @@ def check(
         _fuel(data),
         _amounts_and_dates(data),
         _categories(data),
+        _classifications(data),
         _benefits(data),
     )
     return [field_error([*loc, *path], code, message) for path, code, message in broken]
@@ -121,8 +123,27 @@ def _categories(data: ProjectFields) -> Iterator[Broken]:
         yield ["categories"], "category_objective_mismatch", message
     if len(set(data.categories)) != len(data.categories):
         yield ["categories"], "duplicate_category", "A category is listed twice."
+    for i, code, parent in redundant_categories([c.value for c in data.categories]):
+        message = f"{code} already implies {parent}: list one of them."
+        yield ["categories", i], "redundant_category", message
     if len(set(data.financing_types)) != len(data.financing_types):
         yield ["financing_types"], "duplicate_financing_type", "A financing type is listed twice."
+
+
+def _classifications(data: ProjectFields) -> Iterator[Broken]:
+    known = schemes()
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(data.classifications):
+        if item.scheme not in known:
+            message = f"Unknown classification scheme {item.scheme!r}; known: {', '.join(known)}."
+            yield ["classifications", i, "scheme"], "unknown_classification_scheme", message
+        elif item.code not in scheme_codes(item.scheme):
+            message = f"{item.code!r} is not a code of {item.scheme} (as shipped)."
+            yield ["classifications", i, "code"], "unknown_classification_code", message
+        elif (item.scheme, item.code) in seen:
+            message = f"{item.scheme} {item.code} is listed twice."
+            yield ["classifications", i], "duplicate_classification", message
+        seen.add((item.scheme, item.code))
 
 
 def _benefits(data: ProjectFields) -> Iterator[Broken]:

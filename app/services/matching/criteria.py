@@ -93,6 +93,7 @@ class Criteria:
     valid_to: date | None = None
     objectives: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    gfc_codes: tuple[str, ...] = ()
     region_prefixes: tuple[str, ...] = ()
     construction_statuses: tuple[str, ...] = ()
     amount_min_cents: int | None = None
@@ -110,7 +111,7 @@ class Criteria:
 
     @property
     def categories_mask(self) -> int:
-        return CATEGORIES.mask(self.categories)
+        return CATEGORIES.exact_mask(self.categories)
 
     def is_valid_on(self, day: date) -> bool:
         return (
@@ -140,6 +141,7 @@ def criteria_of(row: Any, *, is_active: bool | None = None) -> Criteria:
         valid_to=row.valid_to,
         objectives=tuple(row.objectives or ()),
         categories=tuple(row.categories or ()),
+        gfc_codes=tuple(getattr(row, "gfc_codes", None) or ()),
         region_prefixes=tuple(row.region_prefixes or ()),
         construction_statuses=tuple(row.construction_statuses or ()),
         amount_min_cents=to_cents(row.amount_min),

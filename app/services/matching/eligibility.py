@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.reference.classifications import GFC_2025
 from app.services.matching.criteria import (
     CONSTRUCTION_CODES,
     OBJECTIVE_CODES,
@@ -105,6 +106,24 @@ def _categories_detail(lib: Library, c: Criteria, i: int) -> str:
     return (
         f"project categories {CATEGORIES.decode(int(lib.categories[i]))}; product accepts "
         f"{list(c.categories) or 'any'}"
+    )
+
+
+def _gfc(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.gfc_codes:
+        return None
+    wanted = frozenset(c.gfc_codes)
+    codes = lib.gfc[idx]
+    return np.fromiter((not wanted.isdisjoint(s) for s in codes), np.bool_, count=len(codes))
+
+
+def _gfc_detail(lib: Library, c: Criteria, i: int) -> str:
+    # The stored set holds each code's parents too; the most specific codes are the stated ones.
+    held = lib.gfc[i]
+    stated = sorted(code for code in held if not any(o.startswith(code + ".") for o in held))
+    return (
+        f"project {GFC_2025} classifications {stated or 'none'}; product accepts "
+        f"{list(c.gfc_codes)} (a code or one under it)"
     )
 
 
@@ -236,6 +255,14 @@ CRITERIA: tuple[Criterion, ...] = (
         _categories,
         _categories_detail,
         shared_by=("categories",),
+    ),
+    Criterion(
+        "gfc_codes",
+        "one of the project's gfc-2025 classifications (《绿色金融支持项目目录（2025年版）》)\n"
+        "  equals or falls under a listed code;",
+        _gfc,
+        _gfc_detail,
+        shared_by=("gfc_codes",),
     ),
     Criterion(
         "construction_status",

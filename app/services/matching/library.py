@@ -4,6 +4,7 @@ The matcher never touches rows: eligibility, scoring and explanation read these 
 criterion over 100,000 projects is a handful of vectorised operations.
 """
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +14,41 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.models import Objective
+from app.models.flags import CATEGORIES
+from app.reference.classifications import GFC_2025, ancestors
 from app.repositories.matching import ProjectRow
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES
 
 Index = NDArray[np.intp] | slice
 Mask = NDArray[np.bool_]
+
+
+def stated_categories(masks: NDArray[np.uint32]) -> NDArray[np.uint32]:
+    """Stored category masks without the parents their second-level codes imply."""
+    out = masks.copy()
+    for parent, children in CATEGORIES.children.items():
+        out[(masks & children) != 0] &= ~np.uint32(parent)
+    return out
+
+
+_NO_CODES: frozenset[str] = frozenset()
+
+
+def _gfc_codes(classifications: Any) -> frozenset[str]:
+    """A project's gfc-2025 codes and every code they fall under (4.1 → 4.1, 4)."""
+    if not classifications:
+        return _NO_CODES
+    if isinstance(classifications, str):
+        classifications = json.loads(classifications)
+    codes = {a for c in classifications if c["scheme"] == GFC_2025 for a in ancestors(c["code"])}
+    return frozenset(codes) if codes else _NO_CODES
+
+
+def _gfc_column(rows: Sequence[ProjectRow]) -> NDArray[np.object_]:
+    out = np.empty(len(rows), dtype=np.object_)
+    for i, r in enumerate(rows):
+        out[i] = _gfc_codes(r.classifications)
+    return out
 
 
 def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
@@ -55,7 +86,7 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         "objective": objective,
         # one bit per code: a set of accepted codes is then one AND, not a gather
         "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
-        "categories": column((r.categories_mask for r in rows), np.uint16),
+        "categories": column((r.categories_mask for r in rows), np.uint32),
         "ftypes": column((r.financing_types_mask for r in rows), np.uint8),
         "cstatus": cstatus,
         "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
@@ -67,6 +98,7 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         "benefit": benefit,
         "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
         "two_high": column((bool(r.is_two_high) for r in rows), np.bool_),
+        "gfc": _gfc_column(rows),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
         "adaptation_intensity": np.where(adapts, beneficiaries * per_10k, 0.0),
     }
@@ -88,7 +120,7 @@ class Library:
     region: NDArray[np.int32]
     objective: NDArray[np.int8]
     objective_bit: NDArray[np.uint8]
-    categories: NDArray[np.uint16]
+    categories: NDArray[np.uint32]
     ftypes: NDArray[np.uint8]
     cstatus: NDArray[np.int8]
     cstatus_bit: NDArray[np.uint8]
@@ -97,6 +129,8 @@ class Library:
     benefit: NDArray[np.float64]
     verified: Mask
     two_high: Mask
+    gfc: NDArray[np.object_]
+    """Per project: its gfc-2025 codes and the codes they fall under (a frozenset)."""
     mitigation_intensity: NDArray[np.float64]
     """tCO2e a year (reduction + sink) per 10,000 CNY of remaining need; 0 for adaptation."""
     adaptation_intensity: NDArray[np.float64]

@@ -13,8 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.models import Objective
+from app.models.flags import CATEGORIES
 from app.services.matching.criteria import OBJECTIVE_CODES, Criteria
-from app.services.matching.library import Library
+from app.services.matching.library import Library, stated_categories
 
 MAX_SCORE_CENTI = 10_000  # scores are kept as integer hundredths: 0..10,000
 
@@ -147,9 +148,12 @@ def _category_targeted(
     n = len(positions)
     if not c.categories:
         return np.zeros(n)
-    cats = lib.categories[positions]
+    # The codes the project states (not the parents they imply), each targeted when the product
+    # lists it or its parent.
+    cats = stated_categories(lib.categories[positions])
     counts = np.bitwise_count(cats).astype(np.float64)
-    hits = np.bitwise_count(np.bitwise_and(cats, c.categories_mask)).astype(np.float64)
+    targeted = CATEGORIES.with_children(c.categories_mask)
+    hits = np.bitwise_count(np.bitwise_and(cats, targeted)).astype(np.float64)
     out: Shares = np.divide(hits, counts, out=np.zeros(n), where=counts > 0)
     return out
 

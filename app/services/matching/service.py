@@ -377,6 +377,7 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
             "valid_to": None,
             "objectives": None,
             "categories": None,
+            "gfc_codes": None,
             "region_prefixes": None,
             "construction_statuses": None,
             "amount_min": None,

@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.reference.classifications import scheme_codes
+from app.reference.taxonomy import category_parents
 from app.repositories.matching import ProjectRow
 from app.services.matching.criteria import criteria_of
 from app.services.matching.eligibility import eligible_positions
@@ -47,6 +49,16 @@ STATUSES = ["planning", "approved", "under_construction", "operational"]
 money = st.integers(min_value=0, max_value=5_000).map(lambda n: Decimal(n) * 10_000)
 
 
+PARENTS = category_parents()
+GFC = sorted(scheme_codes("gfc-2025"))
+
+
+def _no_redundant(codes: Any) -> list[str]:
+    """Codes without a second-level code whose parent is listed too (the API refuses both)."""
+    listed = set(codes)
+    return sorted(c for c in listed if PARENTS.get(c) not in listed)
+
+
 @st.composite
 def projects(draw: st.DrawFn) -> dict[str, Any]:
     need = draw(money)
@@ -56,7 +68,10 @@ def projects(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "region_code": draw(st.sampled_from(REGIONS)),
         "objective": draw(st.sampled_from(OBJECTIVES)),
-        "categories": draw(st.sets(st.sampled_from(CATEGORIES.codes), min_size=1, max_size=3)),
+        "categories": draw(
+            st.sets(st.sampled_from(CATEGORIES.codes), min_size=1, max_size=3).map(_no_redundant)
+        ),
+        "gfc": draw(st.sets(st.sampled_from(GFC), max_size=2).map(sorted)),
         "financing_types": draw(
             st.sets(st.sampled_from(FINANCING_TYPES.codes), min_size=1, max_size=3)
         ),
@@ -93,7 +108,10 @@ def criteria(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "type": draw(st.sampled_from(sorted(PROVIDES))),
         "objectives": draw(_optional(st.lists(st.sampled_from(OBJECTIVES), max_size=2))),
-        "categories": draw(_optional(st.lists(st.sampled_from(CATEGORIES.codes), max_size=4))),
+        "categories": draw(
+            _optional(st.lists(st.sampled_from(CATEGORIES.codes), max_size=4).map(_no_redundant))
+        ),
+        "gfc_codes": draw(_optional(st.lists(st.sampled_from(GFC), max_size=3))),
         "region_prefixes": draw(
             _optional(st.lists(st.sampled_from(["44", "4403", "440106", "33", "11"]), max_size=2))
         ),
@@ -129,7 +147,15 @@ def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> boo
         )
         if not fits:
             return False
-    if c["categories"] and not set(p["categories"]) & set(c["categories"]):
+    # a listed code accepts itself and, when first-level, its own second-level codes
+    if c["categories"] and not any(
+        code in c["categories"] or PARENTS.get(code) in c["categories"] for code in p["categories"]
+    ):
+        return False
+    # a listed catalogue code accepts itself and the codes under it (4 accepts 4.1)
+    if c["gfc_codes"] and not any(
+        g == x or g.startswith(x + ".") for g in p["gfc"] for x in c["gfc_codes"]
+    ):
         return False
     if c["construction_statuses"] and p["construction_status"] not in c["construction_statuses"]:
         return False
@@ -197,6 +223,7 @@ def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
         adaptation_beneficiaries=p["beneficiaries"],
         third_party_verified=p["verified"],
         is_two_high=p["two_high"],
+        classifications=[{"scheme": "gfc-2025", "code": g} for g in p["gfc"]],
     )
 
 
@@ -279,6 +306,7 @@ class TestHttpAgainstReference:
                 adaptation_beneficiaries=p["beneficiaries"],
                 third_party_verified=p["verified"],
                 is_two_high=p["two_high"],
+                classifications=[{"scheme": "gfc-2025", "code": g} for g in p["gfc"]],
             )
             library[pid] = p
         body = {k: (str(v) if isinstance(v, Decimal | date) else v) for k, v in c.items()}
