@@ -6,11 +6,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, PlainSerializer, create_model, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
     ConstructionStatus,
+    ExitReason,
     Fuel,
     Nature,
     Objective,
@@ -129,6 +137,17 @@ class ProjectFields(InputModel):
         description="Taxonomy categories (M1…M6, A1…A7) consistent with the objective.",
         examples=[["M2"]],
     )
+    primary_category: Annotated[
+        Category | None,
+        Plain("主要支持领域", shown="The category the statistics attribute the project to."),
+    ] = Field(
+        default=None,
+        description=(
+            "The category the statistics attribute the project to; one of its categories. "
+            "Left out: the first one listed."
+        ),
+        examples=["M2"],
+    )
     industry_code: Annotated[str, Plain("国民经济行业代码", shown="GB/T 4754-2017 class.")] = Field(
         max_length=5,
         description="GB/T 4754-2017 class code: section letter and four digits.",
@@ -229,6 +248,12 @@ class ProjectFields(InputModel):
         default=None, description="Contact person; never shown to the public or institutions."
     )
 
+    @model_validator(mode="after")
+    def _primary_defaults_to_first(self) -> "ProjectFields":
+        if self.primary_category is None and self.categories:
+            self.primary_category = self.categories[0]
+        return self
+
 
 class ProjectCreate(ProjectFields):
     """A new project (a draft) pushed by a region."""
@@ -311,6 +336,16 @@ _REGISTERED: dict[str, Any] = {
         ),
     ),
     "status": (ProjectStatus, Field(description="Lifecycle status (入库流程).")),
+    "exit_reason": (
+        ExitReason | None,
+        Field(
+            description=(
+                "Why an exited project left the library (completed, financing_fulfilled, "
+                "cancelled, non_compliant); null otherwise, and for exits recorded before "
+                "reasons were."
+            )
+        ),
+    ),
 }
 _REVIEWED: dict[str, Any] = {
     "screening": (

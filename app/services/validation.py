@@ -121,6 +121,10 @@ def _categories(data: ProjectFields) -> Iterator[Broken]:
         yield ["categories"], "category_objective_mismatch", message
     if len(set(data.categories)) != len(data.categories):
         yield ["categories"], "duplicate_category", "A category is listed twice."
+    primary = data.primary_category
+    if primary is not None and primary not in data.categories:
+        message = f"{primary.value} is not one of the project's categories."
+        yield ["primary_category"], "primary_category_not_listed", message
     if len(set(data.financing_types)) != len(data.financing_types):
         yield ["financing_types"], "duplicate_financing_type", "A financing type is listed twice."
 
