@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import (
     ConfigDict,
@@ -251,8 +251,19 @@ class ProjectFields(InputModel):
     @model_validator(mode="after")
     def _primary_defaults_to_first(self) -> "ProjectFields":
         if self.primary_category is None and self.categories:
-            self.primary_category = self.categories[0]
+            # Set past pydantic's __setattr__, so that ``model_fields_set`` still tells a stated
+            # primary category from this default (a batch update keeps the stored one then).
+            object.__setattr__(self, "primary_category", self.categories[0])
         return self
+
+    def keeping_primary(self, stored: str | None) -> Self:
+        """This full record as an update of a project whose primary category is ``stored``:
+        without a stated one, the stored one stays while it is still listed."""
+        if "primary_category" in self.model_fields_set or stored is None:
+            return self
+        if stored not in self.categories or stored == self.primary_category:
+            return self
+        return self.model_copy(update={"primary_category": Category(stored)})
 
 
 class ProjectCreate(ProjectFields):

@@ -77,3 +77,34 @@ class TestPrimaryCategory:
         refused = await _patch(client, region, stated.json(), primary_category="M2")
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["code"] == "primary_category_not_listed"
+
+
+class TestPrimaryCategoryInBatches:
+    async def test_a_full_record_keeps_the_stored_one_unless_it_states_another(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region = await keys.region("440304")
+        url = f"{BASE}/batch"
+
+        async def send(**fields: Any) -> dict[str, Any]:
+            item = project_payload(external_ref="B-1", **fields)
+            response = await client.post(url, json={"items": [item]}, headers=region)
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()["results"][0]
+            return result
+
+        assert (await send(categories=["M3", "M2"]))["status"] == "created"
+        got = (await client.get(BASE, headers=region)).json()["items"][0]
+        assert got["primary_category"] == "M3"
+        # The same categories in another order, no primary stated: nothing changed.
+        assert (await send(categories=["M2", "M3"]))["status"] == "unchanged"
+        stated = await send(categories=["M2", "M3"], primary_category="M2")
+        assert stated["status"] == "updated"
+        got = (await client.get(BASE, headers=region)).json()["items"][0]
+        assert got["primary_category"] == "M2"
+        dropped = await send(categories=["M1", "M3"])
+        assert dropped["status"] == "updated"
+        got = (await client.get(BASE, headers=region)).json()["items"][0]
+        assert got["primary_category"] == "M1"
+        refused = await send(categories=["M1"], primary_category="M3")
+        assert refused["status"] == "error"
