@@ -18,7 +18,8 @@ class Period(StrEnum):
 
 
 class Coverage(StrEnum):
-    """Which projects a set of figures counts: exactly those the caller may read."""
+    """Which projects a set of figures counts: exactly those the caller may read. ``library``
+    is every project that entered the library: in_library and exited."""
 
     all = "all"
     library = "library"
@@ -121,9 +122,9 @@ class PilotEvaluation(BaseModel):
     period: Period = Field(description="Granularity of by_period.")
     coverage: Coverage = Field(
         description=(
-            "Which of the pilot's projects are counted: all (administrators), the library only "
-            "(the public and institutions), or the library plus the caller's own region or "
-            "province in every status it may read."
+            "Which of the pilot's projects are counted: all (administrators), those that "
+            "entered the library, in_library and exited (the public and institutions), or "
+            "those plus the caller's own region or province in every status it may read."
         )
     )
     totals: Figures = Field(description="All counted projects located in the pilot's codes.")

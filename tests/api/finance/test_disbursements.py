@@ -2,6 +2,7 @@
 them on a financed engagement; disbursed ≤ signed, repaid ≤ disbursed; the engagement shows
 signed, disbursed, repaid and outstanding."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,3 +161,21 @@ class TestSignedAmount:
         assert response.json()["code"] == "exceeds_financing_need"
         engagement = await _ok(await client.get(f"{BASE}/{offer['id']}", headers=bank))
         assert engagement["status"] == "contacted" and engagement["signed_amount"] is None
+
+
+class TestConcurrentDisbursements:
+    async def test_two_at_once_never_exceed_the_signed_amount(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        offer, bank, _ = await _offer(client, keys, app)
+        await _sign(client, bank, offer)  # 5,000,000.00 signed
+        url = f"{BASE}/{offer['id']}/disbursements"
+        answers = await asyncio.gather(
+            client.post(url, json=_pay("3000000.00"), headers=bank),
+            client.post(url, json=_pay("3000000.00"), headers=bank),
+        )
+        assert sorted(a.status_code for a in answers) == [201, 422]
+        loser = next(a for a in answers if a.status_code == 422)
+        assert loser.json()["code"] == "exceeds_signed_amount"
+        engagement = await _ok(await client.get(f"{BASE}/{offer['id']}", headers=bank))
+        assert engagement["disbursed_amount"] == "3000000.00"
