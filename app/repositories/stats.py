@@ -143,7 +143,7 @@ class Measure:
 
 def benefits_count() -> ColumnElement[bool]:
     """Whether a project's climate benefits count: not an exit as cancelled or non-compliant."""
-    void = [reason.value for reason in BENEFITS_VOID]
+    void = sorted(reason.value for reason in BENEFITS_VOID)
     return or_(
         P.status != ProjectStatus.exited, P.exit_reason.is_(None), P.exit_reason.not_in(void)
     )
