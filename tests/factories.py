@@ -92,13 +92,18 @@ async def move_project(
     action: str,
     reason: str | None = None,
     expect: int = 200,
+    reason_code: str | None = None,
 ) -> dict[str, Any]:
-    """Apply a transition with the project's current ETag; returns the new project."""
+    """Apply a transition with the project's current ETag; returns the new project.
+
+    ``exit`` goes with ``reason_code`` (``completed`` unless given)."""
     current = await client.get(f"{PROJECTS}/{project['id']}", headers=headers)
     etag = current.headers.get("etag") or f'"{project["version"]}"'
     body: dict[str, Any] = {"action": action}
     if reason is not None:
         body["reason"] = reason
+    if action == "exit":
+        body["reason_code"] = reason_code or "completed"
     response = await client.post(
         f"{PROJECTS}/{project['id']}/transitions",
         json=body,

@@ -1,6 +1,7 @@
 """`climatelib demo`: a small sample on a fresh database, checked through the API."""
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -117,7 +118,16 @@ class TestDemo:
         assert funnel["declined"] == demo.offers["declined"] >= 1
         assert sum(funnel["not_financed_by_reason"].values()) == demo.offers["not_financed"]
         public = (await http.get("/api/v1/stats/overview")).json()
-        assert public["totals"]["projects"] == demo.projects["in_library"]
+        # Every project that entered the library counts, exited ones with their reasons.
+        assert public["totals"]["projects"] == demo.projects["in_library"] + demo.projects["exited"]
+        exits = {g["key"]: g["projects"] for g in public["by_exit_reason"]}
+        assert sum(exits.values()) == demo.projects["exited"]
+        assert "financing_fulfilled" in exits  # the financed project that left the library
+        money = public["offers"]
+        assert demo.payments["disbursement"] == demo.offers["financed"]
+        signed, disbursed = Decimal(money["signed_amount"]), Decimal(money["disbursed_amount"])
+        repaid, outstanding = Decimal(money["repaid_amount"]), Decimal(money["outstanding_amount"])
+        assert signed >= disbursed > 0 and outstanding == disbursed - repaid
         assert len(overview["by_pilot"]) == demo.pilots == 23
         assert any(g["projects"] > 0 for g in overview["by_pilot"])
 

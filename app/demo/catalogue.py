@@ -385,7 +385,12 @@ RETURN_REASONS = [
     "融资需求与总投资口径不一致，请核实。",
 ]
 REJECT_REASONS = ["项目不属于气候投融资支持范围。", "项目业主存在严重失信记录。"]
-EXIT_REASONS = ["项目已建成投产，融资需求已满足。", "项目业主申请取消。"]
+# What a region gives as an exit's reason code, with its words (non_compliant is the admin's).
+EXIT_REASONS = [
+    ("completed", "项目已建成投产。"),
+    ("financing_fulfilled", "融资需求已满足。"),
+    ("cancelled", "项目业主申请取消。"),
+]
 DECLINE_REASONS = ["已选择利率更低的报价。", "期限与项目现金流不匹配。"]
 NOT_FINANCED = ["credit_risk", "insufficient_collateral", "terms_not_agreed", "project_not_ready"]
 

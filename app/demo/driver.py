@@ -61,6 +61,7 @@ class DemoResult:
     products: int
     projects: Counter[str] = field(default_factory=Counter)
     offers: Counter[str] = field(default_factory=Counter)
+    payments: Counter[str] = field(default_factory=Counter)  # disbursement, repayment
     pilots: int = 0
     seconds: float = 0.0
 
@@ -75,6 +76,8 @@ class DemoResult:
                 f"  products      {self.products}",
                 f"  projects      {sum(self.projects.values())} ({statuses})",
                 f"  offers        {sum(self.offers.values())} ({funnel})",
+                f"  payments      {self.payments['disbursement']} disbursements, "
+                f"{self.payments['repayment']} repayments",
                 "",
                 "An admin key, shown once. Paste this line into your shell, then try the API:",
                 f"  export ADMIN={self.admin_key}",
@@ -157,9 +160,16 @@ async def load_products(api: Api, keys: Keys, institutions: list[str]) -> list[d
 
 
 async def move(
-    api: Api, project: dict[str, Any], key: str, action: str, reason: str | None = None
+    api: Api,
+    project: dict[str, Any],
+    key: str,
+    action: str,
+    reason: str | None = None,
+    reason_code: str | None = None,
 ) -> dict[str, Any]:
     body = {"action": action} if reason is None else {"action": action, "reason": reason}
+    if reason_code is not None:
+        body["reason_code"] = reason_code
     result: dict[str, Any] = await api.call(
         "POST",
         f"/api/v1/projects/{project['id']}/transitions",
@@ -197,7 +207,8 @@ async def walk_lifecycle(
         return await move(api, project, keys.admin, "return", rng.choice(RETURN_REASONS))
     project = await move(api, project, keys.admin, "approve")
     if target == "exited":
-        return await move(api, project, region, "exit", rng.choice(EXIT_REASONS))
+        code, words = rng.choice(EXIT_REASONS)
+        return await move(api, project, region, "exit", words, code)
     return project
 
 
@@ -272,6 +283,49 @@ async def advance_offers(
     return counts
 
 
+_CENT = Decimal("0.01")
+_FINAL = frozenset({"declined", "financed", "not_financed"})
+
+
+async def pay_out(api: Api, offers: list[Offer], rng: random.Random) -> Counter[str]:
+    """Money under each signed contract: all of it or a first tranche disbursed (放款), and a
+    repayment on some, so that signed, disbursed and outstanding differ in the figures."""
+    counts: Counter[str] = Counter()
+    today = datetime.now(UTC).date().isoformat()
+    for offer, _card, key in offers:
+        current = await api.call("GET", f"/api/v1/engagements/{offer['id']}", key)
+        if current["status"] != "financed":
+            continue
+        signed = Decimal(current["signed_amount"])
+        paid = signed if rng.random() < 0.4 else (signed * Decimal("0.6")).quantize(_CENT)
+        url = f"/api/v1/engagements/{offer['id']}/disbursements"
+        await api.call("POST", url, key, {"amount": str(paid), "date": today})
+        counts["disbursement"] += 1
+        if rng.random() < 0.5:
+            back = {"amount": str((paid / 10).quantize(_CENT)), "date": today, "kind": "repayment"}
+            await api.call("POST", url, key, back)
+            counts["repayment"] += 1
+    return counts
+
+
+async def exit_financed(api: Api, keys: Keys, offers: list[Offer]) -> int:
+    """One project whose signed contract met its need leaves the library as
+    ``financing_fulfilled``, once every offer on it has its outcome: an exited project with its
+    financing, in the public figures."""
+    for _offer, card, _key in offers:
+        engagements = await api.call(
+            "GET", "/api/v1/engagements", keys.admin, params={"project_id": card["id"]}
+        )
+        statuses = {e["status"] for e in engagements["items"]}
+        if "financed" not in statuses or not statuses <= _FINAL:
+            continue
+        project = await api.call("GET", f"/api/v1/projects/{card['id']}", keys.admin)
+        region = keys.regions[card["region_code"][:2]]
+        await move(api, project, region, "exit", "融资需求已满足。", "financing_fulfilled")
+        return 1
+    return 0
+
+
 async def run_demo(
     settings: Settings, *, projects: int = DEFAULT_PROJECTS, seed: int = DEFAULT_SEED
 ) -> DemoResult:
@@ -310,12 +364,17 @@ async def run_demo(
                 statuses[final["status"]] += 1
             made = await make_offers(api, keys, products, projects, rng)
             offers = await advance_offers(api, keys, products, made, rng)
+            payments = await pay_out(api, made, rng)
+            exited = await exit_financed(api, keys, made)
+            statuses["in_library"] -= exited
+            statuses["exited"] += exited
     return DemoResult(
         admin_key=keys.admin,
         institutions=len(institutions),
         products=len(products),
         projects=statuses,
         offers=offers,
+        payments=payments,
         pilots=len(pilots),
         seconds=time.perf_counter() - started,
     )

@@ -2,7 +2,13 @@
 
 from app.models.api_key import ApiKey, Role
 from app.models.base import Base
-from app.models.engagement import Engagement, EngagementStatus, NotFinancedReason
+from app.models.engagement import (
+    Engagement,
+    EngagementStatus,
+    NotFinancedReason,
+    Payment,
+    PaymentKind,
+)
 from app.models.idempotency import IdempotencyRecord
 from app.models.import_job import ImportJob, ImportResult, ImportStatus, ImportUpload
 from app.models.institution import Institution, InstitutionType
@@ -16,6 +22,7 @@ from app.models.product import (
 )
 from app.models.project import (
     ConstructionStatus,
+    ExitReason,
     LibrarySequence,
     Nature,
     Objective,
@@ -30,6 +37,7 @@ __all__ = [
     "ConstructionStatus",
     "Engagement",
     "EngagementStatus",
+    "ExitReason",
     "IdempotencyRecord",
     "ImportJob",
     "ImportResult",
@@ -43,6 +51,8 @@ __all__ = [
     "Nature",
     "NotFinancedReason",
     "Objective",
+    "Payment",
+    "PaymentKind",
     "Pilot",
     "PilotKind",
     "PilotRegion",

@@ -63,3 +63,29 @@ class Engagement(Base):
     not_financed_reason: Mapped[str | None] = mapped_column(String(30))
     created_at: Mapped[Timestamp]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PaymentKind(StrEnum):
+    disbursement = "disbursement"  # 放款: money paid out under the signed contract
+    repayment = "repayment"  # 还款: principal paid back
+
+
+class Payment(Base):
+    """Money moving under a financed engagement's signed contract: paid out or paid back.
+
+    ``outstanding = disbursed − repaid``; disbursements never add up to more than the signed
+    amount, repayments never to more than was disbursed.
+    """
+
+    __tablename__ = "engagement_payments"
+    __table_args__ = (Index("ix_engagement_payments_engagement", "engagement_id", "paid_on"),)
+
+    id: Mapped[UUIDPk]
+    engagement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("engagements.id", ondelete="CASCADE")
+    )
+    kind: Mapped[PaymentKind] = mapped_column(String(12))
+    amount: Mapped[Money]
+    paid_on: Mapped[date]
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[Timestamp]

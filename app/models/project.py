@@ -76,6 +76,25 @@ class OwnerType(StrEnum):
     other = "other"
 
 
+class ExitReason(StrEnum):
+    """Why a project left the library (出库)."""
+
+    completed = "completed"
+    financing_fulfilled = "financing_fulfilled"
+    cancelled = "cancelled"
+    non_compliant = "non_compliant"
+
+
+# Exits whose climate benefits never happened: left out of the benefit totals (DESIGN §15).
+BENEFITS_VOID = frozenset({ExitReason.cancelled, ExitReason.non_compliant})
+
+
+def _first_category(context: Any) -> str | None:
+    """A row written without its primary category gets its first category in taxonomy order."""
+    codes = CATEGORIES.decode(context.get_current_parameters().get("categories_mask") or 0)
+    return codes[0] if codes else None
+
+
 class ProjectStatus(StrEnum):
     draft = "draft"
     submitted = "submitted"
@@ -120,6 +139,11 @@ class Project(Base):
     taxonomy_version: Mapped[str] = mapped_column(
         String(16), default=taxonomy_version, doc="Taxonomy the categories follow."
     )
+    primary_category: Mapped[str] = mapped_column(
+        String(10),
+        default=_first_category,
+        doc="The category the statistics attribute the project to; one of its categories.",
+    )
     industry_code: Mapped[str] = mapped_column(String(5), index=True)
     fuel: Mapped[Fuel | None] = mapped_column(String(10))
     capacity_replacement: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -155,6 +179,9 @@ class Project(Base):
         JSON, default=dict, doc="Screening: outcome, rule id and version, reasons."
     )
     library_code: Mapped[str | None] = mapped_column(String(30), unique=True)
+    exit_reason: Mapped[ExitReason | None] = mapped_column(
+        String(20), doc="Why it left the library (exited only); null for exits before 0010."
+    )
     approved_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None]

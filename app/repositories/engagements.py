@@ -11,8 +11,18 @@ from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.models import Engagement, EngagementStatus, Institution, Product, Project, Role
+from app.models import (
+    Engagement,
+    EngagementStatus,
+    Institution,
+    Payment,
+    PaymentKind,
+    Product,
+    Project,
+    Role,
+)
 from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.repositories.sums import CentsSum
 
 SORT = [SortKey(Engagement.created_at, kind=datetime), SortKey(Engagement.id, kind=uuid.UUID)]
 
@@ -103,6 +113,14 @@ async def open_offer_exists(
     return (await session.scalar(stmt.limit(1))) is not None
 
 
+async def count_open_offers(session: AsyncSession, project_id: uuid.UUID) -> int:
+    """Offers on the project still waiting for their outcome (not declined, financed or not)."""
+    stmt = select(func.count(Engagement.id)).where(
+        Engagement.project_id == project_id, Engagement.status.in_(OPEN_STATUSES)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
 async def projects_with_contact(
     session: AsyncSession, institution_id: uuid.UUID, project_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
@@ -170,3 +188,50 @@ async def add_quota_used(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# ---- payments under a signed contract ----------------------------------------------------------
+
+PAYMENT_SORT = [SortKey(Payment.created_at, kind=datetime), SortKey(Payment.id, kind=uuid.UUID)]
+
+
+async def payment_totals(
+    session: AsyncSession, engagement_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[PaymentKind, Decimal]]:
+    """Per engagement, the sum of its payments of each kind (exact: summed in cents)."""
+    ids = list(engagement_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Payment.engagement_id, Payment.kind, CentsSum(Payment.amount))
+        .where(Payment.engagement_id.in_(ids))
+        .group_by(Payment.engagement_id, Payment.kind)
+    )
+    out: dict[uuid.UUID, dict[PaymentKind, Decimal]] = {}
+    for engagement_id, kind, cents in rows:
+        out.setdefault(engagement_id, {})[PaymentKind(kind)] = Decimal(int(cents)) / 100
+    return out
+
+
+async def add_payment(session: AsyncSession, payment: Payment) -> None:
+    session.add(payment)
+    await session.flush()
+
+
+async def payment_page(
+    session: AsyncSession, engagement_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> tuple[list[Payment], str | None]:
+    stmt = select(Payment).where(Payment.engagement_id == engagement_id)
+    rows = list(
+        (await session.scalars(paginate(stmt, PAYMENT_SORT, cursor, limit, "payments"))).all()
+    )
+    return rows[:limit], next_cursor(
+        rows, PAYMENT_SORT, limit, "payments", lambda p: (p.created_at, p.id)
+    )
+
+
+async def get_payment(
+    session: AsyncSession, engagement_id: uuid.UUID, payment_id: uuid.UUID
+) -> Payment | None:
+    stmt = select(Payment).where(Payment.engagement_id == engagement_id, Payment.id == payment_id)
+    return (await session.scalars(stmt)).one_or_none()

@@ -35,7 +35,8 @@ def _in_scope(principal: Principal) -> ColumnElement[bool]:
 
 def readable_clause(principal: Principal) -> ColumnElement[bool]:
     """The WHERE clause of the projects this principal may see at all."""
-    public = Project.status == ProjectStatus.in_library
+    # Exited projects (出库) stay public records with their final status.
+    public = Project.status.in_((ProjectStatus.in_library, ProjectStatus.exited))
     if principal.role is Role.admin:
         return true()
     if principal.role is Role.region:

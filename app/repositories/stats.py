@@ -2,11 +2,14 @@
 
 Every figure counts only the projects the caller may read, through the project
 repository's ``readable_clause``: visibility is decided there alone.
-Money is summed as integer cents on SQLite, whose NUMERIC is a float, so sums stay exact there too.
+Every decimal figure is summed as whole units (cents, kilograms: app/repositories/sums.py), so no
+float reaches an answer on either database.
 """
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,6 +20,8 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
+    or_,
     select,
     union,
 )
@@ -26,9 +31,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.models.engagement import Engagement, EngagementStatus
+from app.models.engagement import Engagement, EngagementStatus, PaymentKind
+from app.models.engagement import Payment as Pay
 from app.models.pilot import Pilot, PilotRegion
-from app.models.project import Project
+from app.models.project import BENEFITS_VOID, Project, ProjectStatus
+from app.repositories.sums import CentsSum, KilogramsSum
 
 P = Project
 
@@ -54,24 +61,6 @@ def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
             leg = leg.where(PilotRegion.pilot_id == pilot_id)
         legs.append(leg)
     return union(*legs).subquery("pilot_members")
-
-
-class _CentsSum(FunctionElement[Any]):
-    """SUM of a money column in cents."""
-
-    name = "cents_sum"
-    inherit_cache = True
-
-
-@compiles(_CentsSum)
-def _cents_sum_default(element: _CentsSum, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"SUM(({compiler.process(element.clauses, **kw)}) * 100)"
-
-
-@compiles(_CentsSum, "sqlite")
-def _cents_sum_sqlite(element: _CentsSum, compiler: SQLCompiler, **kw: Any) -> str:
-    # NUMERIC is stored as REAL on SQLite: round each value to whole cents, add integers.
-    return f"SUM(CAST(ROUND(({compiler.process(element.clauses, **kw)}) * 100) AS INTEGER))"
 
 
 class _ApprovalPeriod(FunctionElement[str]):
@@ -135,28 +124,62 @@ def province_of_project() -> ColumnElement[str]:
     return func.substr(P.region_code, literal_column("1"), literal_column("2"), type_=String)
 
 
-MEASURES = (
-    "projects",
-    "total_investment",
-    "financing_need",
-    "financing_secured",
-    "annual_emission_reduction_tco2e",
-    "annual_carbon_sink_tco2e",
-    "annual_energy_saving_tce",
+Unit = Literal["count", "cny", "tonnes"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One figure: its name in the answer, its unit, and its SQL aggregate over projects.
+
+    This table is the one definition of the figures: every grouping selects all of them, the
+    service converts each by its unit, and the answer's ``Figures`` declares one field per
+    measure. A further figure (verified results, a precomputed fast path) is a row here.
+    """
+
+    name: str
+    unit: Unit
+    aggregate: Callable[[], ColumnElement[Any]]
+
+
+def benefits_count() -> ColumnElement[bool]:
+    """Whether a project's climate benefits count: not an exit as cancelled or non-compliant."""
+    void = sorted(reason.value for reason in BENEFITS_VOID)
+    return or_(
+        P.status != ProjectStatus.exited, P.exit_reason.is_(None), P.exit_reason.not_in(void)
+    )
+
+
+def _benefit(column: Any) -> ColumnElement[Any]:
+    return case((benefits_count(), column), else_=null())
+
+
+MEASURES: tuple[Measure, ...] = (
+    Measure("projects", "count", lambda: func.count(P.id)),
+    Measure("total_investment", "cny", lambda: CentsSum(P.total_investment)),
+    Measure("financing_need", "cny", lambda: CentsSum(P.financing_need)),
+    Measure("financing_secured", "cny", lambda: CentsSum(P.financing_secured)),
+    Measure("benefit_projects", "count", lambda: func.count(_benefit(P.id))),
+    Measure(
+        "annual_emission_reduction_tco2e",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.annual_emission_reduction_tco2e)),
+    ),
+    Measure(
+        "annual_carbon_sink_tco2e",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.annual_carbon_sink_tco2e)),
+    ),
+    Measure(
+        "annual_energy_saving_tce",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.annual_energy_saving_tce)),
+    ),
 )
 
 
 def _measures() -> list[Any]:
-    """The standard figures over the grouped rows."""
-    return [
-        func.count(P.id).label("projects"),
-        _CentsSum(P.total_investment).label("total_investment"),
-        _CentsSum(P.financing_need).label("financing_need"),
-        _CentsSum(P.financing_secured).label("financing_secured"),
-        func.sum(P.annual_emission_reduction_tco2e).label("annual_emission_reduction_tco2e"),
-        func.sum(P.annual_carbon_sink_tco2e).label("annual_carbon_sink_tco2e"),
-        func.sum(P.annual_energy_saving_tce).label("annual_energy_saving_tce"),
-    ]
+    """The figures over the grouped rows, one column per measure."""
+    return [measure.aggregate().label(measure.name) for measure in MEASURES]
 
 
 async def figures(
@@ -188,16 +211,16 @@ async def figures(
 # the service adds the groups up per dimension. Every scan of the library costs the same
 # per-row arithmetic, whatever it groups by, so fewer scans are what makes the overview fast.
 
-GRID_KEYS = ("status", "objective", "period")
+GRID_KEYS = ("status", "exit_reason", "objective", "period")
 
 
 async def figures_grid(session: AsyncSession, where: ColumnElement[bool], period: str) -> list[Any]:
-    """The standard figures per (status, objective, approval period).
+    """The standard figures per (status, exit reason, objective, approval period).
 
     Provinces come from ``figures_by_region`` instead: with them here PostgreSQL expects tens
     of thousands of groups and sorts on disk instead of hashing the few hundred there are.
     """
-    keys = [P.status, P.objective, approval_period(period)]
+    keys = [P.status, P.exit_reason, P.objective, approval_period(period)]
     labelled: list[Any] = [key.label(name) for key, name in zip(keys, GRID_KEYS, strict=True)]
     stmt = select(*labelled, *_measures()).select_from(P).where(where).group_by(*keys)
     return list((await session.execute(stmt)).all())
@@ -209,12 +232,17 @@ async def figures_by_region(session: AsyncSession, where: ColumnElement[bool]) -
     return list((await session.execute(stmt.group_by(P.region_code))).all())
 
 
-async def figures_by_categories_mask(
-    session: AsyncSession, where: ColumnElement[bool]
-) -> list[Any]:
-    """The standard figures per combination of categories (a project counts in each of its)."""
-    stmt = select(P.categories_mask.label("key"), *_measures()).select_from(P).where(where)
-    return list((await session.execute(stmt.group_by(P.categories_mask))).all())
+async def figures_by_categories(session: AsyncSession, where: ColumnElement[bool]) -> list[Any]:
+    """The standard figures per (categories mask, primary category): the service attributes each
+    project to its primary category once, and counts its mentions of every listed one."""
+    keys = [P.categories_mask, P.primary_category]
+    stmt = (
+        select(P.categories_mask.label("mask"), P.primary_category.label("primary"), *_measures())
+        .select_from(P)
+        .where(where)
+        .group_by(*keys)
+    )
+    return list((await session.execute(stmt)).all())
 
 
 async def pilot_codes(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
@@ -232,8 +260,9 @@ async def pilot_names(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
 
 async def offer_funnel(
     session: AsyncSession, where: ColumnElement[bool], members: FromClause | None = None
-) -> tuple[Row[Any], list[Row[Any]]]:
-    """Offers on the counted projects: totals through the funnel, and not-financed by reason.
+) -> tuple[Row[Any], Row[Any], list[Row[Any]]]:
+    """Offers on the counted projects: totals through the funnel, money paid out and back under
+    the signed contracts, and not-financed by reason.
 
     Counts and sums only, no institution or person: public figures carry no personal data.
     """
@@ -253,8 +282,8 @@ async def offer_funnel(
                 func.sum(case((E.status == EngagementStatus.financed, 1), else_=0)).label(
                     "financed"
                 ),
-                _CentsSum(E.amount).label("offered_amount"),
-                _CentsSum(E.financed_amount).label("financed_amount"),
+                CentsSum(E.amount).label("offered_amount"),
+                CentsSum(E.financed_amount).label("signed_amount"),
             )
         )
     ).one()
@@ -267,4 +296,24 @@ async def offer_funnel(
             .order_by(reason)
         )
     ).all()
-    return totals, list(by_reason)
+    payments: Any = (
+        await session.execute(
+            select(
+                CentsSum(case((Pay.kind == PaymentKind.disbursement, Pay.amount))).label(
+                    "disbursed"
+                ),
+                CentsSum(case((Pay.kind == PaymentKind.repayment, Pay.amount))).label("repaid"),
+            )
+            .select_from(Pay)
+            .join(E, E.id == Pay.engagement_id)
+            .join(P, P.id == E.project_id)
+            .where(where, *_members_of(members))
+        )
+    ).one()
+    return totals, payments, list(by_reason)
+
+
+def _members_of(members: FromClause | None) -> list[ColumnElement[bool]]:
+    if members is None:
+        return []
+    return [P.id.in_(select(members.c.project_id))]

@@ -11,8 +11,14 @@ from app.db import SessionDep
 from app.errors import responses
 from app.models import EngagementStatus, Role
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
-from app.schemas.engagement import EngagementCreate, EngagementRead, EngagementTransition
-from app.services import engagements
+from app.schemas.engagement import (
+    EngagementCreate,
+    EngagementRead,
+    EngagementTransition,
+    PaymentCreate,
+    PaymentRead,
+)
+from app.services import engagements, payments
 
 router = APIRouter(prefix="/api/v1", tags=["engagements"])
 
@@ -105,3 +111,67 @@ async def transition_engagement(
         body,
         contact_deadline_days=request.app.state.settings.contact_deadline_days,
     )
+
+
+@router.post(
+    "/engagements/{engagement_id}/disbursements",
+    status_code=201,
+    response_model=PaymentRead,
+    operation_id="create_disbursement",
+    summary="Record a disbursement (放款) or repayment",
+    responses=responses(401, 403, 404, 409, 422),
+    dependencies=[require_roles(Role.institution)],  # type: ignore[list-item]
+)
+async def create_disbursement(
+    engagement_id: uuid.UUID,
+    body: PaymentCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    once: idempotency.CreateOnceDep,
+) -> PaymentRead:
+    """Money paid out under the signed contract (``kind`` disbursement, the default) or paid
+    back (``kind`` repayment), recorded by the offering institution on a financed engagement.
+
+    Disbursements never add up to more than the signed amount, repayments never to more than
+    was disbursed (422); an engagement not financed answers 409.
+    """
+    return await once(
+        body,
+        PaymentRead,
+        lambda: payments.record(session, principal, engagement_id, body),
+        f"/api/v1/engagements/{engagement_id}/disbursements",
+    )
+
+
+@router.get(
+    "/engagements/{engagement_id}/disbursements",
+    response_model=Page[PaymentRead],
+    operation_id="list_disbursements",
+    summary="List an engagement's disbursements and repayments",
+    responses=responses(400, 401, 404),
+)
+async def list_disbursements(
+    engagement_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[PaymentRead]:
+    """Every disbursement and repayment of the engagement, in the order recorded."""
+    return await payments.list_payments(
+        session, principal, engagement_id, cursor=cursor, limit=limit
+    )
+
+
+@router.get(
+    "/engagements/{engagement_id}/disbursements/{payment_id}",
+    response_model=PaymentRead,
+    operation_id="get_disbursement",
+    summary="Get a disbursement or repayment",
+    responses=responses(401, 404),
+)
+async def get_disbursement(
+    engagement_id: uuid.UUID, payment_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> PaymentRead:
+    """One disbursement or repayment of an engagement the caller is party to."""
+    return await payments.get(session, principal, engagement_id, payment_id)

@@ -29,9 +29,12 @@ async def get_stats_overview(
         Period, Query(description="Granularity of by_period (period of approval).")
     ] = Period.year,
 ) -> StatsOverview:
-    """Counts and sums by status, objective, category, province, pilot and period of approval.
+    """Counts and sums by status, exit reason, objective, category, province, pilot and period.
 
-    The figures count the projects the caller may read: the public sees the library
-    (in_library projects) only, as counts and sums with no personal data.
+    The figures count the projects the caller may read: the public sees every project that
+    entered the library (in_library and exited), each once, as counts and exact decimal sums
+    with no personal data. Per category a project counts under its primary_category
+    (category_mentions count every listed one); climate benefits leave out exits as cancelled
+    or non_compliant; financing separates offered, signed, disbursed and outstanding amounts.
     """
     return await stats.overview(session, principal, period)

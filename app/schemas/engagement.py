@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from app.models import NotFinancedReason
+from app.models import NotFinancedReason, PaymentKind
 from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
 
 Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
@@ -72,7 +72,17 @@ class EngagementRead(OutputModel):
     declined_at: datetime | None = Field(description="When the owner declined.")
     decline_reason: str | None = Field(description="The owner's reason.")
     closed_at: datetime | None = Field(description="When the outcome was recorded.")
-    financed_amount: MoneyOut | None = Field(description="Financed amount, CNY.")
+    financed_amount: MoneyOut | None = Field(
+        description="Signed contract amount (签约金额), CNY; the same as signed_amount."
+    )
+    signed_amount: MoneyOut | None = Field(
+        description="Signed contract amount (签约金额) once financed, CNY; null before."
+    )
+    disbursed_amount: MoneyOut = Field(
+        description="Sum of disbursements (放款) under the signed contract, CNY."
+    )
+    repaid_amount: MoneyOut = Field(description="Sum of repayments recorded, CNY.")
+    outstanding_amount: MoneyOut = Field(description="disbursed_amount − repaid_amount, CNY.")
     financed_rate: RateOut | None = Field(description="Financed annual rate, %.")
     financed_on: date | None = Field(description="Financing date.")
     not_financed_reason: str | None = Field(description="Reason code when not financed.")
@@ -85,3 +95,26 @@ class EngagementRead(OutputModel):
     )
     created_at: datetime = Field(description="When the offer was made.")
     updated_at: datetime = Field(description="Last change.")
+
+
+class PaymentCreate(InputModel):
+    """Money moving under a financed engagement's signed contract."""
+
+    amount: Amount = Field(description="Amount, CNY.", examples=["2000000.00"])
+    date: dt.date = Field(description="Value date; not in the future, not before signing.")
+    kind: PaymentKind = Field(
+        default=PaymentKind.disbursement,
+        description=(
+            "disbursement (放款, the default): paid out to the project; their sum never above "
+            "the signed amount. repayment: paid back; their sum never above what was disbursed."
+        ),
+    )
+
+
+class PaymentRead(OutputModel):
+    id: uuid.UUID = Field(description="Payment id.")
+    engagement_id: uuid.UUID = Field(description="The financed engagement.")
+    kind: PaymentKind = Field(description="disbursement or repayment.")
+    amount: MoneyOut = Field(description="Amount, CNY.")
+    date: dt.date = Field(description="Value date.")
+    created_at: datetime = Field(description="When it was recorded.")

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import (
     ConfigDict,
@@ -18,6 +18,7 @@ from pydantic import (
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import (
     ConstructionStatus,
+    ExitReason,
     Fuel,
     Nature,
     Objective,
@@ -174,6 +175,17 @@ class ProjectFields(InputModel):
         ),
         examples=[[{"scheme": "gfc-2025", "code": "4"}]],
     )
+    primary_category: Annotated[
+        Category | None,
+        Plain("主要支持领域", shown="The category the statistics attribute the project to."),
+    ] = Field(
+        default=None,
+        description=(
+            "The category the statistics attribute the project to; one of its categories. "
+            "Left out: the first one listed."
+        ),
+        examples=["M2"],
+    )
     industry_code: Annotated[str, Plain("国民经济行业代码", shown="GB/T 4754-2017 class.")] = Field(
         max_length=5,
         description="GB/T 4754-2017 class code: section letter and four digits.",
@@ -274,6 +286,23 @@ class ProjectFields(InputModel):
         default=None, description="Contact person; never shown to the public or institutions."
     )
 
+    @model_validator(mode="after")
+    def _primary_defaults_to_first(self) -> "ProjectFields":
+        if self.primary_category is None and self.categories:
+            # Set past pydantic's __setattr__, so that ``model_fields_set`` still tells a stated
+            # primary category from this default (a batch update keeps the stored one then).
+            object.__setattr__(self, "primary_category", self.categories[0])
+        return self
+
+    def keeping_primary(self, stored: str | None) -> Self:
+        """This full record as an update of a project whose primary category is ``stored``:
+        without a stated one, the stored one stays while it is still listed."""
+        if "primary_category" in self.model_fields_set or stored is None:
+            return self
+        if stored not in self.categories or stored == self.primary_category:
+            return self
+        return self.model_copy(update={"primary_category": Category(stored)})
+
 
 class ProjectCreate(ProjectFields):
     """A new project (a draft) pushed by a region."""
@@ -356,6 +385,16 @@ _REGISTERED: dict[str, Any] = {
         ),
     ),
     "status": (ProjectStatus, Field(description="Lifecycle status (入库流程).")),
+    "exit_reason": (
+        ExitReason | None,
+        Field(
+            description=(
+                "Why an exited project left the library (completed, financing_fulfilled, "
+                "cancelled, non_compliant); null otherwise, and for exits recorded before "
+                "reasons were."
+            )
+        ),
+    ),
 }
 _REVIEWED: dict[str, Any] = {
     "screening": (

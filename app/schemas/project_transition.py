@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from app.models.project import ProjectStatus, TwoHighOutcome
+from app.models.project import ExitReason, ProjectStatus, TwoHighOutcome
 from app.schemas.common import InputModel, OutputModel
 from app.schemas.project import ScreeningReason
 
@@ -28,6 +28,14 @@ class TransitionCreate(InputModel):
         max_length=2000,
         description="Why; required for return and reject.",
         examples=["Emission baseline missing."],
+    )
+    reason_code: ExitReason | None = Field(
+        default=None,
+        description=(
+            "exit only, and required there: completed, financing_fulfilled, cancelled, or "
+            "non_compliant (the administrator only)."
+        ),
+        examples=["completed"],
     )
 
 

@@ -3,10 +3,12 @@
 import uuid
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 from app.models.pilot import PilotStatus
+from app.schemas.common import MoneyOut
 
 
 class Period(StrEnum):
@@ -16,7 +18,8 @@ class Period(StrEnum):
 
 
 class Coverage(StrEnum):
-    """Which projects a set of figures counts: exactly those the caller may read."""
+    """Which projects a set of figures counts: exactly those the caller may read. ``library``
+    is every project that entered the library: in_library and exited."""
 
     all = "all"
     library = "library"
@@ -24,25 +27,51 @@ class Coverage(StrEnum):
     library_and_province = "library_and_province"
 
 
+TonnesOut = Annotated[
+    Decimal, PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json")
+]
+"""tCO2e or tce as a decimal string with three places ("1226969.300"): exact, never a float."""
+
+
 class Figures(BaseModel):
-    projects: int = Field(description="Number of projects.", examples=[12])
-    total_investment: Decimal = Field(
+    """The figures of a set of projects, one field per measure of the statistics' one table
+    (app/repositories/stats.py, MEASURES)."""
+
+    projects: int = Field(description="Number of projects; each counts once.", examples=[12])
+    total_investment: MoneyOut = Field(
         description="Sum of total investment (CNY).", examples=["1250000000.00"]
     )
-    financing_need: Decimal = Field(
+    financing_need: MoneyOut = Field(
         description="Sum of financing need (CNY).", examples=["800000000.00"]
     )
-    financing_secured: Decimal = Field(
-        description="Sum of financing already secured (CNY).", examples=["120000000.00"]
+    financing_secured: MoneyOut = Field(
+        description=(
+            "Sum of financing the projects state as secured (CNY), from any source; signed "
+            "contracts made through the platform are in offers.signed_amount."
+        ),
+        examples=["120000000.00"],
     )
-    annual_emission_reduction_tco2e: float = Field(
-        description="Sum of stated annual emission reductions (tCO2e/year)."
+    benefit_projects: int = Field(
+        description=(
+            "Projects whose stated climate benefits are in the sums below: all but those exited "
+            "as cancelled or non_compliant."
+        ),
+        examples=[11],
     )
-    annual_carbon_sink_tco2e: float = Field(
-        description="Sum of stated annual carbon sinks (tCO2e/year)."
+    annual_emission_reduction_tco2e: TonnesOut = Field(
+        description=(
+            "Sum of stated annual emission reductions (tCO2e/year), each project's figure to "
+            "the kilogram; exits as cancelled or non_compliant left out."
+        ),
+        examples=["1226969.300"],
     )
-    annual_energy_saving_tce: float = Field(
-        description="Sum of stated annual energy savings (tce/year)."
+    annual_carbon_sink_tco2e: TonnesOut = Field(
+        description="Sum of stated annual carbon sinks (tCO2e/year), as the reductions.",
+        examples=["0.000"],
+    )
+    annual_energy_saving_tce: TonnesOut = Field(
+        description="Sum of stated annual energy savings (tce/year), as the reductions.",
+        examples=["5300.250"],
     )
 
 
@@ -60,14 +89,27 @@ class GroupFigures(Figures):
 
 
 class OfferFunnel(BaseModel):
-    """The financing funnel (offers → accepted → financed)."""
+    """The financing funnel: offers made → accepted → signed (financed), then the money paid out
+    and back under the signed contracts."""
 
     offers: int = Field(description="Offers institutions made.")
     accepted: int = Field(description="Offers the project owners accepted.")
     declined: int = Field(description="Offers the project owners declined.")
-    financed: int = Field(description="Offers that ended in financing.")
-    offered_amount: Decimal = Field(description="Sum of offered amounts (CNY).")
-    financed_amount: Decimal = Field(description="Sum of financed amounts (CNY).")
+    financed: int = Field(description="Offers that ended in a signed contract (financed).")
+    offered_amount: MoneyOut = Field(description="Sum of offered amounts (CNY).")
+    signed_amount: MoneyOut = Field(
+        description="Sum of signed contract amounts (签约金额) of financed offers (CNY)."
+    )
+    financed_amount: MoneyOut = Field(
+        description="The same as signed_amount (its former name, deprecated).", deprecated=True
+    )
+    disbursed_amount: MoneyOut = Field(
+        description="Sum of disbursements (放款) under the signed contracts (CNY)."
+    )
+    repaid_amount: MoneyOut = Field(description="Sum of repayments recorded (CNY).")
+    outstanding_amount: MoneyOut = Field(
+        description="disbursed_amount − repaid_amount (CNY): the money out with the projects."
+    )
     not_financed_by_reason: dict[str, int] = Field(
         description="Offers that ended without financing, by reason code."
     )
@@ -80,13 +122,15 @@ class PilotEvaluation(BaseModel):
     period: Period = Field(description="Granularity of by_period.")
     coverage: Coverage = Field(
         description=(
-            "Which of the pilot's projects are counted: all (administrators), the library only "
-            "(the public and institutions), or the library plus the caller's own region or "
-            "province in every status it may read."
+            "Which of the pilot's projects are counted: all (administrators), those that "
+            "entered the library, in_library and exited (the public and institutions), or "
+            "those plus the caller's own region or province in every status it may read."
         )
     )
     totals: Figures = Field(description="All counted projects located in the pilot's codes.")
-    by_status: list[GroupFigures] = Field(description="Per project status.")
+    by_status: list[GroupFigures] = Field(
+        description="Per project status: the split of the totals (in_library, exited, …)."
+    )
     by_period: list[GroupFigures] = Field(
         description=(
             "Projects approved into the library, per period of approval (2026-07, 2026-Q3, 2026)."
@@ -98,13 +142,33 @@ class PilotEvaluation(BaseModel):
 class StatsOverview(BaseModel):
     period: Period = Field(description="Granularity of by_period.")
     coverage: Coverage = Field(
-        description="Which projects are counted; the public and institutions: in_library only."
+        description=(
+            "Which projects are counted; the public and institutions: every project that "
+            "entered the library (in_library and exited)."
+        )
     )
-    totals: Figures
-    by_status: list[GroupFigures] = Field(description="Per project status (those counted).")
+    totals: Figures = Field(description="Every counted project, once.")
+    by_status: list[GroupFigures] = Field(
+        description="Per project status: the split of the totals (in_library, exited, …)."
+    )
+    by_exit_reason: list[GroupFigures] = Field(
+        description=(
+            "Exited projects per exit reason (completed, financing_fulfilled, cancelled, "
+            "non_compliant; unspecified for exits recorded before reasons were)."
+        )
+    )
     by_objective: list[GroupFigures] = Field(description="Per objective.")
     by_category: list[GroupFigures] = Field(
-        description="Per top-level category; a project with several categories counts in each."
+        description=(
+            "Per category, each project once under its primary_category: these add up to "
+            "the totals."
+        )
+    )
+    category_mentions: list[GroupFigures] = Field(
+        description=(
+            "Mentions: per category, every project that lists it, so a project with several "
+            "categories counts under each. These do not add up to the totals."
+        )
     )
     by_province: list[GroupFigures] = Field(description="Per province (2-digit code).")
     by_pilot: list[GroupFigures] = Field(
@@ -116,4 +180,9 @@ class StatsOverview(BaseModel):
     by_period: list[GroupFigures] = Field(
         description="Projects approved into the library, per period of approval."
     )
-    offers: OfferFunnel = Field(description="The offer funnel over the counted projects.")
+    offers: OfferFunnel = Field(
+        description=(
+            "Financing over the counted projects: offers made, signed (financed), disbursed, "
+            "repaid and outstanding."
+        )
+    )

@@ -64,6 +64,7 @@ class Plan:
         """The stored project replaced by the item, under the PATCH rules of its status."""
         ref, project_id = data.external_ref, stored["id"]
         status = ProjectStatus(stored["status"])
+        data = data.keeping_primary(stored["primary_category"])
         values = column_values(data)
         changed = {c for c in STORED_COLUMNS if values[c] != stored[c]}
         if not changed:

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized, field_error
-from app.models import Engagement, EngagementStatus, ProductStatus, ProjectStatus, Role
+from app.models import (
+    Engagement,
+    EngagementStatus,
+    PaymentKind,
+    ProductStatus,
+    ProjectStatus,
+    Role,
+)
 from app.repositories import engagements as repo
 from app.repositories import projects as projects_repo
 from app.repositories.engagements import CONTACT_STATUSES
@@ -27,7 +34,7 @@ from app.services.matching.criteria import criteria_of
 from app.services.matching.explanation import explain
 from app.services.matching.service import snapshot, today
 
-__all__ = ["create", "get", "list_engagements", "transition"]
+__all__ = ["create", "get", "list_engagements", "load", "transition"]
 
 S = EngagementStatus
 
@@ -66,8 +73,18 @@ def allowed_actions(engagement: Engagement, now: datetime) -> list[str]:
     return out
 
 
-def _read(row: Any, principal: Principal, now: datetime) -> EngagementRead:
+_ZERO = Decimal("0.00")
+
+
+def _read(
+    row: Any,
+    principal: Principal,
+    now: datetime,
+    paid: dict[PaymentKind, Decimal] | None = None,
+) -> EngagementRead:
     engagement, project, product_name, institution_name = row
+    disbursed = (paid or {}).get(PaymentKind.disbursement, _ZERO)
+    repaid = (paid or {}).get(PaymentKind.repayment, _ZERO)
     lapsed = is_lapsed(engagement, now)
     shows_contact = principal.role is not Role.institution or engagement.status in CONTACT_STATUSES
     contact = (
@@ -94,6 +111,10 @@ def _read(row: Any, principal: Principal, now: datetime) -> EngagementRead:
         decline_reason=engagement.decline_reason,
         closed_at=engagement.closed_at,
         financed_amount=engagement.financed_amount,
+        signed_amount=engagement.financed_amount,
+        disbursed_amount=disbursed,
+        repaid_amount=repaid,
+        outstanding_amount=disbursed - repaid,
         financed_rate=engagement.financed_rate,
         financed_on=engagement.financed_on,
         not_financed_reason=engagement.not_financed_reason,
@@ -167,7 +188,7 @@ async def create(
     return await get(session, principal, engagement.id)
 
 
-async def _load(
+async def load(
     session: AsyncSession,
     principal: Principal,
     engagement_id: uuid.UUID,
@@ -186,7 +207,9 @@ async def get(
 ) -> EngagementRead:
     """One engagement the caller is party to."""
     _require_key(principal)
-    return _read(await _load(session, principal, engagement_id), principal, _now())
+    row = await load(session, principal, engagement_id)
+    paid = await repo.payment_totals(session, [engagement_id])
+    return _read(row, principal, _now(), paid.get(engagement_id))
 
 
 async def list_engagements(
@@ -211,8 +234,10 @@ async def list_engagements(
         limit=limit,
     )
     now = _now()
+    paid = await repo.payment_totals(session, [row[0].id for row in rows])
     return Page[EngagementRead](
-        items=[_read(row, principal, now) for row in rows], next_cursor=next_cursor
+        items=[_read(row, principal, now, paid.get(row[0].id)) for row in rows],
+        next_cursor=next_cursor,
     )
 
 
@@ -227,13 +252,16 @@ def _require(body: EngagementTransition, *names: str) -> None:
 
 
 async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal) -> None:
-    """Add a financed amount to the project and the product, or 409 if either would overshoot
-    (conditional UPDATEs, see the repository: concurrent financing cannot overshoot either)."""
+    """Add a signed amount to the project and the product: 422 above the project's remaining
+    need, 409 above the product's remaining quota (conditional UPDATEs, see the repository:
+    concurrent financing cannot overshoot either)."""
     now = _now()
     if not await repo.add_secured(session, engagement.project_id, amount):
-        raise Conflict(
-            "The amount exceeds the project's remaining financing need.",
+        message = "The signed amount exceeds the project's remaining financing need."
+        raise RuleViolation(
+            message,
             code="exceeds_financing_need",
+            errors=[field_error(["body", "amount"], "exceeds_financing_need", message)],
         )
     if not await repo.add_quota_used(session, engagement.product_id, amount, now):
         raise Conflict("The amount exceeds the product's remaining quota.", code="exceeds_quota")
@@ -249,7 +277,7 @@ async def transition(
 ) -> EngagementRead:
     """Move an offer along the funnel; the party and the current status decide what is allowed."""
     _require_key(principal)
-    engagement, project, _product_name, _institution_name = await _load(
+    engagement, project, _product_name, _institution_name = await load(
         session, principal, engagement_id, for_update=True
     )
     role, _sources, target = ACTIONS[body.action]

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, RuleViolation, Unauthorized, field_error
-from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.models import ExitReason, Project, ProjectStatus, ProjectTransition, Role
 from app.models.base import utcnow
+from app.repositories import engagements as engagements_repo
 from app.repositories import project_writes
 from app.repositories.projects import can_edit
 from app.schemas.project_transition import TransitionAction
@@ -165,7 +166,11 @@ async def next_library_code(session: AsyncSession, region_code: str, year: int) 
 
 
 def authorize(
-    principal: Principal, project: Project, action: TransitionAction, reason: str | None
+    principal: Principal,
+    project: Project,
+    action: TransitionAction,
+    reason: str | None,
+    reason_code: ExitReason | None = None,
 ) -> None:
     """Raise why ``action`` cannot happen to this visible project now (401/403/409/422)."""
     rule = RULES[action]
@@ -187,8 +192,50 @@ def authorize(
             code="reason_required",
             errors=[field_error(["body", "reason"], "reason_required", "A reason is required.")],
         )
+    _check_reason_code(principal, action, reason_code)
     if rule.target is S.submitted:
         ensure_screening_passes(project)
+
+
+def _check_reason_code(
+    principal: Principal, action: TransitionAction, reason_code: ExitReason | None
+) -> None:
+    """``exit`` states why (422 without); only the administrator finds a project non-compliant."""
+    loc = ["body", "reason_code"]
+    if action is not A.exit:
+        if reason_code is not None:
+            message = "reason_code belongs to exit only."
+            raise RuleViolation(
+                message,
+                code="reason_code_not_applicable",
+                errors=[field_error(loc, "reason_code_not_applicable", message)],
+            )
+        return
+    if reason_code is None:
+        message = (
+            "exit needs a reason_code: completed, financing_fulfilled, cancelled or non_compliant."
+        )
+        raise RuleViolation(
+            message,
+            code="reason_code_required",
+            errors=[field_error(loc, "reason_code_required", message)],
+        )
+    if reason_code is ExitReason.non_compliant and principal.role is not Role.admin:
+        raise Forbidden(
+            "Only the administrator exits a project as non_compliant.",
+            code="exit_reason_admin_only",
+        )
+
+
+async def ensure_no_open_offers(session: AsyncSession, project: Project) -> None:
+    """A project leaves the library only once every offer on it has its outcome (409)."""
+    open_offers = await engagements_repo.count_open_offers(session, project.id)
+    if open_offers:
+        raise Conflict(
+            f"{open_offers} offer(s) on the project are still open: each is declined, "
+            "financed or not financed before the project exits.",
+            code="open_offers",
+        )
 
 
 async def apply(
@@ -197,9 +244,15 @@ async def apply(
     project: Project,
     action: TransitionAction,
     reason: str | None,
+    reason_code: ExitReason | None = None,
 ) -> None:
     """Move a project by ``action``; ``authorize`` has said it may."""
     rule = RULES[action]
+    if action is A.exit:
+        await ensure_no_open_offers(session, project)
+        project.exit_reason = reason_code
+        # The history's reason says why: the words given, else the code.
+        reason = reason or (reason_code.value if reason_code is not None else None)
     from_status = project.status
     project.status = rule.target
     if action is A.approve:

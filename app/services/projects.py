@@ -208,9 +208,14 @@ async def update(
     project = await _writable(session, principal, project_id, if_match)
     project_rules.ensure_editable(project.status)
     sent = patch.model_dump(exclude_unset=True)
-    before = ProjectFields.model_validate(as_input(project)).model_dump()
+    stored = as_input(project)
+    if "categories" in sent and "primary_category" not in sent:
+        # New categories without the stored primary one: the first listed becomes primary.
+        if stored["primary_category"] not in (sent["categories"] or ()):
+            sent["primary_category"] = None
+    before = ProjectFields.model_validate(stored).model_dump()
     try:
-        merged = ProjectFields.model_validate({**as_input(project), **sent})
+        merged = ProjectFields.model_validate({**stored, **sent})
     except pydantic.ValidationError as exc:
         errors = field_errors(exc.errors(), ["body"])
         raise RuleViolation("The project breaks the schema.", errors=errors) from exc
@@ -238,8 +243,8 @@ async def transition(
 ) -> Project:
     """Move a project along its lifecycle."""
     project = await _visible(session, principal, project_id)
-    lifecycle.authorize(principal, project, body.action, body.reason)
+    lifecycle.authorize(principal, project, body.action, body.reason, body.reason_code)
     check_if_match(project, if_match)
-    await lifecycle.apply(session, principal, project, body.action, body.reason)
+    await lifecycle.apply(session, principal, project, body.action, body.reason, body.reason_code)
     await _flush(session)
     return project

@@ -1,10 +1,17 @@
 """Statistics and the evaluation figures of pilots (定期评估; docs/architecture.md, *Statistics*).
 
 What the public sees: the figures count exactly the projects the caller may read, so
-the public and institutions get figures over ``in_library`` projects only: counts and sums, never a
-name, owner or contact, and nothing about drafts or projects under review. A region key adds its
-own projects in every status, a reviewer its province's from submission on, an administrator
+the public and institutions get figures over every project that entered the library
+(``in_library`` and ``exited``, split by status and exit reason): counts and sums, never a name,
+owner or contact, and nothing about drafts or projects under review. A region key adds its own
+projects in every status, a reviewer its province's from submission on, an administrator
 everything; the answer's ``coverage`` says which applies.
+
+What each figure means (DESIGN's statistics rules): a project counts once in every total; per
+category under its ``primary_category``, with every listed category in ``category_mentions``;
+climate benefits leave out exits as cancelled or non-compliant; money, tCO2e and tce are exact
+decimals; financing separates offers, signed contracts, disbursed and outstanding amounts. The
+measures themselves are one table, ``repo.MEASURES``.
 """
 
 import uuid
@@ -16,11 +23,11 @@ from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.models import Role
+from app.models import ProjectStatus, Role
 from app.models.flags import CATEGORIES
 from app.models.pilot import PilotStatus
 from app.reference.regions import region_table
-from app.reference.taxonomy import category_codes, taxonomy
+from app.reference.taxonomy import category_codes, category_parents, taxonomy
 from app.repositories import stats as repo
 from app.repositories.projects import readable_clause
 from app.schemas.stats import (
@@ -48,21 +55,24 @@ def coverage(principal: Principal) -> Coverage:
     return Coverage.library
 
 
+_KILOGRAM = Decimal("0.001")
+
+
 def _money(cents: Any) -> Decimal:
-    return (Decimal(str(cents or 0)) / 100).quantize(_CENT)
+    return (Decimal(int(cents or 0)) / 100).quantize(_CENT)
+
+
+def _tonnes(kilograms: Any) -> Decimal:
+    return (Decimal(int(kilograms or 0)) / 1000).quantize(_KILOGRAM)
+
+
+_CONVERT = {"count": lambda n: int(n or 0), "cny": _money, "tonnes": _tonnes}
 
 
 def _values(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Each measure of repo.MEASURES from its summed whole units to the answer's value."""
     get = row.get
-    return {
-        "projects": int(get("projects") or 0),
-        "total_investment": _money(get("total_investment")),
-        "financing_need": _money(get("financing_need")),
-        "financing_secured": _money(get("financing_secured")),
-        "annual_emission_reduction_tco2e": float(get("annual_emission_reduction_tco2e") or 0),
-        "annual_carbon_sink_tco2e": float(get("annual_carbon_sink_tco2e") or 0),
-        "annual_energy_saving_tce": float(get("annual_energy_saving_tce") or 0),
-    }
+    return {m.name: _CONVERT[m.unit](get(m.name)) for m in repo.MEASURES}
 
 
 def _groups(rows: Any, labels: dict[str, str] | None = None) -> list[GroupFigures]:
@@ -77,14 +87,20 @@ async def _offer_funnel(
     session: AsyncSession, where: ColumnElement[bool], members: FromClause | None = None
 ) -> OfferFunnel:
     """The offer funnel over the same counted projects as the other figures."""
-    totals, by_reason = await repo.offer_funnel(session, where, members)
+    totals, payments, by_reason = await repo.offer_funnel(session, where, members)
+    signed = _money(totals.signed_amount)
+    disbursed, repaid = _money(payments.disbursed), _money(payments.repaid)
     return OfferFunnel(
         offers=int(totals.offers or 0),
         accepted=int(totals.accepted or 0),
         declined=int(totals.declined or 0),
         financed=int(totals.financed or 0),
         offered_amount=_money(totals.offered_amount),
-        financed_amount=_money(totals.financed_amount),
+        signed_amount=signed,
+        financed_amount=signed,
+        disbursed_amount=disbursed,
+        repaid_amount=repaid,
+        outstanding_amount=disbursed - repaid,
         not_financed_by_reason={str(row.reason or "unspecified"): int(row.n) for row in by_reason},
     )
 
@@ -122,11 +138,13 @@ Sums = dict[str, Any]
 
 
 def _add(into: Sums, row: Mapping[str, Any]) -> None:
-    """Add a group's figures to a running total (a NULL sum is an empty group: nothing)."""
+    """Add a group's figures to a running total (a NULL sum is an empty group: nothing).
+
+    The groups' sums are whole units (counts, cents, kilograms): integers add exactly."""
     for measure in repo.MEASURES:
-        value = row[measure]
+        value = row[measure.name]
         if value is not None:
-            into[measure] = into.get(measure, 0) + value
+            into[measure.name] = into.get(measure.name, 0) + int(value)
 
 
 def _rollup(rows: Iterable[Any], dimension: str) -> dict[str, Sums]:
@@ -157,14 +175,20 @@ def _by_province(rows: Iterable[Any]) -> dict[str, Sums]:
     return out
 
 
-def _by_category(rows: Iterable[Any]) -> dict[str, Sums]:
-    """Figures per category from groups per categories mask: a project counts in each of its,
-    and a second-level code counts under its parent too (the stored mask holds both bits)."""
-    out: dict[str, Sums] = {code: {} for code in CATEGORIES.codes}
+def _by_category(rows: Iterable[Any]) -> tuple[dict[str, Sums], dict[str, Sums]]:
+    """Figures per first-level category, from groups per (categories mask, primary category):
+    each project once under its primary category (a second-level one under its parent: M2.1 counts
+    as M2), and once under every first-level category it lists or implies (its mentions)."""
+    parents = category_parents()
+    first_level = set(category_codes())
+    primary: dict[str, Sums] = {}
+    mentions: dict[str, Sums] = {}
     for row in rows:
-        for code in CATEGORIES.expand(row.key):
-            _add(out[code], row._mapping)
-    return out
+        _add(primary.setdefault(parents.get(row.primary, row.primary), {}), row._mapping)
+        for code in CATEGORIES.expand(row.mask):
+            if code in first_level:
+                _add(mentions.setdefault(code, {}), row._mapping)
+    return primary, mentions
 
 
 def _by_pilot(rows: Iterable[Any], codes: Iterable[tuple[uuid.UUID, str]]) -> dict[str, Sums]:
@@ -183,22 +207,22 @@ def _by_pilot(rows: Iterable[Any], codes: Iterable[tuple[uuid.UUID, str]]) -> di
 
 
 async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
-    """Counts and sums by status, objective, category, province, pilot and period of approval."""
+    """Counts and sums by status, exit reason, objective, category, province, pilot and period."""
     where = readable_clause(principal)
     grid = await repo.figures_grid(session, where, period)
     by_region = await repo.figures_by_region(session, where)
-    by_mask = await repo.figures_by_categories_mask(session, where)
+    by_categories = await repo.figures_by_categories(session, where)
     totals: Sums = {}
     for row in grid:
         _add(totals, row._mapping)
+    exits: dict[str, Sums] = {}
+    for row in grid:
+        if row.status == ProjectStatus.exited:
+            _add(exits.setdefault(row.exit_reason or "unspecified", {}), row._mapping)
 
     province_labels = {r.code[:2]: r.name for r in region_table().provinces() if r.is_current}
     category_labels = _category_labels()
-    categories = _by_category(by_mask)
-    by_category = [
-        GroupFigures(key=code, label=category_labels.get(code), **_values(categories[code]))
-        for code in category_codes()
-    ]
+    primary, mentions = _by_category(by_categories)
     # Every pilot appears, with zeros where it has no counted project.
     found = _by_pilot(by_region, await repo.pilot_codes(session))
     by_pilot = []
@@ -210,10 +234,22 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
         coverage=coverage(principal),
         totals=Figures(**_values(totals)),
         by_status=_sorted_groups(_rollup(grid, "status")),
+        by_exit_reason=_sorted_groups(exits),
         by_objective=_sorted_groups(_rollup(grid, "objective")),
-        by_category=by_category,
+        by_category=_category_groups(primary, category_labels),
+        category_mentions=_category_groups(mentions, category_labels),
         by_province=_sorted_groups(_by_province(by_region), province_labels),
         by_pilot=by_pilot,
         by_period=_sorted_groups(_rollup(grid, "period")),
         offers=await _offer_funnel(session, where),
     )
+
+
+def _category_groups(sums: dict[str, Sums], labels: dict[str, str]) -> list[GroupFigures]:
+    """Every first-level category in taxonomy order (zeros where none counts), then any other
+    stored code."""
+    order = list(category_codes()) + sorted(set(sums) - set(category_codes()))
+    return [
+        GroupFigures(key=code, label=labels.get(code), **_values(sums.get(code, {})))
+        for code in order
+    ]

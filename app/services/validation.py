@@ -126,6 +126,10 @@ def _categories(data: ProjectFields) -> Iterator[Broken]:
     for i, code, parent in redundant_categories([c.value for c in data.categories]):
         message = f"{code} already implies {parent}: list one of them."
         yield ["categories", i], "redundant_category", message
+    primary = data.primary_category
+    if primary is not None and primary not in data.categories:
+        message = f"{primary.value} is not one of the project's categories."
+        yield ["primary_category"], "primary_category_not_listed", message
     if len(set(data.financing_types)) != len(data.financing_types):
         yield ["financing_types"], "duplicate_financing_type", "A financing type is listed twice."
 

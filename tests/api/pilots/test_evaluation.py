@@ -75,9 +75,10 @@ class TestPilotEvaluation:
             "total_investment": "13400000.30",
             "financing_need": "10900000.05",
             "financing_secured": "1000000.00",
-            "annual_emission_reduction_tco2e": 1250.5,
-            "annual_carbon_sink_tco2e": 300.0,
-            "annual_energy_saving_tce": 0.0,
+            "benefit_projects": 3,
+            "annual_emission_reduction_tco2e": "1250.500",
+            "annual_carbon_sink_tco2e": "300.000",
+            "annual_energy_saving_tce": "0.000",
         }
         statuses = by_key(body["by_status"])
         assert set(statuses) == {"draft", "in_library"}

@@ -54,9 +54,12 @@ class TestTransitions:
         assert project["approved_at"] is not None
         public = await client.get(f"{BASE}/{project['id']}")
         assert public.status_code == 200 and public.json()["contact"] is None
-        project = await move(client, region, project, "exit")
-        assert project["status"] == "exited"
-        assert (await client.get(f"{BASE}/{project['id']}")).status_code == 404
+        project = await move(client, region, project, "exit", reason_code="completed")
+        assert project["status"] == "exited" and project["exit_reason"] == "completed"
+        # An exited project stays a public record, with its public fields only.
+        public = await client.get(f"{BASE}/{project['id']}")
+        assert public.status_code == 200
+        assert public.json()["status"] == "exited" and public.json()["contact"] is None
 
     async def test_history_keeps_every_step(self, client: httpx.AsyncClient, keys: Keys) -> None:
         region = await keys.region("440304")

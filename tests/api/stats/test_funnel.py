@@ -75,6 +75,10 @@ class TestOfferFunnel:
             "financed": 1,
             "offered_amount": "6500000.00",
             "financed_amount": "2500000.00",
+            "signed_amount": "2500000.00",
+            "disbursed_amount": "0.00",
+            "repaid_amount": "0.00",
+            "outstanding_amount": "0.00",
             "not_financed_by_reason": {"credit_risk": 1},
         }
         overview = await client.get("/api/v1/stats/overview")

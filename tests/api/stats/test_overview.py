@@ -96,7 +96,7 @@ class TestStatsOverview:
         assert body["totals"]["projects"] == 4
         assert body["totals"]["total_investment"] == "8800000.00"
         assert body["totals"]["financing_secured"] == "1000000.00"
-        assert body["totals"]["annual_emission_reduction_tco2e"] == 2800.0
+        assert body["totals"]["annual_emission_reduction_tco2e"] == "2800.000"
         assert {k: g["projects"] for k, g in by_key(body["by_status"]).items()} == {
             "draft": 1,
             "in_library": 2,
@@ -111,10 +111,15 @@ class TestStatsOverview:
         assert list(categories) == [
             "M1", "M2", "M3", "M4", "M5", "M6", "A1", "A2", "A3", "A4", "A5", "A6", "A7",
         ]  # fmt: skip
+        # Each project once, under its primary category (stored rows: the first in taxonomy order).
         assert categories["M2"]["projects"] == 2  # the library project and the draft
         assert categories["M2"]["total_investment"] == "5100000.00"
-        assert categories["A1"]["projects"] == 1  # one project counts in each of its categories
-        assert categories["A1"]["financing_need"] == "4000000.00"
+        assert categories["A1"]["projects"] == 0  # the M2+A1 project's primary category is M2
+        assert sum(g["projects"] for g in categories.values()) == 4
+        mentions = by_key(body["category_mentions"])
+        assert mentions["A1"]["projects"] == 1  # ...and it is mentioned under each category
+        assert mentions["A1"]["financing_need"] == "4000000.00"
+        assert mentions["M2"]["projects"] == 2
         assert categories["A2"]["projects"] == 1
         assert categories["M3"]["projects"] == 1
         assert categories["A7"]["projects"] == 0
@@ -138,7 +143,11 @@ class TestStatsOverview:
             "declined": 0,
             "financed": 0,
             "offered_amount": "0.00",
+            "signed_amount": "0.00",
             "financed_amount": "0.00",
+            "disbursed_amount": "0.00",
+            "repaid_amount": "0.00",
+            "outstanding_amount": "0.00",
             "not_financed_by_reason": {},
         }
 
