@@ -15,10 +15,8 @@ from sqlalchemy import (
     String,
     case,
     func,
-    literal,
     literal_column,
     select,
-    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -27,33 +25,21 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.models.engagement import Engagement, EngagementStatus
-from app.models.pilot import Pilot, PilotRegion
+from app.models.pilot import Pilot
 from app.models.project import Project
 
 P = Project
 
 
 def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
-    """(pilot_id, project_id) for every project located in a pilot's codes.
-
-    A pilot code covers every code below it (440300 covers 4403xx), as a ``pilot:<id>`` key does.
-    Three equality joins (county, prefecture and province level) instead of one LIKE join, so
-    the database can hash-join; UNION removes the pairs two legs both find.
-    """
-    legs = []
-    for length, suffix in ((6, ""), (4, "00"), (2, "0000")):
-        code = (
-            P.region_code
-            if length == 6
-            else func.substr(P.region_code, 1, length, type_=String).concat(literal(suffix, String))
-        )
-        leg = select(PilotRegion.pilot_id.label("pilot_id"), P.id.label("project_id")).join(
-            P, code == PilotRegion.region_code
-        )
-        if pilot_id is not None:
-            leg = leg.where(PilotRegion.pilot_id == pilot_id)
-        legs.append(leg)
-    return union(*legs).subquery("pilot_members")
+    """(pilot_id, project_id) for every project that belongs to a pilot: by its ``pilot_id``,
+    never by where its region code lies (DESIGN §3)."""
+    stmt = select(P.pilot_id.label("pilot_id"), P.id.label("project_id")).where(
+        P.pilot_id.is_not(None)
+    )
+    if pilot_id is not None:
+        stmt = stmt.where(P.pilot_id == pilot_id)
+    return stmt.subquery("pilot_members")
 
 
 class _CentsSum(FunctionElement[Any]):
@@ -215,12 +201,6 @@ async def figures_by_categories_mask(
     """The standard figures per combination of categories (a project counts in each of its)."""
     stmt = select(P.categories_mask.label("key"), *_measures()).select_from(P).where(where)
     return list((await session.execute(stmt.group_by(P.categories_mask))).all())
-
-
-async def pilot_codes(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
-    """Every pilot's region codes."""
-    rows = await session.execute(select(PilotRegion.pilot_id, PilotRegion.region_code))
-    return [(pilot_id, code) for pilot_id, code in rows]
 
 
 async def pilot_names(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
