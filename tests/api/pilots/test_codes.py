@@ -57,8 +57,7 @@ class TestReplaceCodes:
         assert (entry["from_status"], entry["to_status"]) == ("approved", "approved")
         assert entry["reason"] == "北碚区全域纳入"
         assert entry["actor_role"] == "admin"
-        by_code = {c["code"]: c for c in LIANGJIANG_2025}
-        assert entry["codes"]["before"] == sorted(by_code.values(), key=lambda c: c["code"])
+        assert entry["codes"]["before"] == sorted(LIANGJIANG_2025, key=lambda c: str(c["code"]))
         assert {c["code"]: c["coverage"] for c in entry["codes"]["after"]}["500109"] == "full"
 
     async def test_a_code_made_full_brings_its_projects_into_the_keys_reach(
@@ -134,12 +133,13 @@ class TestReplaceCodes:
         )
         assert early.status_code == 422
         assert early.json()["errors"][0]["code"] == "validity_before_region"
-        for body in (
+        bodies: list[dict[str, Any]] = [
             {"codes": []},
             {"codes": [{"code": "500157", "coverage": "most"}]},
             {"codes": [{"code": "500157", "coverage": "full", "is_partial": True}]},
             {"codes": [{"code": "500157"}], "extra": 1},
-        ):
+        ]
+        for body in bodies:
             assert (await client.put(url, json=body, headers=admin)).status_code == 422, body
 
     async def test_retired_region_is_still_the_answer_for_a_retired_code_without_its_end(
