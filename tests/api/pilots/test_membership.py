@@ -18,6 +18,7 @@ from tests.factories import (
     LIANGJIANG_PILOT,
     MIYUN_PILOT,
     PROJECTS,
+    TIANFU_PILOT,
     create_project,
     library_project,
     move_project,
@@ -25,6 +26,7 @@ from tests.factories import (
 )
 
 PILOTS = "/api/v1/pilots"
+BATCH = "/api/v1/projects/batch"
 BAOTOU_PILOT = "88302500-99bf-583b-a4af-36ed23763840"  # 内蒙古自治区包头市, 150200
 
 
@@ -238,3 +240,70 @@ class TestPilotIdRefused:
         joined = await patch(client, admin, beibei_office, project, pilot_id=LIANGJIANG_PILOT)
         assert joined.status_code == 200
         assert joined.json()["pilot_id"] == LIANGJIANG_PILOT
+
+
+class TestPilotIdInBatches:
+    async def test_batch_items_get_and_are_refused_pilots_as_single_creates(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        liangjiang = await keys.region(f"pilot:{LIANGJIANG_PILOT}")
+        items = [
+            project_payload(external_ref="LJ-1", region_code="500157"),
+            project_payload(external_ref="LJ-2", region_code="500109"),
+            project_payload(external_ref="LJ-3", region_code="500109", pilot_id=FUTIAN_PILOT),
+        ]
+        response = await client.post(BATCH, json={"items": items}, headers=liangjiang)
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == ["created", "created", "error"]
+        # Another pilot's project, in a code the key holds only for its own pilot's projects.
+        assert [(e["loc"], e["code"]) for e in results[2]["problem"]["errors"]] == [
+            (["body", "items", 2, "region_code"], "region_out_of_scope"),
+            (["body", "items", 2, "pilot_id"], "pilot_out_of_scope"),
+        ]
+        for result in results[:2]:
+            project = (await client.get(f"{PROJECTS}/{result['id']}", headers=liangjiang)).json()
+            assert project["pilot_id"] == LIANGJIANG_PILOT
+        # The same items again: nothing changed (the pilot is what the key gave them).
+        again = await client.post(BATCH, json={"items": items[:2]}, headers=liangjiang)
+        assert [r["status"] for r in again.json()["results"]] == ["unchanged", "unchanged"]
+
+    async def test_a_region_names_a_pilot_in_a_batch_and_an_unknown_one_is_an_item_error(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        beibei_office = await keys.region("500109")
+        items = [
+            project_payload(external_ref="BB-1", **beibei(pilot_id=LIANGJIANG_PILOT)),
+            project_payload(external_ref="BB-2", **beibei(pilot_id=str(uuid.uuid4()))),
+            project_payload(external_ref="BB-3", **beibei()),
+        ]
+        results = (await client.post(BATCH, json={"items": items}, headers=beibei_office)).json()[
+            "results"
+        ]
+        assert [r["status"] for r in results] == ["created", "error", "created"]
+        assert results[1]["problem"]["errors"][0]["code"] == "unknown_pilot"
+        pilots = [
+            (await client.get(f"{PROJECTS}/{results[i]['id']}", headers=beibei_office)).json()[
+                "pilot_id"
+            ]
+            for i in (0, 2)
+        ]
+        assert pilots == [LIANGJIANG_PILOT, None]
+
+
+class TestPilotWithPartialCodesOnly:
+    async def test_tianfu_key_holds_only_its_own_projects(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        """天府新区 covers six districts, each in part: its key holds no district whole."""
+        tianfu = await keys.region(f"pilot:{TIANFU_PILOT}")
+        own = await create_project(client, tianfu, region_code="510116")
+        assert own["pilot_id"] == TIANFU_PILOT
+        shuangliu = await library_project(
+            app, region_code="510116", status=ProjectStatus.draft, pilot_id=None
+        )
+        listed = (await client.get(PROJECTS, headers=tianfu)).json()["items"]
+        assert [p["id"] for p in listed] == [own["id"]]
+        assert (await client.get(f"{PROJECTS}/{shuangliu}", headers=tianfu)).status_code == 404
+        overview = (await client.get("/api/v1/stats/overview", headers=tianfu)).json()
+        assert overview["coverage"] == "library_and_own"
