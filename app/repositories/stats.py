@@ -190,9 +190,11 @@ async def figures_grid(session: AsyncSession, where: ColumnElement[bool], period
 
 
 async def figures_by_region(session: AsyncSession, where: ColumnElement[bool]) -> list[Any]:
-    """The standard figures per region code (provinces and pilots are sets of codes)."""
-    stmt = select(P.region_code.label("key"), *_measures()).select_from(P).where(where)
-    return list((await session.execute(stmt.group_by(P.region_code))).all())
+    """The standard figures per region code and pilot_id (provinces are sets of codes; a pilot
+    is its projects' pilot_id): one scan serves both dimensions."""
+    keys = (P.region_code.label("key"), P.pilot_id.label("pilot_id"))
+    stmt = select(*keys, *_measures()).select_from(P).where(where)
+    return list((await session.execute(stmt.group_by(P.region_code, P.pilot_id))).all())
 
 
 async def figures_by_categories_mask(

@@ -167,8 +167,13 @@ def _by_category(rows: Iterable[Any]) -> dict[str, Sums]:
 
 
 def _by_pilot(rows: Iterable[Any]) -> dict[str, Sums]:
-    """Figures per pilot from groups per project pilot_id (a project counts for its one pilot)."""
-    return {str(row.key): dict(row._mapping) for row in rows}
+    """Figures per pilot from groups per (region code, pilot_id): a project counts for the one
+    pilot it belongs to, never by where its code lies."""
+    out: dict[str, Sums] = {}
+    for row in rows:
+        if row.pilot_id is not None:
+            _add(out.setdefault(str(row.pilot_id), {}), row._mapping)
+    return out
 
 
 async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
@@ -189,7 +194,7 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
         for code in CATEGORIES.codes
     ]
     # Every pilot appears, with zeros where it has no counted project.
-    found = _by_pilot(await repo.figures(session, where, key=repo.P.pilot_id))
+    found = _by_pilot(by_region)
     by_pilot = []
     for pilot_id, name in await repo.pilot_names(session):
         values = _values(found.get(str(pilot_id), {}))
