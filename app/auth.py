@@ -66,7 +66,8 @@ class Principal:
         return f"{self.role or 'anonymous'}:{self.scope or ''}"
 
     def covers_region(self, region_code: str) -> bool:
-        """Whether a region code lies within this principal's regional scope."""
+        """Whether a region code lies within this principal's regional scope (for a pilot key:
+        its pilot's full codes)."""
         return any(region_code.startswith(p) for p in self.region_prefixes)
 
 
@@ -112,7 +113,9 @@ async def get_principal(
     elif role is Role.region and row.scope:
         if row.scope.startswith(PILOT_SCOPE_PREFIX):
             pilot_id = uuid.UUID(row.scope.removeprefix(PILOT_SCOPE_PREFIX))
-            codes = await pilots_repo.region_codes(session, pilot_id)
+            # Full codes only: a project in a code the pilot covers in part is the pilot's key's
+            # only by its pilot_id (repositories/reach.py), never by where it lies.
+            codes = await pilots_repo.full_codes(session, pilot_id)
             prefixes = tuple(sorted(region_prefixes_of(c) for c in codes))
         else:
             prefixes = (region_prefixes_of(row.scope),)

@@ -27,6 +27,7 @@ retry waits for the first to finish and replays its answer.
 """
 
 import hashlib
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -71,10 +72,13 @@ class Stored:
 
 
 def request_hash(method: str, path: str, payload: Any) -> str:
-    raw = orjson.dumps(
-        {"m": method, "p": path, "b": payload},
-        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
-    )
+    document = {"m": method, "p": path, "b": payload}
+    try:
+        raw = orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits, which a JSON body may hold (an item the
+        # validation refuses later); the standard library writes them, as deterministically.
+        raw = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(raw).hexdigest()
 
 

@@ -24,6 +24,7 @@ from stdnum.cn import uscc as uscc_code
 
 from app.models import Project, ProjectStatus
 from app.models.flags import CATEGORIES, FINANCING_TYPES
+from app.services import pilot_membership
 from app.services.screening import screen
 from tests.conftest import Keys
 
@@ -220,9 +221,16 @@ def project_row(**overrides: Any) -> dict[str, Any]:
 
 
 async def library_project(app: FastAPI, **overrides: Any) -> str:
-    """A project row (in the library unless ``status`` says otherwise); returns its id."""
+    """A project row (in the library unless ``status`` says otherwise); returns its id.
+
+    Without ``pilot_id`` it belongs to the pilot whose full code holds it, as a write through
+    the API (and migration 0012) would have it."""
     async with app.state.sessions.begin() as session:
-        project = Project(**project_row(**overrides))
+        row = project_row(**overrides)
+        if "pilot_id" not in row:
+            full = await pilot_membership.full_codes(session)
+            row["pilot_id"] = full.holder(row["region_code"], datetime.now(UTC).date())
+        project = Project(**row)
         session.add(project)
         await session.flush()
         return str(project.id)

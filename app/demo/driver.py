@@ -33,6 +33,7 @@ from app.demo.generator import (
     build_project,
     institution_body,
     offer_body,
+    partial_members,
     plan_projects,
     product_body,
     project_template,
@@ -357,8 +358,11 @@ async def run_demo(
                     app, f"demo reviewer {province}", Role.reviewer, province
                 )
             statuses: Counter[str] = Counter()
+            members = partial_members(pilots)
             for i, (code, target) in enumerate(plan):
                 body = build_project(i, project_template(i, rng), code, rng)
+                if code in members:
+                    body["pilot_id"] = members[code]
                 created = await api.call("POST", "/api/v1/projects", keys.regions[code[:2]], body)
                 final = await walk_lifecycle(api, keys, created, target, rng)
                 statuses[final["status"]] += 1

@@ -126,6 +126,18 @@ def place_pool(pilots: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return sorted(inside), sorted(outside)
 
 
+def partial_members(pilots: list[dict[str, Any]]) -> dict[str, str]:
+    """County → pilot id, for the counties a pilot covers only in part (current codes): a demo
+    project there says it is the pilot's, as a new area's projects would (DESIGN §3)."""
+    out: dict[str, str] = {}
+    for pilot in pilots:
+        for region in pilot["regions"]:
+            if region["coverage"] == "partial" and region.get("is_current", True):
+                for county in counties_under(region["code"]):
+                    out.setdefault(county, pilot["id"])
+    return out
+
+
 def plan_projects(
     pilots: list[dict[str, Any]], n: int, rng: random.Random
 ) -> list[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """Climate investment and financing pilots (气候投融资试点), the codes they cover, their history."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk, db_now
@@ -22,6 +23,13 @@ class PilotStatus(StrEnum):
     approved = "approved"
     accepted = "accepted"
     disqualified = "disqualified"
+
+
+class PilotCoverage(StrEnum):
+    """How much of a code a pilot covers: a new area often covers districts only in part."""
+
+    full = "full"
+    partial = "partial"
 
 
 class Pilot(Base):
@@ -53,7 +61,8 @@ class Pilot(Base):
 
 
 class PilotRegion(Base):
-    """A GB/T 2260 code a pilot covers; a new area covers several, some only in part."""
+    """A GB/T 2260 code a pilot covers, fully or in part, from ``valid_from`` to ``valid_to``
+    (inclusive days; null is open): divisions change, and a pilot's codes with them."""
 
     __tablename__ = "pilot_regions"
 
@@ -61,15 +70,22 @@ class PilotRegion(Base):
         ForeignKey("pilots.id", ondelete="CASCADE"), primary_key=True
     )
     region_code: Mapped[str] = mapped_column(String(6), primary_key=True, index=True)
-    is_partial: Mapped[bool] = mapped_column(
-        Boolean,
-        default=False,
-        doc="The pilot covers only part of this region (its own boundary has no code).",
+    coverage: Mapped[PilotCoverage] = mapped_column(
+        String(10),
+        default=PilotCoverage.full,
+        doc="partial: the pilot covers only part of this region (its own boundary has no code).",
     )
+    valid_from: Mapped[date | None]
+    valid_to: Mapped[date | None]
+
+    @property
+    def is_partial(self) -> bool:
+        return self.coverage == PilotCoverage.partial
 
 
 class PilotTransition(Base):
-    """One status change of a pilot: who, when, from, to, why."""
+    """One step of a pilot's history: a status change (who, when, from, to, why), or an edit of
+    its codes (``replace_codes``, status unchanged, the codes before and after in ``changes``)."""
 
     __tablename__ = "pilot_transitions"
 
@@ -81,6 +97,7 @@ class PilotTransition(Base):
     from_status: Mapped[str] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     actor_role: Mapped[str] = mapped_column(String(20))
     actor_key_id: Mapped[uuid.UUID | None]
     at: Mapped[Timestamp]

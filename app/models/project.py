@@ -128,6 +128,10 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(300))
     summary: Mapped[str] = mapped_column(Text, default="")
     region_code: Mapped[str] = mapped_column(String(6), index=True)
+    # No foreign key (revision 0012 explains why): writes check that the pilot exists.
+    pilot_id: Mapped[uuid.UUID | None] = mapped_column(
+        index=True, doc="The pilot the project belongs to (DESIGN §3)."
+    )
     owner_name: Mapped[str] = mapped_column(String(300))
     owner_uscc: Mapped[str] = mapped_column(String(18))
     owner_type: Mapped[str | None] = mapped_column(String(30))

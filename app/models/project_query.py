@@ -1,5 +1,6 @@
 """The project list's filters as a plain value: routers build it, repositories turn it into SQL."""
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ class ProjectFilters:
     objective: list[Objective] | None = None
     categories: Sequence[str] | None = None
     region_code: str | None = None
+    pilot_id: uuid.UUID | None = None
     industry_code: str | None = None
     construction_status: list[ConstructionStatus] | None = None
     financing_types: Sequence[str] | None = None

@@ -22,6 +22,7 @@ from app.models import (
     Role,
 )
 from app.repositories.pagination import SortKey, next_cursor, paginate
+from app.repositories.reach import reach_clause
 from app.repositories.sums import CentsSum
 
 SORT = [SortKey(Engagement.created_at, kind=datetime), SortKey(Engagement.id, kind=uuid.UUID)]
@@ -54,10 +55,8 @@ def readable(principal: Principal) -> Select[Engagement, Project, str, str]:
         return stmt
     if principal.role is Role.institution and principal.institution_id is not None:
         return stmt.where(Engagement.institution_id == principal.institution_id)
-    if principal.role in (Role.region, Role.reviewer) and principal.region_prefixes:
-        return stmt.where(
-            or_(*(Project.region_code.startswith(p) for p in principal.region_prefixes))
-        )
+    if principal.role in (Role.region, Role.reviewer):
+        return stmt.where(reach_clause(principal))
     return stmt.where(false())
 
 

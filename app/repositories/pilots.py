@@ -2,12 +2,19 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
+from app.models.pilot import (
+    Pilot,
+    PilotCoverage,
+    PilotKind,
+    PilotRegion,
+    PilotStatus,
+    PilotTransition,
+)
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
 
@@ -82,12 +89,42 @@ async def regions_of(
     return out
 
 
-async def region_codes(session: AsyncSession, pilot_id: uuid.UUID) -> list[str]:
-    """The codes one pilot covers."""
+async def full_codes(session: AsyncSession, pilot_id: uuid.UUID) -> list[str]:
+    """The codes one pilot covers in full (retired ones too: their old projects stay its)."""
     rows = await session.scalars(
-        select(PilotRegion.region_code).where(PilotRegion.pilot_id == pilot_id)
+        select(PilotRegion.region_code).where(
+            PilotRegion.pilot_id == pilot_id, PilotRegion.coverage == PilotCoverage.full
+        )
     )
     return list(rows)
+
+
+async def full_code_rows(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, str, date | None, date | None]]:
+    """(pilot, code, valid_from, valid_to) of every full code of a pilot not disqualified."""
+    rows = await session.execute(
+        select(
+            PilotRegion.pilot_id,
+            PilotRegion.region_code,
+            PilotRegion.valid_from,
+            PilotRegion.valid_to,
+        )
+        .join(Pilot, Pilot.id == PilotRegion.pilot_id)
+        .where(
+            PilotRegion.coverage == PilotCoverage.full,
+            Pilot.status != PilotStatus.disqualified,
+        )
+        .order_by(PilotRegion.region_code, PilotRegion.pilot_id)
+    )
+    return [(pid, code, vf, vt) for pid, code, vf, vt in rows]
+
+
+async def get_many(session: AsyncSession, pilot_ids: Sequence[uuid.UUID]) -> list[Pilot]:
+    """The pilots among ``pilot_ids`` that exist."""
+    if not pilot_ids:
+        return []
+    return list(await session.scalars(select(Pilot).where(Pilot.id.in_(pilot_ids))))
 
 
 async def name_taken(session: AsyncSession, name: str, batch: int | None) -> bool:

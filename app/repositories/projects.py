@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -25,12 +25,7 @@ from app.models.project_query import ProjectFilters
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
-
-
-def _in_scope(principal: Principal) -> ColumnElement[bool]:
-    if not principal.region_prefixes:
-        return false()
-    return or_(*(Project.region_code.startswith(p) for p in principal.region_prefixes))
+from app.repositories.reach import in_reach, reach_clause
 
 
 def readable_clause(principal: Principal) -> ColumnElement[bool]:
@@ -40,7 +35,7 @@ def readable_clause(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.admin:
         return true()
     if principal.role is Role.region:
-        return or_(_in_scope(principal), public)
+        return or_(reach_clause(principal), public)
     if principal.role is Role.reviewer:
         # A reviewer takes projects in from submission on: drafts stay the region's own, and so
         # does a draft the region withdrew without ever submitting it.
@@ -56,7 +51,7 @@ def readable_clause(principal: Principal) -> ColumnElement[bool]:
             Project.status.not_in([ProjectStatus.draft, ProjectStatus.withdrawn]),
             and_(Project.status == ProjectStatus.withdrawn, submitted_once),
         )
-        return or_(and_(_in_scope(principal), reviewed), public)
+        return or_(and_(reach_clause(principal), reviewed), public)
     return public
 
 
@@ -66,25 +61,32 @@ def readable(principal: Principal, *columns: Any) -> Select[Any]:
     return stmt.where(readable_clause(principal))
 
 
-def can_see_full(principal: Principal, region_code: str, status: str) -> bool:
+def can_see_full(
+    principal: Principal, region_code: str, pilot_id: uuid.UUID | None, status: str
+) -> bool:
     """Whether the caller sees a visible project with every field (its own scope), not as public."""
     if principal.role is Role.admin:
         return True
     if principal.role is Role.region:
-        return region_code.startswith(principal.region_prefixes)
+        return in_reach(principal, region_code, pilot_id)
     if principal.role is Role.reviewer:
         return status != ProjectStatus.draft and region_code.startswith(principal.region_prefixes)
     return False
 
 
 def can_see_contact(
-    principal: Principal, region_code: str, status: str, *, granted: bool = False
+    principal: Principal,
+    region_code: str,
+    pilot_id: uuid.UUID | None,
+    status: str,
+    *,
+    granted: bool = False,
 ) -> bool:
     """Whether the contact person is shown: full views do; the public never.
 
     ``granted`` comes from ``contact_grants``: an institution whose offer the owner accepted.
     """
-    return can_see_full(principal, region_code, status) or (
+    return can_see_full(principal, region_code, pilot_id, status) or (
         granted and principal.role is Role.institution
     )
 
@@ -100,9 +102,9 @@ async def contact_grants(
     return await projects_with_contact(session, institution_id, project_ids)
 
 
-def can_edit(principal: Principal, region_code: str) -> bool:
+def can_edit(principal: Principal, region_code: str, pilot_id: uuid.UUID | None) -> bool:
     """Whether the caller may change a visible project: the region whose scope holds it."""
-    return principal.role is Role.region and region_code.startswith(principal.region_prefixes)
+    return principal.role is Role.region and in_reach(principal, region_code, pilot_id)
 
 
 async def get_readable(
@@ -173,6 +175,8 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
         stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))
     if f.industry_code:
         stmt = stmt.where(Project.industry_code.startswith(f.industry_code, autoescape=True))
+    if f.pilot_id is not None:
+        stmt = stmt.where(Project.pilot_id == f.pilot_id)
     if f.construction_status:
         stmt = stmt.where(Project.construction_status.in_(f.construction_status))
     if f.financing_types:

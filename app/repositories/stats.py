@@ -18,12 +18,10 @@ from sqlalchemy import (
     String,
     case,
     func,
-    literal,
     literal_column,
     null,
     or_,
     select,
-    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -33,7 +31,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.models.engagement import Engagement, EngagementStatus, PaymentKind
 from app.models.engagement import Payment as Pay
-from app.models.pilot import Pilot, PilotRegion
+from app.models.pilot import Pilot
 from app.models.project import BENEFITS_VOID, Project, ProjectStatus
 from app.repositories.sums import CentsSum, KilogramsSum
 
@@ -41,26 +39,14 @@ P = Project
 
 
 def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
-    """(pilot_id, project_id) for every project located in a pilot's codes.
-
-    A pilot code covers every code below it (440300 covers 4403xx), as a ``pilot:<id>`` key does.
-    Three equality joins (county, prefecture and province level) instead of one LIKE join, so
-    the database can hash-join; UNION removes the pairs two legs both find.
-    """
-    legs = []
-    for length, suffix in ((6, ""), (4, "00"), (2, "0000")):
-        code = (
-            P.region_code
-            if length == 6
-            else func.substr(P.region_code, 1, length, type_=String).concat(literal(suffix, String))
-        )
-        leg = select(PilotRegion.pilot_id.label("pilot_id"), P.id.label("project_id")).join(
-            P, code == PilotRegion.region_code
-        )
-        if pilot_id is not None:
-            leg = leg.where(PilotRegion.pilot_id == pilot_id)
-        legs.append(leg)
-    return union(*legs).subquery("pilot_members")
+    """(pilot_id, project_id) for every project that belongs to a pilot: by its ``pilot_id``,
+    never by where its region code lies (DESIGN §3)."""
+    stmt = select(P.pilot_id.label("pilot_id"), P.id.label("project_id")).where(
+        P.pilot_id.is_not(None)
+    )
+    if pilot_id is not None:
+        stmt = stmt.where(P.pilot_id == pilot_id)
+    return stmt.subquery("pilot_members")
 
 
 class _ApprovalPeriod(FunctionElement[str]):
@@ -227,9 +213,11 @@ async def figures_grid(session: AsyncSession, where: ColumnElement[bool], period
 
 
 async def figures_by_region(session: AsyncSession, where: ColumnElement[bool]) -> list[Any]:
-    """The standard figures per region code (provinces and pilots are sets of codes)."""
-    stmt = select(P.region_code.label("key"), *_measures()).select_from(P).where(where)
-    return list((await session.execute(stmt.group_by(P.region_code))).all())
+    """The standard figures per region code and pilot_id (provinces are sets of codes; a pilot
+    is its projects' pilot_id): one scan serves both dimensions."""
+    keys = (P.region_code.label("key"), P.pilot_id.label("pilot_id"))
+    stmt = select(*keys, *_measures()).select_from(P).where(where)
+    return list((await session.execute(stmt.group_by(P.region_code, P.pilot_id))).all())
 
 
 async def figures_by_categories(session: AsyncSession, where: ColumnElement[bool]) -> list[Any]:
@@ -243,12 +231,6 @@ async def figures_by_categories(session: AsyncSession, where: ColumnElement[bool
         .group_by(*keys)
     )
     return list((await session.execute(stmt)).all())
-
-
-async def pilot_codes(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:
-    """Every pilot's region codes."""
-    rows = await session.execute(select(PilotRegion.pilot_id, PilotRegion.region_code))
-    return [(pilot_id, code) for pilot_id, code in rows]
 
 
 async def pilot_names(session: AsyncSession) -> list[tuple[uuid.UUID, str]]:

@@ -19,6 +19,7 @@ from app.routers.query_types import (
 )
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.pilot import (
+    PilotCodesReplace,
     PilotCreate,
     PilotRead,
     PilotTransitionCreate,
@@ -119,6 +120,20 @@ async def update_pilot(
     return await pilots.update(session, admin, pilot_id, body)
 
 
+@router.put(
+    "/pilots/{pilot_id}/codes",
+    response_model=PilotRead,
+    operation_id="replace_pilot_codes",
+    summary="Replace a pilot's codes",
+    responses=responses(401, 403, 404, 422),
+)
+async def replace_pilot_codes(
+    pilot_id: uuid.UUID, body: PilotCodesReplace, session: SessionDep, admin: AdminDep
+) -> PilotRead:
+    """Replace the codes a pilot covers, with coverage and validity; the edit enters its history."""
+    return await pilots.replace_codes(session, admin, pilot_id, body)
+
+
 @router.post(
     "/pilots/{pilot_id}/transitions",
     response_model=PilotRead,
@@ -148,7 +163,7 @@ async def list_pilot_history(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PilotTransitionRead]:
-    """List the pilot's status changes, oldest first: who, when, from, to, why."""
+    """List the pilot's status changes and code edits, oldest first: who, when, what, why."""
     return await pilots.history(session, pilot_id, cursor=cursor, limit=limit)
 
 

@@ -1,6 +1,7 @@
 """The parameters the project routes share: the region's key, and the list's filters and order
 (the list and the export take them alike)."""
 
+import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -44,6 +45,10 @@ def project_filters(
         str | None,
         Query(pattern=r"^\d{1,6}$", description="Region code prefix: 44, 4403, 440304."),
     ] = None,
+    pilot_id: Annotated[
+        uuid.UUID | None,
+        Query(description="The projects of this pilot (their pilot_id; GET /pilots)."),
+    ] = None,
     industry_code: Annotated[
         str | None,
         Query(pattern=r"^[A-T]\d{0,4}$", description="GB/T 4754 code or prefix: D, D44, D4415."),
@@ -81,6 +86,7 @@ def project_filters(
         objective=objective,
         categories=category,
         region_code=region_code,
+        pilot_id=pilot_id,
         industry_code=industry_code,
         construction_status=construction_status,
         financing_types=financing_type,

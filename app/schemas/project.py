@@ -60,6 +60,10 @@ FinancingType = StrEnum(  # type: ignore[misc]
 )
 
 
+def _uuid_text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 class Owner(InputModel):
     name: Annotated[str, Plain("项目业主")] = Field(
         min_length=1, max_length=300, description="Legal name of the project owner."
@@ -143,6 +147,19 @@ class ProjectFields(InputModel):
         max_length=6,
         description="Current GB/T 2260 code where the project is located, within the key's scope.",
         examples=["440304"],
+    )
+    pilot_id: Annotated[
+        uuid.UUID | None,
+        Plain("气候投融资试点", shown="The pilot the project belongs to.", show=_uuid_text),
+    ] = Field(
+        default=None,
+        description=(
+            "The climate investment and financing pilot the project belongs to (GET /pilots). "
+            "Set from a `pilot:<id>` key; otherwise chosen by the region, and only a pilot whose "
+            "codes hold region_code (a project in a code the pilot covers in part belongs to it "
+            "only when it says so here)."
+        ),
+        examples=["9307a0f5-5a51-51ef-9af5-085cf758ba38"],
     )
     owner: Annotated[Owner, Nested(shown="The project owner.")] = Field(
         description="The project owner (项目业主)."

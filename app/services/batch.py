@@ -22,6 +22,7 @@ from app.models.base import utcnow
 from app.repositories import project_writes
 from app.schemas.batch import MAX_BATCH
 from app.schemas.project import ProjectCreate
+from app.services import pilot_membership
 from app.services.batch_items import Entry, ItemResult, Locator, parse, raw_ref, summarize
 from app.services.batch_plan import LOADED_COLUMNS, Plan
 
@@ -109,7 +110,12 @@ async def _plan(
     existing = await project_writes.lock_by_external_refs(
         session, principal.scope, refs, LOADED_COLUMNS
     )
-    plan = Plan(principal, locator, utcnow())
+    # Every pilot an item can name or be given: the stated ones, the key's, the full codes'.
+    full = await pilot_membership.full_codes(session)
+    named = [data.pilot_id for _, data in pending] + [principal.pilot_id]
+    named += [pilot_id for pilot_id, _ in full.rows]
+    pilots = await pilot_membership.load(session, named)
+    plan = Plan(principal, locator, utcnow(), pilots, full)
     for count, (position, data) in enumerate(pending):
         await _share_the_loop(count)
         stored = existing.get(data.external_ref or "")

@@ -17,23 +17,33 @@ from app.errors import AppError
 from app.models import ProjectStatus
 from app.schemas.batch import ItemStatus
 from app.schemas.project import ProjectCreate
-from app.services import lifecycle, project_rules, validation
+from app.services import lifecycle, pilot_membership, project_rules, validation
 from app.services.batch_items import Entry, ItemResult, Locator
+from app.services.pilot_membership import FullCodes, Pilots
 from app.services.project_rows import FIELD_OF_COLUMN, STORED_COLUMNS, column_values
 from app.services.screening import screen_fields
 
 # What the plan reads of a stored project: the columns it compares, and what an update bumps.
-LOADED_COLUMNS = ("id", "status", "version", *STORED_COLUMNS)
+LOADED_COLUMNS = ("id", "status", "version", "created_at", *STORED_COLUMNS)
 
 
 class Plan:
     """The writes a batch decides on: rows to insert (with their "create" steps), rows to update,
     and the steps updates bring about."""
 
-    def __init__(self, principal: Principal, locator: Locator, now: datetime) -> None:
+    def __init__(
+        self,
+        principal: Principal,
+        locator: Locator,
+        now: datetime,
+        pilots: Pilots,
+        full: FullCodes,
+    ) -> None:
         self.principal = principal
         self.locator = locator
         self.now = now
+        self.pilots = pilots
+        self.full = full
         self.inserts: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         self.updates: list[dict[str, Any]] = []
         self.steps: list[dict[str, Any]] = []
@@ -41,7 +51,10 @@ class Plan:
     def create(self, position: int, entry: Entry, data: ProjectCreate) -> ItemResult:
         """A new draft, validated as POST /projects validates it."""
         ref = data.external_ref
-        found = validation.check(data, self.principal, loc=self.locator.prefix(entry))
+        data = pilot_membership.assign(data, self.principal, self.full, self.now.date())
+        found = validation.check(
+            data, self.principal, loc=self.locator.prefix(entry), pilots=self.pilots
+        )
         if found:
             return ItemResult.refused(entry, ref, self.locator.rules_error(entry, found))
         project_id = uuid.uuid4()
@@ -63,6 +76,8 @@ class Plan:
     def update(self, entry: Entry, data: ProjectCreate, stored: dict[str, Any]) -> ItemResult:
         """The stored project replaced by the item, under the PATCH rules of its status."""
         ref, project_id = data.external_ref, stored["id"]
+        created_on = stored["created_at"].date()
+        data = pilot_membership.assign(data, self.principal, self.full, created_on)
         status = ProjectStatus(stored["status"])
         data = data.keeping_primary(stored["primary_category"])
         values = column_values(data)
@@ -70,13 +85,21 @@ class Plan:
         if not changed:
             return ItemResult(entry, ItemStatus.unchanged, ref, project_id)
         try:
-            project_rules.ensure_owner(self.principal, stored["region_code"])
+            project_rules.ensure_owner(self.principal, stored["region_code"], stored["pilot_id"])
             project_rules.ensure_editable(status)
         except AppError as refused:
             return ItemResult.refused(entry, ref, refused)
         loc = self.locator.prefix(entry)
         new_region = "region_code" in changed
-        found = validation.check(data, self.principal, loc=loc, new_region=new_region)
+        found = validation.check(
+            data,
+            self.principal,
+            loc=loc,
+            new_region=new_region,
+            new_pilot=bool({"region_code", "pilot_id"} & changed),
+            pilots=self.pilots,
+            created_on=created_on,
+        )
         if found:
             return ItemResult.refused(entry, ref, self.locator.rules_error(entry, found))
         fields = {FIELD_OF_COLUMN[c] for c in changed if c in FIELD_OF_COLUMN}

@@ -31,7 +31,7 @@ A = TransitionAction
 
 
 def _is_region_owner(p: Principal, project: Project) -> bool:
-    return can_edit(p, project.region_code)
+    return can_edit(p, project.region_code, project.pilot_id)
 
 
 def _is_province_reviewer(p: Principal, project: Project) -> bool:

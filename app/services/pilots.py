@@ -5,7 +5,8 @@ approve it, and after the pilot period it is accepted (验收合格) or loses th
 """
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,13 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal, region_prefixes_of
 from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
 from app.models.base import db_now
-from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus, PilotTransition
-from app.reference.regions import RegionLevel, region_table
+from app.models.pilot import (
+    Pilot,
+    PilotCoverage,
+    PilotKind,
+    PilotRegion,
+    PilotStatus,
+    PilotTransition,
+)
+from app.reference.regions import Region, RegionLevel, region_table
 from app.repositories import pilots as repo
 from app.schemas.common import Page
 from app.schemas.pilot import (
     PilotAction,
+    PilotCodesChange,
+    PilotCodesReplace,
     PilotCreate,
+    PilotHistoryAction,
     PilotRead,
     PilotRegionIn,
     PilotRegionRead,
@@ -50,7 +61,10 @@ def _region_read(region: PilotRegion) -> PilotRegionRead:
         name=known.name if known else None,
         level=known.level if known else None,
         is_current=known is not None and known.is_current,
+        coverage=PilotCoverage(region.coverage),
         is_partial=region.is_partial,
+        valid_from=region.valid_from,
+        valid_to=region.valid_to,
     )
 
 
@@ -133,33 +147,54 @@ def _check_province(province: str) -> list[FieldError]:
     return []
 
 
-def _check_regions(province: str, items: list[PilotRegionIn]) -> list[FieldError]:
-    table = region_table()
+def _last_day(code: str, region: Region) -> date | None:
+    """The last day a retired code was in force (the day before its abolition where known)."""
+    abolition = region_table().abolished.get(code)
+    if abolition is not None:
+        return abolition.on - timedelta(days=1)
+    return date(region.valid_to, 12, 31) if region.valid_to is not None else None
+
+
+def _first_day(code: str, region: Region) -> date | None:
+    established = region_table().established.get(code)
+    if established is not None:
+        return established
+    return date(region.valid_from, 1, 1) if region.valid_from is not None else None
+
+
+def _check_code(province: str, item: PilotRegionIn) -> tuple[str, str] | None:
+    """The first rule one code breaks: (code, why), or None."""
+    region = region_table().get(item.code)
+    if region is None:
+        return "unknown_region", f"{item.code} is not a GB/T 2260 code."
+    if not item.code.startswith(province):
+        return "region_outside_province", f"{item.code} is not in province {province}."
+    if item.valid_from and item.valid_to and item.valid_to < item.valid_from:
+        return "invalid_validity", "valid_to is before valid_from."
+    last = _last_day(item.code, region)
+    # A retired code stays only as history: covered up to its end, never beyond.
+    if last is not None and (item.valid_to is None or item.valid_to > last):
+        return (
+            "retired_region",
+            f"{item.code} {region.name} was retired in {region.valid_to}; keep it only with "
+            f"valid_to on or before {last}.",
+        )
+    first = _first_day(item.code, region)
+    if first is not None and item.valid_from is not None and item.valid_from < first:
+        return "validity_before_region", f"{item.code} {region.name} exists from {first}."
+    return None
+
+
+def _check_regions(
+    province: str, items: list[PilotRegionIn], field: str = "regions"
+) -> list[FieldError]:
     errors: list[FieldError] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        loc: list[str | int] = ["body", "regions", i, "code"]
-        region = table.get(item.code)
-        if region is None:
-            errors.append(
-                field_error(loc, "unknown_region", f"{item.code} is not a GB/T 2260 code.")
-            )
-        elif not region.is_current:
-            errors.append(
-                field_error(
-                    loc,
-                    "retired_region",
-                    f"{item.code} {region.name} was retired in {region.valid_to}.",
-                )
-            )
-        elif not item.code.startswith(province):
-            errors.append(
-                field_error(
-                    loc,
-                    "region_outside_province",
-                    f"{item.code} is not in province {province}.",
-                )
-            )
+        loc: list[str | int] = ["body", field, i, "code"]
+        broken = _check_code(province, item)
+        if broken is not None:
+            errors.append(field_error(loc, *broken))
         elif item.code in seen:
             errors.append(field_error(loc, "duplicate_region", f"{item.code} is listed twice."))
         seen.setdefault(item.code, i)
@@ -170,12 +205,85 @@ def _check_regions(province: str, items: list[PilotRegionIn]) -> list[FieldError
             if other != code and prefixes[code].startswith(prefixes[other]):
                 errors.append(
                     field_error(
-                        ["body", "regions", i, "code"],
+                        ["body", field, i, "code"],
                         "overlapping_regions",
                         f"{code} already lies within {other}.",
                     )
                 )
     return errors
+
+
+def _rows(pilot_id: uuid.UUID, items: list[PilotRegionIn]) -> list[PilotRegion]:
+    return [
+        PilotRegion(
+            pilot_id=pilot_id,
+            region_code=item.code,
+            coverage=item.stated_coverage,
+            valid_from=item.valid_from,
+            valid_to=item.valid_to,
+        )
+        for item in items
+    ]
+
+
+def _codes_json(rows: list[PilotRegion]) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": r.region_code,
+            "coverage": str(r.coverage),
+            "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+            "valid_to": r.valid_to.isoformat() if r.valid_to else None,
+        }
+        for r in sorted(rows, key=lambda r: r.region_code)
+    ]
+
+
+async def _replace_codes(
+    session: AsyncSession,
+    admin: Principal,
+    pilot: Pilot,
+    items: list[PilotRegionIn],
+    reason: str | None,
+) -> None:
+    """Replace the pilot's codes and keep the edit, before and after, in its history.
+
+    The one place a pilot's codes change after creation (the general audit store may take the
+    recording over). Projects keep their pilot_id: membership is the project's own statement.
+    """
+    before = _codes_json((await repo.regions_of(session, [pilot.id]))[pilot.id])
+    rows = _rows(pilot.id, items)
+    await repo.replace_regions(session, pilot.id, rows)
+    status = PilotStatus(pilot.status)
+    await repo.add_transition(
+        session,
+        PilotTransition(
+            pilot_id=pilot.id,
+            action=PilotHistoryAction.replace_codes,
+            from_status=status,
+            to_status=status,
+            reason=reason,
+            changes={"before": before, "after": _codes_json(rows)},
+            actor_role=admin.role.value if admin.role else "anonymous",
+            actor_key_id=admin.key_id,
+        ),
+    )
+    # updated_since must find the pilot when only its codes changed.
+    pilot.updated_at = db_now()
+    await session.flush()
+
+
+async def replace_codes(
+    session: AsyncSession, admin: Principal, pilot_id: uuid.UUID, body: PilotCodesReplace
+) -> PilotRead:
+    """Replace a pilot's codes with their coverage and validity; kept in its history."""
+    pilot = await _get_pilot(session, pilot_id)
+    errors = _check_regions(pilot.province_code, body.codes, "codes")
+    if errors:
+        raise RuleViolation(
+            "The pilot's codes are not valid.", code="invalid_regions", errors=errors
+        )
+    await _replace_codes(session, admin, pilot, body.codes, body.reason)
+    return await get(session, pilot.id)
 
 
 async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> PilotRead:
@@ -200,10 +308,7 @@ async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> 
         work_plan_ref=body.work_plan_ref,
         implementation_plan_ref=body.implementation_plan_ref,
     )
-    regions = [
-        PilotRegion(pilot_id=pilot.id, region_code=r.code, is_partial=r.is_partial)
-        for r in body.regions
-    ]
+    regions = _rows(pilot.id, body.regions)
     try:
         await repo.add(session, pilot, regions)
     except IntegrityError as exc:
@@ -229,14 +334,7 @@ async def update(
             raise RuleViolation(
                 "The pilot's region codes are not valid.", code="invalid_regions", errors=errors
             )
-        await repo.replace_regions(
-            session,
-            pilot.id,
-            [
-                PilotRegion(pilot_id=pilot.id, region_code=r.code, is_partial=r.is_partial)
-                for r in body.regions
-            ],
-        )
+        await _replace_codes(session, admin, pilot, body.regions, None)
     for field in ("designation_ref", "work_plan_ref", "implementation_plan_ref"):
         if field in sent:
             setattr(pilot, field, getattr(body, field))
@@ -290,16 +388,17 @@ async def transition(
 async def history(
     session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page[PilotTransitionRead]:
-    """The pilot's transitions, oldest first."""
+    """The pilot's transitions and edits of its codes, oldest first."""
     await _get_pilot(session, pilot_id)
     rows, next_cursor = await repo.history(session, pilot_id, cursor=cursor, limit=limit)
     items = [
         PilotTransitionRead(
             id=t.id,
-            action=PilotAction(t.action),
+            action=PilotHistoryAction(t.action),
             from_status=PilotStatus(t.from_status),
             to_status=PilotStatus(t.to_status),
             reason=t.reason,
+            codes=PilotCodesChange.model_validate(t.changes) if t.changes else None,
             actor_role=t.actor_role,
             at=t.at,
         )

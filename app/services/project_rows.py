@@ -172,7 +172,7 @@ def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
 
 
 _INDEX = {column.key: i for i, column in enumerate(repo.LIST_COLUMNS)}
-_REGION_CODE, _STATUS = _INDEX["region_code"], _INDEX["status"]
+_REGION_CODE, _PILOT, _STATUS = _INDEX["region_code"], _INDEX["pilot_id"], _INDEX["status"]
 
 
 def _answer_builder() -> Callable[[Sequence[Any], bool], dict[str, Any]]:
@@ -192,8 +192,9 @@ def to_json(
     ``values`` are the columns of ``repo.LIST_COLUMNS`` in order: a list row, or
     ``columns_of(project)``.
     """
-    region_code, status = values[_REGION_CODE], values[_STATUS]
-    return _answer(values, repo.can_see_contact(principal, region_code, status, granted=granted))
+    region_code, pilot_id, status = values[_REGION_CODE], values[_PILOT], values[_STATUS]
+    private = repo.can_see_contact(principal, region_code, pilot_id, status, granted=granted)
+    return _answer(values, private)
 
 
 def columns_of(project: Project) -> tuple[Any, ...]:

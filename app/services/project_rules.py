@@ -7,6 +7,7 @@ a screening change: the project goes back to review (a "resubmit" step), once it
 passes again.
 """
 
+import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -30,9 +31,9 @@ class Step(NamedTuple):
     reason: str
 
 
-def ensure_owner(principal: Principal, region_code: str) -> None:
+def ensure_owner(principal: Principal, region_code: str, pilot_id: uuid.UUID | None) -> None:
     """Refuse anyone but the project's region (401 without a key, 403 otherwise)."""
-    if can_edit(principal, region_code):
+    if can_edit(principal, region_code, pilot_id):
         return
     if principal.is_anonymous:
         raise Unauthorized("Changing a project needs an API key.")

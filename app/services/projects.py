@@ -23,6 +23,7 @@ from app.errors import (
     field_errors,
 )
 from app.models import Project, ProjectStatus, ProjectTransition
+from app.models.base import utcnow
 from app.models.project_query import ProjectFilters
 from app.repositories import project_writes
 from app.repositories import projects as repo
@@ -32,7 +33,7 @@ from app.schemas.project import (
     ProjectUpdate,
 )
 from app.schemas.project_transition import TransitionCreate
-from app.services import lifecycle, project_rules, validation
+from app.services import lifecycle, pilot_membership, project_rules, validation
 from app.services.project_rows import as_input, column_values, columns_of, to_json
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ async def history(
         # Never the public's, whichever project: answered before looking, so nothing leaks.
         raise Unauthorized("The history of a project needs an API key.")
     project = await _visible(session, principal, project_id)
-    if not repo.can_see_full(principal, project.region_code, project.status):
+    if not repo.can_see_full(principal, project.region_code, project.pilot_id, project.status):
         raise Forbidden(
             "Only the project's region, reviewer and the administrator read its history."
         )
@@ -137,8 +138,13 @@ def _duplicate_external_ref(external_ref: str | None) -> Conflict:
 
 
 async def create(session: AsyncSession, principal: Principal, data: ProjectCreate) -> Project:
-    """Create a draft project in the region's scope."""
-    validation.ensure_valid(data, principal)
+    """Create a draft project in the region's scope (a pilot key's project is its pilot's)."""
+    today = utcnow().date()
+    data = pilot_membership.assign(
+        data, principal, await pilot_membership.full_codes(session), today
+    )
+    pilots = await pilot_membership.load(session, [data.pilot_id, principal.pilot_id])
+    validation.ensure_valid(data, principal, pilots=pilots, created_on=today)
     assert principal.scope is not None  # a region key always has a scope  # noqa: S101
     await _ensure_external_ref_free(session, principal.scope, data.external_ref, None)
     project = Project(
@@ -178,7 +184,7 @@ async def _writable(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID, if_match: str | None
 ) -> Project:
     project = await _visible(session, principal, project_id)
-    project_rules.ensure_owner(principal, project.region_code)
+    project_rules.ensure_owner(principal, project.region_code, project.pilot_id)
     check_if_match(project, if_match)
     return project
 
@@ -219,10 +225,27 @@ async def update(
     except pydantic.ValidationError as exc:
         errors = field_errors(exc.errors(), ["body"])
         raise RuleViolation("The project breaks the schema.", errors=errors) from exc
+    created_on = project.created_at.date()
+    if "pilot_id" in sent or merged.region_code != project.region_code:
+        # Moved without naming a pilot: the stated pilot stays while its codes hold the place.
+        keep = (
+            None if "pilot_id" in sent else await pilot_membership.load(session, [merged.pilot_id])
+        )
+        full = await pilot_membership.full_codes(session)
+        merged = pilot_membership.assign(merged, principal, full, created_on, keep=keep)
+        sent = {**sent, "pilot_id": merged.pilot_id}
     changed = _changed(before, merged.model_dump(), list(sent))
     if not changed:
         return project
-    validation.ensure_valid(merged, principal, new_region="region_code" in changed)
+    pilots = await pilot_membership.load(session, [merged.pilot_id, principal.pilot_id])
+    validation.ensure_valid(
+        merged,
+        principal,
+        new_region="region_code" in changed,
+        new_pilot=bool({"region_code", "pilot_id"} & changed),
+        pilots=pilots,
+        created_on=created_on,
+    )
     await _ensure_external_ref_free(session, project.source_scope, merged.external_ref, project.id)
     assign_fields(project, merged)
     step = project_rules.resubmission(project.status, changed)

@@ -48,7 +48,7 @@ def coverage(principal: Principal) -> Coverage:
     """Which projects the caller's figures count (the ones it may read)."""
     if principal.is_admin:
         return Coverage.all
-    if principal.region_prefixes and principal.role is Role.region:
+    if (principal.region_prefixes or principal.pilot_id) and principal.role is Role.region:
         return Coverage.library_and_own
     if principal.region_prefixes and principal.role is Role.reviewer:
         return Coverage.library_and_province
@@ -112,7 +112,7 @@ def _category_labels() -> dict[str, str]:
 async def evaluate_pilot(
     session: AsyncSession, principal: Principal, pilot_id: uuid.UUID, period: Period
 ) -> PilotEvaluation:
-    """Evaluation figures of one pilot from the projects located in its codes."""
+    """Evaluation figures of one pilot from its projects (their pilot_id)."""
     pilot = await pilots.ensure_exists(session, pilot_id)
     where = readable_clause(principal)
     members = repo.pilot_members(pilot.id)
@@ -191,18 +191,13 @@ def _by_category(rows: Iterable[Any]) -> tuple[dict[str, Sums], dict[str, Sums]]
     return primary, mentions
 
 
-def _by_pilot(rows: Iterable[Any], codes: Iterable[tuple[uuid.UUID, str]]) -> dict[str, Sums]:
-    """Figures per pilot from groups per region code: a pilot's code covers every code below it
-    (440300 covers 4403xx), and a project counts once per pilot (repo.pilot_members)."""
-    pilots_of_code: dict[str, set[str]] = {}
-    for pilot_id, code in codes:
-        pilots_of_code.setdefault(code, set()).add(str(pilot_id))
+def _by_pilot(rows: Iterable[Any]) -> dict[str, Sums]:
+    """Figures per pilot from groups per (region code, pilot_id): a project counts for the one
+    pilot it belongs to, never by where its code lies."""
     out: dict[str, Sums] = {}
     for row in rows:
-        region = row.key
-        covering = (region, region[:4] + "00", region[:2] + "0000")
-        for pilot in set().union(*(pilots_of_code.get(code, ()) for code in covering)):
-            _add(out.setdefault(pilot, {}), row._mapping)
+        if row.pilot_id is not None:
+            _add(out.setdefault(str(row.pilot_id), {}), row._mapping)
     return out
 
 
@@ -224,7 +219,7 @@ async def overview(session: AsyncSession, principal: Principal, period: Period) 
     category_labels = _category_labels()
     primary, mentions = _by_category(by_categories)
     # Every pilot appears, with zeros where it has no counted project.
-    found = _by_pilot(by_region, await repo.pilot_codes(session))
+    found = _by_pilot(by_region)
     by_pilot = []
     for pilot_id, name in await repo.pilot_names(session):
         values = _values(found.get(str(pilot_id), {}))

@@ -5,10 +5,12 @@ location; ``ensure_valid`` raises them as one 422.
 """
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from itertools import chain
 
 from app.auth import Principal
 from app.errors import FieldError, RuleViolation, field_error
+from app.models.base import utcnow
 from app.models.project import Objective
 from app.reference import uscc
 from app.reference.classifications import scheme_codes, schemes
@@ -16,6 +18,8 @@ from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective, redundant_categories
 from app.schemas.project import ProjectFields
+from app.services import pilot_membership
+from app.services.pilot_membership import Pilots
 from app.services.screening import fuel_required
 
 Loc = Sequence[str | int]
@@ -31,11 +35,24 @@ def check(
     *,
     loc: Loc = ("body",),
     new_region: bool = True,
+    new_pilot: bool = True,
+    pilots: Pilots | None = None,
+    created_on: date | None = None,
 ) -> list[FieldError]:
-    """Every rule ``data`` breaks. ``new_region``: the region code must also be current."""
+    """Every rule ``data`` breaks. ``new_region``: the region code must also be current;
+    ``new_pilot``: the stated pilot must take the project now (``pilots`` holds it, loaded by
+    ``pilot_membership.load``); ``created_on``: the project's creation day (default today)."""
+    pilots = pilots or {}
+    on = created_on or utcnow().date()
+    membership = (
+        pilot_membership.check(data.pilot_id, data.region_code, principal, pilots, on)
+        if new_pilot
+        else iter(())
+    )
     broken = chain(
         _owner(data),
-        _region(data, principal, new_region=new_region),
+        _region(data, principal, pilots, on, new_region=new_region),
+        membership,
         _industry(data),
         _fuel(data),
         _amounts_and_dates(data),
@@ -53,7 +70,7 @@ def _owner(data: ProjectFields) -> Iterator[Broken]:
 
 
 def _region(
-    data: ProjectFields, principal: Principal | None, *, new_region: bool
+    data: ProjectFields, principal: Principal | None, pilots: Pilots, on: date, *, new_region: bool
 ) -> Iterator[Broken]:
     code = data.region_code
     region = region_table().get(code)
@@ -61,7 +78,12 @@ def _region(
         yield ["region_code"], "unknown_region", f"{code} is not a GB/T 2260 code."
     elif new_region and not region.is_current:
         yield ["region_code"], "region_abolished", _abolished(code)
-    elif principal is not None and not principal.is_admin and not principal.covers_region(code):
+    elif (
+        principal is not None
+        and not principal.is_admin
+        and not principal.covers_region(code)
+        and not pilot_membership.places(principal, data.pilot_id, code, pilots, on)
+    ):
         yield ["region_code"], "region_out_of_scope", "The region lies outside the key's scope."
 
 
@@ -164,10 +186,23 @@ def _benefits(data: ProjectFields) -> Iterator[Broken]:
 
 
 def ensure_valid(
-    data: ProjectFields, principal: Principal | None, *, new_region: bool = True
+    data: ProjectFields,
+    principal: Principal | None,
+    *,
+    new_region: bool = True,
+    new_pilot: bool = True,
+    pilots: Pilots | None = None,
+    created_on: date | None = None,
 ) -> None:
     """Raise every broken rule as one 422 ``validation_error`` problem."""
-    errors = check(data, principal, new_region=new_region)
+    errors = check(
+        data,
+        principal,
+        new_region=new_region,
+        new_pilot=new_pilot,
+        pilots=pilots,
+        created_on=created_on,
+    )
     if errors:
         raise RuleViolation(
             f"The project breaks {len(errors)} rule(s).", code="validation_error", errors=errors

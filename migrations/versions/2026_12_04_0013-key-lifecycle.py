@@ -1,7 +1,7 @@
 """API keys get a lifecycle: expiry, rotation with a grace period, last use.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-04
 
 ``expires_at``: a key stops working then (null: never). ``previous_digest`` and
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -78,3 +78,18 @@ async def test_retry_replays_and_another_body_is_refused(
     assert len(
         [i for i in listed if i.get("name", "") in (body.get("name"), other.get("name"))]
     ) <= 1 or path.endswith("engagements")
+
+
+async def test_a_body_with_an_integer_beyond_64_bits_is_answered_and_replayed(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """The fuzzer's case: a batch item holding 2^100 is an item error, never a 500."""
+    region = await keys.region("440304")
+    body = {"items": [{"external_ref": "BIG-1", "tenor_months": 2**100}]}
+    headers = region | {"Idempotency-Key": "big-integer"}
+    first = await client.post("/api/v1/projects/batch", json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["results"][0]["status"] == "error"
+    again = await client.post("/api/v1/projects/batch", json=body, headers=headers)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"

@@ -303,7 +303,9 @@ async def _project_for_matches(
     project = await projects_repo.get_readable(session, principal, project_id)
     if project is None:
         raise NotFound("No project with that id.", code="project_not_found")
-    if not projects_repo.can_see_full(principal, project.region_code, project.status):
+    if not projects_repo.can_see_full(
+        principal, project.region_code, project.pilot_id, project.status
+    ):
         raise Forbidden(
             "Only the owning region, its province's reviewer and the administrator read a "
             "project's matches.",

@@ -1,5 +1,6 @@
 """Pilot evaluation figures (定期评估) come from the library and respect who may read what."""
 
+import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -128,12 +129,26 @@ class TestPilotEvaluation:
         assert body["totals"]["total_investment"] == "12500000.30"
         assert [g["key"] for g in body["by_status"]] == ["in_library"]
 
-    async def test_new_area_counts_projects_under_its_retired_and_current_codes(
+    async def test_new_area_counts_its_projects_never_a_partial_codes_others(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
-        for code in ("500105", "500157", "500109", "500103"):  # 500103 渝中区 is outside
+        """500157 is 两江's full code; 500109 北碚区 and the retired 500105 are partial: their
+        projects count only when they belong to the pilot; 500103 渝中区 lies outside."""
+        pilot = uuid.UUID(LIANGJIANG_PILOT)
+        for code, pilot_id in (
+            ("500157", pilot),
+            ("500105", pilot),
+            ("500109", pilot),
+            ("500109", None),
+            ("500105", None),
+            ("500103", None),
+        ):
             await library_project(
-                app, region_code=code, status=ProjectStatus.in_library, approved_at=at(2025, 3)
+                app,
+                region_code=code,
+                pilot_id=pilot_id,
+                status=ProjectStatus.in_library,
+                approved_at=at(2025, 3),
             )
         body = (
             await client.get(f"{BASE}/{LIANGJIANG_PILOT}/evaluation", params={"period": "year"})

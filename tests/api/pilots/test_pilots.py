@@ -63,7 +63,10 @@ class TestListPilots:
                 "name": "福田区",
                 "level": "county",
                 "is_current": True,
+                "coverage": "full",
                 "is_partial": False,
+                "valid_from": None,
+                "valid_to": None,
             }
         ]
         assert futian["allowed_actions"] == ["accept", "disqualify"]
@@ -123,12 +126,20 @@ class TestGetPilot:
             "name": "两江新区",
             "level": "county",
             "is_current": True,
+            "coverage": "full",
             "is_partial": False,
+            "valid_from": "2025-11-06",
+            "valid_to": None,
         }
-        assert regions["500105"]["is_current"] is False
-        assert regions["500105"]["name"] == "江北区"
-        assert regions["500112"]["is_current"] is False
-        assert regions["500109"]["is_partial"] is True
+        # The districts 两江新区 took parts of (民政部 2025): covered in part, the two abolished
+        # ones up to the day before 500157 was established.
+        for code, name in (("500105", "江北区"), ("500112", "渝北区")):
+            assert regions[code]["is_current"] is False
+            assert regions[code]["name"] == name
+            assert regions[code]["coverage"] == "partial"
+            assert (regions[code]["valid_from"], regions[code]["valid_to"]) == (None, "2025-11-05")
+        assert regions["500109"]["coverage"] == "partial"
+        assert regions["500109"]["valid_to"] is None
 
     async def test_tianfu_covers_parts_of_six_districts(self, client: httpx.AsyncClient) -> None:
         body = (await client.get(f"{BASE}/{TIANFU_PILOT}")).json()
