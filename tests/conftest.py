@@ -32,6 +32,29 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_PG = os.environ.get("CLIMATELIB_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 RUN_ID = uuid.uuid4().hex[:8]
 
+TESTS = Path(__file__).parent
+# The slow tier (`pytest -m slow`, which CI runs after the rest): modules that start real server
+# processes or a database cluster of their own and drive them through minutes of scenario, and the
+# fuzzing of the whole OpenAPI document. Plain `pytest` runs everything else.
+SLOW_MODULES = frozenset(
+    {
+        "test_fuzz.py",
+        "guard/test_outage.py",
+        "guard/test_slow_clients.py",
+        "guard/test_server.py",
+        "api/test_keyed_writes_live.py",
+        "api/bulk/test_import_jobs_live.py",
+        "api/bulk/test_import_under_load.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(TESTS).as_posix() in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 # CI (which requires PostgreSQL) draws the same hypothesis examples on every run, so a landing is
 # never decided by luck; a developer's runs keep exploring new examples.
 hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.config import Settings
 from tests.guard.conftest import running
@@ -39,6 +40,7 @@ async def test_without_a_token_the_metrics_stay_open(settings: Settings) -> None
         assert (await http.get("/metrics")).status_code == 200
 
 
+@pytest.mark.slow
 def test_every_worker_is_counted_in_every_scrape(database_url: str, tmp_path: Path) -> None:
     counts = tmp_path / "metrics"
     counts.mkdir()
