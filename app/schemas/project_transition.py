@@ -55,7 +55,8 @@ class TransitionRead(OutputModel):
     reason: str | None = Field(description="Why.")
     screening: ScreeningRecord | None = Field(
         default=None,
-        description="The 两高 screening as this step saw it: on create, submit and resubmit steps.",
+        description="The 两高 screening as this step saw it: on create, submit, revision_open "
+        "and revision_approve steps (and resubmit steps, from before revisions).",
     )
     actor_role: str = Field(description="Role of the key that acted.")
     actor_scope: str | None = Field(description="Scope of the key that acted.")

@@ -124,8 +124,9 @@ def step_values(
     )
 
 
-SCREENING_STEPS = frozenset({"create", "submit", "resubmit"})
-"""The steps whose history entry keeps the screening: those where it is (re)checked."""
+SCREENING_STEPS = frozenset({"create", "submit"})
+"""The lifecycle steps whose history entry keeps the screening: those where it is (re)checked
+(revision steps keep theirs, services/revisions.py)."""
 
 
 async def record(

@@ -105,6 +105,12 @@ class TestFieldHistory:
         assert last["actor_role"] == "region" and last["actor_scope"] == "440304"
         assert last["actor_key_id"]
         assert last["from_status"] == last["to_status"] == "in_library"
+        # The event names the request that made it (the X-Request-ID of the answer).
+        async with app.state.sessions() as session:
+            stored = await session.execute(
+                sa.text("SELECT request_id FROM audit_events WHERE id = :id"), {"id": last["id"]}
+            )
+            assert stored.scalar_one() == answer.headers["x-request-id"]
 
     async def test_a_batch_update_is_in_the_history(
         self, client: httpx.AsyncClient, keys: Keys
