@@ -28,7 +28,7 @@ from app.errors import (
     field_error,
     field_errors,
 )
-from app.models import Project, ProjectRevision, RevisionStatus, Role
+from app.models import Project, ProjectRevision, ProjectStatus, RevisionStatus, Role
 from app.models.base import utcnow
 from app.repositories import revisions as repo
 from app.schemas.project import ProjectFields
@@ -189,6 +189,11 @@ async def step(
     if revision is None:
         raise NotFound("No such revision of this project.", code="revision_not_found")
     rule = RULES[action]
+    if project.status != ProjectStatus.in_library and revision.status in _UNDER_REVIEW:
+        raise Conflict(
+            "The project left the library; its open revision can no longer move.",
+            code="project_not_in_library",
+        )
     if revision.status not in rule.sources:
         allowed = allowed_actions(revision.status)
         raise Conflict(

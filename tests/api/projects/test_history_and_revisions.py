@@ -307,3 +307,21 @@ class TestRevisions:
         assert refused.json()["code"] == "two_high_refused"
         listed = (await client.get(f"{PROJECTS}/{pid}/revisions", headers=region)).json()
         assert listed["items"] == []
+
+    async def test_a_revision_of_an_exited_project_moves_no_more(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        region, admin = await keys.region("440304"), await keys.admin()
+        pid = await library_project(app)
+        opened = await _patch(client, region, pid, {"tenor_months": 72})
+        assert opened.status_code == 202, opened.text
+        current = await client.get(f"{PROJECTS}/{pid}", headers=admin)
+        exited = await client.post(
+            f"{PROJECTS}/{pid}/transitions",
+            json={"action": "exit"},
+            headers={**admin, "If-Match": current.headers["etag"]},
+        )
+        assert exited.status_code == 200, exited.text
+        url = f"{PROJECTS}/{pid}/revisions/{opened.json()['id']}/recommend"
+        late = await client.post(url, json={}, headers=await keys.reviewer("44"))
+        assert late.status_code == 409 and late.json()["code"] == "project_not_in_library"
