@@ -57,7 +57,8 @@ def _table(sync: sa.Connection, name: str) -> sa.TableClause:
 
 def _old_project(name: str, code: str) -> dict[str, Any]:
     values = project_row(region_code=code, status="draft", name=name)
-    values.update(id=uuid.uuid4(), version=1, created_at=NOW, updated_at=NOW)
+    # Columns of the revisions before this one that a raw insert must fill itself.
+    values.update(id=uuid.uuid4(), version=1, created_at=NOW, updated_at=NOW, primary_category="M2")
     return values
 
 

@@ -1,6 +1,7 @@
 """SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
 
 from app.models.api_key import ApiKey, Role
+from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.engagement import (
     Engagement,
@@ -28,11 +29,12 @@ from app.models.project import (
     Objective,
     Project,
     ProjectStatus,
-    ProjectTransition,
 )
+from app.models.revision import ProjectRevision, RevisionStatus
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Base",
     "ConstructionStatus",
     "Engagement",
@@ -61,7 +63,8 @@ __all__ = [
     "ProductStatus",
     "ProductType",
     "Project",
+    "ProjectRevision",
     "ProjectStatus",
-    "ProjectTransition",
+    "RevisionStatus",
     "Role",
 ]

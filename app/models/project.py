@@ -1,4 +1,5 @@
-"""Projects of the library (入库项目), their transitions and the per-region library code counter."""
+"""Projects of the library (入库项目) and the per-region library code counter (their history is
+in the audit store, app/models/audit.py)."""
 
 import uuid
 from datetime import date, datetime
@@ -11,7 +12,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Float,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -207,28 +207,6 @@ class Project(Base):
     @property
     def remaining_need(self) -> Decimal:
         return self.financing_need - self.financing_secured
-
-
-class ProjectTransition(Base):
-    """One lifecycle step of a project: who, when, from, to, why."""
-
-    __tablename__ = "project_transitions"
-
-    id: Mapped[UUIDPk]
-    project_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), index=True
-    )
-    action: Mapped[str] = mapped_column(String(20))
-    from_status: Mapped[str | None] = mapped_column(String(12))
-    to_status: Mapped[str] = mapped_column(String(12))
-    reason: Mapped[str | None] = mapped_column(Text)
-    screening: Mapped[Any] = mapped_column(
-        JSON, nullable=True, doc="The 两高 screening as this step saw it (steps that screen)."
-    )
-    actor_role: Mapped[str] = mapped_column(String(20))
-    actor_scope: Mapped[str | None] = mapped_column(String(64))
-    actor_key_id: Mapped[uuid.UUID | None]
-    at: Mapped[Timestamp]
 
 
 class LibrarySequence(Base):

@@ -146,9 +146,11 @@ async def projects_with_contact(
 # compare in cents so SQLite's binary floats cannot round a fitting amount out.
 
 
-async def add_secured(session: AsyncSession, project_id: uuid.UUID, amount: Decimal) -> bool:
-    """Add to the project's financing_secured unless it would exceed the need; whether it did.
-    The project's updated_at is the database's stamp (the column's onupdate)."""
+async def add_secured(
+    session: AsyncSession, project_id: uuid.UUID, amount: Decimal
+) -> Decimal | None:
+    """Add to the project's financing_secured unless it would exceed the need; the new secured
+    amount, or None if it would have. The project's updated_at is the database's stamp."""
     result = await session.execute(
         update(Project)
         .where(
@@ -160,9 +162,34 @@ async def add_secured(session: AsyncSession, project_id: uuid.UUID, amount: Deci
             financing_secured=func.round(Project.financing_secured + amount, 2),
             version=Project.version + 1,
         )
+        .returning(Project.financing_secured)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    secured: Decimal | None = result.scalar_one_or_none()
+    return secured
+
+
+async def financed_totals(
+    session: AsyncSession, project_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """What financed offers have recorded on each of these projects (absent: nothing)."""
+    ids = list(project_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Engagement.project_id, func.sum(Engagement.financed_amount))
+        .where(
+            Engagement.project_id.in_(ids),
+            Engagement.status == EngagementStatus.financed,
+        )
+        .group_by(Engagement.project_id)
+    )
+    cent = Decimal("0.01")
+    return {
+        project_id: Decimal(str(total)).quantize(cent)
+        for project_id, total in rows
+        if total is not None
+    }
 
 
 async def add_quota_used(

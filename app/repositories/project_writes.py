@@ -15,17 +15,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import LibrarySequence, Project, ProjectTransition
+from app.models import LibrarySequence, Project
+from app.repositories import audit
 
 
-def _table(model: type[Project] | type[ProjectTransition] | type[LibrarySequence]) -> Table:
+def _table(model: type[Project] | type[LibrarySequence]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)  # noqa: S101 - narrows the type for Core statements
     return table
 
 
 _PROJECTS = _table(Project)
-_TRANSITIONS = _table(ProjectTransition)
 _SEQUENCES = _table(LibrarySequence)
 # The batch's updates name the row by "_id": "id" is a column it may not set.
 _UPDATE = update(_PROJECTS).where(_PROJECTS.c.id == bindparam("_id"))
@@ -84,20 +84,15 @@ async def update_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
         await session.execute(_UPDATE, rows)
 
 
-async def add_transitions(session: AsyncSession, steps: Sequence[dict[str, Any]]) -> None:
-    if steps:
-        await session.execute(insert(_TRANSITIONS), steps)
-
-
 async def insert_with_steps(
     session: AsyncSession, rows: Sequence[dict[str, Any]], steps: Sequence[dict[str, Any]]
 ) -> bool:
-    """Insert new projects with their first steps in one savepoint; False if the database
-    refused them (a unique external_ref taken meanwhile), leaving nothing of them behind."""
+    """Insert new projects with their first steps (audit events) in one savepoint; False if the
+    database refused them (a unique external_ref taken meanwhile), leaving nothing behind."""
     try:
         async with session.begin_nested():
             await session.execute(insert(_PROJECTS), rows)
-            await session.execute(insert(_TRANSITIONS), steps)
+            await audit.append(session, steps)
     except IntegrityError:
         return False
     return True

@@ -18,10 +18,11 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.models import Project, ProjectStatus, ProjectTransition, Role
+from app.models import AuditEvent, Project, ProjectStatus, Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import TwoHighOutcome
 from app.models.project_query import ProjectFilters
+from app.repositories import audit
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
@@ -39,14 +40,7 @@ def readable_clause(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.reviewer:
         # A reviewer takes projects in from submission on: drafts stay the region's own, and so
         # does a draft the region withdrew without ever submitting it.
-        submitted_once = (
-            select(ProjectTransition.id)
-            .where(
-                ProjectTransition.project_id == Project.id,
-                ProjectTransition.to_status == ProjectStatus.submitted,
-            )
-            .exists()
-        )
+        submitted_once = audit.ever_submitted(Project.id)
         reviewed = or_(
             Project.status.not_in([ProjectStatus.draft, ProjectStatus.withdrawn]),
             and_(Project.status == ProjectStatus.withdrawn, submitted_once),
@@ -115,19 +109,11 @@ async def get_readable(
     return result.one_or_none()
 
 
-_HISTORY_KEYS = [
-    SortKey(ProjectTransition.at, kind=datetime),
-    SortKey(ProjectTransition.id, kind=uuid.UUID),
-]
-
-
 async def history(
     session: AsyncSession, project_id: uuid.UUID, *, cursor: str | None, limit: int
-) -> tuple[list[ProjectTransition], str | None]:
-    """A page of the project's transitions, oldest first."""
-    stmt = select(ProjectTransition).where(ProjectTransition.project_id == project_id)
-    rows = list((await session.scalars(paginate(stmt, _HISTORY_KEYS, cursor, limit, "at"))).all())
-    return rows[:limit], next_cursor(rows, _HISTORY_KEYS, limit, "at", lambda t: (t.at, t.id))
+) -> tuple[list[AuditEvent], str | None]:
+    """A page of the project's history (its events in the audit store), oldest first."""
+    return await audit.of_object(session, "project", project_id, cursor=cursor, limit=limit)
 
 
 # Columns read for lists: every column an answer may show, none of the ORM's per-row work.

@@ -33,7 +33,10 @@ async def create_institution(
 ) -> InstitutionRead:
     """Register a financial institution; its USCC must be valid and new."""
     return await once(
-        body, InstitutionRead, lambda: institutions.create(session, body), "/api/v1/institutions"
+        body,
+        InstitutionRead,
+        lambda: institutions.create(session, admin, body),
+        "/api/v1/institutions",
     )
 
 

@@ -21,6 +21,7 @@ from app.schemas.project import (
     ProjectUpdate,
 )
 from app.schemas.project_transition import TransitionCreate, TransitionRead
+from app.schemas.revision import RevisionAction, RevisionRead, RevisionStep
 from app.services import projects
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
@@ -112,7 +113,14 @@ async def get_project(
     response_model=ProjectRead,
     operation_id="update_project",
     summary="Update a project",
-    responses=responses(401, 403, 404, 409, 412, 422, 428),
+    responses={
+        202: {
+            "model": RevisionRead,
+            "description": "A library project's screening fields were proposed: the revision "
+            "opened for them (the ETag is the project's).",
+        },
+        **responses(401, 403, 404, 409, 412, 422, 428),
+    },
 )
 async def update_project(
     project_id: uuid.UUID,
@@ -121,8 +129,14 @@ async def update_project(
     principal: PrincipalDep,
     if_match: IfMatch = None,
 ) -> Response:
-    """Change the fields sent (If-Match required); in the library, screening changes re-submit."""
-    project = await projects.update(session, principal, project_id, body, if_match)
+    """Change the fields sent (If-Match required). In the library, progress fields change at
+    once; a change to a screening field opens a revision (202) and the project stays in the
+    library with its approved fields until the revision is approved. ``financing_secured`` never
+    goes below what financed offers recorded (422 ``financing_below_recorded``)."""
+    project, revision = await projects.update(session, principal, project_id, body, if_match)
+    if revision is not None:
+        answer = RevisionRead.model_validate(revision).model_dump(mode="json")
+        return json_response(answer, 202, {"ETag": projects.etag(project.version)})
     return _project_response(await projects.present(session, principal, project))
 
 
@@ -166,3 +180,51 @@ async def list_project_history(
     return Page[TransitionRead](
         items=[TransitionRead.model_validate(s) for s in steps], next_cursor=next_cursor
     )
+
+
+@router.get(
+    "/projects/{project_id}/revisions",
+    response_model=Page[RevisionRead],
+    operation_id="list_project_revisions",
+    summary="A library project's revisions",
+    responses=responses(400, 401, 403, 404),
+)
+async def list_project_revisions(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[RevisionRead]:
+    """The revisions (项目变更) of the project, oldest first: the fields proposed and where their
+    review is. For the project's region, reviewer and the administrator."""
+    rows, next_cursor = await projects.list_revisions(
+        session, principal, project_id, cursor=cursor, limit=limit
+    )
+    return Page[RevisionRead](
+        items=[RevisionRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/projects/{project_id}/revisions/{revision_id}/{action}",
+    response_model=RevisionRead,
+    operation_id="review_project_revision",
+    summary="Recommend, approve, return or reject a revision",
+    responses=responses(401, 403, 404, 409, 412, 422),
+)
+async def review_project_revision(
+    project_id: uuid.UUID,
+    revision_id: uuid.UUID,
+    action: RevisionAction,
+    body: RevisionStep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> RevisionRead:
+    """Review a revision as a submission is reviewed: the province's reviewer recommends (or
+    returns or rejects at submitted), the administrator approves, returns or rejects. Approval
+    applies the fields, screened again; return and reject leave the approved fields."""
+    revision = await projects.revision_step(
+        session, principal, project_id, revision_id, action, body
+    )
+    return RevisionRead.model_validate(revision)

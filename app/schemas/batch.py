@@ -50,6 +50,12 @@ class BatchResult(OutputModel):
     problem: Problem | None = Field(
         description="For an error item: the problem+json a single create or update would answer."
     )
+    revision_id: uuid.UUID | None = Field(
+        default=None,
+        description="When the item changed screening fields of a library project: the revision "
+        "opened for them (the project keeps its approved fields until the revision is approved; "
+        "the item's progress fields are applied at once).",
+    )
 
 
 class BatchSummary(OutputModel):

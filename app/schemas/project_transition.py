@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -50,15 +51,27 @@ class ScreeningRecord(OutputModel):
 
 
 class TransitionRead(OutputModel):
-    id: uuid.UUID = Field(description="Transition id.")
-    action: str = Field(description="create, an action, or resubmit (a screening field changed).")
+    """One entry of a project's history: an event of the audit store whose object it is."""
+
+    id: int = Field(description="The audit event's id (ordered: later events have larger ids).")
+    action: str = Field(
+        description="create, a lifecycle action, update (fields changed), financing_recorded "
+        "(an offer financed), or a revision step (revision_open, revision_recommend, …)."
+    )
     from_status: ProjectStatus | None = Field(description="Status before.")
     to_status: ProjectStatus = Field(description="Status after.")
     reason: str | None = Field(description="Why.")
     screening: ScreeningRecord | None = Field(
         default=None,
-        description="The 两高 screening as this step saw it: on create, submit and resubmit steps.",
+        description="The 两高 screening as this step saw it: on create, submit, revision_open "
+        "and revision_approve steps (and resubmit steps, from before revisions).",
     )
     actor_role: str = Field(description="Role of the key that acted.")
     actor_scope: str | None = Field(description="Scope of the key that acted.")
+    actor_key_id: uuid.UUID | None = Field(default=None, description="Id of the key that acted.")
     at: datetime = Field(description="When.")
+    changes: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description='The fields changed, as {field: {"before": …, "after": …}} in JSON values '
+        '(money as decimal strings, dates ISO); the contact only as {"changed": true}.',
+    )

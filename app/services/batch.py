@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.errors import AppError
 from app.models.base import utcnow
+from app.repositories import engagements as engagements_repo
 from app.repositories import project_writes
+from app.repositories import revisions as revisions_repo
 from app.schemas.batch import MAX_BATCH
 from app.schemas.project import ProjectCreate
-from app.services import pilot_membership
+from app.services import audit, pilot_membership, revisions
 from app.services.batch_items import Entry, ItemResult, Locator, parse, raw_ref, summarize
 from app.services.batch_plan import LOADED_COLUMNS, Plan
 
@@ -60,7 +62,8 @@ async def upsert(
     pending = await _admit(entries, locator, set() if seen is None else seen, results)
     plan = await _plan(session, principal, locator, entries, pending, results)
     await project_writes.update_many(session, plan.updates)
-    await project_writes.add_transitions(session, plan.steps)
+    await revisions.add_many(session, plan.revisions)
+    await audit.record(session, *plan.steps)
     clashed = await _insert(session, plan.inserts, results, entries, locator)
     answered = [r.as_json() for r in results if r is not None]
     if clashed and retry:
@@ -115,14 +118,18 @@ async def _plan(
     named = [data.pilot_id for _, data in pending] + [principal.pilot_id]
     named += [pilot_id for pilot_id, _ in full.rows]
     pilots = await pilot_membership.load(session, named)
-    plan = Plan(principal, locator, utcnow(), pilots, full)
+    ids = [row["id"] for row in existing.values()]
+    recorded = await engagements_repo.financed_totals(session, ids)
+    open_revisions = await revisions_repo.open_among(session, ids)
+    plan = Plan(principal, locator, utcnow(), pilots, full, open_revisions)
     for count, (position, data) in enumerate(pending):
         await _share_the_loop(count)
         stored = existing.get(data.external_ref or "")
         if stored is None:
             results[position] = plan.create(position, entries[position], data)
         else:
-            results[position] = plan.update(entries[position], data, stored)
+            found = recorded.get(stored["id"])
+            results[position] = plan.update(entries[position], data, stored, found)
     return plan
 
 

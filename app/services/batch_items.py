@@ -78,7 +78,7 @@ class Locator:
 class ItemResult:
     """What became of one item: created, updated, unchanged, or refused with its problem."""
 
-    __slots__ = ("entry", "external_ref", "id", "problem", "status")
+    __slots__ = ("entry", "external_ref", "id", "problem", "revision_id", "status")
 
     def __init__(
         self,
@@ -87,8 +87,10 @@ class ItemResult:
         external_ref: str | None,
         id_: uuid.UUID | None = None,
         problem: dict[str, Any] | None = None,
+        revision_id: uuid.UUID | None = None,
     ) -> None:
         self.entry = entry
+        self.revision_id = revision_id
         self.status = status
         self.external_ref = external_ref
         self.id = id_
@@ -108,6 +110,8 @@ class ItemResult:
         }
         if self.entry.row is not None:
             out["row"] = self.entry.row
+        if self.revision_id is not None:
+            out["revision_id"] = str(self.revision_id)
         return out
 
 

@@ -29,7 +29,7 @@ from app.repositories import projects as projects_repo
 from app.repositories.engagements import CONTACT_STATUSES
 from app.schemas.common import Page
 from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
-from app.services import products
+from app.services import audit, products
 from app.services.matching.criteria import criteria_of
 from app.services.matching.explanation import explain
 from app.services.matching.service import snapshot, today
@@ -185,6 +185,16 @@ async def create(
         message=body.message,
     )
     await repo.add(session, engagement)
+    offered = {
+        name: {"before": None, "after": audit.json_safe(value)}
+        for name, value in body.model_dump(exclude_unset=True).items()
+    }
+    await audit.record(
+        session,
+        audit.event(
+            principal, "offer", "engagement", engagement.id, changes=offered, to_status=S.offered
+        ),
+    )
     return await get(session, principal, engagement.id)
 
 
@@ -251,12 +261,20 @@ def _require(body: EngagementTransition, *names: str) -> None:
         )
 
 
-async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal) -> None:
+async def _secure(
+    session: AsyncSession,
+    principal: Principal,
+    engagement: Engagement,
+    project_status: str,
+    amount: Decimal,
+) -> None:
     """Add a signed amount to the project and the product: 422 above the project's remaining
     need, 409 above the product's remaining quota (conditional UPDATEs, see the repository:
-    concurrent financing cannot overshoot either)."""
+    concurrent financing cannot overshoot either). The project's history records the change of
+    its secured financing."""
     now = _now()
-    if not await repo.add_secured(session, engagement.project_id, amount):
+    secured = await repo.add_secured(session, engagement.project_id, amount)
+    if secured is None:
         message = "The signed amount exceeds the project's remaining financing need."
         raise RuleViolation(
             message,
@@ -265,6 +283,22 @@ async def _secure(session: AsyncSession, engagement: Engagement, amount: Decimal
         )
     if not await repo.add_quota_used(session, engagement.product_id, amount, now):
         raise Conflict("The amount exceeds the product's remaining quota.", code="exceeds_quota")
+    before = f"{secured - amount:.2f}"
+    change = {"financing_secured": {"before": before, "after": f"{secured:.2f}"}}
+    reason = f"Financed through offer {engagement.id}."
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "financing_recorded",
+            "project",
+            engagement.project_id,
+            changes=change,
+            from_status=project_status,
+            to_status=project_status,
+            reason=reason,
+        ),
+    )
 
 
 async def transition(
@@ -318,7 +352,7 @@ async def transition(
                 code="date_in_future",
                 errors=[field_error(["body", "date"], "date_in_future", message)],
             )
-        await _secure(session, engagement, body.amount)
+        await _secure(session, principal, engagement, project.status, body.amount)
         engagement.financed_amount = body.amount
         engagement.financed_rate = body.annual_rate
         engagement.financed_on = body.date
@@ -327,6 +361,26 @@ async def transition(
         _require(body, "reason_code")
         engagement.not_financed_reason = str(body.reason_code)
         engagement.closed_at = now
+    from_status = engagement.status
     engagement.status = target
     await session.flush()
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            body.action,
+            "engagement",
+            engagement.id,
+            changes=_step_changes(body),
+            from_status=from_status,
+            to_status=target,
+            reason=body.reason,
+        ),
+    )
     return await get(session, principal, engagement.id)
+
+
+def _step_changes(body: EngagementTransition) -> audit.Changes | None:
+    """What a funnel step set on the offer, as the audit keeps it."""
+    sent = body.model_dump(exclude_unset=True, exclude={"action", "reason"})
+    return {name: {"before": None, "after": audit.json_safe(v)} for name, v in sent.items()} or None

@@ -4,12 +4,14 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import Principal
 from app.errors import Conflict, NotFound, RuleViolation, field_error
 from app.models import Institution
 from app.reference import uscc as uscc_code
 from app.repositories import institutions as repo
 from app.schemas.common import Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead
+from app.services import audit
 
 
 def normalise_uscc(value: str, loc: list[str | int]) -> str:
@@ -23,7 +25,9 @@ def normalise_uscc(value: str, loc: list[str | int]) -> str:
         ) from exc
 
 
-async def create(session: AsyncSession, body: InstitutionCreate) -> InstitutionRead:
+async def create(
+    session: AsyncSession, principal: Principal, body: InstitutionCreate
+) -> InstitutionRead:
     """Register an institution; its USCC must be valid and not registered yet."""
     code = normalise_uscc(body.uscc, ["body", "uscc"])
     if await repo.by_uscc(session, code) is not None:
@@ -32,6 +36,17 @@ async def create(session: AsyncSession, body: InstitutionCreate) -> InstitutionR
         )
     institution = Institution(name=body.name, uscc=code, type=body.type)
     await repo.add(session, institution)
+    registered = {"name": body.name, "uscc": code, "type": body.type}
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "create",
+            "institution",
+            institution.id,
+            changes=audit.changes({}, registered, registered),
+        ),
+    )
     return InstitutionRead.model_validate(institution)
 
 

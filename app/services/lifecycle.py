@@ -2,7 +2,8 @@
 
 The states and steps are drawn in docs/architecture.md, *The domain model*.
 
-Every transition is kept (who, when, from, to, why). Approval gives the library code
+Every transition is kept (who, when, from, to, why) as an event of the audit store
+(services/audit.py). Approval gives the library code
 ``CIF-<region>-<year>-<5 digits>``, gap-free per region and year: the counter row is bumped with
 one INSERT … ON CONFLICT DO UPDATE … RETURNING inside the approval's own transaction, so racing
 approvals queue on that row and a rolled-back approval gives its number back.
@@ -18,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.errors import Conflict, Forbidden, RuleViolation, Unauthorized, field_error
-from app.models import ExitReason, Project, ProjectStatus, ProjectTransition, Role
+from app.models import ExitReason, Project, ProjectStatus, Role
 from app.models.base import utcnow
 from app.repositories import engagements as engagements_repo
 from app.repositories import project_writes
 from app.repositories.projects import can_edit
 from app.schemas.project_transition import TransitionAction
+from app.services import audit
 from app.services.screening import screen_fields
 
 S = ProjectStatus
@@ -104,44 +106,53 @@ def step_values(
     reason: str | None,
     at: datetime,
     screening: dict[str, Any] | None = None,
+    changes: audit.Changes | None = None,
 ) -> dict[str, Any]:
-    """One step of a project's history as its column values: who, when, from, to, why, and
-    the 两高 screening on the steps that screen (creation, submission, re-submission)."""
-    return {
-        "id": uuid.uuid4(),
-        "project_id": project_id,
-        "action": action,
-        "from_status": from_status,
-        "to_status": to_status,
-        "reason": reason,
-        "screening": screening,
-        "actor_role": principal.role.value if principal.role else "anonymous",
-        "actor_scope": principal.scope,
-        "actor_key_id": principal.key_id,
-        "at": at,
-    }
+    """One step of a project's history as an audit event: who, when, from, to, why, what
+    changed, and the 两高 screening on the steps that screen (creation, submission,
+    re-submission)."""
+    return audit.event(
+        principal,
+        action,
+        "project",
+        project_id,
+        changes=changes,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        screening=screening,
+        at=at,
+    )
 
 
-SCREENING_STEPS = frozenset({"create", "submit", "resubmit"})
-"""The steps whose history entry keeps the screening: those where it is (re)checked."""
+SCREENING_STEPS = frozenset({"create", "submit"})
+"""The lifecycle steps whose history entry keeps the screening: those where it is (re)checked
+(revision steps keep theirs, services/revisions.py)."""
 
 
-def record(
+async def record(
     session: AsyncSession,
     principal: Principal,
     project: Project,
     action: str,
     from_status: ProjectStatus | None,
     reason: str | None = None,
-) -> ProjectTransition:
-    """Keep one step of the project's history."""
+    changes: audit.Changes | None = None,
+) -> None:
+    """Keep one step of the project's history (an event of the audit store)."""
     screening = project.screening if action in SCREENING_STEPS else None
     values = step_values(
-        principal, project.id, action, from_status, project.status, reason, utcnow(), screening
+        principal,
+        project.id,
+        action,
+        from_status,
+        project.status,
+        reason,
+        utcnow(),
+        screening,
+        changes,
     )
-    step = ProjectTransition(**values)
-    session.add(step)
-    return step
+    await audit.record(session, values)
 
 
 def ensure_screening_passes(project: Project) -> None:
@@ -261,4 +272,4 @@ async def apply(
         # A project sent back by a screening change and approved again keeps its code.
         if project.library_code is None:
             project.library_code = await next_library_code(session, project.region_code, now.year)
-    record(session, principal, project, action.value, from_status, reason)
+    await record(session, principal, project, action.value, from_status, reason)

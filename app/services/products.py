@@ -11,6 +11,7 @@ from app.models import Product, ProductStatus
 from app.repositories import products as repo
 from app.schemas.common import Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
+from app.services import audit
 from app.services.product_criteria import check_criteria, criteria_values
 
 # status → statuses an edit may move it to (retired is final).
@@ -76,6 +77,10 @@ async def create(session: AsyncSession, principal: Principal, body: ProductCreat
     check_criteria(values)
     product = Product(institution_id=principal.institution_id, quota_used=Decimal("0.00"), **values)
     await repo.add(session, product)
+    created = audit.changes({}, values, values)
+    await audit.record(
+        session, audit.event(principal, "create", "product", product.id, changes=created)
+    )
     return ProductRead.model_validate(product)
 
 
@@ -99,6 +104,8 @@ async def update(
                 errors=[field_error(["body", key], "required", f"{key} cannot be null.")],
             )
     target = changes.pop("status", None)
+    from_status = product.status
+    before = {key: getattr(product, key) for key in changes}
     if target is not None and target != product.status:
         current = ProductStatus(product.status)
         if ProductStatus(target) not in STATUS_MOVES[current]:
@@ -129,4 +136,16 @@ async def update(
     for key, value in changes.items():
         setattr(product, key, value)
     await session.flush()
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "update",
+            "product",
+            product.id,
+            changes=audit.changes(before, changes, changes),
+            from_status=from_status,
+            to_status=product.status,
+        ),
+    )
     return ProductRead.model_validate(product)

@@ -5,7 +5,7 @@ Each conversion is derived once, at import, from the field table (``ProjectField
 row and every batch item are compiled into one dict display each.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
@@ -14,8 +14,10 @@ from app.auth import Principal
 from app.models import Project
 from app.reference.taxonomy import taxonomy_version
 from app.repositories import projects as repo
+from app.schemas.common import money_str
 from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
 from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Records, Screened
+from app.services import audit
 from app.services.screening import screen_fields
 
 Getter = Callable[[Any], Any]
@@ -74,10 +76,37 @@ STORED_COLUMNS: tuple[str, ...] = (
 )
 """Every column a write sets: the fields' own, the 两高 screening's and the taxonomy version the
 categories were validated under (every write validates them against the current taxonomy)."""
+PRIVATE_FIELDS = frozenset(
+    spec.name for spec in INPUT_FIELDS if isinstance(spec.kind, Nested) and spec.kind.private
+)
+"""Fields whose values history never shows (the contact): only that they changed."""
 FIELD_OF_COLUMN: dict[str, str] = {
     column: spec.name for spec in INPUT_FIELDS for column in spec.columns
 }
 """The input field that each of its columns holds (the screening's columns hold none)."""
+
+
+_MONEY_FIELDS = frozenset(spec.name for spec in INPUT_FIELDS if isinstance(spec.kind, Amount))
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if name in _MONEY_FIELDS and value is not None:
+        return money_str(value)
+    return audit.json_safe(value)
+
+
+def field_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], fields: Iterable[str]
+) -> audit.Changes:
+    """What changed among ``fields`` between two input-shaped records (``as_input`` or a model's
+    dump), for the audit store: money as two-place strings, the contact only as changed."""
+    names = list(fields)
+    return audit.changes(
+        {n: _json_value(n, before.get(n)) for n in names},
+        {n: _json_value(n, after.get(n)) for n in names},
+        names,
+        private=PRIVATE_FIELDS,
+    )
 
 
 def column_values(data: ProjectFields) -> dict[str, Any]:
@@ -126,8 +155,9 @@ def _nested_loader(spec: FieldSpec) -> Getter:
 _LOADERS = [(spec.name, _loader(spec)) for spec in INPUT_FIELDS]
 
 
-def as_input(project: Project) -> dict[str, Any]:
-    """The stored project in the shape of its input model (the base a PATCH is merged onto)."""
+def as_input(project: Any) -> dict[str, Any]:
+    """The stored project (or a row of its columns as attributes) in the shape of its input
+    model (the base a PATCH is merged onto)."""
     return {name: load(project) for name, load in _LOADERS}
 
 

@@ -3,16 +3,17 @@
 Only the region whose scope holds a project changes it (``not_project_owner``), and only while the
 project is a draft, returned, or in the library (``not_editable``, naming the actions still open).
 In the library a region keeps the progress fields up to date freely; a change to any other field is
-a screening change: the project goes back to review (a "resubmit" step), once its 两高 screening
-passes again.
+a screening change: it opens a revision (services/revisions.py), reviewed while the project stays
+in the library with its approved fields. ``financing_secured`` never goes below what financed offers
+have recorded (``financing_below_recorded``).
 """
 
 import uuid
 from collections.abc import Iterable
-from typing import NamedTuple
+from decimal import Decimal
 
 from app.auth import Principal
-from app.errors import Conflict, Forbidden, Unauthorized
+from app.errors import Conflict, Forbidden, RuleViolation, Unauthorized, field_error
 from app.models import ProjectStatus
 from app.repositories.projects import can_edit
 from app.services import lifecycle
@@ -21,14 +22,6 @@ EDITABLE = frozenset({ProjectStatus.draft, ProjectStatus.returned, ProjectStatus
 PROGRESS_FIELDS = frozenset(
     {"construction_status", "financing_secured", "contact", "start_date", "end_date"}
 )
-
-
-class Step(NamedTuple):
-    """A lifecycle step an edit brings about."""
-
-    action: str
-    to_status: ProjectStatus
-    reason: str
 
 
 def ensure_owner(principal: Principal, region_code: str, pilot_id: uuid.UUID | None) -> None:
@@ -50,12 +43,22 @@ def ensure_editable(status: ProjectStatus) -> None:
         )
 
 
-def resubmission(status: ProjectStatus, changed_fields: Iterable[str]) -> Step | None:
-    """The step back to review that changing these fields brings about, if any."""
+def screening_changes(status: ProjectStatus, changed_fields: Iterable[str]) -> list[str]:
+    """The changed fields that need a revision: the non-progress ones of a library project."""
     if status != ProjectStatus.in_library:
+        return []
+    return sorted(set(changed_fields) - PROGRESS_FIELDS)
+
+
+def below_recorded(
+    secured: Decimal, recorded: Decimal | None, loc: list[str | int]
+) -> RuleViolation | None:
+    """The refusal of a ``financing_secured`` below what financed offers recorded, if it is."""
+    if recorded is None or secured >= recorded:
         return None
-    screening = sorted(set(changed_fields) - PROGRESS_FIELDS)
-    if not screening:
-        return None
-    reason = "Screening fields changed: " + ", ".join(screening)
-    return Step("resubmit", ProjectStatus.submitted, reason)
+    message = f"Financed offers have recorded {recorded:.2f}; financing_secured cannot be less."
+    return RuleViolation(
+        message,
+        code="financing_below_recorded",
+        errors=[field_error([*loc, "financing_secured"], "financing_below_recorded", message)],
+    )

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -22,19 +23,28 @@ from app.errors import (
     field_error,
     field_errors,
 )
-from app.models import Project, ProjectStatus, ProjectTransition
+from app.models import AuditEvent, Project, ProjectRevision, ProjectStatus
 from app.models.base import utcnow
 from app.models.project_query import ProjectFilters
+from app.repositories import engagements as engagements_repo
 from app.repositories import project_writes
 from app.repositories import projects as repo
+from app.repositories import revisions as revisions_repo
 from app.schemas.project import (
     ProjectCreate,
     ProjectFields,
     ProjectUpdate,
 )
 from app.schemas.project_transition import TransitionCreate
-from app.services import lifecycle, pilot_membership, project_rules, validation
-from app.services.project_rows import as_input, column_values, columns_of, to_json
+from app.schemas.revision import RevisionAction, RevisionStep
+from app.services import lifecycle, pilot_membership, project_rules, revisions, validation
+from app.services.project_rows import (
+    as_input,
+    column_values,
+    columns_of,
+    field_changes,
+    to_json,
+)
 
 # ---- reading ----------------------------------------------------------------------------------
 
@@ -97,8 +107,8 @@ async def history(
     *,
     cursor: str | None,
     limit: int,
-) -> tuple[list[ProjectTransition], str | None]:
-    """Every transition of a project; for those who see the project in full."""
+) -> tuple[list[AuditEvent], str | None]:
+    """Every step and field change of a project; for those who see the project in full."""
     if principal.is_anonymous:
         # Never the public's, whichever project: answered before looking, so nothing leaks.
         raise Unauthorized("The history of a project needs an API key.")
@@ -155,12 +165,12 @@ async def create(session: AsyncSession, principal: Principal, data: ProjectCreat
     )
     assign_fields(project, data)
     session.add(project)
-    lifecycle.record(session, principal, project, "create", None)
     try:
         await session.flush()
     except IntegrityError as exc:
         # Two creations with one external_ref raced past the check above; the index decides.
         raise _duplicate_external_ref(data.external_ref) from exc
+    await lifecycle.record(session, principal, project, "create", None)
     return project
 
 
@@ -203,14 +213,24 @@ def _changed(before: dict[str, Any], after: dict[str, Any], sent: Sequence[str])
     return {name for name in sent if before.get(name) != after.get(name)}
 
 
+async def _ensure_financing_floor(
+    session: AsyncSession, project_id: uuid.UUID, secured: Decimal
+) -> None:
+    recorded = (await engagements_repo.financed_totals(session, [project_id])).get(project_id)
+    refusal = project_rules.below_recorded(secured, recorded, ["body"])
+    if refusal is not None:
+        raise refusal
+
+
 async def update(
     session: AsyncSession,
     principal: Principal,
     project_id: uuid.UUID,
     patch: ProjectUpdate,
     if_match: str | None,
-) -> Project:
-    """Change the fields sent; in the library, a screening change sends it back to review."""
+) -> tuple[Project, ProjectRevision | None]:
+    """Change the fields sent. In the library, screening fields are not changed but proposed:
+    a revision is opened for them (and returned; the progress fields sent apply at once)."""
     project = await _writable(session, principal, project_id, if_match)
     project_rules.ensure_editable(project.status)
     sent = patch.model_dump(exclude_unset=True)
@@ -220,11 +240,7 @@ async def update(
         if stored["primary_category"] not in (sent["categories"] or ()):
             sent["primary_category"] = None
     before = ProjectFields.model_validate(stored).model_dump()
-    try:
-        merged = ProjectFields.model_validate({**stored, **sent})
-    except pydantic.ValidationError as exc:
-        errors = field_errors(exc.errors(), ["body"])
-        raise RuleViolation("The project breaks the schema.", errors=errors) from exc
+    merged = _validated({**stored, **sent})
     created_on = project.created_at.date()
     if "pilot_id" in sent or merged.region_code != project.region_code:
         # Moved without naming a pilot: the stated pilot stays while its codes hold the place.
@@ -234,9 +250,10 @@ async def update(
         full = await pilot_membership.full_codes(session)
         merged = pilot_membership.assign(merged, principal, full, created_on, keep=keep)
         sent = {**sent, "pilot_id": merged.pilot_id}
-    changed = _changed(before, merged.model_dump(), list(sent))
+    after = merged.model_dump()
+    changed = _changed(before, after, list(sent))
     if not changed:
-        return project
+        return project, None
     pilots = await pilot_membership.load(session, [merged.pilot_id, principal.pilot_id])
     validation.ensure_valid(
         merged,
@@ -247,14 +264,74 @@ async def update(
         created_on=created_on,
     )
     await _ensure_external_ref_free(session, project.source_scope, merged.external_ref, project.id)
-    assign_fields(project, merged)
-    step = project_rules.resubmission(project.status, changed)
-    if step is not None:
-        lifecycle.ensure_screening_passes(project)
-        from_status, project.status = project.status, step.to_status
-        lifecycle.record(session, principal, project, step.action, from_status, step.reason)
-    await _flush(session)
+    if "financing_secured" in changed:
+        await _ensure_financing_floor(session, project.id, merged.financing_secured)
+    proposed = project_rules.screening_changes(project.status, changed)
+    applied = merged
+    if proposed:
+        changed -= set(proposed)
+        # What the project becomes now: its approved fields with the progress fields sent.
+        applied = _validated({**stored, **{name: sent[name] for name in changed}})
+        validation.ensure_valid(
+            applied, principal, new_region=False, new_pilot=False, created_on=created_on
+        )
+    if changed:
+        assign_fields(project, applied)
+        await _flush(session)
+        changes = field_changes(before, applied.model_dump(), changed)
+        await lifecycle.record(session, principal, project, "update", project.status, None, changes)
+    revision = None
+    if proposed:
+        revision = await revisions.open_revision(session, principal, project, merged, proposed)
+    return project, revision
+
+
+def _validated(values: dict[str, Any]) -> ProjectFields:
+    try:
+        return ProjectFields.model_validate(values)
+    except pydantic.ValidationError as exc:
+        errors = field_errors(exc.errors(), ["body"])
+        raise RuleViolation("The project breaks the schema.", errors=errors) from exc
+
+
+async def _revisable(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> Project:
+    """The project whose revisions the caller reads or reviews: those who see it in full."""
+    if principal.is_anonymous:
+        raise Unauthorized("The revisions of a project need an API key.")
+    project = await _visible(session, principal, project_id)
+    if not repo.can_see_full(principal, project.region_code, project.pilot_id, project.status):
+        raise Forbidden(
+            "Only the project's region, reviewer and the administrator read its revisions."
+        )
     return project
+
+
+async def list_revisions(
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ProjectRevision], str | None]:
+    """The project's revisions, oldest first."""
+    project = await _revisable(session, principal, project_id)
+    return await revisions_repo.of_project(session, project.id, cursor=cursor, limit=limit)
+
+
+async def revision_step(
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    revision_id: uuid.UUID,
+    action: RevisionAction,
+    body: RevisionStep,
+) -> ProjectRevision:
+    """Recommend, approve, return or reject a revision of a library project."""
+    project = await _revisable(session, principal, project_id)
+    revision = await revisions.step(session, principal, project, revision_id, action, body.reason)
+    await _flush(session)
+    return revision
 
 
 async def transition(

@@ -1,7 +1,7 @@
 """Pilot membership: coverage and validity of pilot codes, projects' explicit ``pilot_id``.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04
 
 A pilot used to be the set of projects whose region code starts with one of its codes, so a
@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -86,7 +86,7 @@ LISTINGS = [
     Listing("/api/v1/projects", "updated_at", ("time", "uuid"), (("sort", "updated_at"),)),
     Listing("/api/v1/projects", "financing_need", ("money", "uuid"), (("sort", "financing_need"),)),
     Listing("/api/v1/projects", "-name", ("text", "uuid"), (("sort", "-name"),)),
-    Listing("/api/v1/projects/{project}/history", "at", ("time", "uuid")),
+    Listing("/api/v1/projects/{project}/history", "id", ("int",)),
     Listing("/api/v1/projects/{project}/matches", "score_rate", ("int", "decimal", "text")),
     Listing("/api/v1/products/{product}/matches", "score", ("int", "text")),
     Listing("/api/v1/products", "created", ("time", "uuid")),

@@ -213,8 +213,8 @@ async def _stored(url: str) -> tuple[Counter[str], int]:
     try:
         names = await conn.fetch("SELECT name, count(*) AS n FROM projects GROUP BY name")
         orphans: int = await conn.fetchval(
-            "SELECT count(*) FROM projects p WHERE NOT EXISTS (SELECT 1 FROM project_transitions"
-            " t WHERE t.project_id = p.id AND t.action = 'create')"
+            "SELECT count(*) FROM projects p WHERE NOT EXISTS (SELECT 1 FROM audit_events"
+            " t WHERE t.object_id = p.id AND t.object_type = 'project' AND t.action = 'create')"
         )
     finally:
         await conn.close()

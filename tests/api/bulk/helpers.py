@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.models import Project, ProjectTransition
+from app.models import AuditEvent, Project
 from tests.factories import project_payload as payload
 
 BATCH = "/api/v1/projects/batch"
@@ -29,7 +29,7 @@ async def count_projects(app: FastAPI) -> int:
 
 async def count_transitions(app: FastAPI) -> int:
     async with app.state.sessions() as session:
-        stmt = select(func.count()).select_from(ProjectTransition)
+        stmt = select(func.count()).where(AuditEvent.object_type == "project")
         return int((await session.execute(stmt)).scalar_one())
 
 

@@ -124,22 +124,32 @@ class TestBatchUpsert:
         assert got["construction_status"] == "under_construction"
         assert got["library_code"] == project["library_code"]
 
-    async def test_library_project_screening_change_goes_back_to_review(
+    async def test_library_project_screening_change_opens_a_revision(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         region = await keys.region("440304")
         project = await project_in(client, keys, "in_library", region, external_ref="R-00001")
         sent = item(1, name="Renamed plant")
         answer = await client.post(BATCH, json={"items": [sent]}, headers=region)
-        assert answer.json()["results"][0]["status"] == "updated"
+        result = answer.json()["results"][0]
+        assert result["status"] == "updated" and result["revision_id"]
         got = (await client.get(f"{BASE}/{project['id']}", headers=region)).json()
-        assert got["status"] == "submitted"
+        assert (got["status"], got["name"]) == ("in_library", project["name"])
         history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()[
             "items"
         ]
-        assert history[-1]["action"] == "resubmit"
-        assert history[-1]["from_status"] == "in_library"
-        assert "name" in history[-1]["reason"]
+        assert history[-1]["action"] == "revision_open"
+        assert history[-1]["changes"]["name"] == {
+            "before": project["name"],
+            "after": "Renamed plant",
+        }
+        revisions = await client.get(f"{BASE}/{project['id']}/revisions", headers=region)
+        assert [r["id"] for r in revisions.json()["items"]] == [result["revision_id"]]
+        # A second screening change while that one is under review: an error item.
+        again = await client.post(
+            BATCH, json={"items": [item(1, name="Renamed again")]}, headers=region
+        )
+        assert again.json()["results"][0]["problem"]["code"] == "revision_open"
 
     async def test_library_project_turned_two_high_new_build_is_an_error_item(
         self, client: httpx.AsyncClient, keys: Keys

@@ -204,7 +204,7 @@ class TestLibraryCode:
         other = await in_library(client, keys, region)
         assert other["library_code"].endswith("-00002")
 
-    async def test_reapproval_after_screening_change_keeps_the_code(
+    async def test_an_approved_revision_keeps_the_code(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         region = await keys.region("440304")
@@ -215,10 +215,14 @@ class TestLibraryCode:
             json={"tenor_months": 60},
             headers={**region, "If-Match": f'"{project["version"]}"'},
         )
-        assert response.json()["status"] == "submitted"
-        project = await move(client, await keys.reviewer("44"), response.json(), "recommend")
-        project = await move(client, await keys.admin(), project, "approve")
-        assert project["library_code"] == code
+        assert response.status_code == 202, response.text
+        url = f"{BASE}/{project['id']}/revisions/{response.json()['id']}"
+        step = await client.post(f"{url}/recommend", json={}, headers=await keys.reviewer("44"))
+        assert step.status_code == 200, step.text
+        step = await client.post(f"{url}/approve", json={}, headers=await keys.admin())
+        assert step.status_code == 200, step.text
+        project = (await client.get(f"{BASE}/{project['id']}", headers=region)).json()
+        assert (project["library_code"], project["tenor_months"]) == (code, 60)
 
 
 class TestHistoryPages:

@@ -169,24 +169,26 @@ class TestUpdateInLibrary:
         assert body["financing_secured"] == "5000000.00"
         assert body["contact"]["name"] == "Wang Fang"
 
-    async def test_screening_change_sends_project_back_to_submitted(
+    async def test_screening_change_opens_a_revision_and_stays_in_library(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         region = await keys.region("440304")
         project = await in_library(client, keys, region)
         response = await _patch(client, region, project, {"financing_need": "20000000.00"})
-        assert response.status_code == 200
-        body = response.json()
-        assert body["status"] == "submitted"
-        assert body["library_code"] == project["library_code"]
+        assert response.status_code == 202, response.text
+        revision = response.json()
+        assert revision["status"] == "submitted"
+        assert revision["fields"] == {"financing_need": "20000000.00"}
         history = (await client.get(f"{BASE}/{project['id']}/history", headers=region)).json()[
             "items"
         ]
-        assert history[-1]["action"] == "resubmit"
-        assert history[-1]["from_status"] == "in_library"
+        assert history[-1]["action"] == "revision_open"
+        assert history[-1]["from_status"] == history[-1]["to_status"] == "in_library"
         assert "financing_need" in history[-1]["reason"]
         public = await client.get(f"{BASE}/{project['id']}")
-        assert public.status_code == 404
+        assert public.status_code == 200
+        assert public.json()["status"] == "in_library"
+        assert public.json()["financing_need"] == project["financing_need"]
 
     async def test_sending_unchanged_screening_values_keeps_it_in_library(
         self, client: httpx.AsyncClient, keys: Keys
