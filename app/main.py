@@ -21,6 +21,7 @@ from app.observability import RequestContextMiddleware, configure_logging, log
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.routers import (
     api_keys,
+    audit,
     bulk,
     engagements,
     imports,
@@ -61,6 +62,7 @@ TAGS = [
     {"name": "engagements", "description": "Offers and the financing funnel."},
     {"name": "pilots", "description": "Climate investment and financing pilots (气候投融资试点)."},
     {"name": "stats", "description": "Public statistics."},
+    {"name": "audit", "description": "The audit trail of every write."},
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -166,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engagements,
         pilots,
         stats,
+        audit,
     ):
         app.include_router(module.router)
     _mount_docs(app)

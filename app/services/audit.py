@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.errors import Forbidden, Unauthorized
+from app.models import Role
 from app.models.base import utcnow
 from app.observability import request_id_var
 from app.repositories import audit as repo
@@ -97,3 +99,30 @@ def event(
 async def record(session: AsyncSession, *events: dict[str, Any]) -> None:
     """Append events (made by ``event``) to the store, in this order."""
     await repo.append(session, events)
+
+
+async def events(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    object_id: uuid.UUID | None,
+    actor_key_id: uuid.UUID | None,
+    since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """The audit trail as ``principal`` may read it: the administrator everything, a reviewer
+    its province's projects, a region (or pilot) key the projects it holds; nobody else."""
+    if principal.is_anonymous:
+        raise Unauthorized("The audit trail needs an API key.")
+    if principal.role not in (Role.admin, Role.reviewer, Role.region):
+        raise Forbidden("The audit trail is for administrators, reviewers and regions.")
+    return await repo.page(
+        session,
+        principal,
+        object_id=object_id,
+        actor_key_id=actor_key_id,
+        since=since,
+        cursor=cursor,
+        limit=limit,
+    )

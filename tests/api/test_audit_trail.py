@@ -1,0 +1,61 @@
+"""GET /api/v1/audit: the one store of what happened, read by who may read it."""
+
+import httpx
+
+from tests.conftest import Keys
+from tests.factories import create_project, in_library
+from tests.factories import institution as register_institution
+
+AUDIT = "/api/v1/audit"
+
+
+async def test_every_write_is_there_with_its_actor_and_request(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    futian = await keys.region("440304")
+    project = await in_library(client, keys, futian)
+    admin = await keys.admin()
+    answer = await client.get(AUDIT, headers=admin, params={"object_id": project["id"]})
+    assert answer.status_code == 200, answer.text
+    events = answer.json()["items"]
+    assert [e["action"] for e in events] == ["create", "submit", "recommend", "approve"]
+    assert [e["actor_role"] for e in events] == ["region", "region", "reviewer", "admin"]
+    assert all(e["object_type"] == "project" and e["request_id"] for e in events)
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events)
+    by_key = await client.get(
+        AUDIT, headers=admin, params={"actor_key_id": events[0]["actor_key_id"]}
+    )
+    assert {e["action"] for e in by_key.json()["items"]} == {"create", "submit"}
+    later = await client.get(AUDIT, headers=admin, params={"since": events[-1]["at"]})
+    assert events[-1]["id"] in {e["id"] for e in later.json()["items"]}
+    assert events[0]["id"] not in {e["id"] for e in later.json()["items"]} or (
+        events[0]["at"] == events[-1]["at"]
+    )
+
+
+async def test_each_reader_sees_its_own_part(client: httpx.AsyncClient, keys: Keys) -> None:
+    futian = await keys.region("440304")
+    beijing = await keys.region("110101")
+    ours = await create_project(client, futian)
+    theirs = await create_project(client, beijing, region_code="110101")
+    region_view = (await client.get(AUDIT, headers=futian)).json()["items"]
+    assert {e["object_id"] for e in region_view} == {ours["id"]}
+    guangdong = await keys.reviewer("44")
+    assert {
+        e["object_id"] for e in (await client.get(AUDIT, headers=guangdong)).json()["items"]
+    } <= {ours["id"]}
+    everything = (await client.get(AUDIT, headers=await keys.admin())).json()["items"]
+    assert {ours["id"], theirs["id"]} <= {e["object_id"] for e in everything}
+    assert (await client.get(AUDIT)).status_code == 401
+    _, institution = await register_institution(client, keys)
+    refused = await client.get(AUDIT, headers=institution)
+    assert refused.status_code == 403
+
+
+async def test_bad_filters_are_refused(client: httpx.AsyncClient, keys: Keys) -> None:
+    admin = await keys.admin()
+    assert (await client.get(AUDIT, headers=admin, params={"object_id": "x"})).status_code == 422
+    assert (
+        await client.get(AUDIT, headers=admin, params={"since": "yesterday"})
+    ).status_code == 422
+    assert (await client.get(AUDIT, headers=admin, params={"cursor": "zz"})).status_code == 400
