@@ -166,7 +166,6 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    from app.auth import ANONYMOUS
     from app.errors import AppError
     from app.services import api_keys
 
@@ -177,7 +176,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
         return 2
 
     async def work(session: Any) -> None:
-        await api_keys.revoke(session, ANONYMOUS, key_id)
+        await api_keys.revoke(session, api_keys.CONSOLE, key_id)
 
     try:
         _with_session(work)

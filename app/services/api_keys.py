@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +17,12 @@ from app.repositories import institutions as institutions_repo
 from app.repositories import pilots as pilots_repo
 from app.schemas.api_key import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, ApiKeyRotate
 from app.schemas.common import Page
+from app.services import audit
 
 _SCOPE_LOC = ["body", "scope"]
+CONSOLE = Principal(role=Role.admin, scope="console")
+"""Who acts when keys are made or revoked from the command line or at start-up (bootstrap): the
+operator, with the database's own rights, recorded in the audit trail under this scope."""
 
 
 def _bad_scope(message: str) -> RuleViolation:
@@ -66,6 +71,7 @@ async def create(
     created_by: uuid.UUID | None = None,
     key: str | None = None,
     expires_at: datetime | None = None,
+    actor: Principal = CONSOLE,
 ) -> tuple[ApiKey, str]:
     """Issue a key; the secret is returned here and never again."""
     await _check_scope(session, role, scope)
@@ -87,7 +93,21 @@ async def create(
         expires_at=expires_at,
     )
     await repo.add(session, record)
+    values = {"role": role.value, "scope": scope, "name": name, "expires_at": expires_at}
+    await _audit(session, actor, "create", record, values)
     return record, secret
+
+
+async def _audit(
+    session: AsyncSession,
+    actor: Principal,
+    action: str,
+    record: ApiKey,
+    values: dict[str, Any] | None = None,
+) -> None:
+    # A key's event never holds its secret, nor anything derived from it.
+    changes = {k: {"before": None, "after": audit.json_safe(v)} for k, v in (values or {}).items()}
+    await audit.record(session, audit.event(actor, action, "api_key", record.id, changes=changes))
 
 
 async def issue(session: AsyncSession, admin: Principal, body: ApiKeyCreate) -> ApiKeyCreated:
@@ -99,6 +119,7 @@ async def issue(session: AsyncSession, admin: Principal, body: ApiKeyCreate) -> 
         scope=body.scope,
         created_by=admin.key_id,
         expires_at=body.expires_at,
+        actor=admin,
     )
     return _created(record, secret)
 
@@ -133,6 +154,7 @@ async def rotate(
     record.digest = digest(secret)
     record.prefix = secret[:12]
     await session.flush()
+    await _audit(session, principal, "rotate", record, {"grace_hours": body.grace_hours})
     return _created(record, secret)
 
 
@@ -168,3 +190,4 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: uuid.UUID)
             code="last_admin_key",
         )
     record.revoked_at = now
+    await _audit(session, principal, "revoke", record)

@@ -59,3 +59,19 @@ async def test_bad_filters_are_refused(client: httpx.AsyncClient, keys: Keys) ->
         await client.get(AUDIT, headers=admin, params={"since": "yesterday"})
     ).status_code == 422
     assert (await client.get(AUDIT, headers=admin, params={"cursor": "zz"})).status_code == 400
+
+
+async def test_key_events_never_hold_a_secret(client: httpx.AsyncClient, keys: Keys) -> None:
+    admin = await keys.admin()
+    body = {"name": "futian", "role": "region", "scope": "440304"}
+    made = (await client.post("/api/v1/api-keys", json=body, headers=admin)).json()
+    await client.post(f"/api/v1/api-keys/{made['id']}/rotate", headers=admin)
+    await client.delete(f"/api/v1/api-keys/{made['id']}", headers=admin)
+    events = (await client.get(AUDIT, headers=admin, params={"object_id": made["id"]})).json()
+    assert [(e["object_type"], e["action"]) for e in events["items"]] == [
+        ("api_key", "create"),
+        ("api_key", "rotate"),
+        ("api_key", "revoke"),
+    ]
+    assert events["items"][0]["changes"]["scope"] == {"before": None, "after": "440304"}
+    assert made["key"] not in str(events) and made["prefix"] not in str(events)
