@@ -163,7 +163,7 @@ def install(app: FastAPI) -> None:
             for name in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(name, None)
             schemas["ValidationProblem"] = _validation_problem(schemas["Problem"])
-            _decimal_strings(schemas)
+            _decimal_strings(schema)
             schema = _rename_schemas(schema)
             app.openapi_schema = schema
         return app.openapi_schema

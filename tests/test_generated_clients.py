@@ -1,0 +1,227 @@
+"""Clients generated from the committed OpenAPI document, as a front end's developer would make
+them: openapi-python-client and openapi-typescript (+ openapi-fetch) must take the document
+without a single warning, and the Python client must work against a live server: every answer
+it gets, errors included, parses into the declared model."""
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.models import Role
+from tests.factories import make_uscc, project_payload
+from tests.uvicorn_server import issue_key, uvicorn_server
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "openapi" / "openapi.json"
+BIN = Path(sys.executable).parent
+PACKAGE = "climatelib_client"
+# What the TypeScript side installs: pinned, so a new release cannot change the verdict unseen.
+NPM_PACKAGES = ("openapi-typescript@7.13.0", "openapi-fetch@0.17.0", "typescript@5.9.3")
+
+
+@pytest.fixture(scope="module")
+def python_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The generated package, imported; generation must print nothing but its one line."""
+    where = tmp_path_factory.mktemp("python-client")
+    result = subprocess.run(  # noqa: S603 - this environment's generator, fixed arguments
+        [
+            str(BIN / "openapi-python-client"),
+            "generate",
+            f"--path={SPEC}",
+            "--meta=none",
+            f"--output-path={where / PACKAGE}",
+        ],
+        capture_output=True,
+        text=True,
+        # Its post-generation hooks run ruff, which lives beside this interpreter.
+        env={"PATH": f"{BIN}:/usr/bin:/bin"},
+        timeout=300,
+        check=False,
+    )
+    said = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, said
+    assert said == f"Generating {where / PACKAGE}", f"the generator warned:\n{said}"
+    sys.path.insert(0, str(where))
+    try:
+        yield importlib.import_module(PACKAGE)
+    finally:
+        sys.path.remove(str(where))
+        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+
+
+def _api(operation: str) -> Any:
+    """The generated module of one operation, ``<tag>.<operation id>``."""
+    return importlib.import_module(f"{PACKAGE}.api.{operation}")
+
+
+def _models() -> Any:
+    return importlib.import_module(f"{PACKAGE}.models")
+
+
+def _secret(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def test_the_python_client_drives_a_live_server(
+    python_client: Any, database_url: str
+) -> None:
+    models = _models()
+    keys = {
+        "admin": await issue_key(database_url, Role.admin),
+        "region": await issue_key(database_url, Role.region, "440304"),
+        "reviewer": await issue_key(database_url, Role.reviewer, "44"),
+    }
+    with (
+        uvicorn_server(database_url, CLIMATELIB_RATE_LIMITS="false") as server,
+        ExitStack() as open_,
+    ):
+        anonymous = open_.enter_context(
+            python_client.Client(base_url=server.url, raise_on_unexpected_status=True)
+        )
+        clients: dict[str, Any] = {}
+
+        def as_(actor: str) -> Any:
+            if actor not in clients:
+                clients[actor] = open_.enter_context(
+                    python_client.AuthenticatedClient(
+                        base_url=server.url,
+                        token=_secret(keys[actor]),
+                        raise_on_unexpected_status=True,
+                    )
+                )
+            return clients[actor]
+
+        taxonomy = _api("reference.get_taxonomy").sync(client=anonymous)
+        assert isinstance(taxonomy, models.Taxonomy)
+        assert {"M2"} <= {entry.code for entry in taxonomy.categories}
+
+        body = models.ProjectCreate.from_dict(project_payload())
+        created = _api("projects.create_project").sync_detailed(client=as_("region"), body=body)
+        assert created.status_code == 201, created.content
+        project = created.parsed
+        assert isinstance(project, models.ProjectRead)
+        assert project.financing_need == "12500000.00"
+        for actor, action in [
+            ("region", "submit"),
+            ("reviewer", "recommend"),
+            ("admin", "approve"),
+        ]:
+            moved = _api("projects.transition_project").sync_detailed(
+                project.id,
+                client=as_(actor),
+                body=models.TransitionCreate.from_dict({"action": action}),
+                if_match=f'"{project.version}"',
+            )
+            assert moved.status_code == 200, moved.content
+            project = moved.parsed
+        assert project.status == models.ProjectStatus.IN_LIBRARY
+
+        bank = _api("institutions.create_institution").sync(
+            client=as_("admin"),
+            body=models.InstitutionCreate.from_dict(
+                {"name": "绿色银行", "uscc": make_uscc(), "type": "bank"}
+            ),
+        )
+        assert isinstance(bank, models.InstitutionRead)
+        keys["institution"] = await issue_key(database_url, Role.institution, str(bank.id))
+        product = _api("products.create_product").sync(
+            client=as_("institution"),
+            body=models.ProductCreate.from_dict(
+                {
+                    "name": "绿色贷",
+                    "type": "green_loan",
+                    "status": "active",
+                    "amount_max": "50000000.00",
+                    "rate_min": "3.2",
+                }
+            ),
+        )
+        assert isinstance(product, models.ProductRead)
+        assert (product.amount_max, product.rate_min) == ("50000000.00", "3.200")
+
+        matches = _api("matching.list_project_matches").sync(project.id, client=as_("region"))
+        assert isinstance(matches, models.MatchReadPage)
+        assert product.id in {match.product.id for match in matches.items}
+
+        # Errors parse as problems: a refused query names its field, a missing project is a 404.
+        refused = _api("institutions.list_institutions").sync_detailed(
+            client=anonymous, limit=100000
+        )
+        assert refused.status_code == 422
+        assert isinstance(refused.parsed, models.ValidationProblem)
+        assert refused.parsed.errors[0].loc == ["query", "limit"]
+        missing = _api("projects.get_project").sync_detailed(
+            "00000000-0000-0000-0000-000000000000", client=as_("admin")
+        )
+        assert missing.status_code == 404
+        assert isinstance(missing.parsed, models.Problem)
+        assert missing.parsed.code == "project_not_found"
+
+
+SCRIPT = """\
+import createClient from "openapi-fetch";
+import type { components, paths } from "./climatelib.js";
+
+type Problem = components["schemas"]["Problem"];
+type Money = components["schemas"]["ProjectRead"]["financing_need"];
+
+const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8000" });
+
+export async function taxonomyCodes(): Promise<string[]> {
+  const { data, error } = await client.GET("/api/v1/taxonomy");
+  if (error) throw new Error((error as Problem).title);
+  return data.categories.map((entry) => entry.code);
+}
+
+export async function need(id: string, key: string): Promise<Money | Problem> {
+  const { data, error } = await client.GET("/api/v1/projects/{project_id}", {
+    params: { path: { project_id: id } },
+    headers: { Authorization: `Bearer ${key}` },
+  });
+  return error ?? data.financing_need;
+}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_the_typescript_client_compiles(tmp_path: Path) -> None:
+    """openapi-typescript takes the document without a warning, and a small script using
+    openapi-fetch against its types type-checks (tsc --noEmit, strict)."""
+
+    def run(*args: str) -> str:
+        result = subprocess.run(  # noqa: S603 - npm's own tools, fixed arguments
+            list(args), cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    (tmp_path / "package.json").write_text(json.dumps({"private": True, "type": "module"}))
+    run("npm", "install", "--no-audit", "--no-fund", "--silent", *NPM_PACKAGES)
+    said = run("npx", "--no-install", "openapi-typescript", str(SPEC), "--output", "climatelib.ts")
+    assert "warn" not in said.lower(), said
+    (tmp_path / "script.ts").write_text(SCRIPT)
+    run(
+        "npx",
+        "--no-install",
+        "tsc",
+        "--noEmit",
+        "--strict",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2022",
+        "--skipLibCheck",
+        "script.ts",
+    )
