@@ -55,6 +55,11 @@ SERVERS = [
     }
 ]
 CONTACT = {"name": "climatelib maintainers"}
+MONEY_NOTE = (
+    "\n\nMoney (CNY) and rates (percent a year) are decimal strings, never floats: answers write "
+    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as the '
+    "declared strings; a JSON number is still accepted there, for older clients."
+)
 
 SCHEMA_NAMES = {
     "app__models__project__Objective": "Objective",
@@ -146,6 +151,8 @@ def install(app: FastAPI) -> None:
                 separate_input_output_schemas=False,
             )
             schema["info"]["contact"] = CONTACT
+            info = schema["info"]
+            info["description"] = info.get("description", "").rstrip() + MONEY_NOTE
             schema["servers"] = SERVERS
             for path, operations in schema.get("paths", {}).items():
                 for operation in operations.values():
