@@ -223,11 +223,12 @@ def _declare_refusals(path: str, operation: dict[str, Any]) -> None:
 
 
 def _validation_problem(problem: dict[str, Any]) -> dict[str, Any]:
-    """The Problem a request refused by validation answers: ``errors`` always, one per field."""
+    """The Problem of a request refused field by field: ``errors`` always, one per field."""
     shape: dict[str, Any] = json.loads(json.dumps(problem))
     shape["title"] = "ValidationProblem"
     shape["description"] = (
-        "A validation problem (code validation_error): every offending field in errors."
+        "A problem that names every offending field in errors (validation_error and the "
+        "field rules' own codes)."
     )
     shape["properties"]["errors"] = {
         "type": "array",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,47 @@ async def test_the_python_client_drives_a_live_server(
         matches = _api("matching.list_project_matches").sync(project.id, client=as_("region"))
         assert isinstance(matches, models.MatchReadPage)
         assert product.id in {match.product.id for match in matches.items}
+
+        offer = _api("engagements.create_engagement").sync(
+            client=as_("institution"),
+            body=models.EngagementCreate.from_dict(
+                {
+                    "project_id": str(project.id),
+                    "product_id": str(product.id),
+                    "amount": "5000000.00",
+                    "annual_rate": "3.45",
+                    "tenor_months": 36,
+                }
+            ),
+        )
+        assert isinstance(offer, models.EngagementRead)
+        assert (offer.amount, offer.annual_rate) == ("5000000.00", "3.450")
+        funnel = [
+            ("region", {"action": "accept"}),
+            ("institution", {"action": "contact"}),
+            (
+                "institution",
+                {
+                    "action": "financed",
+                    "amount": "4000000.00",
+                    "annual_rate": "3.3",
+                    "date": str(date.today() - timedelta(days=1)),
+                },
+            ),
+        ]
+        for actor, step in funnel:
+            offer = _api("engagements.transition_engagement").sync(
+                offer.id,
+                client=as_(actor),
+                body=models.EngagementTransition.from_dict(step),
+            )
+            assert isinstance(offer, models.EngagementRead), offer
+        assert offer.status == "financed"
+        assert isinstance(offer.contact, models.EngagementContact)
+        assert (offer.financed_amount, offer.financed_rate) == ("4000000.00", "3.300")
+        financed = _api("projects.get_project").sync(project.id, client=as_("admin"))
+        assert isinstance(financed, models.ProjectRead)
+        assert financed.financing_secured == "4000000.00"
 
         # Errors parse as problems: a refused query names its field, a missing project is a 404.
         refused = _api("institutions.list_institutions").sync_detailed(
