@@ -4,7 +4,13 @@ FastAPI's generated document is corrected where it would not tell the truth abou
 server sends: every error is ``application/problem+json`` (FastAPI declares its own 422 shape),
 any request may answer 400 for being malformed (a NUL character, a body that
 is not JSON), and a route open to the public with more to show a key
-declares the key as optional rather than required.
+declares the key as optional rather than required (``security: [{}, {HTTPBearer: []}]``, either
+no requirement or the key); a route anyone may call declares ``security: []``.
+
+Schema names are the classes' own, stable and unique: one schema serves requests and answers
+alike (no ``-Input``/``-Output`` pair), and the few classes that share a name across modules get
+the names in ``SCHEMA_NAMES`` rather than FastAPI's module paths. Every decimal (money, rates) is
+a string with a pattern, never ``number | string``, so generated clients keep it exact.
 
 The refusals that come before any route are declared on every operation they can reach: 414 and
 431 (``app/limits.py``, and the server's own cut of a huge head), 413 where a body is taken, 429
@@ -14,6 +20,7 @@ database may be away (everything but the process's own probes).
 """
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,7 +33,47 @@ KEY_OPTIONAL: dict[str, Any] = {"x-key-optional": True}
 """``openapi_extra`` of a route anyone may call, that shows more to a key."""
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# A 422 is a validation problem (one entry per offending field) or a domain rule's refusal.
+_UNPROCESSABLE = {
+    PROBLEM_MEDIA_TYPE: {
+        "schema": {
+            "anyOf": [
+                {"$ref": "#/components/schemas/ValidationProblem"},
+                {"$ref": "#/components/schemas/Problem"},
+            ]
+        }
+    }
+}
 _BEARER = "HTTPBearer"
+_METRICS_SCHEME = "MetricsToken"
+
+SERVERS = [
+    {
+        "url": "http://{host}:{port}",
+        "description": "Wherever `climatelib serve` listens; its defaults are 127.0.0.1:8000.",
+        "variables": {"host": {"default": "127.0.0.1"}, "port": {"default": "8000"}},
+    }
+]
+CONTACT = {"name": "climatelib maintainers"}
+MONEY_NOTE = (
+    "\n\nMoney (CNY) and rates (percent a year) are decimal strings, never floats: answers write "
+    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as the '
+    "declared strings; a JSON number is still accepted there, for older clients."
+)
+
+SCHEMA_NAMES = {
+    "app__models__project__Objective": "Objective",
+    "app__schemas__reference__Objective": "TaxonomyObjective",
+    "app__schemas__project__Contact": "Contact",
+    "app__schemas__engagement__Contact": "EngagementContact",
+    "Body_import_projects": "ImportUpload",
+}
+"""Names for the schemas FastAPI would name by module path or form; other clashes get
+``<Module><Class>`` and pages ``<Item>Page`` (``_schema_name``)."""
+
+# Decimals that are not answers' money (inputs, the statistics' sums): a plain decimal string.
+_UNSIGNED_DECIMAL = r"^\d+(\.\d+)?$"
+_DECIMAL = r"^-?\d+(\.\d+)?$"
 
 HEADERS: dict[str, dict[str, Any]] = {
     "Retry-After": {
@@ -100,7 +147,13 @@ def install(app: FastAPI) -> None:
                 routes=app.routes,
                 tags=app.openapi_tags,
                 license_info=app.license_info,
+                # One schema per class for requests and answers: no Contact-Input/-Output pair.
+                separate_input_output_schemas=False,
             )
+            schema["info"]["contact"] = CONTACT
+            info = schema["info"]
+            info["description"] = info.get("description", "").rstrip() + MONEY_NOTE
+            schema["servers"] = SERVERS
             for path, operations in schema.get("paths", {}).items():
                 for operation in operations.values():
                     _tell_the_truth(operation)
@@ -108,8 +161,17 @@ def install(app: FastAPI) -> None:
             components = schema.setdefault("components", {})
             components["headers"] = HEADERS
             components["responses"] = RESPONSES
+            components.setdefault("securitySchemes", {})[_METRICS_SCHEME] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "CLIMATELIB_METRICS_SCHEME, when the server has one.",
+            }
+            schemas = components.setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
+                schemas.pop(name, None)
+            schemas["ValidationProblem"] = _validation_problem(schemas["Problem"])
+            _decimal_strings(schema)
+            schema = _rename_schemas(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -123,6 +185,7 @@ def _tell_the_truth(operation: dict[str, Any]) -> None:
             response["content"] = dict(_PROBLEM)
     if "422" in answers:
         answers["422"]["description"] = responses(422)[422]["description"]
+        answers["422"]["content"] = dict(_UNPROCESSABLE)
     # Any request may be malformed before its route sees it (a NUL in the query, a body that is
     # not JSON), and every such request answers 400.
     if "400" not in answers:
@@ -131,6 +194,10 @@ def _tell_the_truth(operation: dict[str, Any]) -> None:
     if operation.pop("x-key-optional", False):
         # An empty requirement beside the key's makes the key optional.
         operation["security"] = [{}, {_BEARER: []}]
+    elif operation.get("operationId") == "get_metrics":
+        operation["security"] = [{}, {_METRICS_SCHEME: []}]
+    else:
+        operation.setdefault("security", [])
 
 
 def _declare_refusals(path: str, operation: dict[str, Any]) -> None:
@@ -153,3 +220,77 @@ def _declare_refusals(path: str, operation: dict[str, Any]) -> None:
             if status.startswith("2"):
                 answer["headers"] = {name: _ref("headers", name) for name in _RATE_FIELDS}
     operation["responses"] = dict(sorted(answers.items()))
+
+
+def _validation_problem(problem: dict[str, Any]) -> dict[str, Any]:
+    """The Problem of a request refused field by field: ``errors`` always, one per field."""
+    shape: dict[str, Any] = json.loads(json.dumps(problem))
+    shape["title"] = "ValidationProblem"
+    shape["description"] = (
+        "A problem that names every offending field in errors (validation_error and the "
+        "field rules' own codes)."
+    )
+    shape["properties"]["errors"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/FieldError"},
+        "minItems": 1,
+        "description": "One entry per offending field.",
+    }
+    shape["required"] = sorted({*shape.get("required", []), "errors"})
+    return shape
+
+
+def _decimal_strings(node: Any) -> None:
+    """Declare pydantic's ``number | string`` decimals as decimal strings with a pattern."""
+    if isinstance(node, list):
+        for item in node:
+            _decimal_strings(item)
+        return
+    if not isinstance(node, dict):
+        return
+    branches = node.get("anyOf")
+    if isinstance(branches, list):
+        numbers = [b for b in branches if b.get("type") == "number"]
+        strings = [b for b in branches if b.get("type") == "string"]
+        if len(numbers) == 1 and len(strings) == 1:
+            number = numbers[0]
+            floor = number.get("minimum", number.get("exclusiveMinimum"))
+            pattern = _UNSIGNED_DECIMAL if floor is not None and floor >= 0 else _DECIMAL
+            text = {"type": "string", "pattern": pattern}
+            rest = [b for b in branches if b is not number and b is not strings[0]]
+            if rest:
+                node["anyOf"] = [text, *rest]
+            else:
+                del node["anyOf"]
+                node.update(text)
+    for value in node.values():
+        _decimal_strings(value)
+
+
+def _schema_name(name: str) -> str:
+    if name in SCHEMA_NAMES:
+        return SCHEMA_NAMES[name]
+    if page := re.fullmatch(r"Page_(\w+)_", name):
+        return f"{page.group(1)}Page"
+    if "__" in name:  # app__schemas__module__Class
+        *path, cls = name.split("__")
+        return path[-1].title().replace("_", "") + cls
+    return name.replace("-Input", "").replace("-Output", "")
+
+
+def _rename_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+    schemas = schema["components"]["schemas"]
+    names = {name: _schema_name(name) for name in schemas}
+    renamed = {new: schemas[old] for old, new in names.items()}
+    if len(renamed) != len(schemas):
+        raise ValueError(f"two schemas would share a name: {sorted(names.items())}")
+    for old, new in names.items():
+        if old != new:
+            renamed[new]["title"] = new
+    schema["components"]["schemas"] = dict(sorted(renamed.items()))
+    text = json.dumps(schema, ensure_ascii=False)
+    for old, new in names.items():
+        if old != new:
+            text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    result: dict[str, Any] = json.loads(text)
+    return result

@@ -1,9 +1,17 @@
 """The committed OpenAPI document is exactly what the app serves, and every operation is tidy."""
 
+import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from app.errors import PROBLEM_MEDIA_TYPE
 from app.main import create_app
 from app.openapi import render
+from tests.guard.declared import assert_declared
 
 SPEC = Path(__file__).parent.parent / "openapi" / "openapi.json"
 
@@ -26,3 +34,101 @@ def test_every_operation_has_id_summary_and_tag() -> None:
             assert op.get("tags"), where
             assert op["operationId"] not in seen, where
             seen.add(op["operationId"])
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_error_answer_is_a_problem() -> None:
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    shared = spec["components"]["responses"]
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for where, operation in _operations(spec):
+        for status, answer in operation["responses"].items():
+            if status[:1] not in "45":
+                continue
+            if "$ref" in answer:
+                answer = shared[answer["$ref"].rsplit("/", 1)[-1]]
+            assert list(answer["content"]) == [PROBLEM_MEDIA_TYPE], f"{where} {status}"
+            schema = answer["content"][PROBLEM_MEDIA_TYPE]["schema"]
+            if status == "422":
+                validation = {"$ref": "#/components/schemas/ValidationProblem"}
+                assert schema == {"anyOf": [validation, problem]}, where
+            else:
+                assert schema == problem, f"{where} {status}"
+    assert "HTTPValidationError" not in SPEC.read_text(encoding="utf-8")
+    assert "errors" in spec["components"]["schemas"]["ValidationProblem"]["required"]
+
+
+def test_every_operation_says_who_may_call_it() -> None:
+    spec = create_app().openapi()
+    assert spec["servers"], "clients and linters need a server"
+    schemes = set(spec["components"]["securitySchemes"])
+    for where, operation in _operations(spec):
+        assert "security" in operation, where
+        for requirement in operation["security"]:
+            assert set(requirement) <= schemes, where
+    public = dict(_operations(spec))
+    assert public["GET /api/v1/taxonomy"]["security"] == []
+    assert public["GET /api/v1/projects"]["security"] == [{}, {"HTTPBearer": []}]
+    assert public["POST /api/v1/projects"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_schema_names_are_clean_unique_and_their_titles() -> None:
+    schemas = create_app().openapi()["components"]["schemas"]
+    for name, schema in schemas.items():
+        assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", name), f"{name}: not a plain class name"
+        assert schema.get("title", name) == name, f"{name}: titled {schema.get('title')}"
+    for name in (
+        "Objective",
+        "TaxonomyObjective",
+        "Contact",
+        "EngagementContact",
+        "ProjectReadPage",
+    ):
+        assert name in schemas, name
+
+
+def test_money_and_rates_are_decimal_strings() -> None:
+    spec = create_app().openapi()
+    for node in _walk(spec):
+        types = {branch.get("type") for branch in node.get("anyOf", [])}
+        assert not {"number", "string"} <= types, f"number | string: {node}"
+    schemas = spec["components"]["schemas"]
+    money = [
+        schemas["ProjectRead"]["properties"]["total_investment"],
+        schemas["ProjectCreate"]["properties"]["financing_need"],
+        schemas["Figures"]["properties"]["financing_need"],
+        schemas["EngagementRead"]["properties"]["amount"],
+        schemas["EngagementCreate"]["properties"]["annual_rate"],
+        schemas["ProductRead"]["properties"]["rate_min"]["anyOf"][0],
+    ]
+    for field in money:
+        assert field["type"] == "string", field
+        assert re.fullmatch(field["pattern"], "12500000.00") or re.fullmatch(
+            field["pattern"], "3.450"
+        ), field
+        assert not re.fullmatch(field["pattern"], "1e5"), field
+
+
+async def test_a_refused_query_answers_what_the_document_declares(
+    client: httpx.AsyncClient,
+) -> None:
+    answer = await client.get("/api/v1/products", params={"limit": "abc"})
+    assert answer.status_code == 422
+    declared = assert_declared("GET", "/api/v1/products", answer)
+    assert "ValidationProblem" in json.dumps(declared)
+    assert answer.json()["errors"][0]["loc"] == ["query", "limit"]

@@ -4,7 +4,14 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -26,10 +33,23 @@ def money_str(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-MoneyOut = Annotated[Decimal, PlainSerializer(money_str, return_type=str, when_used="json")]
+# How the document declares the decimal strings answers carry, so that clients generated from it
+# keep money exact instead of offering floats (app/openapi.py declares decimal inputs likewise).
+MONEY_TEXT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["12500000.00"]}
+RATE_TEXT_SCHEMA = {"type": "string", "pattern": r"^\d+\.\d{3}$", "examples": ["3.450"]}
+
+MoneyText = Annotated[str, WithJsonSchema(MONEY_TEXT_SCHEMA)]
+"""CNY already written as a decimal string with two places."""
+MoneyOut = Annotated[
+    Decimal,
+    PlainSerializer(money_str, return_type=str, when_used="json"),
+    WithJsonSchema(MONEY_TEXT_SCHEMA),
+]
 """CNY as a decimal string with two places ("12500000.00"), however it was written."""
 RateOut = Annotated[
-    Decimal, PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json")
+    Decimal,
+    PlainSerializer(lambda v: f"{v:.3f}", return_type=str, when_used="json"),
+    WithJsonSchema(RATE_TEXT_SCHEMA),
 ]
 """An annual rate in percent as a decimal string with three places ("3.450")."""
 

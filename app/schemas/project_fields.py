@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
 from app.models.flags import FlagSet
-from app.schemas.common import OutputModel
+from app.schemas.common import MoneyText, OutputModel
 
 
 class Kind:
@@ -70,7 +70,7 @@ class Amount(Kind):
     """Money: exact in one column, a decimal string with two places in the answer."""
 
     def read_type(self, annotation: Any) -> Any:
-        return str
+        return MoneyText
 
 
 class Mask(Kind):
