@@ -33,7 +33,7 @@ from app.models.base import utcnow
 from app.repositories import revisions as repo
 from app.schemas.project import ProjectFields
 from app.schemas.revision import RevisionAction
-from app.services import audit, validation
+from app.services import audit, pilot_membership, validation
 from app.services.project_rows import as_input, column_values, field_changes
 from app.services.screening import screen_fields
 
@@ -215,7 +215,7 @@ async def step(
     changes: audit.Changes | None = None
     screening: Any = None
     if action is A.approve:
-        changes, screening = _apply(project, revision, principal)
+        changes, screening = await _apply(session, project, revision, principal)
     revision.status = rule.target
     revision.reason = reason
     if rule.target is not R.recommended:
@@ -227,13 +227,20 @@ async def step(
     return revision
 
 
-def _apply(
-    project: Project, revision: ProjectRevision, principal: Principal
+async def _apply(
+    session: AsyncSession, project: Project, revision: ProjectRevision, principal: Principal
 ) -> tuple[audit.Changes, Any]:
     """Apply an approved revision's fields onto the project as it is now (its progress fields
     may have moved since), screened and validated again."""
     merged = _merged(project, revision.fields)
-    validation.ensure_valid(merged, principal, new_region=False)
+    validation.ensure_valid(
+        merged,
+        principal,
+        new_region=False,
+        new_pilot=bool({"region_code", "pilot_id"} & set(revision.fields)),
+        pilots=await pilot_membership.load(session, [merged.pilot_id]),
+        created_on=project.created_at.date(),
+    )
     values, screening = proposal(merged, list(revision.fields))
     before = as_input(project)
     for key, value in column_values(merged).items():

@@ -318,7 +318,7 @@ class TestRevisions:
         current = await client.get(f"{PROJECTS}/{pid}", headers=admin)
         exited = await client.post(
             f"{PROJECTS}/{pid}/transitions",
-            json={"action": "exit"},
+            json={"action": "exit", "reason_code": "cancelled"},
             headers={**admin, "If-Match": current.headers["etag"]},
         )
         assert exited.status_code == 200, exited.text
