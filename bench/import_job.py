@@ -25,7 +25,7 @@ from bench.common import RESULTS, Database, machine, percentile, serving, throwa
 from bench.import_scaling import IMPORTING, PROBING, Prober, prepare, probe_items
 
 STRETCH = 10_000
-POLL_S = 0.1
+POLL_S = 0.05  # the stretches are read off these polls: fine enough, without loading the server
 
 
 @dataclass

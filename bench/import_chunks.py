@@ -1,0 +1,156 @@
+"""The import worker alone, in-process: the time of every 1,000-row chunk of a 100,000-row job, and
+the statements whose time grows from the first chunks to the last.
+
+``python -m bench.import_chunks --rows 100000`` (``--db sqlite`` for SQLite)
+
+``bench.import_job`` measures the same import end to end on a real server, reading the job's
+progress off polls; its stretches move by ±10 % from run to run on this shared machine. Here each
+chunk is timed where it runs, and every statement the worker sends is timed through SQLAlchemy's
+cursor events, so a cost that grows with the table shows up by name. Reported: the first ten and
+the last ten chunks' total seconds (linear: the last no slower, within 10 %), and the per-chunk
+milliseconds of the statements that take most time in either.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from bench.common import RESULTS, machine, throwaway_database
+from bench.import_scaling import IMPORTING, prepare
+
+EDGE = 10  # chunks at each end
+
+
+@dataclass
+class Figure:
+    rows: int
+    seconds: float
+    rows_per_s: float
+    first_chunks_s: float
+    last_chunks_s: float
+    statements_ms_per_chunk: dict[str, dict[str, float]]  # statement → {"first", "last"}
+
+
+class Timer:
+    """Statement and chunk times, filed under the first or the last chunks of the job."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+        self.done = 0
+        self.sql: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.chunk: dict[str, float] = defaultdict(float)
+
+    def edge(self) -> str | None:
+        if self.done < EDGE:
+            return "first"
+        return "last" if self.done >= self.chunks - EDGE else None
+
+    def statement(self, text: str, seconds: float) -> None:
+        if (edge := self.edge()) is not None:
+            self.sql[" ".join(text.split()[:3])][edge] += seconds
+
+    def chunk_done(self, seconds: float) -> None:
+        if (edge := self.edge()) is not None:
+            self.chunk[edge] += seconds
+        self.done += 1
+
+
+async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int) -> Figure:
+    os.environ.update(env, CLIMATELIB_IMPORT_WORKER="false")
+    from app.config import Settings
+    from app.main import create_app
+    from app.services.import_worker import ImportWorker
+
+    settings = Settings()
+    app = create_app(settings)
+    timer = Timer(-(-rows // 1000))
+    async with app.router.lifespan_context(app):
+        engine = app.state.engine.sync_engine
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn: Any, _cursor: Any, _text: str, *_args: Any) -> None:
+            conn.info["started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _after(conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+            timer.statement(text, time.perf_counter() - conn.info["started"])
+
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {keys[IMPORTING]}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=headers, timeout=600
+        ) as http:
+            files = {"file": ("projects.csv", data, "text/csv")}
+            answer = await http.post("/api/v1/projects/import", files=files)
+            if answer.status_code != 202:
+                raise RuntimeError(f"import answered {answer.status_code}: {answer.text[:300]}")
+            timer.sql.clear()  # the upload's own statements are not the worker's
+            worker = ImportWorker(app.state.sessions, settings)
+            chunk = worker._chunk
+
+            async def timed(*args: Any, **kwargs: Any) -> bool:
+                started = time.perf_counter()
+                going = await chunk(*args, **kwargs)
+                timer.chunk_done(time.perf_counter() - started)
+                return going
+
+            worker._chunk = timed  # type: ignore[method-assign]
+            started = time.perf_counter()
+            await worker.run_once()
+            seconds = time.perf_counter() - started
+            job = (await http.get(answer.headers["location"])).json()
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"the job ended {job['status']}")
+    biggest = sorted(timer.sql, key=lambda k: -max(timer.sql[k].values()))[:6]
+    return Figure(
+        rows=rows,
+        seconds=round(seconds, 2),
+        rows_per_s=round(rows / seconds),
+        first_chunks_s=round(timer.chunk["first"], 2),
+        last_chunks_s=round(timer.chunk["last"], 2),
+        statements_ms_per_chunk={
+            name: {
+                edge: round(timer.sql[name][edge] * 1000 / EDGE, 1) for edge in ("first", "last")
+            }
+            for name in biggest
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.rows < 2 * EDGE * 1000:
+        parser.error(f"--rows must be at least {2 * EDGE * 1000}")
+    with throwaway_database(args.db) as db:
+        keys, data, env = prepare(db, args.rows, args.seed)  # before any event loop runs
+        figure = asyncio.run(run(keys, data, env, args.rows))
+    linear = figure.last_chunks_s <= figure.first_chunks_s * 1.10
+    print(
+        f"{figure.rows} rows in {figure.seconds:.1f} s ({figure.rows_per_s} rows/s, worker only); "
+        f"first {EDGE} chunks {figure.first_chunks_s:.2f} s, "
+        f"last {EDGE} {figure.last_chunks_s:.2f} s"
+    )
+    for name, times in figure.statements_ms_per_chunk.items():
+        print(f"  {times['first']:7.1f} → {times['last']:7.1f} ms a chunk  {name}")
+    print(f"  {'PASS' if linear else 'FAIL'}  last {EDGE} chunks no slower than the first (±10 %)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"import-chunks-{args.db}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"machine": machine(), "figure": asdict(figure)}, indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
