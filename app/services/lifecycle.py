@@ -176,6 +176,25 @@ async def next_library_code(session: AsyncSession, region_code: str, year: int) 
     return f"CIF-{region_code}-{year}-{number:05d}"
 
 
+def not_possible(action: str, status: str, allowed: list[str]) -> Conflict:
+    """The 409 of an action its subject's status does not take, naming the ones it does."""
+    return Conflict(
+        f"'{action}' is not possible from {status}; allowed: {', '.join(allowed) or 'none'}.",
+        code="invalid_transition",
+        allowed_actions=allowed,
+    )
+
+
+def ensure_reason(action: str, reason: str | None) -> None:
+    """Refuse (422) an action that needs a reason and was given none."""
+    if not (reason and reason.strip()):
+        raise RuleViolation(
+            f"'{action}' needs a reason.",
+            code="reason_required",
+            errors=[field_error(["body", "reason"], "reason_required", "A reason is required.")],
+        )
+
+
 def authorize(
     principal: Principal,
     project: Project,
@@ -187,22 +206,13 @@ def authorize(
     rule = RULES[action]
     if project.status not in rule.sources:
         allowed = allowed_actions(project.status)
-        raise Conflict(
-            f"'{action.value}' is not possible from {project.status}; "
-            f"allowed: {', '.join(allowed) or 'none'}.",
-            code="invalid_transition",
-            allowed_actions=allowed,
-        )
+        raise not_possible(action.value, project.status, allowed)
     if not rule.who(principal, project):
         if principal.is_anonymous:
             raise Unauthorized("Transitions need an API key.")
         raise Forbidden(f"'{action.value}' is for {rule.who_text}.", code="transition_not_allowed")
-    if rule.needs_reason and not (reason and reason.strip()):
-        raise RuleViolation(
-            f"'{action.value}' needs a reason.",
-            code="reason_required",
-            errors=[field_error(["body", "reason"], "reason_required", "A reason is required.")],
-        )
+    if rule.needs_reason:
+        ensure_reason(action.value, reason)
     _check_reason_code(principal, action, reason_code)
     if rule.target is S.submitted:
         ensure_screening_passes(project)

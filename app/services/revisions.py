@@ -25,7 +25,6 @@ from app.errors import (
     NotFound,
     RuleViolation,
     Unauthorized,
-    field_error,
     field_errors,
 )
 from app.models import Project, ProjectRevision, ProjectStatus, RevisionStatus, Role
@@ -33,7 +32,7 @@ from app.models.base import utcnow
 from app.repositories import revisions as repo
 from app.schemas.project import ProjectFields
 from app.schemas.revision import RevisionAction
-from app.services import audit, pilot_membership, validation
+from app.services import audit, lifecycle, pilot_membership, validation
 from app.services.project_rows import as_input, column_values, field_changes
 from app.services.screening import screen_fields
 
@@ -196,22 +195,13 @@ async def step(
         )
     if revision.status not in rule.sources:
         allowed = allowed_actions(revision.status)
-        raise Conflict(
-            f"'{action.value}' is not possible from {revision.status}; "
-            f"allowed: {', '.join(allowed) or 'none'}.",
-            code="invalid_transition",
-            allowed_actions=allowed,
-        )
+        raise lifecycle.not_possible(action.value, revision.status, allowed)
     if not _may(principal, project, revision, rule):
         if principal.is_anonymous:
             raise Unauthorized("Reviewing a revision needs an API key.")
         raise Forbidden(f"'{action.value}' is for {rule.who_text}.", code="transition_not_allowed")
-    if rule.needs_reason and not (reason and reason.strip()):
-        raise RuleViolation(
-            f"'{action.value}' needs a reason.",
-            code="reason_required",
-            errors=[field_error(["body", "reason"], "reason_required", "A reason is required.")],
-        )
+    if rule.needs_reason:
+        lifecycle.ensure_reason(action.value, reason)
     changes: audit.Changes | None = None
     screening: Any = None
     if action is A.approve:
