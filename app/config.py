@@ -151,6 +151,21 @@ class Settings(BaseSettings):
         ge=0,
         description="A finished job's uploaded file is deleted after this long (its results stay).",
     )
+    iati_reporting_org: str = Field(
+        default="CN-USCI-000000000000000000",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*-[^/&|?\s]+$",
+        description=(
+            "The platform's IATI organisation identifier, reporting-org/@ref of the IATI "
+            "export and the prefix of every iati-identifier: CN-USCI-<the operator's USCC>. "
+            "The default is a placeholder (eighteen zeros), not a registered identifier: a "
+            "deployment that publishes sets its own."
+        ),
+    )
+    iati_reporting_org_name: str = Field(
+        default="国家气候投融资项目库",
+        min_length=1,
+        description="The reporting organisation's name in the IATI export.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from app.routers import (
     imports,
     institutions,
     matching,
+    open_data,
     operations,
     pilots,
     products,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pilots,
         stats,
         audit,
+        open_data,
     ):
         app.include_router(module.router)
     _mount_docs(app)

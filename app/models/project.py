@@ -118,6 +118,11 @@ class Project(Base):
         # The default list order (newest first), for everyone and for the public's in_library.
         Index("ix_projects_created", "created_at", "id"),
         Index("ix_projects_status_created", "status", "created_at", "id"),
+        # A point is both coordinates or none; the bbox filter narrows by longitude first.
+        CheckConstraint(
+            "(location_lat IS NULL) = (location_lon IS NULL)", name="location_both_or_neither"
+        ),
+        Index("ix_projects_location", "location_lon", "location_lat"),
     )
 
     id: Mapped[UUIDPk]
@@ -127,6 +132,10 @@ class Project(Base):
     )
     name: Mapped[str] = mapped_column(String(300))
     summary: Mapped[str] = mapped_column(Text, default="")
+    name_en: Mapped[str | None] = mapped_column(String(300), doc="The name in English.")
+    summary_en: Mapped[str | None] = mapped_column(Text, doc="The summary in English.")
+    location_lat: Mapped[float | None] = mapped_column(Float, doc="WGS 84 latitude.")
+    location_lon: Mapped[float | None] = mapped_column(Float, doc="WGS 84 longitude.")
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     # No foreign key (revision 0012 explains why): writes check that the pilot exists.
     pilot_id: Mapped[uuid.UUID | None] = mapped_column(

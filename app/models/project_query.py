@@ -9,6 +9,16 @@ from decimal import Decimal
 from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 
 
+@dataclass(frozen=True, slots=True)
+class BBox:
+    """A box of WGS 84 degrees in RFC 7946's order: west, south, east, north."""
+
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+
 @dataclass(frozen=True)
 class ProjectFilters:
     """The list's filters, as the caller states them (codes, not storage masks); the list and
@@ -29,6 +39,8 @@ class ProjectFilters:
     two_high_transition: bool | None = None
     q: str | None = None
     updated_since: datetime | None = None
+    # Projects whose location lies in the box (app/repositories/places.py); none without one.
+    bbox: BBox | None = None
     # Set by the read itself, never by the caller: the watermark of an updated_since read
     # (app/repositories/feed.py), fixed for all its pages.
     updated_until: datetime | None = None

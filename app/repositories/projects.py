@@ -22,7 +22,7 @@ from app.models import AuditEvent, Project, ProjectStatus, Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import TwoHighOutcome
 from app.models.project_query import ProjectFilters
-from app.repositories import audit
+from app.repositories import audit, places
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
@@ -186,6 +186,8 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
                 Project.summary.icontains(f.q, autoescape=True),
             )
         )
+    if f.bbox is not None:
+        stmt = stmt.where(places.bbox_clause(f.bbox))
     if f.updated_since is not None:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
     if f.updated_until is not None:

@@ -135,7 +135,13 @@ async def export_projects(
     format: Annotated[export.Format, Query(description="csv (UTF-8 with BOM) or xlsx.")] = "csv",
     header: Annotated[
         export.HeaderStyle,
-        Query(description="Row 1: field names, or their Chinese names; the import reads both."),
+        Query(
+            description=(
+                "Row 1: field names, or their Chinese or English names (the import reads all "
+                "three). Label columns next to coded ones (status_label, category_labels, …) are "
+                "in English with header=en, in Chinese otherwise."
+            )
+        ),
     ] = "field",
     sort: SortQuery = "-created_at",
 ) -> ClosingStreamingResponse:

@@ -13,6 +13,7 @@ from app.models.project import ConstructionStatus, Objective, ProjectStatus, Two
 from app.models.project_query import ProjectFilters
 from app.routers.query_types import UPDATED_SINCE_DOC, Instant
 from app.schemas.project import MONEY_MAX, Category, FinancingType
+from app.services.places import parse_bbox
 
 RegionDep = Annotated[Principal, require_roles(Role.region)]
 SortName = Literal[
@@ -79,6 +80,18 @@ def project_filters(
         str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
     ] = None,
     updated_since: Annotated[Instant | None, Query(description=UPDATED_SINCE_DOC)] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description=(
+                "Projects whose location lies in this box: minLon,minLat,maxLon,maxLat in WGS "
+                "84 degrees (RFC 7946 order), edges included; projects without a location are "
+                "left out. Malformed: 400 invalid_bbox."
+            ),
+            examples=["113.7,22.4,114.7,22.9"],
+        ),
+    ] = None,
 ) -> ProjectFilters:
     """The list's filters (query parameters), shared by the list and the export."""
     return ProjectFilters(
@@ -97,6 +110,7 @@ def project_filters(
         two_high_transition=two_high_retrofit,
         q=q,
         updated_since=updated_since,
+        bbox=parse_bbox(bbox),
     )
 
 

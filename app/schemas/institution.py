@@ -20,6 +20,14 @@ class InstitutionCreate(InputModel):
         examples=["91350100M000100Y43"],
     )
     type: InstitutionType = Field(description="Kind of institution.", examples=["bank"])
+    open_data_consent: bool = Field(
+        default=False,
+        description=(
+            "The institution agreed to open publication: open data (the IATI export) names it "
+            "as the provider of the funds it commits and disburses; otherwise they go out "
+            "without a provider name."
+        ),
+    )
 
 
 class InstitutionRead(OutputModel):
@@ -27,4 +35,7 @@ class InstitutionRead(OutputModel):
     name: str = Field(description="Registered name.")
     uscc: str = Field(description="Unified social credit code.")
     type: InstitutionType = Field(description="Kind of institution.")
+    open_data_consent: bool = Field(
+        description="Named as the provider of funds in open data (the IATI export)."
+    )
     created_at: datetime = Field(description="When it was registered (UTC).")

@@ -120,6 +120,17 @@ class Contact(InputModel):
     )
 
 
+class Location(InputModel):
+    """A point in WGS 84 degrees (CGCS2000 is the same at this precision)."""
+
+    lat: Annotated[float, Plain("纬度", shown="Latitude, WGS 84 degrees.")] = Field(
+        ge=-90, le=90, allow_inf_nan=False, description="Latitude, WGS 84 decimal degrees."
+    )
+    lon: Annotated[float, Plain("经度", shown="Longitude, WGS 84 degrees.")] = Field(
+        ge=-180, le=180, allow_inf_nan=False, description="Longitude, WGS 84 decimal degrees."
+    )
+
+
 class ProjectFields(InputModel):
     """Every field a region supplies; shared by creation and the merged result of a PATCH.
 
@@ -296,6 +307,24 @@ class ProjectFields(InputModel):
     disclosure_commitment: Annotated[
         bool, Plain("信息披露承诺", shown="Disclosure commitment.")
     ] = Field(default=False, description="The owner commits to disclose climate information.")
+    name_en: Annotated[str | None, Plain("英文项目名称", shown="The name in English.")] = Field(
+        default=None, min_length=1, max_length=300, description="The project's name in English."
+    )
+    summary_en: Annotated[str | None, Plain("英文项目简介", shown="The summary in English.")] = (
+        Field(default=None, max_length=5000, description="What the project does, in English.")
+    )
+    location: Annotated[
+        Location | None,
+        Nested(shown="Where the project is (WGS 84); null when not stated."),
+    ] = Field(
+        default=None,
+        description=(
+            "Where the project is: a WGS 84 point inside the bounding box of the province of "
+            "region_code, its islands and sea areas included (422 location_outside_province "
+            "otherwise; the boxes and their source: GET /api/v1/regions/{code})."
+        ),
+        examples=[{"lat": 22.5431, "lon": 114.0579}],
+    )
     contact: Annotated[
         Contact | None,
         Nested(shown="Contact person; null when the caller may not see it.", private=True),

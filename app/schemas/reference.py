@@ -131,6 +131,23 @@ class RegionRead(BaseModel):
         default_factory=list,
         description="For an abolished code: the codes that took over its area, where known.",
     )
+    name_en: str | None = Field(
+        default=None,
+        description=(
+            "English name where a source gives one: the provincial level, as the National "
+            "Bureau of Statistics writes it (app/reference/provinces.json); null below."
+        ),
+        examples=["Guangdong"],
+    )
+    bbox: list[float] | None = Field(
+        default=None,
+        description=(
+            "A province's box, [west, south, east, north] in WGS 84 degrees, islands and sea "
+            "areas included, as published (a project's location is checked against it widened "
+            "by the margin the data file states); null below the provincial level."
+        ),
+        examples=[[109.65, 20.22, 117.32, 25.52]],
+    )
 
 
 class RegionDetail(RegionRead):

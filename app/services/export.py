@@ -4,8 +4,11 @@ Rows come from the list's own query (``list_projects``: visibility, filters and 
 pages of 1,000 and go out as they are read, so the whole library never sits in memory. Each row is
 the list item flattened into ``tabular`` columns: the export-only columns (id, status, library
 code, …) first, then the import columns; a contact the caller may not see stays empty, exactly as
-the list shows ``contact: null``. Row 1 holds the field names (``header="zh"``: the Chinese names),
-both of which the import reads, so an export can be edited and imported back.
+the list shows ``contact: null``. Next to each coded column goes its label (``LABELS``: the status,
+objective, categories, region, owner kind, …), in Chinese, or in English with ``header="en"``;
+the import ignores these columns. Row 1 holds the field names (``header="zh"``: the Chinese names;
+``"en"``: English ones), all of which the import reads, so an export can be edited and imported
+back.
 
 No database connection waits on the client. Each page is one short read in a session of its
 own, closed before the page's bytes are handed on, so a client that reads slowly or stops reading
@@ -34,7 +37,8 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -45,11 +49,87 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.models.project_query import ProjectFilters
+from app.reference.labels import Language, category_label, enum_label, region_label
 from app.services import projects
 from app.services.cell_safety import neutralise
-from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
+from app.services.tabular import EN_HEADERS, EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
 
-COLUMNS = EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS
+Labeller = Callable[[Any, Language], Any]
+
+
+def _enum(name: str) -> Labeller:
+    return lambda code, language: enum_label(name, code, language)
+
+
+def _categories(codes: Any, language: Language) -> list[str] | None:
+    return None if codes is None else [category_label(c, language) for c in codes]
+
+
+def _financing_types(codes: Any, language: Language) -> list[str] | None:
+    return (
+        None if codes is None else [enum_label("financing_type", c, language) or c for c in codes]
+    )
+
+
+def _category(code: Any, language: Language) -> str | None:
+    return None if code is None else category_label(code, language)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label column: its name, its headers, and how it reads the coded column before it."""
+
+    name: str
+    zh: str
+    en: str
+    of: Labeller
+
+
+# The coded column each label column follows.
+LABELS: dict[str, Label] = {
+    "status": Label("status_label", "状态名称", "Status (label)", _enum("status")),
+    "two_high_outcome": Label(
+        "two_high_outcome_label",
+        "两高筛查结论名称",
+        "Two-high screening outcome (label)",
+        _enum("two_high_outcome"),
+    ),
+    "region_code": Label("region_name", "行政区划名称", "Region (label)", region_label),
+    "owner_type": Label(
+        "owner_type_label", "业主类型名称", "Owner type (label)", _enum("owner_type")
+    ),
+    "objective": Label("objective_label", "气候目标名称", "Objective (label)", _enum("objective")),
+    "categories": Label("category_labels", "支持领域名称", "Categories (labels)", _categories),
+    "primary_category": Label(
+        "primary_category_label", "主要支持领域名称", "Primary category (label)", _category
+    ),
+    "fuel": Label("fuel_label", "燃料类型名称", "Fuel (label)", _enum("fuel")),
+    "nature": Label("nature_label", "建设性质名称", "Nature (label)", _enum("nature")),
+    "construction_status": Label(
+        "construction_status_label",
+        "建设状态名称",
+        "Construction status (label)",
+        _enum("construction_status"),
+    ),
+    "financing_types": Label(
+        "financing_type_labels", "融资方式名称", "Financing types (labels)", _financing_types
+    ),
+}
+_LABEL_OF = {label.name: (code, label) for code, label in LABELS.items()}
+
+
+def _with_labels(columns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for field, zh in columns:
+        out.append((field, zh))
+        label = LABELS.get(field)
+        if label is not None:
+            out.append((label.name, label.zh))
+    return tuple(out)
+
+
+# (field, Chinese header) in the export's order: the data columns with their labels.
+COLUMNS = _with_labels(EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS)
 PAGE_SIZE = 1000
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -59,14 +139,33 @@ _CHUNK = 64 * 1024
 log = logging.getLogger("climatelib.export")
 
 Format = Literal["csv", "xlsx"]
-HeaderStyle = Literal["field", "zh"]
+HeaderStyle = Literal["field", "zh", "en"]
+
+
+def _english(field: str) -> str:
+    if field in _LABEL_OF:
+        return _LABEL_OF[field][1].en
+    return EN_HEADERS[field]
 
 
 def header_row(style: HeaderStyle) -> list[str]:
-    return [zh if style == "zh" else field for field, zh in COLUMNS]
+    if style == "zh":
+        return [zh for _, zh in COLUMNS]
+    if style == "en":
+        return [_english(field) for field, _ in COLUMNS]
+    return [field for field, _ in COLUMNS]
 
 
-def _value(doc: dict[str, Any], field: str) -> Any:
+def label_language(style: HeaderStyle) -> Language:
+    """Labels are Chinese, or English under English headers."""
+    return "en" if style == "en" else "zh"
+
+
+def _value(doc: dict[str, Any], field: str, language: Language) -> Any:
+    labelled = _LABEL_OF.get(field)
+    if labelled is not None:
+        code, label = labelled
+        return label.of(_value(doc, code, language), language)
     value: Any = doc
     for key in PATHS[field]:
         if value is None:  # a contact the caller may not see: its columns stay empty
@@ -75,14 +174,15 @@ def _value(doc: dict[str, Any], field: str) -> Any:
     return value
 
 
-def cells(doc: dict[str, Any]) -> list[Any]:
-    """A list item's values in column order, as Python values."""
-    return [_value(doc, field) for field, _ in COLUMNS]
+def cells(doc: dict[str, Any], language: Language = "zh") -> list[Any]:
+    """A list item's values in column order, as Python values (labels in ``language``)."""
+    return [_value(doc, field, language) for field, _ in COLUMNS]
 
 
 def _list_text(values: list[Any]) -> str:
     # Codes as they are; classifications as scheme:code, the form the import reads back.
-    return ";".join(f"{v['scheme']}:{v['code']}" if isinstance(v, dict) else str(v) for v in values)
+    text = ";".join(f"{v['scheme']}:{v['code']}" if isinstance(v, dict) else str(v) for v in values)
+    return neutralise(text)
 
 
 def _csv_text(value: Any) -> str:
@@ -149,22 +249,26 @@ async def csv_stream(
     writer = csv.writer(buffer)
     writer.writerow(header_row(header))
     yield ("\ufeff" + buffer.getvalue()).encode()
+    language = label_language(header)
     async for page in _pages(sessions, principal, filters, sort):
-        yield await asyncio.to_thread(_csv_page, writer, buffer, page)
+        yield await asyncio.to_thread(_csv_page, writer, buffer, page, language)
 
 
-def _csv_page(writer: Any, buffer: io.StringIO, page: list[dict[str, Any]]) -> bytes:
+def _csv_page(
+    writer: Any, buffer: io.StringIO, page: list[dict[str, Any]], language: Language
+) -> bytes:
     # A page is a hundred milliseconds of CPU or more: in a thread, other requests go on.
     buffer.seek(0)
     buffer.truncate()
-    writer.writerows([_csv_text(v) for v in cells(doc)] for doc in page)
+    writer.writerows([_csv_text(v) for v in cells(doc, language)] for doc in page)
     return buffer.getvalue().encode()
 
 
-def _append(sheet: WriteOnlyWorksheet, page: list[dict[str, Any]]) -> None:
+def _append(sheet: WriteOnlyWorksheet, page: list[dict[str, Any]], language: Language) -> None:
     fields = [field for field, _ in COLUMNS]
     for doc in page:
-        sheet.append([_xlsx_value(f, v) for f, v in zip(fields, cells(doc), strict=True)])
+        values = cells(doc, language)
+        sheet.append([_xlsx_value(f, v) for f, v in zip(fields, values, strict=True)])
 
 
 def _read_chunk(path: str, offset: int) -> bytes:
@@ -193,7 +297,7 @@ async def xlsx_stream(
     os.close(handle)
     try:
         async for page in _pages(sessions, principal, filters, sort):
-            await asyncio.to_thread(_append, sheet, page)
+            await asyncio.to_thread(_append, sheet, page, label_language(header))
         await asyncio.to_thread(workbook.save, path)
         offset = 0
         while chunk := await asyncio.to_thread(_read_chunk, path, offset):

@@ -34,9 +34,16 @@ async def create(
         raise Conflict(
             "An institution with that USCC is already registered.", code="institution_exists"
         )
-    institution = Institution(name=body.name, uscc=code, type=body.type)
+    institution = Institution(
+        name=body.name, uscc=code, type=body.type, open_data_consent=body.open_data_consent
+    )
     await repo.add(session, institution)
-    registered = {"name": body.name, "uscc": code, "type": body.type}
+    registered = {
+        "name": body.name,
+        "uscc": code,
+        "type": body.type,
+        "open_data_consent": body.open_data_consent,
+    }
     await audit.record(
         session,
         audit.event(

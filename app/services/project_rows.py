@@ -191,7 +191,12 @@ def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
         return f"decode_{spec.name}({at[0]})"
     if isinstance(kind, Nested):
         parts = ", ".join(f"{p.name!r}: {v}" for p, v in zip(spec.parts, at, strict=True))
-        return f"({{{parts}}} if private else None)" if kind.private else f"{{{parts}}}"
+        if kind.private:
+            return f"({{{parts}}} if private else None)"
+        # An optional model stored without its first part was not stated: null, as sent.
+        return (
+            f"({{{parts}}} if {at[0]} is not None else None)" if spec.optional else f"{{{parts}}}"
+        )
     if isinstance(kind, Screened):
         env["screening"] = _screening
         return f"screening({', '.join(at)})"

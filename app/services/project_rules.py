@@ -20,7 +20,17 @@ from app.services import lifecycle
 
 EDITABLE = frozenset({ProjectStatus.draft, ProjectStatus.returned, ProjectStatus.in_library})
 PROGRESS_FIELDS = frozenset(
-    {"construction_status", "financing_secured", "contact", "start_date", "end_date"}
+    {
+        "construction_status",
+        "financing_secured",
+        "contact",
+        "start_date",
+        "end_date",
+        # Open-data fields (DESIGN §13) that neither the screening nor the review read.
+        "name_en",
+        "summary_en",
+        "location",
+    }
 )
 
 

@@ -1,10 +1,12 @@
 """Reference data as answers: the taxonomy, and searching the GB/T 2260 region table."""
 
 from functools import cache
+from typing import Any
 
 from app.errors import NotFound, RuleViolation, field_error
 from app.models.flags import CATEGORIES
 from app.reference import classifications
+from app.reference.provinces import provinces
 from app.reference.regions import Region, RegionLevel, region_table
 from app.reference.taxonomy import taxonomy as taxonomy_data
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
@@ -89,7 +91,19 @@ def _read(region: Region) -> RegionRead:
         established_on=table.established.get(region.code),
         abolished_on=abolition.on if abolition else None,
         successors=successors,
+        **_province_fields(region),
     )
+
+
+def _province_fields(region: Region) -> dict[str, Any]:
+    province = provinces().get(region.code[:2]) if region.level is RegionLevel.province else None
+    if province is None:
+        return {}
+    box = province.box
+    return {
+        "name_en": province.name_en,
+        "bbox": [box.min_lon, box.min_lat, box.max_lon, box.max_lat],
+    }
 
 
 def search_regions(

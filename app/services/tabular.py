@@ -1,7 +1,8 @@
 """Projects as spreadsheet rows: the columns of CSV/XLSX import and export, and their parsing.
 
 One flat column per field (``owner_name`` for ``owner.name``); list fields are separated by
-``;`` (also ``，``, ``、`` or ``,`` on import). Chinese headers are accepted as well as field names.
+``;`` (also ``，``, ``、`` or ``,`` on import). Chinese and English headers are accepted as well as
+field names.
 
 A file is read within the limits of ``sheet_limits``: what an XLSX workbook declares is checked
 before openpyxl expands anything, then the sheet's declared dimension and the header's width; rows
@@ -53,12 +54,38 @@ PATHS: dict[str, tuple[str, ...]] = {
     "two_high_rule": ("screening", "rule_id"),
     **{c.name: c.path for c in SHEET},
 }
+# English headers: the field name in words, with the units and abbreviations written out.
+_EN_WORDS = {
+    "uscc": "USCC",
+    "tco2e": "(tCO2e)",
+    "tce": "(tce)",
+    "en": "(English)",
+    "lat": "latitude",
+    "lon": "longitude",
+    "external": "External",
+    "ref": "reference",
+}
+
+
+def _english(field: str) -> str:
+    if field == "id":
+        return "Project ID"
+    words = [_EN_WORDS.get(word, word) for word in field.split("_")]
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+EN_HEADERS: dict[str, str] = {
+    field: _english(field) for field, _ in EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS
+}
+"""English header of each data column (the export's ``header=en``; the import reads them)."""
 _IMPORTED = {c.name: c for c in SHEET}
 # The column that holds a nested field's part, by its path: ("owner", "uscc") → "owner_uscc".
 COLUMN_AT: dict[tuple[str | int, ...], str] = {c.path: c.name for c in SHEET if len(c.path) > 1}
 _HEADER_TO_FIELD = {
     **{field: field for field, _ in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
     **{zh: field for field, zh in IMPORT_COLUMNS + EXPORT_ONLY_COLUMNS},
+    **{en: field for field, en in EN_HEADERS.items()},
 }
 _TRUE = frozenset({"true", "1", "yes", "y", "是", "有", "√"})
 _FALSE = frozenset({"false", "0", "no", "n", "否", "无", "×"})

@@ -18,7 +18,7 @@ from app.reference.industries import industry_code_problem
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_objective, redundant_categories
 from app.schemas.project import ProjectFields
-from app.services import pilot_membership
+from app.services import pilot_membership, places
 from app.services.pilot_membership import Pilots
 from app.services.screening import fuel_required
 
@@ -59,6 +59,7 @@ def check(
         _categories(data),
         _classifications(data),
         _benefits(data),
+        places.location_problems(data.location, data.region_code),
     )
     return [field_error([*loc, *path], code, message) for path, code, message in broken]
 
