@@ -15,6 +15,7 @@ from stdnum.cn import uscc
 
 from app.demo.catalogue import (
     BRANDS,
+    CAPITALS,
     GIVEN,
     INSTITUTIONS,
     METHODOLOGY,
@@ -28,6 +29,8 @@ from app.demo.catalogue import (
     ProjectTemplate,
 )
 from app.reference.classifications import GFC_2025, suggested
+from app.reference.labels import category_label
+from app.reference.provinces import province_of
 from app.reference.regions import RegionLevel, region_table
 
 # --- codes, money and dates -------------------------------------------------------------------
@@ -155,7 +158,13 @@ def plan_projects(
 
 def institution_body(index: int) -> dict[str, Any]:
     name, kind, region, stem = INSTITUTIONS[index]
-    return {"name": name, "uscc": make_uscc("91", region, stem), "type": kind}
+    # Every other institution agreed to be named in open data (the IATI export).
+    return {
+        "name": name,
+        "uscc": make_uscc("91", region, stem),
+        "type": kind,
+        "open_data_consent": index % 2 == 0,
+    }
 
 
 MARKER_USCC = institution_body(0)["uscc"]
@@ -236,7 +245,34 @@ def build_project(
     if body["third_party_verified"]:
         body["verifier"] = rng.choice(VERIFIERS)
     body |= _climate_benefits(template, categories, total, rng)
+    # Open data (no draw, so the rest of the sample stays the same): every other project has a
+    # place on the map, every third an English name and summary.
+    if i % 2 == 0:
+        body["location"] = demo_location(i, body["region_code"])
+    if i % 3 == 0:
+        body |= english_text(i, categories, body["region_code"])
     return body
+
+
+def demo_location(i: int, code: str) -> dict[str, float]:
+    """A point near the province's capital, a little apart for each project."""
+    lat, lon = CAPITALS[code[:2]]
+    return {
+        "lat": round(lat + ((i * 37) % 21 - 10) / 200, 4),
+        "lon": round(lon + ((i * 53) % 21 - 10) / 200, 4),
+    }
+
+
+def english_text(i: int, categories: list[str], code: str) -> dict[str, str]:
+    province = province_of(code)
+    where = f" in {province.name_en}" if province else ""
+    kind = category_label(categories[0], "en")
+    return {
+        "name_en": f"{kind[0].upper()}{kind[1:]} project{where} (demo {i + 1})",
+        "summary_en": "A demonstration project: "
+        + "; ".join(category_label(c, "en") for c in categories)
+        + ".",
+    }
 
 
 def _owner(

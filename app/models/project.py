@@ -118,10 +118,7 @@ class Project(Base):
         # The default list order (newest first), for everyone and for the public's in_library.
         Index("ix_projects_created", "created_at", "id"),
         Index("ix_projects_status_created", "status", "created_at", "id"),
-        # A point is both coordinates or none; the bbox filter narrows by longitude first.
-        CheckConstraint(
-            "(location_lat IS NULL) = (location_lon IS NULL)", name="location_both_or_neither"
-        ),
+        # The bbox filter narrows by longitude first (a point is both coordinates or none).
         Index("ix_projects_location", "location_lon", "location_lat"),
     )
 

@@ -416,7 +416,7 @@ async def _page(
         session, ANONYMOUS, filters, sort="updated_at", cursor=cursor, limit=PAGE_SIZE
     )
     items: list[dict[str, Any]] = page["items"]
-    ids = [item["id"] for item in items]
+    ids = [uuid.UUID(str(item["id"])) for item in items]
     by_project: dict[uuid.UUID, list[Flow]] = {}
     for flow in await open_data.flows(session, ids):
         by_project.setdefault(flow.project_id, []).append(flow)
@@ -431,14 +431,13 @@ def _render(
     publisher: Publisher,
     today: date,
 ) -> bytes:
+    keyed = [(uuid.UUID(str(item["id"])), item) for item in items]
     parts = [
         tostring(
-            activity(
-                item, flows.get(item["id"], []), verified.get(item["id"], []), publisher, today
-            ),
+            activity(item, flows.get(key, []), verified.get(key, []), publisher, today),
             encoding="unicode",
         )
-        for item in items
+        for key, item in keyed
     ]
     return ("\n".join(parts) + "\n").encode()
 

@@ -5,8 +5,9 @@ Revision ID: 0017
 Revises: 0013
 Create Date: 2026-12-04
 
-``location_lat`` / ``location_lon``: an optional WGS 84 point (both or neither), indexed by
-longitude for the list's ``bbox`` filter. ``name_en`` / ``summary_en``: optional English text.
+``location_lat`` / ``location_lon``: an optional WGS 84 point (the API takes both or neither),
+indexed by longitude for the list's ``bbox`` filter. ``name_en`` / ``summary_en``: optional
+English text.
 ``institutions.open_data_consent``: whether the institution agreed to be named as the provider
 of funds in open data (the IATI export); every existing institution starts without (false).
 """
@@ -23,29 +24,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.add_column(sa.Column("name_en", sa.String(300), nullable=True))
-        batch.add_column(sa.Column("summary_en", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("location_lat", sa.Float(), nullable=True))
-        batch.add_column(sa.Column("location_lon", sa.Float(), nullable=True))
-        batch.create_check_constraint(
-            op.f("ck_projects_location_both_or_neither"),
-            "(location_lat IS NULL) = (location_lon IS NULL)",
-        )
-        batch.create_index("ix_projects_location", ["location_lon", "location_lat"])
-    with op.batch_alter_table("institutions") as batch:
-        batch.add_column(
-            sa.Column("open_data_consent", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ALTERs: a batch copy on SQLite would drop the matcher's triggers on projects.
+    op.add_column("projects", sa.Column("name_en", sa.String(300), nullable=True))
+    op.add_column("projects", sa.Column("summary_en", sa.Text(), nullable=True))
+    op.add_column("projects", sa.Column("location_lat", sa.Float(), nullable=True))
+    op.add_column("projects", sa.Column("location_lon", sa.Float(), nullable=True))
+    op.create_index("ix_projects_location", "projects", ["location_lon", "location_lat"])
+    op.add_column(
+        "institutions",
+        sa.Column("open_data_consent", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("institutions") as batch:
-        batch.drop_column("open_data_consent")
-    with op.batch_alter_table("projects") as batch:
-        batch.drop_index("ix_projects_location")
-        batch.drop_constraint(op.f("ck_projects_location_both_or_neither"), type_="check")
-        batch.drop_column("location_lon")
-        batch.drop_column("location_lat")
-        batch.drop_column("summary_en")
-        batch.drop_column("name_en")
+    op.execute("ALTER TABLE institutions DROP COLUMN open_data_consent")
+    op.drop_index("ix_projects_location", table_name="projects")
+    for column in ("location_lon", "location_lat", "summary_en", "name_en"):
+        op.execute(f"ALTER TABLE projects DROP COLUMN {column}")
