@@ -12,12 +12,12 @@ from sqlalchemy import update
 
 from app.models import Project, ProjectStatus
 from app.services import export
-from app.services.tabular import EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS
+
 from tests.api.bulk.helpers import BATCH, EXPORT, IMPORT, item
 from tests.conftest import Keys
 from tests.factories import project_in
 
-COLUMNS = [field for field, _ in EXPORT_ONLY_COLUMNS + IMPORT_COLUMNS]
+COLUMNS = [field for field, _ in export.COLUMNS]  # data columns with their labels
 CONTACT = ("contact_name", "contact_phone", "contact_email")
 
 
@@ -137,7 +137,7 @@ class TestExportProjects:
     async def test_chinese_header_row(self, client: httpx.AsyncClient) -> None:
         response = await client.get(EXPORT, params={"header": "zh"})
         first = response.content.decode("utf-8-sig").splitlines()[0]
-        assert first.split(",")[:3] == ["项目ID", "状态", "入库编号"]
+        assert first.split(",")[:4] == ["项目ID", "状态", "状态名称", "入库编号"]
 
 
 class TestExportRoundTrip:
