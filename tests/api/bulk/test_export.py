@@ -12,7 +12,6 @@ from sqlalchemy import update
 
 from app.models import Project, ProjectStatus
 from app.services import export
-
 from tests.api.bulk.helpers import BATCH, EXPORT, IMPORT, item
 from tests.conftest import Keys
 from tests.factories import project_in

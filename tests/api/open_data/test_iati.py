@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 from lxml import etree
 
+from app.config import Settings
 from app.demo import run_demo
 from app.main import create_app
 from tests.api.open_data.iati_check import XML_LANG, check
@@ -246,8 +247,6 @@ class TestIatiExport:
 
 class TestIatiDemo:
     async def test_demo_library_passes_the_checker(self, database_url: str) -> None:
-        from app.config import Settings
-
         settings = Settings(database_url=database_url, log_level="WARNING", rate_limits=False)
         await run_demo(settings, projects=40)
         app = create_app(settings)

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from app.services import export
 from tests.conftest import Keys
-from tests.factories import in_library
+from tests.factories import in_library, project_payload
 
 EXPORT = "/api/v1/projects/export"
 IMPORT = "/api/v1/projects/import"
@@ -70,8 +70,6 @@ class TestEnglishFields:
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         futian = await keys.region("440304")
-        from tests.factories import project_payload
-
         answer = await client.post(
             "/api/v1/projects", json=project_payload(name_en="x" * 301), headers=futian
         )
