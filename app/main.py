@@ -64,6 +64,10 @@ TAGS = [
     {"name": "pilots", "description": "Climate investment and financing pilots (气候投融资试点)."},
     {"name": "stats", "description": "Public statistics."},
     {"name": "audit", "description": "The audit trail of every write."},
+    {
+        "name": "open-data",
+        "description": "Open data: projects on a map (GeoJSON) and as IATI 2.03 activities.",
+    },
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
     {"name": "operations", "description": "Health, readiness and metrics."},

@@ -21,8 +21,8 @@ from app.config import Settings
 from app.ratelimit.buckets import Charge, Quota
 
 EXPENSIVE_PATH = re.compile(
-    r"/api/v1/(?:stats/overview|projects/export|(?:products|projects)/[^/]+/matches"
-    r"|matching/preview)"
+    r"/api/v1/(?:stats/overview|projects/export|export/iati"
+    r"|(?:products|projects)/[^/]+/matches|matching/preview)"
 )
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 

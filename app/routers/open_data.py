@@ -21,7 +21,7 @@ from app.routers.query_types import (
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT
 from app.services import geojson, iati
 
-router = APIRouter(prefix="/api/v1", tags=["open data"])
+router = APIRouter(prefix="/api/v1", tags=["open-data"])
 
 _POINT = {
     "type": "object",
@@ -51,10 +51,7 @@ _FEATURE_COLLECTION = {
                     "type": {"type": "string", "enum": ["Feature"]},
                     "id": {"type": "string", "format": "uuid"},
                     "geometry": _POINT,
-                    "properties": {
-                        "$ref": "#/components/schemas/ProjectRead",
-                        "description": "The list item without its location.",
-                    },
+                    "properties": {"$ref": "#/components/schemas/ProjectRead"},
                 },
             },
         },
@@ -103,7 +100,6 @@ async def list_projects_geojson(
 
 @router.get(
     "/export/iati",
-    openapi_extra=KEY_OPTIONAL,
     operation_id="export_iati",
     summary="The library as IATI 2.03 activities",
     response_class=ClosingStreamingResponse,
@@ -114,7 +110,7 @@ async def list_projects_geojson(
                 "library or exited project, public fields only."
             ),
             "headers": UPDATED_UNTIL_DOC,
-            "content": {"application/xml": {"schema": {"type": "string"}}},
+            "content": {"text/xml": {"schema": {"type": "string"}}},
         },
         204: {
             "description": (

@@ -2,8 +2,8 @@
 
 A page of the list (the same filters, visibility, order and cursor) restricted to projects with a
 location (or, with ``bbox``, to those in the box); each list item becomes a Feature whose geometry
-is its point in (longitude, latitude) order and whose properties are the item's other fields, as
-the list shows them to the caller. The next page's cursor is the collection's ``next_cursor``
+is its point in (longitude, latitude) order and whose properties are the item as the list shows it
+to the caller. The next page's cursor is the collection's ``next_cursor``
 member (a foreign member, RFC 7946 §6.1).
 """
 
@@ -22,14 +22,13 @@ MEDIA_TYPE = "application/geo+json"
 
 def feature(item: dict[str, Any]) -> dict[str, Any]:
     """A list item with a location as a GeoJSON Feature: the point in (lon, lat) order, as RFC
-    7946 §3.1.1 wants, and the item's other fields as its properties."""
+    7946 §3.1.1 wants, and the whole item, as the list shows it, as its properties."""
     location = item["location"]
-    properties = {k: v for k, v in item.items() if k != "location"}
     return {
         "type": "Feature",
         "id": item["id"],
         "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
-        "properties": properties,
+        "properties": item,
     }
 
 

@@ -71,7 +71,8 @@ from app.repositories.open_data import Flow
 from app.services import projects
 
 VERSION = "2.03"
-MEDIA_TYPE = "application/xml; charset=utf-8"
+# RFC 7303 makes text/xml an alias of application/xml; generated clients read text/* as text.
+MEDIA_TYPE = "text/xml; charset=utf-8"
 PAGE_SIZE = 500
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -176,15 +177,16 @@ async def verified_results(
 
 
 def _clean(text: str) -> str:
-    # XML 1.0 cannot carry most control characters; a stored name may hold one.
-    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    # XML 1.0 cannot carry most control characters nor U+FFFE/U+FFFF; a stored name may hold one.
+    return "".join(c for c in text if (c in "\t\n\r" or ord(c) >= 0x20) and c not in "\ufffe\uffff")
 
 
 def _narrative(parent: Element, text: str | None, lang: str | None = None) -> None:
-    if text is None or not text.strip():
+    cleaned = _clean(text or "")
+    if not cleaned.strip():
         return
     element = SubElement(parent, "narrative", {_XML_LANG: lang} if lang else {})
-    element.text = _clean(text)
+    element.text = cleaned
 
 
 def _day(value: Any) -> date | None:

@@ -84,7 +84,7 @@ async def _finance(
 
 def _activities(response: httpx.Response) -> dict[str, etree._Element]:
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/xml")
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
     root = check(response.content)
     assert root.tag == "iati-activities" and root.get("version") == "2.03"
     return {a.findtext("iati-identifier"): a for a in root.iter("iati-activity")}

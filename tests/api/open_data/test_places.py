@@ -194,7 +194,7 @@ def _collection(response: httpx.Response) -> dict[str, Any]:
         assert feature["geometry"]["type"] == "Point"
         lon, lat = feature["geometry"]["coordinates"]
         assert -180 <= lon <= 180 and -90 <= lat <= 90
-        assert "location" not in feature["properties"]
+        assert feature["properties"]["id"] == feature["id"]
     return body
 
 
@@ -214,7 +214,7 @@ class TestGeoJSON:
                 item["location"]["lon"],
                 item["location"]["lat"],
             ]
-            assert feature["properties"] == {k: v for k, v in item.items() if k != "location"}
+            assert feature["properties"] == item
             assert feature["properties"]["contact"] is None
         assert body["next_cursor"] is None
 
