@@ -1,4 +1,4 @@
-"""The ``climatelib`` command: serve, migrate, keys, openapi, push, demo."""
+"""The ``climatelib`` command: serve, migrate, keys, audit, openapi, push, demo."""
 
 import argparse
 import asyncio
@@ -187,6 +187,36 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(_args: argparse.Namespace) -> int:
+    """Recompute the audit chain over the configured database (read only: nothing is migrated
+    or written)."""
+    from app.db import create_engine, session_factory
+    from app.services import audit_chain
+
+    async def run() -> audit_chain.Verdict:
+        engine = create_engine(get_settings())
+        try:
+            async with session_factory(engine)() as session:
+                return await audit_chain.verify(session)
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(run())
+    if not verdict.ok:
+        print(  # noqa: T201
+            f"climatelib: audit chain broken at event {verdict.broken_id}: {verdict.problem} "
+            f"({verdict.checked} earlier links intact)",
+            file=sys.stderr,
+        )
+        return 1
+    algorithms = "+".join(verdict.algorithms) or "-"
+    print(  # noqa: T201
+        f"audit chain intact: {verdict.checked} events checked up to event {verdict.head_id} "
+        f"({algorithms}); {verdict.unsealed} newer not sealed yet"
+    )
+    return 0
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.openapi import render
@@ -332,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("id", help="the key's id, as `keys list` shows it")
     revoke.set_defaults(func=_keys_revoke)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="recompute the audit chain; name the first broken event (exit 1) or count the "
+        "events checked (exit 0)",
+        formatter_class=_Help,
+    )
+    verify.set_defaults(func=_audit_verify)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document", formatter_class=_Help)
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write")
