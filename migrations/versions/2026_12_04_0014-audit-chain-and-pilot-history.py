@@ -14,7 +14,8 @@ Create Date: 2026-12-04
   dropped: nothing else reads it.
 
 The downgrade carries the pilot events back into ``pilot_transitions`` (pilot creations and
-reference edits have no place in that shape and are left behind) and drops ``audit_seals``.
+reference edits have no place in that shape and are left behind) and drops ``audit_seals``. The
+events stay in the store, which refuses DELETE; an upgrade again does not copy them twice.
 """
 
 import uuid
@@ -113,6 +114,15 @@ def upgrade() -> None:
     rows = bind.execute(
         sa.select(transitions).order_by(transitions.c.at, transitions.c.id)
     ).mappings()
+    # Steps a downgrade carried back are still in the store (it refuses DELETE): not twice.
+    present = {
+        (row.object_id, row.action, row.at)
+        for row in bind.execute(
+            sa.select(events.c.object_id, events.c.action, events.c.at).where(
+                events.c.object_type == "pilot"
+            )
+        )
+    }
     moved = [
         {
             "at": row["at"],
@@ -130,6 +140,7 @@ def upgrade() -> None:
             "changes": {"codes": row["changes"]} if row["changes"] else None,
         }
         for row in rows
+        if (row["pilot_id"], row["action"], row["at"]) not in present
     ]
     if moved:
         op.bulk_insert(events, moved)  # type: ignore[arg-type]
