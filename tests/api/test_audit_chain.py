@@ -194,7 +194,7 @@ class TestSealing:
         self, settings: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         with pytest.raises(ValueError, match="audit_hash"):
-            Settings(database_url=settings.database_url, audit_hash="md5")  # type: ignore[arg-type]
+            Settings(database_url=settings.database_url, audit_hash="md5")
         real_new = hashlib.new
 
         def without_sm3(name: str, *args: Any, **kwargs: Any) -> Any:

@@ -232,7 +232,8 @@ class TestEveryEndpointForEveryActor:
 
 
 # 7 actors x (1 list + audit + audit head + 10 projects x (get, history, patch, 7 actions)) + one
-# contact check per listed item: admin 10, reviewer_in 7, reviewer_out 3, region_in 9, region_out 4, institution 3,
-# anonymous 3 (the public sees the two library projects and the exited one).
+# contact check per listed item: admin 10, reviewer_in 7, reviewer_out 3, region_in 9,
+# region_out 4, institution 3, anonymous 3 (the public sees the two library projects and the
+# exited one).
 LISTED_ITEMS = 10 + 7 + 3 + 9 + 4 + 3 + 3
 CHECKS = 7 * (1 + 2 + 10 * 10) + LISTED_ITEMS
