@@ -189,3 +189,8 @@ async def first_unsealed_below(session: AsyncSession, head_id: int) -> int | Non
 async def count_after(session: AsyncSession, after_id: int) -> int:
     """How many committed events are not sealed yet (after the head)."""
     return int(await session.scalar(select(func.count()).where(_EVENTS.c.id > after_id)) or 0)
+
+
+async def seal_of(session: AsyncSession, event_id: int) -> AuditSeal | None:
+    """The link that seals one event, if any."""
+    return await session.get(AuditSeal, event_id)

@@ -128,6 +128,18 @@ class TestSealing:
         assert code == 0, err
         assert f"{len(events)} events checked up to event {later['event_id']}" in out
 
+        # A head recorded outside the database: the chain still holds it, or verify says not.
+        recorded = f"{head['event_id']}:{head['hash']}"
+        assert (
+            run_cli("audit", "verify", "--head", recorded, database_url=database_url).returncode
+            == 0
+        )
+        rewritten = run_cli(
+            "audit", "verify", "--head", f"{head['event_id']}:{'0' * 64}", database_url=database_url
+        )
+        assert rewritten.returncode == 1
+        assert f"no longer holds the recorded head: event {head['event_id']}" in rewritten.stderr
+
     async def test_concurrent_writers_then_a_seal_leave_a_complete_chain(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, database_url: str
     ) -> None:
