@@ -1,4 +1,4 @@
-"""The ``climatelib`` command: serve, migrate, keys, openapi, push, demo."""
+"""The ``climatelib`` command: serve, migrate, keys, audit, openapi, push, demo."""
 
 import argparse
 import asyncio
@@ -187,6 +187,67 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Recompute the audit chain over the configured database (read only: nothing is migrated
+    or written); with ``--head``, also check the chain still holds a head recorded earlier."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import create_engine, session_factory
+    from app.repositories import audit as audit_repo
+    from app.services import audit_chain
+
+    recorded: tuple[int, str] | None = None
+    if args.head:
+        event_id, _, digest = args.head.partition(":")
+        if not event_id.isdigit() or not digest:
+            print(f"climatelib: --head is EVENT_ID:HASH, not {args.head}", file=sys.stderr)  # noqa: T201
+            return 2
+        recorded = (int(event_id), digest.lower())
+
+    async def run() -> tuple[audit_chain.Verdict, str | None]:
+        engine = create_engine(get_settings())
+        try:
+            async with session_factory(engine)() as session:
+                verdict = await audit_chain.verify(session)
+                held = None
+                if recorded is not None:
+                    seal = await audit_repo.seal_of(session, recorded[0])
+                    held = seal.hash if seal else "no link"
+                return verdict, held
+        finally:
+            await engine.dispose()
+
+    try:
+        verdict, held = asyncio.run(run())
+    except SQLAlchemyError as exc:
+        print(  # noqa: T201
+            f"climatelib: cannot read the audit trail ({type(exc).__name__}); is the database "
+            "migrated (climatelib migrate)?",
+            file=sys.stderr,
+        )
+        return 2
+    if not verdict.ok:
+        print(  # noqa: T201
+            f"climatelib: audit chain broken at event {verdict.broken_id}: {verdict.problem} "
+            f"({verdict.checked} earlier links intact)",
+            file=sys.stderr,
+        )
+        return 1
+    if recorded is not None and held != recorded[1]:
+        print(  # noqa: T201
+            f"climatelib: the chain no longer holds the recorded head: event {recorded[0]} has "
+            f"{held} now, recorded {recorded[1]} (the chain was rewritten since)",
+            file=sys.stderr,
+        )
+        return 1
+    algorithms = "+".join(verdict.algorithms) or "-"
+    print(  # noqa: T201
+        f"audit chain intact: {verdict.checked} events checked up to event {verdict.head_id} "
+        f"({algorithms}); {verdict.unsealed} newer not sealed yet"
+    )
+    return 0
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.openapi import render
@@ -332,6 +393,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("id", help="the key's id, as `keys list` shows it")
     revoke.set_defaults(func=_keys_revoke)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="recompute the audit chain; name the first broken event (exit 1) or count the "
+        "events checked (exit 0)",
+        formatter_class=_Help,
+    )
+    verify.add_argument(
+        "--head",
+        metavar="EVENT_ID:HASH",
+        help="a head recorded earlier from GET /api/v1/audit/head: check the chain still holds it",
+    )
+    verify.set_defaults(func=_audit_verify)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document", formatter_class=_Help)
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write")

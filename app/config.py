@@ -2,7 +2,7 @@
 
 import ipaddress
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -165,6 +165,21 @@ class Settings(BaseSettings):
         default="国家气候投融资项目库",
         min_length=1,
         description="The reporting organisation's name in the IATI export.",
+    )
+
+    # The audit trail's hash chain (docs/architecture.md, *Audit trail*).
+    audit_hash: Literal["sha256", "sm3"] = Field(
+        default="sha256",
+        description=(
+            "Hash of the audit chain's links: sha256, or sm3 (GB/T 32905, for deployments "
+            "assessed under 密评; needs an OpenSSL that has it). Applies to the links sealed "
+            "from then on; each link names its own."
+        ),
+    )
+    audit_seal_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often this process seals committed audit events (0: it never does).",
     )
 
     @field_validator("cors_origins", mode="before")

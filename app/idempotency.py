@@ -10,7 +10,12 @@ A router that creates a resource declares ``once: idempotency.CreateOnceDep`` an
     return await once(body, ProductRead, lambda: products.create(...), "/api/v1/products")
 
 which returns the created model (validated against the route's ``response_model`` like any other
-answer). A route that encodes its answer itself calls ``run(request, session, principal, key,
+answer). An answer that shows a secret once (a new or rotated API key) is never stored: such a
+route declares ``once: idempotency.SecretOnceDep`` and answers ``await once(payload, 201, make)``;
+the record keeps only that the key was used, and a retry answers 409 ``secret_not_replayable``
+(another body 422, as everywhere).
+
+A route that encodes its answer itself calls ``run(request, session, principal, key,
 payload, produce)``, where ``produce`` does the work and returns ``Stored(status, body, headers)``;
 it must not commit the session.
 
@@ -54,6 +59,8 @@ MAX_KEY_LENGTH = 200
 # A claim is committed only together with its answer. A record left unanswered this long (by a
 # version that committed claims on their own) belongs to a request that died.
 ABANDONED_AFTER = timedelta(seconds=10)
+# What a record holds instead of an answer that showed a secret.
+_SECRET = "secret_not_stored"  # noqa: S105 - a marker's name, not a secret
 
 
 @dataclass
@@ -106,6 +113,13 @@ def _answer_existing(record: IdempotencyRecord, digest: str) -> Stored:
     if record.completed_at is None or record.status_code is None:
         raise _in_progress()
     stored = record.response_body or {}
+    if stored.get(_SECRET):
+        raise Conflict(
+            "The first request with this Idempotency-Key succeeded; its answer showed a secret, "
+            "which is never stored, so it cannot be replayed. Use the secret the first answer "
+            "carried, or rotate the key.",
+            code="secret_not_replayable",
+        )
     return Stored(record.status_code, stored.get("body"), stored.get("headers") or {})
 
 
@@ -148,8 +162,11 @@ async def _answer_once(
     key: str | None,
     payload: Any,
     produce: Callable[[], Awaitable[Stored]],
+    *,
+    secret: bool = False,
 ) -> tuple[Stored, bool]:
-    """The answer of ``produce``, run once per (caller, key), and whether it is a replay."""
+    """The answer of ``produce``, run once per (caller, key), and whether it is a replay; with
+    ``secret`` the answer is not stored, only that the key was used."""
     if key is None:
         return await produce(), False
     _check_key(key)
@@ -158,6 +175,9 @@ async def _answer_once(
     if isinstance(claimed, Stored):
         return claimed, True
     answer = await produce()
+    if secret:
+        await repo.complete(session, claimed, answer.status_code, {_SECRET: True})
+        return answer, False
     body = orjson.loads(orjson.dumps(answer.body, default=json_default))
     await repo.complete(
         session, claimed, answer.status_code, {"body": body, "headers": answer.headers}
@@ -184,7 +204,8 @@ IdempotencyKey = Annotated[
         alias=HEADER,
         description=(
             "Makes retries safe: the same key and body replay the first answer; another body "
-            "answers 422; a retry while the first is still running answers 409."
+            "answers 422; a retry while the first is still running answers 409, and so does the "
+            "retry of an answer that showed a secret (secret_not_replayable: never stored)."
         ),
     ),
 ]
@@ -247,3 +268,38 @@ async def _create_once(
 
 CreateOnceDep = Annotated[CreateOnce, Depends(_create_once)]
 """The dependency a creating POST declares (it also reads the ``Idempotency-Key`` header)."""
+
+
+@dataclass(frozen=True)
+class SecretOnce:
+    """A POST whose answer shows a secret once: run once per key, never stored or replayed."""
+
+    request: Request
+    session: AsyncSession
+    principal: Principal
+    key: str | None
+
+    async def __call__(
+        self, payload: Any, status_code: int, make: Callable[[], Awaitable[ReadT]]
+    ) -> ReadT:
+        """``make`` once per key; a retry with the key answers 409 ``secret_not_replayable``."""
+        made: list[ReadT] = []
+
+        async def produce() -> Stored:
+            made.append(await make())
+            return Stored(status_code, None)
+
+        await _answer_once(
+            self.request, self.session, self.principal, self.key, payload, produce, secret=True
+        )
+        return made[0]
+
+
+async def _secret_once(
+    request: Request, session: SessionDep, principal: PrincipalDep, key: IdempotencyKey = None
+) -> SecretOnce:
+    return SecretOnce(request, session, principal, key)
+
+
+SecretOnceDep = Annotated[SecretOnce, Depends(_secret_once)]
+"""The dependency of a POST whose answer shows a secret (it reads ``Idempotency-Key`` too)."""

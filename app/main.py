@@ -39,6 +39,7 @@ from app.routers.known_query import reject_unknown_query
 from app.send_timeout import SendTimeoutMiddleware
 from app.services import api_keys as api_key_service
 from app.services import batch_import
+from app.services.audit_chain import Sealer, check_algorithm
 from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_algorithm(settings.audit_hash)  # a hash this OpenSSL lacks stops the start here
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
@@ -113,9 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = ImportWorker(app.state.sessions, settings) if settings.import_worker else None
         if worker is not None:
             worker.start()
+        # The audit chain's sealer: every process runs one; one at a time seals.
+        sealer = Sealer(app.state.sessions, settings.audit_hash, settings.audit_seal_interval_s)
+        app.state.audit_sealer = sealer
+        if settings.audit_seal_interval_s > 0:
+            sealer.start()
         try:
             yield
         finally:
+            await sealer.stop()
             if worker is not None:
                 await worker.stop(settings.shutdown_timeout_s)
             await app.state.key_usage.drain()

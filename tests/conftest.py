@@ -150,6 +150,8 @@ def settings(database_url: str) -> Settings:
         rate_limits=False,
         import_worker=False,
         import_poll_interval_s=0.1,
+        # No background sealer either (same reason): the chain's tests call it themselves.
+        audit_seal_interval_s=0,
     )
 
 

@@ -44,12 +44,29 @@ def _previous_revision(url: str) -> str:
     return down
 
 
+# pilot_transitions as the models typed it before revision 0014 moved it into the audit store.
+_OLD_TRANSITIONS = sa.Table(
+    "pilot_transitions",
+    sa.MetaData(),
+    sa.Column("id", sa.Uuid()),
+    sa.Column("pilot_id", sa.Uuid()),
+    sa.Column("actor_key_id", sa.Uuid()),
+    sa.Column("at", sa.DateTime(timezone=True)),
+    sa.Column("changes", sa.JSON()),
+)
+
+
 def _table(sync: sa.Connection, name: str) -> sa.TableClause:
     """The table as it is now, typed as the models type its columns; a column the models no
-    longer have is the old flag is_partial."""
-    model = Base.metadata.tables[name].c
+    longer have is the old flag is_partial (or a column of the old pilot_transitions)."""
+    model = Base.metadata.tables[name].c if name in Base.metadata.tables else _OLD_TRANSITIONS.c
     columns = [
-        sa.column(c["name"], model[c["name"]].type if c["name"] in model else sa.Boolean())
+        sa.column(
+            c["name"],
+            model[c["name"]].type
+            if c["name"] in model
+            else (c["type"] if name == "pilot_transitions" else sa.Boolean()),
+        )
         for c in sa.inspect(sync).get_columns(name)
     ]
     return sa.table(name, *columns)

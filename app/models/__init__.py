@@ -1,7 +1,7 @@
 """SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
 
 from app.models.api_key import ApiKey, Role
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditSeal
 from app.models.base import Base
 from app.models.engagement import (
     Engagement,
@@ -35,6 +35,7 @@ from app.models.revision import ProjectRevision, RevisionStatus
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "AuditSeal",
     "Base",
     "ConstructionStatus",
     "Engagement",

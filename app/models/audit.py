@@ -1,8 +1,10 @@
 """The audit store (docs/architecture.md, *Audit trail*): one append-only row per write.
 
-Project history is a view of it (the events whose object is the project), not a second record.
-The database refuses UPDATE and DELETE on the table (a trigger on both PostgreSQL and SQLite,
-created by migration 0011), so an event once committed stays as it was written.
+Project and pilot history are views of it (the events whose object is the project or pilot),
+not second records. The database refuses UPDATE and DELETE on the table (a trigger on both
+PostgreSQL and SQLite, created by migration 0011), so an event once committed stays as it was
+written. ``audit_seals`` links the committed events into a hash chain (app/services/audit_chain.py),
+append-only in the same way (migration 0014).
 """
 
 import uuid
@@ -43,3 +45,16 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     screening: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     changes: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class AuditSeal(Base):
+    """One link of the chain: ``hash = H(previous link's hash + the event's canonical JSON)``,
+    written by the sealer after the event committed, in id order (app/services/audit_chain.py).
+    An id with no seal below the head is an event that never committed (a rolled-back insert)."""
+
+    __tablename__ = "audit_seals"
+
+    event_id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(10))
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,11 +1,13 @@
-"""Climate investment and financing pilots (气候投融资试点), the codes they cover, their history."""
+"""Climate investment and financing pilots (气候投融资试点) and the codes they cover.
+
+Their history (status steps, edits of the codes) is a view of the audit store (app/models/audit.py).
+"""
 
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk, db_now
@@ -81,23 +83,3 @@ class PilotRegion(Base):
     @property
     def is_partial(self) -> bool:
         return self.coverage == PilotCoverage.partial
-
-
-class PilotTransition(Base):
-    """One step of a pilot's history: a status change (who, when, from, to, why), or an edit of
-    its codes (``replace_codes``, status unchanged, the codes before and after in ``changes``)."""
-
-    __tablename__ = "pilot_transitions"
-
-    id: Mapped[UUIDPk]
-    pilot_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("pilots.id", ondelete="CASCADE"), index=True
-    )
-    action: Mapped[str] = mapped_column(String(20))
-    from_status: Mapped[str] = mapped_column(String(20))
-    to_status: Mapped[str] = mapped_column(String(20))
-    reason: Mapped[str | None] = mapped_column(Text)
-    changes: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
-    actor_role: Mapped[str] = mapped_column(String(20))
-    actor_key_id: Mapped[uuid.UUID | None]
-    at: Mapped[Timestamp]

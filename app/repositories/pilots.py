@@ -1,4 +1,5 @@
-"""Queries on pilots (public reference data), the codes they cover and their transitions."""
+"""Queries on pilots (public reference data) and the codes they cover (their history is read
+from the audit store, app/repositories/audit.py)."""
 
 import uuid
 from collections.abc import Sequence
@@ -7,14 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.pilot import (
-    Pilot,
-    PilotCoverage,
-    PilotKind,
-    PilotRegion,
-    PilotStatus,
-    PilotTransition,
-)
+from app.models.pilot import Pilot, PilotCoverage, PilotKind, PilotRegion, PilotStatus
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
 
@@ -23,11 +17,6 @@ _LIST_KEYS = [
     SortKey(Pilot.province_code),
     SortKey(Pilot.name),
     SortKey(Pilot.id, kind=uuid.UUID),
-]
-_HISTORY_SORT = "at"
-_HISTORY_KEYS = [
-    SortKey(PilotTransition.at, kind=datetime),
-    SortKey(PilotTransition.id, kind=uuid.UUID),
 ]
 
 
@@ -159,20 +148,3 @@ async def move(
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-async def add_transition(session: AsyncSession, transition: PilotTransition) -> None:
-    session.add(transition)
-    await session.flush()
-
-
-async def history(
-    session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
-) -> tuple[list[PilotTransition], str | None]:
-    stmt = select(PilotTransition).where(PilotTransition.pilot_id == pilot_id)
-    rows = list(
-        (await session.scalars(paginate(stmt, _HISTORY_KEYS, cursor, limit, _HISTORY_SORT))).all()
-    )
-    return rows[:limit], next_cursor(
-        rows, _HISTORY_KEYS, limit, _HISTORY_SORT, lambda t: (t.at, t.id)
-    )

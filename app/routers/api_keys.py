@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from app import idempotency
 from app.auth import AdminDep
 from app.db import SessionDep
 from app.errors import responses
@@ -21,11 +22,16 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
     response_model=ApiKeyCreated,
     operation_id="create_api_key",
     summary="Issue an API key",
-    responses=responses(401, 403, 422),
+    responses=responses(401, 403, 409, 422),
 )
-async def create_api_key(body: ApiKeyCreate, session: SessionDep, admin: AdminDep) -> ApiKeyCreated:
-    """Issue a key with one role and one scope; the secret is in this answer only."""
-    return await api_keys.issue(session, admin, body)
+async def create_api_key(
+    body: ApiKeyCreate, session: SessionDep, admin: AdminDep, once: idempotency.SecretOnceDep
+) -> ApiKeyCreated:
+    """Issue a key with one role and one scope; the secret is in this answer only (a retry with
+    the same Idempotency-Key answers 409 secret_not_replayable, never the secret again)."""
+    return await once(
+        body.model_dump(mode="json"), 201, lambda: api_keys.issue(session, admin, body)
+    )
 
 
 @router.get(
@@ -70,9 +76,16 @@ async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, admin: AdminDep
     responses=responses(401, 403, 404, 409, 422),
 )
 async def rotate_api_key(
-    key_id: uuid.UUID, session: SessionDep, admin: AdminDep, body: ApiKeyRotate | None = None
+    key_id: uuid.UUID,
+    session: SessionDep,
+    admin: AdminDep,
+    once: idempotency.SecretOnceDep,
+    body: ApiKeyRotate | None = None,
 ) -> ApiKeyCreated:
     """Issue a new secret for the key (same id, role and scope); the old secret keeps working for
     the grace period, so a deployment can switch without an outage. The new secret is in this
-    answer only."""
-    return await api_keys.rotate(session, admin, key_id, body or ApiKeyRotate())
+    answer only (a retry with the same Idempotency-Key answers 409 secret_not_replayable)."""
+    rotate = body or ApiKeyRotate()
+    return await once(
+        rotate.model_dump(mode="json"), 200, lambda: api_keys.rotate(session, admin, key_id, rotate)
+    )

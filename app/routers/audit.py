@@ -9,7 +9,7 @@ from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
 from app.routers.query_types import Instant
-from app.schemas.audit import AuditEventRead
+from app.schemas.audit import AuditEventRead, AuditHead
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.services import audit
 
@@ -49,3 +49,17 @@ async def list_audit_events(
     return Page[AuditEventRead](
         items=[AuditEventRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
+
+
+@router.get(
+    "/head",
+    response_model=AuditHead,
+    operation_id="get_audit_head",
+    summary="The latest link of the audit chain",
+    responses=responses(401),
+)
+async def get_audit_head(session: SessionDep, principal: PrincipalDep) -> AuditHead:
+    """The latest sealed event's id and its link's hash, algorithm and sealing time, for any key:
+    record it outside the database; `climatelib audit verify` then proves the trail up to it is
+    unchanged. Events are sealed within about a second of their commit."""
+    return await audit.head(session, principal)

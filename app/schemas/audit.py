@@ -29,3 +29,13 @@ class AuditEventRead(OutputModel):
         description='{field: {"before": …, "after": …}} in JSON values; contact fields only as '
         '{"changed": true}.',
     )
+
+
+class AuditHead(OutputModel):
+    """The latest link of the audit chain: record it outside the database, and a later
+    ``climatelib audit verify`` proves nothing up to it has changed since."""
+
+    event_id: int | None = Field(description="Id of the latest sealed event (null: none yet).")
+    hash: str | None = Field(description="Its link's hash, hex (null: none yet).")
+    algorithm: str | None = Field(description="The hash of that link: sha256 or sm3.")
+    sealed_at: datetime | None = Field(description="When it was sealed.")

@@ -22,6 +22,7 @@ from app.models import Role
 from app.models.base import utcnow
 from app.observability import request_id_var
 from app.repositories import audit as repo
+from app.schemas.audit import AuditHead
 
 Changes = dict[str, dict[str, Any]]
 
@@ -99,6 +100,19 @@ def event(
 async def record(session: AsyncSession, *events: dict[str, Any]) -> None:
     """Append events (made by ``event``) to the store, in this order."""
     await repo.append(session, events)
+
+
+async def head(session: AsyncSession, principal: Principal) -> AuditHead:
+    """The latest link of the chain, for any key: it reveals a hash and a count of writes, and
+    whoever records it outside the database should need no more than the least of keys."""
+    if principal.is_anonymous:
+        raise Unauthorized("The audit head needs an API key.")
+    seal = await repo.head(session)
+    if seal is None:
+        return AuditHead(event_id=None, hash=None, algorithm=None, sealed_at=None)
+    return AuditHead(
+        event_id=seal.event_id, hash=seal.hash, algorithm=seal.algorithm, sealed_at=seal.sealed_at
+    )
 
 
 async def events(

@@ -14,15 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal, region_prefixes_of
 from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
 from app.models.base import db_now
-from app.models.pilot import (
-    Pilot,
-    PilotCoverage,
-    PilotKind,
-    PilotRegion,
-    PilotStatus,
-    PilotTransition,
-)
+from app.models.pilot import Pilot, PilotCoverage, PilotKind, PilotRegion, PilotStatus
 from app.reference.regions import Region, RegionLevel, region_table
+from app.repositories import audit as audit_repo
 from app.repositories import pilots as repo
 from app.schemas.common import Page
 from app.schemas.pilot import (
@@ -38,6 +32,7 @@ from app.schemas.pilot import (
     PilotTransitionRead,
     PilotUpdate,
 )
+from app.services import audit
 
 TRANSITIONS: dict[PilotStatus, dict[PilotAction, PilotStatus]] = {
     PilotStatus.applying: {PilotAction.submit: PilotStatus.provincial_review},
@@ -48,6 +43,9 @@ TRANSITIONS: dict[PilotStatus, dict[PilotAction, PilotStatus]] = {
     },
 }
 _REASON_REQUIRED = frozenset({PilotAction.disqualify})
+# The document references an administrator may edit, and what the audit keeps of a creation.
+_REFS = ("designation_ref", "work_plan_ref", "implementation_plan_ref")
+_FIELDS = ("name", "kind", "province_code", "batch", *_REFS)
 
 
 def allowed_actions(status: PilotStatus) -> list[PilotAction]:
@@ -245,26 +243,27 @@ async def _replace_codes(
     items: list[PilotRegionIn],
     reason: str | None,
 ) -> None:
-    """Replace the pilot's codes and keep the edit, before and after, in its history.
+    """Replace the pilot's codes and keep the edit, before and after, in the audit store (its
+    history is a view of it).
 
-    The one place a pilot's codes change after creation (the general audit store may take the
-    recording over). Projects keep their pilot_id: membership is the project's own statement.
+    The one place a pilot's codes change after creation. Projects keep their pilot_id:
+    membership is the project's own statement.
     """
     before = _codes_json((await repo.regions_of(session, [pilot.id]))[pilot.id])
     rows = _rows(pilot.id, items)
     await repo.replace_regions(session, pilot.id, rows)
     status = PilotStatus(pilot.status)
-    await repo.add_transition(
+    await audit.record(
         session,
-        PilotTransition(
-            pilot_id=pilot.id,
-            action=PilotHistoryAction.replace_codes,
+        audit.event(
+            admin,
+            PilotHistoryAction.replace_codes,
+            "pilot",
+            pilot.id,
+            changes={"codes": {"before": before, "after": _codes_json(rows)}},
             from_status=status,
             to_status=status,
             reason=reason,
-            changes={"before": before, "after": _codes_json(rows)},
-            actor_role=admin.role.value if admin.role else "anonymous",
-            actor_key_id=admin.key_id,
         ),
     )
     # updated_since must find the pilot when only its codes changed.
@@ -314,6 +313,18 @@ async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> 
     except IntegrityError as exc:
         # Lost a race with an identical creation that committed first.
         raise Conflict("A pilot with this name exists in this batch.", code="pilot_exists") from exc
+    created = {name: getattr(pilot, name) for name in _FIELDS} | {"codes": _codes_json(regions)}
+    await audit.record(
+        session,
+        audit.event(
+            admin,
+            "create",
+            "pilot",
+            pilot.id,
+            changes=audit.changes({}, created, created),
+            to_status=PilotStatus.applying,
+        ),
+    )
     return _read(pilot, regions)
 
 
@@ -335,9 +346,15 @@ async def update(
                 "The pilot's region codes are not valid.", code="invalid_regions", errors=errors
             )
         await _replace_codes(session, admin, pilot, body.regions, None)
-    for field in ("designation_ref", "work_plan_ref", "implementation_plan_ref"):
-        if field in sent:
-            setattr(pilot, field, getattr(body, field))
+    refs = [field for field in _REFS if field in sent]
+    before = {field: getattr(pilot, field) for field in refs}
+    for field in refs:
+        setattr(pilot, field, getattr(body, field))
+    changed = audit.changes(before, {field: getattr(pilot, field) for field in refs}, refs)
+    if changed:
+        await audit.record(
+            session, audit.event(admin, "update", "pilot", pilot.id, changes=changed)
+        )
     if sent:
         # Also when only the codes changed: updated_since must find the pilot.
         pilot.updated_at = db_now()
@@ -370,16 +387,16 @@ async def transition(
         raise Conflict(
             "The pilot's status changed meanwhile; read it again.", code="concurrent_transition"
         )
-    await repo.add_transition(
+    await audit.record(
         session,
-        PilotTransition(
-            pilot_id=pilot.id,
-            action=body.action,
+        audit.event(
+            admin,
+            body.action,
+            "pilot",
+            pilot.id,
             from_status=current,
             to_status=target,
             reason=body.reason,
-            actor_role=admin.role.value if admin.role else "anonymous",
-            actor_key_id=admin.key_id,
         ),
     )
     return await get(session, pilot.id)
@@ -388,20 +405,25 @@ async def transition(
 async def history(
     session: AsyncSession, pilot_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> Page[PilotTransitionRead]:
-    """The pilot's transitions and edits of its codes, oldest first."""
+    """The pilot's transitions and edits of its codes, oldest first: a view of the audit store
+    (its events of those actions; the entry's id is the event's id as a UUID)."""
     await _get_pilot(session, pilot_id)
-    rows, next_cursor = await repo.history(session, pilot_id, cursor=cursor, limit=limit)
+    rows, next_cursor = await audit_repo.of_object(
+        session, "pilot", pilot_id, cursor=cursor, limit=limit, actions=list(PilotHistoryAction)
+    )
     items = [
         PilotTransitionRead(
-            id=t.id,
-            action=PilotHistoryAction(t.action),
-            from_status=PilotStatus(t.from_status),
-            to_status=PilotStatus(t.to_status),
-            reason=t.reason,
-            codes=PilotCodesChange.model_validate(t.changes) if t.changes else None,
-            actor_role=t.actor_role,
-            at=t.at,
+            id=uuid.UUID(int=e.id),
+            action=PilotHistoryAction(e.action),
+            from_status=PilotStatus(str(e.from_status)),
+            to_status=PilotStatus(str(e.to_status)),
+            reason=e.reason,
+            codes=PilotCodesChange.model_validate(e.changes["codes"])
+            if e.changes and "codes" in e.changes
+            else None,
+            actor_role=e.actor_role,
+            at=e.at,
         )
-        for t in rows
+        for e in rows
     ]
     return Page[PilotTransitionRead](items=items, next_cursor=next_cursor)

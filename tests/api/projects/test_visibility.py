@@ -129,6 +129,28 @@ class TestEveryEndpointForEveryActor:
                     assert has_contact == full(actor, p), (actor.name, p["status"])
                     checks += 1
 
+            # GET /audit: the administrator everything, a region or reviewer the events of the
+            # projects in its scope (every status), nobody else. GET /audit/head: any key.
+            trail = await client.get("/api/v1/audit", params={"limit": 200}, headers=auth)
+            if actor.role is None:
+                assert trail.status_code == 401, actor.name
+            elif actor.role == "institution":
+                assert trail.status_code == 403, actor.name
+            else:
+                assert trail.status_code == 200, actor.name
+                objects = {e["object_id"] for e in trail.json()["items"]}
+                if actor.role == "admin":
+                    assert objects >= {p["id"] for p in projects}
+                else:
+                    expected_objects = {
+                        p["id"] for p in projects if in_scope(actor, p["region_code"])
+                    }
+                    assert objects == expected_objects, actor.name
+            checks += 1
+            head = await client.get("/api/v1/audit/head", headers=auth)
+            assert head.status_code == (401 if actor.role is None else 200), actor.name
+            checks += 1
+
             for p in projects:
                 url = f"{BASE}/{p['id']}"
                 where = (actor.name, p["status"], p["region_code"])
@@ -209,8 +231,9 @@ class TestEveryEndpointForEveryActor:
         assert checks == CHECKS, checks
 
 
-# 7 actors x (1 list + 10 projects x (get, history, patch, 7 actions)) + one contact check per
-# listed item: admin 10, reviewer_in 7, reviewer_out 3, region_in 9, region_out 4, institution 3,
-# anonymous 3 (the public sees the two library projects and the exited one).
+# 7 actors x (1 list + audit + audit head + 10 projects x (get, history, patch, 7 actions)) + one
+# contact check per listed item: admin 10, reviewer_in 7, reviewer_out 3, region_in 9,
+# region_out 4, institution 3, anonymous 3 (the public sees the two library projects and the
+# exited one).
 LISTED_ITEMS = 10 + 7 + 3 + 9 + 4 + 3 + 3
-CHECKS = 7 * (1 + 10 * 10) + LISTED_ITEMS
+CHECKS = 7 * (1 + 2 + 10 * 10) + LISTED_ITEMS
