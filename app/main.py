@@ -26,6 +26,7 @@ from app.routers import (
     engagements,
     imports,
     institutions,
+    integrity,
     matching,
     operations,
     pilots,
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bulk,  # before projects: /projects/{project_id} would take its paths
         imports,
         projects,
+        integrity,
         institutions,
         portfolio,
         products,

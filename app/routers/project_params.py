@@ -12,6 +12,7 @@ from app.models import Role
 from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 from app.models.project_query import ProjectFilters
 from app.routers.query_types import UPDATED_SINCE_DOC, Instant
+from app.schemas.integrity import FlagCode
 from app.schemas.project import MONEY_MAX, Category, FinancingType
 
 RegionDep = Annotated[Principal, require_roles(Role.region)]
@@ -79,6 +80,10 @@ def project_filters(
         str | None, Query(min_length=1, max_length=200, description="Text in name or summary.")
     ] = None,
     updated_since: Annotated[Instant | None, Query(description=UPDATED_SINCE_DOC)] = None,
+    flag: Annotated[
+        FlagCode | None,
+        Query(description="Raises this integrity flag (reviewers and administrators; 403 else)."),
+    ] = None,
 ) -> ProjectFilters:
     """The list's filters (query parameters), shared by the list and the export."""
     return ProjectFilters(
@@ -97,6 +102,7 @@ def project_filters(
         two_high_transition=two_high_retrofit,
         q=q,
         updated_since=updated_since,
+        flag=flag,
     )
 
 
