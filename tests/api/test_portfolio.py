@@ -27,7 +27,7 @@ import httpx
 from openpyxl import load_workbook
 
 from tests.conftest import Keys
-from tests.factories import in_library, institution, make_uscc, product
+from tests.factories import in_library, institution, make_uscc, move_project, product
 
 ENGAGEMENTS = "/api/v1/engagements"
 TODAY = datetime.now(UTC).date()
@@ -134,7 +134,15 @@ async def _portfolio_book(client: httpx.AsyncClient, keys: Keys) -> dict[str, An
     _, other = await institution(client, keys, name="Other Bank")
     other_loan = await product(client, other)
     await _offer(client, other, futian, solar, other_loan["id"], signed=("1000000.00", "5.0"))
-    return {"id": bank_id, "bank": bank, "other": other, "p1": p1["id"], "p2": p2["id"]}
+    return {
+        "id": bank_id,
+        "bank": bank,
+        "other": other,
+        "p1": p1["id"],
+        "p2": p2["id"],
+        "retrofit": retrofit,
+        "miyun": miyun,
+    }
 
 
 def _figures(
@@ -220,6 +228,19 @@ class TestPortfolio:
         assert {k: v for k, v in by_month["groups"][0].items() if k not in ("key", "label")} == (
             TOTAL
         )
+
+        # A project cancelled after financing attributes nothing any more; the money stays.
+        await move_project(client, book["miyun"], book["retrofit"], "exit", reason_code="cancelled")
+        after = await _ok(await client.get(url, headers=book["bank"]))
+        assert after["total"] == {
+            **TOTAL,
+            "attributed_emission_reductions": {"stated_annual_tco2e": "1771.308"},
+        }
+        assert _groups(after)["M3"] == {
+            **RETROFIT,
+            "label": "节能降碳改造",
+            "attributed_emission_reductions": {"stated_annual_tco2e": "0.000"},
+        }
 
     async def test_xlsx_has_a_row_per_group_then_total_with_text_neutralised(
         self, client: httpx.AsyncClient, keys: Keys
