@@ -142,6 +142,18 @@ def similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, _plain(a), _plain(b)).ratio()
 
 
+def is_similar(a: str, b: str) -> bool:
+    """Whether two names are at least ``DUPLICATE_SIMILARITY`` alike. difflib's cheap upper
+    bounds of the ratio go first: most pairs of one owner's projects fail them, and the list's
+    self-join may hand over many pairs for an owner with many projects."""
+    matcher = SequenceMatcher(None, _plain(a), _plain(b))
+    return (
+        matcher.real_quick_ratio() >= DUPLICATE_SIMILARITY
+        and matcher.quick_ratio() >= DUPLICATE_SIMILARITY
+        and matcher.ratio() >= DUPLICATE_SIMILARITY
+    )
+
+
 def _plain(name: str) -> str:
     return "".join(name.casefold().split())
 
@@ -203,8 +215,9 @@ async def _duplicate(
     others = await repo.same_owner(
         session, projects_repo.readable_clause(principal), project.id, project.owner_uscc
     )
-    alike = [(o, similarity(project.name, o.name)) for o in others]
-    alike = [(o, s) for o, s in alike if s >= DUPLICATE_SIMILARITY]
+    alike = [
+        (o, similarity(project.name, o.name)) for o in others if is_similar(project.name, o.name)
+    ]
     if not alike:
         return None
     return _flag(
@@ -279,7 +292,7 @@ async def resolve_filter(
         basis = replace(basis, bounds={c: (s.low, s.high) for c, s in stats.items()})
     elif code is FlagCode.likely_duplicate:
         pairs = await repo.same_owner_pairs(session, principal)
-        ids = {p.id for p in pairs if similarity(p.name, p.other_name) >= DUPLICATE_SIMILARITY}
+        ids = {p.id for p in pairs if is_similar(p.name, p.other_name)}
         basis = replace(basis, ids=frozenset(ids))
     elif code is FlagCode.large_unverified_claim:
         basis = replace(basis, threshold_tco2e=LARGE_CLAIM_TCO2E)
