@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 
@@ -41,6 +42,11 @@ class ProjectFilters:
     updated_since: datetime | None = None
     # Projects whose location lies in the box (app/repositories/places.py); none without one.
     bbox: BBox | None = None
+    # An integrity flag code (reviewers and administrators: app/services/integrity.py).
+    flag: str | None = None
     # Set by the read itself, never by the caller: the watermark of an updated_since read
     # (app/repositories/feed.py), fixed for all its pages.
     updated_until: datetime | None = None
+    # Set by the read itself: what the flag's WHERE clause needs, computed once per read
+    # (app/repositories/integrity.py, FlagBasis).
+    flag_basis: Any = None

@@ -22,7 +22,7 @@ from app.models import AuditEvent, Project, ProjectStatus, Role
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.models.project import TwoHighOutcome
 from app.models.project_query import ProjectFilters
-from app.repositories import audit, places
+from app.repositories import audit, integrity, places
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
 from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
@@ -192,6 +192,8 @@ def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
         stmt = stmt.where(Project.updated_at >= f.updated_since)
     if f.updated_until is not None:
         stmt = stmt.where(Project.updated_at <= f.updated_until)
+    if f.flag is not None:
+        stmt = stmt.where(integrity.flag_clause(f.flag_basis))
     return stmt
 
 

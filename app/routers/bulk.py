@@ -124,7 +124,7 @@ async def import_projects(
                 export.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        **responses(400, 401, 422),
+        **responses(400, 401, 403, 422),
     },
 )
 async def export_projects(

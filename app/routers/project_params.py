@@ -12,6 +12,7 @@ from app.models import Role
 from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 from app.models.project_query import ProjectFilters
 from app.routers.query_types import UPDATED_SINCE_DOC, Instant
+from app.schemas.integrity import FlagCode
 from app.schemas.project import MONEY_MAX, Category, FinancingType
 from app.services.places import parse_bbox
 
@@ -92,6 +93,10 @@ def project_filters(
             examples=["113.7,22.4,114.7,22.9"],
         ),
     ] = None,
+    flag: Annotated[
+        FlagCode | None,
+        Query(description="Raises this integrity flag (reviewers and administrators; 403 else)."),
+    ] = None,
 ) -> ProjectFilters:
     """The list's filters (query parameters), shared by the list and the export."""
     return ProjectFilters(
@@ -111,6 +116,7 @@ def project_filters(
         q=q,
         updated_since=updated_since,
         bbox=parse_bbox(bbox),
+        flag=flag,
     )
 
 

@@ -76,7 +76,7 @@ async def create_project(
     response_model=Page[ProjectRead],
     operation_id="list_projects",
     summary="List projects",
-    responses={200: {"headers": UPDATED_UNTIL_DOC}, **responses(400, 401, 422)},
+    responses={200: {"headers": UPDATED_UNTIL_DOC}, **responses(400, 401, 403, 422)},
 )
 async def list_projects(
     session: SessionDep,

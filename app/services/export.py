@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal
 from app.models.project_query import ProjectFilters
 from app.reference.labels import Language, category_label, enum_label, region_label
-from app.services import projects
+from app.services import integrity, projects
 from app.services.cell_safety import neutralise
 from app.services.tabular import EN_HEADERS, EXPORT_ONLY_COLUMNS, IMPORT_COLUMNS, PATHS
 
@@ -321,6 +321,7 @@ async def stream(
     read's watermark, fixed before the first page so that every page reads to it and the answer
     names it up front. ``session``: the request's own (its connection is the only one the
     request holds until the pages start), only for the watermark."""
+    filters = await integrity.resolve_filter(session, principal, filters)
     filters = await projects.feed_bound(session, filters)
     produce = csv_stream if format == "csv" else xlsx_stream
     chunks = _aborted_on_failure(produce(sessions, principal, filters, sort=sort, header=header))

@@ -37,7 +37,14 @@ from app.schemas.project import (
 )
 from app.schemas.project_transition import TransitionCreate
 from app.schemas.revision import RevisionAction, RevisionStep
-from app.services import lifecycle, pilot_membership, project_rules, revisions, validation
+from app.services import (
+    integrity,
+    lifecycle,
+    pilot_membership,
+    project_rules,
+    revisions,
+    validation,
+)
 from app.services.project_rows import (
     as_input,
     column_values,
@@ -83,6 +90,7 @@ async def list_projects(
 ) -> tuple[dict[str, Any], datetime | None]:
     """One page of the projects the caller may see, filtered and sorted; with ``updated_since``
     also the read's watermark, the next read's ``updated_since`` (app/repositories/feed.py)."""
+    filters = await integrity.resolve_filter(session, principal, filters)
     rows, after, until = await repo.list_rows(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
