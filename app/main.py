@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__, openapi
+from app.conditional import ConditionalGetMiddleware
 from app.config import Settings, get_settings
 from app.cors import CORSMiddleware
 from app.db import create_engine, session_factory
@@ -31,6 +32,7 @@ from app.routers import (
     pilots,
     products,
     projects,
+    public_read,
     reference,
     stats,
 )
@@ -132,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     # Outermost last: request ids and logs, then sizes, then rate limits, all before routing.
+    # Innermost: ETags and 304s of the public reads (their 304s carry the others' headers).
+    app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(
         RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
@@ -171,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit,
     ):
         app.include_router(module.router)
+    public_read.install(app, [*projects.PUBLIC_READS])
     _mount_docs(app)
     openapi.install(app)
     return app

@@ -177,7 +177,7 @@ def _plain(value: Any) -> Any:
 
 
 def _any_of(name: str, column: Any, values: Sequence[Any]) -> Term:
-    names = [f"{name}_{i}" for i in range(len(values))]
+    names = [f"f_{name}_{i}" for i in range(len(values))]
     return Term(
         (name, len(names)),
         dict(zip(names, map(_plain, values), strict=True)),
@@ -186,7 +186,8 @@ def _any_of(name: str, column: Any, values: Sequence[Any]) -> Term:
 
 
 def _one(name: str, value: Any, clause: Callable[[Any], ColumnElement[bool]], type_: Any) -> Term:
-    return Term(name, {name: value}, lambda: clause(bindparam(name, type_=type_)))
+    key = f"f_{name}"
+    return Term(name, {key: value}, lambda: clause(bindparam(key, type_=type_)))
 
 
 def _prefix(name: str, column: Any, value: str) -> Term:
@@ -204,7 +205,9 @@ def _terms(f: ProjectFilters) -> list[Term]:
         terms.append(_any_of("objective", p.objective, f.objective))
     if f.categories:
         mask = CATEGORIES.exact_mask(f.categories)
-        terms.append(_one("categories", mask, lambda m: p.categories_mask.op("&")(m) != 0, Integer()))
+        terms.append(
+            _one("categories", mask, lambda m: p.categories_mask.op("&")(m) != 0, Integer())
+        )
     if f.region_code:
         terms.append(_prefix("region_code", p.region_code, f.region_code))
     if f.industry_code:
@@ -216,7 +219,9 @@ def _terms(f: ProjectFilters) -> list[Term]:
     if f.financing_types:
         mask = FINANCING_TYPES.mask(f.financing_types)
         terms.append(
-            _one("financing_types", mask, lambda m: p.financing_types_mask.op("&")(m) != 0, Integer())
+            _one(
+                "financing_types", mask, lambda m: p.financing_types_mask.op("&")(m) != 0, Integer()
+            )
         )
     need = p.financing_need
     if f.need_min is not None:
@@ -225,7 +230,8 @@ def _terms(f: ProjectFilters) -> list[Term]:
         terms.append(_one("need_max", f.need_max, lambda v: need <= v, need.type))
     if f.two_high is not None:
         # A constant of the shape: a boolean literal per value, as is_() writes it.
-        terms.append(Term(("two_high", f.two_high), {}, lambda on=f.two_high: p.is_two_high.is_(on)))
+        two_high = f.two_high
+        terms.append(Term(("two_high", two_high), {}, lambda: p.is_two_high.is_(two_high)))
     if f.two_high_outcome:
         terms.append(_any_of("two_high_outcome", p.two_high_outcome, f.two_high_outcome))
     if f.two_high_transition is not None:
@@ -245,10 +251,10 @@ def _terms(f: ProjectFilters) -> list[Term]:
         terms.append(
             Term(
                 "q",
-                {"q_name": text, "q_summary": text},
+                {"f_q_name": text, "f_q_summary": text},
                 lambda: or_(
-                    p.name.icontains(bindparam("q_name", type_=String()), escape="/"),
-                    p.summary.icontains(bindparam("q_summary", type_=String()), escape="/"),
+                    p.name.icontains(bindparam("f_q_name", type_=String()), escape="/"),
+                    p.summary.icontains(bindparam("f_q_summary", type_=String()), escape="/"),
                 ),
             )
         )
@@ -335,9 +341,7 @@ async def list_rows(
         connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
         connection = await session.connection()
-    return await list_rows_on(
-        connection, principal, filters, sort=sort, cursor=cursor, limit=limit
-    )
+    return await list_rows_on(connection, principal, filters, sort=sort, cursor=cursor, limit=limit)
 
 
 async def feed_bound(session: AsyncSession, filters: ProjectFilters) -> ProjectFilters:
