@@ -15,7 +15,18 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, String, and_, bindparam, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth import Principal
@@ -35,13 +46,16 @@ from app.repositories.pagination import (
     paginate_bound,
 )
 from app.repositories.reach import in_reach, reach_clause
-from app.repositories.statements import Statements, Term
+from app.repositories.statements import Statements, Term, fetch
+
+PUBLIC_STATUSES = (ProjectStatus.in_library, ProjectStatus.exited)
 
 
 def readable_clause(principal: Principal) -> ColumnElement[bool]:
     """The WHERE clause of the projects this principal may see at all."""
     # Exited projects (出库) stay public records with their final status.
-    public = Project.status.in_((ProjectStatus.in_library, ProjectStatus.exited))
+    # Two literals, not a list value: a list would be expanded at every execution.
+    public = Project.status.in_([literal(s.value) for s in PUBLIC_STATUSES])
     if principal.role is Role.admin:
         return true()
     if principal.role is Role.region:
@@ -295,6 +309,8 @@ def list_statement(
 
 
 _KEY_INDEX = {column.key: i for i, column in enumerate(LIST_COLUMNS)}
+ID_INDEX = _KEY_INDEX["id"]
+"""Where a list row holds the project's id (rows are read by index: driver records or rows)."""
 
 
 async def list_rows_on(
@@ -317,7 +333,7 @@ async def list_rows_on(
             until = await updated_until(connection, Project.updated_at, filters.updated_since)
         filters = replace(filters, updated_until=until)
     stmt, params = list_statement(principal, filters, sort, cursor, limit)
-    rows = list((await connection.execute(stmt, params)).all())
+    rows = list(await fetch(connection, stmt, params))
     indexes = [_KEY_INDEX[k.column.key] for k in keys]
     after = next_cursor(
         rows, keys, limit, sort, lambda r: [r[i] for i in indexes], filters.updated_until

@@ -86,9 +86,10 @@ async def list_projects(
     rows, after, until = await repo.list_rows(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
-    granted = await repo.contact_grants(session, principal, [r.id for r in rows])
+    at = repo.ID_INDEX
+    granted = await repo.contact_grants(session, principal, [r[at] for r in rows])
     page = {
-        "items": [to_json(r, principal, granted=r.id in granted) for r in rows],
+        "items": [to_json(r, principal, granted=r[at] in granted) for r in rows],
         "next_cursor": after,
     }
     return page, until
