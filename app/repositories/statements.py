@@ -18,6 +18,7 @@ execution (its driver has no such shortcut: each call is a thread hop either way
 A list's repository describes each filter as a ``Term``; ``Statements`` keeps the statements.
 """
 
+import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from threading import Lock
@@ -26,6 +27,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger("climatelib.statements")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +132,14 @@ async def fetch(
         if plan is not None:
             raw = await connection.get_raw_connection()
             driver: Any = raw.driver_connection
-            records: Sequence[Any] = await driver.fetch(plan.sql, *plan.args(params))
-            return records
+            try:
+                records: Sequence[Any] = await driver.fetch(plan.sql, *plan.args(params))
+            except Exception as exc:
+                # The driver's own errors say nothing SQLAlchemy would: run the statement the
+                # usual way, whose error marks a lost connection (and the database being away:
+                # 503) or says what failed, as every other read's does.
+                log.debug("driver read failed, read again through SQLAlchemy: %r", exc)
+            else:
+                return records
     rows: Sequence[Any] = (await connection.execute(stmt, params)).all()
     return rows
