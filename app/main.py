@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__, openapi
+from app.conditional import ConditionalGetMiddleware
 from app.config import Settings, get_settings
 from app.cors import CORSMiddleware
 from app.db import create_engine, session_factory
@@ -34,6 +35,7 @@ from app.routers import (
     portfolio,
     products,
     projects,
+    public_read,
     reference,
     stats,
 )
@@ -143,10 +145,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         # Every route, including those of the routers included below: a misspelt filter is a 400.
         dependencies=[Depends(reject_unknown_query)],
+        # FastAPI's own OpenTelemetry hooks: unused (app/observability.py has the metrics), and
+        # asking whether they are configured cost every request about 0.1 ms.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
     # Outermost last: request ids and logs, then sizes, then rate limits, all before routing.
+    # Innermost: ETags and 304s of the public reads (their 304s carry the others' headers).
+    app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(
         RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
@@ -189,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         open_data,
     ):
         app.include_router(module.router)
+    public_read.install(app, [*projects.PUBLIC_READS])
     _mount_docs(app)
     openapi.install(app)
     return app

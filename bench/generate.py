@@ -34,6 +34,7 @@ from stdnum.cn import uscc as uscc_module
 from app.models import Base, Institution, LibrarySequence, Project
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.regions import RegionLevel, region_table
+from app.reference.taxonomy import taxonomy_version
 from app.services.screening import fuel_required, screen
 
 # The first batch of pilots (环气候函〔2022〕50号) by the codes they cover (REFERENCE.md).
@@ -299,6 +300,12 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             "screening": screening.as_json(),
             "library_code": None,  # assigned per region and year below
             "approved_at": approved,
+            # Columns later migrations added, as the service's defaults fill them.
+            "pilot_id": None,
+            "classifications": [],
+            "taxonomy_version": taxonomy_version(),
+            "primary_category": first,
+            "exit_reason": None,
             "version": 1,
             "created_by": None,
             "created_at": created,

@@ -521,13 +521,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         keys = asyncio.run(_issue_keys(db.url))
         admin = {"Authorization": f"Bearer {keys['admin']}"}
 
-        rematch = _rematch_row(db, args.rematch_hook, 1 if args.quick else 3)
+        if args.only:
+            rematch = Row("full re-match (in process)", "in-process", None, note="not run (--only)")
+        else:
+            rematch = _rematch_row(db, args.rematch_hook, 1 if args.quick else 3)
         _progress(rematch)
 
         # The load comes from one address faster than any caller may: no rate limits here.
         env = {"CLIMATELIB_DATABASE_URL": db.url, "CLIMATELIB_RATE_LIMITS": "false"}
         rng = random.Random(spec.seed)
-        plan = benches(generated, rng)
+        plan = [
+            b
+            for b in benches(generated, rng)
+            if not args.only or any(word in b.name for word in args.only)
+        ]
         order, order_note = floor.DEFAULT_ORDER, ""
         for workers in args.workers:
             server_name = f"app w={workers}"
@@ -558,7 +565,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         seconds,
                         args.driver,
                     )
-                if workers == args.workers[0]:
+                if workers == args.workers[0] and not args.only:
                     why = availability(
                         server.base_url, ops, "POST", "/api/v1/projects/batch", "", {}
                     )
@@ -696,6 +703,14 @@ def main() -> None:
         help="the ASGI app to serve (a stand-in, to test the bench)",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="WORD",
+        help="run only the loads whose name contains one of these words (e.g. list regions "
+        "taxonomy); the floor always runs, the re-match and the batch import do not",
+    )
     parser.add_argument(
         "--order-index",
         action="store_true",

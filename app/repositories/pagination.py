@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Numeric, Select, and_, or_
+from sqlalchemy import ColumnElement, Integer, Numeric, Select, and_, bindparam, or_
 
 from app.errors import BadRequest, field_error
 
@@ -191,3 +191,26 @@ def next_cursor(
         return None
     last = rows[limit - 1]
     return encode_cursor(sort_name, values_of(last), until)
+
+
+# Statements built once per shape (app/repositories/statements.py) take the cursor's values as
+# bind parameters of these names.
+
+
+def _cursor_name(i: int) -> str:
+    return f"cursor_{i}"
+
+
+def cursor_params(keys: Sequence[SortKey], values: Sequence[Any]) -> dict[str, Any]:
+    """The values of ``decode_cursor`` as the parameters of ``paginate_bound``'s statement."""
+    return {_cursor_name(i): value for i, value in enumerate(values[: len(keys)])}
+
+
+def paginate_bound(stmt: Select[Any], keys: Sequence[SortKey], with_cursor: bool) -> Select[Any]:
+    """``paginate`` with its values as bind parameters: ``cursor_<i>`` (when ``with_cursor``)
+    and ``limit`` (the page size + 1), so that one statement serves every page of a shape."""
+    if with_cursor:
+        bound = [bindparam(_cursor_name(i), type_=k.column.type) for i, k in enumerate(keys)]
+        stmt = stmt.where(_after(keys, bound))
+    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))

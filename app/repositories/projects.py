@@ -8,14 +8,26 @@ Within it, ``can_see_full`` / ``can_see_contact`` decide how much of a row is sh
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth import Principal
 from app.models import AuditEvent, Project, ProjectStatus, Role
@@ -25,14 +37,25 @@ from app.models.project_query import ProjectFilters
 from app.repositories import audit, integrity, places
 from app.repositories.engagements import projects_with_contact
 from app.repositories.feed import updated_until
-from app.repositories.pagination import SortKey, cursor_until, next_cursor, paginate
+from app.repositories.pagination import (
+    SortKey,
+    cursor_params,
+    cursor_until,
+    decode_cursor,
+    next_cursor,
+    paginate_bound,
+)
 from app.repositories.reach import in_reach, reach_clause
+from app.repositories.statements import Statements, Term, fetch
+
+PUBLIC_STATUSES = (ProjectStatus.in_library, ProjectStatus.exited)
 
 
 def readable_clause(principal: Principal) -> ColumnElement[bool]:
     """The WHERE clause of the projects this principal may see at all."""
     # Exited projects (出库) stay public records with their final status.
-    public = Project.status.in_((ProjectStatus.in_library, ProjectStatus.exited))
+    # Two literals, not a list value: a list would be expanded at every execution.
+    public = Project.status.in_([literal(s.value) for s in PUBLIC_STATUSES])
     if principal.role is Role.admin:
         return true()
     if principal.role is Role.region:
@@ -149,52 +172,182 @@ SORTS: dict[str, list[SortKey]] = {
 DEFAULT_SORT = "-created_at"
 
 
-def _filtered(stmt: Select[Any], f: ProjectFilters) -> Select[Any]:
+# ---- the list's statement, built once per shape ------------------------------------------------
+#
+# A list request states values; the statement depends only on which filters are given (and how
+# many values each list filter has), the sort, whether a cursor is given and the caller's
+# visibility. ``_terms`` is the one place a filter becomes SQL: each term names its shape and
+# its values, and builds its clause (with bind parameters of those names) only when a statement
+# of a new shape is built. ``app/repositories/statements.py`` keeps the statements.
+
+
+def _escape_like(value: str) -> str:
+    """``value`` for a LIKE with ESCAPE '/', as SQLAlchemy's autoescape writes it."""
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _any_of(name: str, column: Any, values: Sequence[Any]) -> Term:
+    names = [f"f_{name}_{i}" for i in range(len(values))]
+    return Term(
+        (name, len(names)),
+        dict(zip(names, map(_plain, values), strict=True)),
+        lambda: column.in_([bindparam(n, type_=column.type) for n in names]),
+    )
+
+
+def _one(name: str, value: Any, clause: Callable[[Any], ColumnElement[bool]], type_: Any) -> Term:
+    key = f"f_{name}"
+    return Term(name, {key: value}, lambda: clause(bindparam(key, type_=type_)))
+
+
+def _prefix(name: str, column: Any, value: str) -> Term:
+    return _one(name, _escape_like(value), lambda p: column.startswith(p, escape="/"), String())
+
+
+def _terms(f: ProjectFilters) -> list[Term]:
+    """The list's filters as terms of its WHERE clause: adding a filter is one entry here (and
+    its query parameter in app/routers/project_params.py)."""
+    p = Project
+    terms: list[Term] = []
     if f.status:
-        stmt = stmt.where(Project.status.in_(f.status))
+        terms.append(_any_of("status", p.status, f.status))
     if f.objective:
-        stmt = stmt.where(Project.objective.in_(f.objective))
+        terms.append(_any_of("objective", p.objective, f.objective))
     if f.categories:
-        wanted = CATEGORIES.exact_mask(f.categories)
-        stmt = stmt.where(Project.categories_mask.op("&")(wanted) != 0)
+        mask = CATEGORIES.exact_mask(f.categories)
+        terms.append(
+            _one("categories", mask, lambda m: p.categories_mask.op("&")(m) != 0, Integer())
+        )
     if f.region_code:
-        stmt = stmt.where(Project.region_code.startswith(f.region_code, autoescape=True))
+        terms.append(_prefix("region_code", p.region_code, f.region_code))
     if f.industry_code:
-        stmt = stmt.where(Project.industry_code.startswith(f.industry_code, autoescape=True))
+        terms.append(_prefix("industry_code", p.industry_code, f.industry_code))
     if f.pilot_id is not None:
-        stmt = stmt.where(Project.pilot_id == f.pilot_id)
+        terms.append(_one("pilot_id", f.pilot_id, lambda v: p.pilot_id == v, p.pilot_id.type))
     if f.construction_status:
-        stmt = stmt.where(Project.construction_status.in_(f.construction_status))
+        terms.append(_any_of("construction_status", p.construction_status, f.construction_status))
     if f.financing_types:
-        wanted = FINANCING_TYPES.mask(f.financing_types)
-        stmt = stmt.where(Project.financing_types_mask.op("&")(wanted) != 0)
+        mask = FINANCING_TYPES.mask(f.financing_types)
+        terms.append(
+            _one(
+                "financing_types", mask, lambda m: p.financing_types_mask.op("&")(m) != 0, Integer()
+            )
+        )
+    need = p.financing_need
     if f.need_min is not None:
-        stmt = stmt.where(Project.financing_need >= f.need_min)
+        terms.append(_one("need_min", f.need_min, lambda v: need >= v, need.type))
     if f.need_max is not None:
-        stmt = stmt.where(Project.financing_need <= f.need_max)
+        terms.append(_one("need_max", f.need_max, lambda v: need <= v, need.type))
     if f.two_high is not None:
-        stmt = stmt.where(Project.is_two_high.is_(f.two_high))
+        # A constant of the shape: a boolean literal per value, as is_() writes it.
+        two_high = f.two_high
+        terms.append(Term(("two_high", two_high), {}, lambda: p.is_two_high.is_(two_high)))
     if f.two_high_outcome:
-        stmt = stmt.where(Project.two_high_outcome.in_([o.value for o in f.two_high_outcome]))
+        terms.append(_any_of("two_high_outcome", p.two_high_outcome, f.two_high_outcome))
     if f.two_high_transition is not None:
-        transition = Project.two_high_outcome == TwoHighOutcome.two_high_transition.value
-        stmt = stmt.where(transition if f.two_high_transition else ~transition)
+        transition = TwoHighOutcome.two_high_transition.value
+        terms.append(
+            _one(
+                f"two_high_transition_{f.two_high_transition}",
+                transition,
+                (lambda v: p.two_high_outcome == v)
+                if f.two_high_transition
+                else (lambda v: p.two_high_outcome != v),
+                String(),
+            )
+        )
     if f.q:
-        stmt = stmt.where(
-            or_(
-                Project.name.icontains(f.q, autoescape=True),
-                Project.summary.icontains(f.q, autoescape=True),
+        text = _escape_like(f.q)
+        terms.append(
+            Term(
+                "q",
+                {"f_q_name": text, "f_q_summary": text},
+                lambda: or_(
+                    p.name.icontains(bindparam("f_q_name", type_=String()), escape="/"),
+                    p.summary.icontains(bindparam("f_q_summary", type_=String()), escape="/"),
+                ),
             )
         )
     if f.bbox is not None:
-        stmt = stmt.where(places.bbox_clause(f.bbox))
+        terms.append(places.bbox_term(f.bbox))
+    stamp = p.updated_at
     if f.updated_since is not None:
-        stmt = stmt.where(Project.updated_at >= f.updated_since)
+        terms.append(_one("updated_since", f.updated_since, lambda v: stamp >= v, stamp.type))
     if f.updated_until is not None:
-        stmt = stmt.where(Project.updated_at <= f.updated_until)
+        terms.append(_one("updated_until", f.updated_until, lambda v: stamp <= v, stamp.type))
     if f.flag is not None:
-        stmt = stmt.where(integrity.flag_clause(f.flag_basis))
-    return stmt
+        # The flag's clause holds what the service resolved for this request (bounds, ids):
+        # a statement of its own, never kept (shape None).
+        basis = f.flag_basis
+        terms.append(Term(None, {}, lambda: integrity.flag_clause(basis)))
+    return terms
+
+
+def visibility_key(principal: Principal) -> Hashable:
+    """What ``readable_clause`` depends on: principals alike in it share statements."""
+    return (principal.role, principal.region_prefixes, principal.pilot_id)
+
+
+_LIST_STATEMENTS = Statements("projects")
+
+
+def list_statement(
+    principal: Principal, filters: ProjectFilters, sort: str, cursor: str | None, limit: int
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The page's statement (built once per shape, then reused) and its parameters."""
+    keys = SORTS[sort]
+    terms = _terms(filters)
+    params: dict[str, Any] = {"limit": limit + 1}
+    for term in terms:
+        params.update(term.params)
+    if cursor:
+        params.update(cursor_params(keys, decode_cursor(cursor, sort, keys)))
+    shape = (visibility_key(principal), tuple(t.shape for t in terms), sort, bool(cursor))
+
+    def build() -> Select[Any]:
+        stmt = _LIST_BASE.where(readable_clause(principal), *(t.clause() for t in terms))
+        return paginate_bound(stmt, keys, bool(cursor))
+
+    if any(t.shape is None for t in terms):
+        return build(), params
+    return _LIST_STATEMENTS.get(shape, build), params
+
+
+_KEY_INDEX = {column.key: i for i, column in enumerate(LIST_COLUMNS)}
+ID_INDEX = _KEY_INDEX["id"]
+"""Where a list row holds the project's id (rows are read by index: driver records or rows)."""
+
+
+async def list_rows_on(
+    connection: AsyncConnection,
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None, datetime | None]:
+    """One page of visible projects as plain rows (``LIST_COLUMNS`` in order), the cursor of
+    the next page, and for an ``updated_since`` read its watermark (app/repositories/feed.py):
+    the next read's ``updated_since``. The first page fixes it, the cursor carries it to the
+    others. Runs on ``connection``: the session's, or one of its own for a public read."""
+    keys = SORTS[sort]
+    if filters.updated_since is not None and filters.updated_until is None:
+        until = cursor_until(cursor) if cursor else None
+        if until is None:
+            until = await updated_until(connection, Project.updated_at, filters.updated_since)
+        filters = replace(filters, updated_until=until)
+    stmt, params = list_statement(principal, filters, sort, cursor, limit)
+    rows = list(await fetch(connection, stmt, params))
+    indexes = [_KEY_INDEX[k.column.key] for k in keys]
+    after = next_cursor(
+        rows, keys, limit, sort, lambda r: [r[i] for i in indexes], filters.updated_until
+    )
+    return rows[:limit], after, filters.updated_until
 
 
 async def list_rows(
@@ -206,34 +359,14 @@ async def list_rows(
     cursor: str | None,
     limit: int,
 ) -> tuple[list[Any], str | None, datetime | None]:
-    """One page of visible projects as plain rows, the cursor of the next page, and for an
-    ``updated_since`` read its watermark (app/repositories/feed.py): the next read's
-    ``updated_since``. The first page fixes it, the cursor carries it to the others."""
-    keys = SORTS[sort]
-    # Core execution on the session's connection: plain rows, none of the ORM's per-row work.
+    """``list_rows_on`` the session's connection."""
     # A public list on PostgreSQL needs no transaction (one statement, two for an updated_since
     # read, each with a snapshot of its own): autocommit spares the BEGIN/COMMIT round trips.
     if not session.in_transaction() and session.get_bind().dialect.name == "postgresql":
         connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
         connection = await session.connection()
-    if filters.updated_since is not None and filters.updated_until is None:
-        until = cursor_until(cursor) if cursor else None
-        if until is None:
-            until = await updated_until(connection, Project.updated_at, filters.updated_since)
-        filters = replace(filters, updated_until=until)
-    base = _LIST_BASE.where(readable_clause(principal))
-    stmt = paginate(_filtered(base, filters), keys, cursor, limit, sort)
-    rows = list((await connection.execute(stmt)).all())
-    after = next_cursor(
-        rows,
-        keys,
-        limit,
-        sort,
-        lambda r: [r._mapping[k.column.key] for k in keys],
-        filters.updated_until,
-    )
-    return rows[:limit], after, filters.updated_until
+    return await list_rows_on(connection, principal, filters, sort=sort, cursor=cursor, limit=limit)
 
 
 async def feed_bound(session: AsyncSession, filters: ProjectFilters) -> ProjectFilters:

@@ -4,15 +4,18 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
+from app.models import Role
 from app.openapi import KEY_OPTIONAL
 from app.responses import json_response
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
+from app.routers.public_read import PublicRead, declared_route
 from app.routers.query_types import UPDATED_UNTIL_DOC, updated_until_header
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.project import (
@@ -33,6 +36,11 @@ IfMatch = Annotated[
         description='The ETag of the project this write is based on, e.g. "3" (required).',
     ),
 ]
+
+
+# The roles that write a project (its region; the reviewer and the administrator move it along
+# its lifecycle): their view of it is the row's, so its version tells when it changed.
+_WRITERS = frozenset({Role.region, Role.reviewer, Role.admin})
 
 
 def _project_response(body: dict[str, Any], status_code: int = 200) -> Response:
@@ -93,6 +101,13 @@ async def list_projects(
     return json_response(page, headers=updated_until_header(until))
 
 
+async def public_list_projects(connection: AsyncConnection, args: dict[str, Any]) -> Response:
+    """``list_projects`` for the public (app/routers/public_read.py): the same arguments, read
+    from the query string at once, on a connection of its own."""
+    page, until = await projects.list_public(connection, **args)
+    return json_response(page, headers=updated_until_header(until))
+
+
 @router.get(
     "/projects/{project_id}",
     openapi_extra=KEY_OPTIONAL,
@@ -104,8 +119,13 @@ async def list_projects(
 async def get_project(
     project_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    """One project as the caller may see it, with its ETag."""
-    return _project_response(await projects.get(session, principal, project_id))
+    """One project as the caller may see it, with its ETag; `If-None-Match` with the current
+    ETag answers 304 with no body. For a key that may write or move the project the ETag is its
+    version (send it as `If-Match`); for the public and institutions it is a hash of the answer."""
+    body = await projects.get(session, principal, project_id)
+    if principal.role in _WRITERS:
+        return _project_response(body)
+    return json_response(body)
 
 
 @router.patch(
@@ -228,3 +248,14 @@ async def review_project_revision(
         session, principal, project_id, revision_id, action, body
     )
     return RevisionRead.model_validate(revision)
+
+
+# The public reads served ahead of FastAPI's dependencies (app/routers/public_read.py).
+# A flag filter is for reviewers: the declared route answers the public its 401.
+PUBLIC_READS = [
+    PublicRead(
+        declared_route(router, list_projects),
+        public_list_projects,
+        takes=lambda kwargs: kwargs["filters"].flag is None,
+    )
+]

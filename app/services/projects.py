@@ -8,10 +8,10 @@ from typing import Any
 
 import pydantic
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.auth import Principal
+from app.auth import ANONYMOUS, Principal
 from app.errors import (
     Conflict,
     Forbidden,
@@ -94,11 +94,29 @@ async def list_projects(
     rows, after, until = await repo.list_rows(
         session, principal, filters, sort=sort, cursor=cursor, limit=limit
     )
-    granted = await repo.contact_grants(session, principal, [r.id for r in rows])
+    at = repo.ID_INDEX
+    granted = await repo.contact_grants(session, principal, [r[at] for r in rows])
     page = {
-        "items": [to_json(r, principal, granted=r.id in granted) for r in rows],
+        "items": [to_json(r, principal, granted=r[at] in granted) for r in rows],
         "next_cursor": after,
     }
+    return page, until
+
+
+async def list_public(
+    connection: AsyncConnection,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[dict[str, Any], datetime | None]:
+    """``list_projects`` for the public, on a connection of its own (no session: the public is
+    granted no contact and holds no key)."""
+    rows, after, until = await repo.list_rows_on(
+        connection, ANONYMOUS, filters, sort=sort, cursor=cursor, limit=limit
+    )
+    page = {"items": [to_json(r, ANONYMOUS) for r in rows], "next_cursor": after}
     return page, until
 
 

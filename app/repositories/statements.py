@@ -1,0 +1,148 @@
+"""Statements built once per shape and reused: the read path of the lists.
+
+A list request states values (filters, a cursor, a page size), but its statement depends only on
+the request's *shape*: which filters are given (and how many values a list filter has), the
+sort, whether a cursor is given, and the caller's visibility. Building a 40-column select with
+its clauses cost more than running the indexed query, so each shape's statement is built once,
+with bind parameters, and later requests only bind their values. A reused statement also keeps
+its compiled form in SQLAlchemy's compiled cache (its cache key is memoised on the object), so
+neither construction nor compilation is paid per request.
+
+On PostgreSQL a statement is also compiled once (``DriverPlan``) and run straight on the asyncpg
+connection: SQLAlchemy's execution context and result objects were the larger part of what a list
+page cost beyond the floor. asyncpg returns the columns' own Python values (the engine's JSON
+codec decodes JSON on the connection), so no result processing is skipped; the bind values go
+through their types' bind processors as SQLAlchemy would send them. SQLite keeps SQLAlchemy's
+execution (its driver has no such shortcut: each call is a thread hop either way).
+
+A list's repository describes each filter as a ``Term``; ``Statements`` keeps the statements.
+"""
+
+import logging
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger("climatelib.statements")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One condition of a list's WHERE clause: ``shape`` says what its statement depends on,
+    ``params`` its values by bind parameter name, and ``build`` makes its clause, with bind
+    parameters of those names (called only when a statement of a new shape is built)."""
+
+    shape: Hashable
+    params: dict[str, Any]
+    build: Callable[[], ColumnElement[bool]]
+
+    def clause(self) -> ColumnElement[bool]:
+        return self.build()
+
+
+class Statements:
+    """A list's statements by shape. Bounded: shapes are few (the filters a client combines, the
+    keys' visibilities), and past ``limit`` the cache starts afresh rather than grow."""
+
+    def __init__(self, name: str, limit: int = 2048) -> None:
+        self.name = name
+        self.limit = limit
+        self._by_shape: dict[Hashable, Select[Any]] = {}
+        self._lock = Lock()
+
+    def get(self, shape: Hashable, build: Callable[[], Select[Any]]) -> Select[Any]:
+        stmt = self._by_shape.get(shape)
+        if stmt is None:
+            stmt = build()
+            with self._lock:
+                if len(self._by_shape) >= self.limit:
+                    self._by_shape.clear()
+                self._by_shape[shape] = stmt
+        return stmt
+
+    def __len__(self) -> int:
+        return len(self._by_shape)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverPlan:
+    """A statement compiled for asyncpg: its SQL, its bind names in the driver's order, the
+    values fixed at build (processed), and the bind processors of the others."""
+
+    sql: str
+    order: tuple[str, ...]
+    fixed: Mapping[str, Any]
+    processors: Mapping[str, Callable[[Any], Any] | None]
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for name in self.order:
+            if name in self.fixed:
+                values.append(self.fixed[name])
+                continue
+            value = params[name]
+            process = self.processors[name]
+            values.append(value if process is None or value is None else process(value))
+        return values
+
+
+_PLANS: dict[int, tuple[Select[Any], DriverPlan | None]] = {}
+_PLANS_LOCK = Lock()
+
+
+def driver_plan(stmt: Select[Any], dialect: Dialect) -> DriverPlan | None:
+    """The statement compiled once for the driver; None when it cannot run that way (a bind
+    expanded at execution, such as an IN of a list value)."""
+    held = _PLANS.get(id(stmt))
+    if held is not None and held[0] is stmt:
+        return held[1]
+    compiled = stmt.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ())
+    plan: DriverPlan | None = None
+    if "POSTCOMPILE" not in compiled.string and order:
+        binds = {name: compiled.binds[name] for name in order}
+        processors = {n: b.type._cached_bind_processor(dialect) for n, b in binds.items()}
+        fixed = {}
+        for name, bind in binds.items():
+            if bind.value is not None or not bind.required:
+                value = bind.effective_value
+                process = processors[name]
+                fixed[name] = value if process is None or value is None else process(value)
+        plan = DriverPlan(compiled.string, order, fixed, processors)
+    with _PLANS_LOCK:
+        if len(_PLANS) >= 4096:
+            _PLANS.clear()
+        _PLANS[id(stmt)] = (stmt, plan)
+    return plan
+
+
+async def fetch(
+    connection: AsyncConnection, stmt: Select[Any], params: Mapping[str, Any]
+) -> Sequence[Any]:
+    """The rows of ``stmt`` with ``params``: on PostgreSQL straight from asyncpg (records, read
+    by index like rows), elsewhere through SQLAlchemy."""
+    dialect = connection.dialect
+    # A statement hook on the engine (tests inject failures so) sees every statement: with one
+    # listening, statements go through SQLAlchemy.
+    hooked = bool(connection.sync_connection.dispatch.before_cursor_execute)  # type: ignore[union-attr]
+    if dialect.driver == "asyncpg" and not hooked:
+        plan = driver_plan(stmt, dialect)
+        if plan is not None:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                records: Sequence[Any] = await driver.fetch(plan.sql, *plan.args(params))
+            except Exception as exc:
+                # The driver's own errors say nothing SQLAlchemy would: run the statement the
+                # usual way, whose error marks a lost connection (and the database being away:
+                # 503) or says what failed, as every other read's does.
+                log.debug("driver read failed, read again through SQLAlchemy: %r", exc)
+            else:
+                return records
+    rows: Sequence[Any] = (await connection.execute(stmt, params)).all()
+    return rows
