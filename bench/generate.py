@@ -34,6 +34,7 @@ from stdnum.cn import uscc as uscc_module
 from app.models import Base, Institution, LibrarySequence, Project
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.regions import RegionLevel, region_table
+from app.reference.taxonomy import taxonomy_version
 from app.services.screening import fuel_required, screen
 
 # The first batch of pilots (环气候函〔2022〕50号) by the codes they cover (REFERENCE.md).
@@ -65,6 +66,8 @@ PILOT_CODES: tuple[tuple[str, ...], ...] = (
 # Relative weight of a province outside the pilots (large economies push more projects).
 PROVINCE_WEIGHTS = {"44": 6, "32": 5, "33": 5, "37": 4, "51": 3, "41": 3, "42": 3, "35": 3}
 
+EXIT_REASONS = ("completed", "financing_fulfilled", "cancelled", "non_compliant")
+TAXONOMY_VERSION = taxonomy_version()
 STATUS_WEIGHTS_REST = {
     "submitted": 25,
     "recommended": 15,
@@ -291,6 +294,13 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             "contact_phone": f"138{rng.randint(0, 99_999_999):08d}",
             "contact_email": f"contact{i}@example.cn",
             "status": status,
+            # Exits spread over the reasons, so the figures' benefit rule (cancelled and
+            # non-compliant exits count no benefit) has something to leave out.
+            "exit_reason": EXIT_REASONS[i % len(EXIT_REASONS)] if status == "exited" else None,
+            "pilot_id": None,
+            "primary_category": first,
+            "classifications": [],
+            "taxonomy_version": TAXONOMY_VERSION,
             # The service's own screening, so stored reasons have the shape the API reads.
             "fuel": fuel,
             "capacity_replacement": False,
