@@ -21,7 +21,7 @@ from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
 from app.repositories import projects as projects_repo
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
-from app.schemas.common import Page
+from app.schemas.common import money_str
 from app.schemas.matching import (
     ExplanationItem,
     MatchRead,
@@ -32,7 +32,7 @@ from app.schemas.matching import (
 )
 from app.services import products
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, criteria_of
-from app.services.matching.eligibility import eligible_positions, match_all, passes
+from app.services.matching.eligibility import accepting, eligible_positions, match_all
 from app.services.matching.explanation import Explanation, explain, explain_many
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
@@ -80,6 +80,39 @@ def _product_card(entry: ProductEntry | Product) -> ProductCard:
         rate_min=entry.rate_min,
         rate_max=entry.rate_max,
     )
+
+
+def _project_card_json(row: Any) -> dict[str, Any]:
+    """``_project_card`` as the JSON the response model writes (a ranked list's hot path)."""
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "library_code": row.library_code,
+        "region_code": row.region_code,
+        "objective": row.objective,
+        "categories": CATEGORIES.decode(row.categories_mask),
+        "construction_status": row.construction_status,
+        "financing_need": money_str(row.financing_need),
+        "financing_secured": money_str(row.financing_secured),
+        "remaining_need": money_str(row.financing_need - row.financing_secured),
+        "tenor_months": row.tenor_months,
+    }
+
+
+def _rate(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.3f}"
+
+
+def _product_card_json(entry: ProductEntry) -> dict[str, Any]:
+    """``_product_card`` as the JSON the response model writes."""
+    return {
+        "id": str(entry.id),
+        "name": entry.name,
+        "type": str(entry.type),
+        "institution_id": str(entry.institution_id),
+        "rate_min": _rate(entry.rate_min),
+        "rate_max": _rate(entry.rate_max),
+    }
 
 
 _EXPLANATION = TypeAdapter(list[ExplanationItem])
@@ -153,8 +186,10 @@ async def product_matches(
     cursor: str | None,
     limit: int,
     with_explanation: bool,
-) -> Page[MatchRead]:
-    """The library projects the product accepts, best first (score, then id)."""
+) -> dict[str, Any]:
+    """The library projects the product accepts, best first (score, then id): a page of
+    ``MatchRead`` as plain JSON values (the route encodes them; a test holds them to the model).
+    """
     product = await _own_product(session, principal, product_id)
     snap = await snapshot(session)
     lib = snap.library
@@ -179,22 +214,24 @@ async def product_matches(
     explanations = (
         explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
     )
+    product_id_text = str(product.id)
     items = [
-        MatchRead(
-            project_id=pid,
-            product_id=product.id,
-            eligible=True,
-            score=int(scored.score_centi[i]) / 100,
-            explanation=_items(explanations[k]) if explanations is not None else [],
-            project=_project_card(cards[pid]) if pid in cards else None,
-        )
+        {
+            "project_id": str(pid),
+            "product_id": product_id_text,
+            "eligible": True,
+            "score": int(scored.score_centi[i]) / 100,
+            "explanation": explanations[k].items if explanations is not None else [],
+            "project": _project_card_json(cards[pid]) if pid in cards else None,
+            "product": None,
+        }
         for k, (i, pid) in enumerate(zip(page, ids, strict=True))
     ]
     next_cursor = None
     if more and page.size:
         last = page[-1]
         next_cursor = encode_cursor("score", [int(scored.score_centi[last]), ids[-1].hex])
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # --- a project's ranked eligible products -------------------------------------------------------
@@ -245,8 +282,9 @@ async def project_matches(
     *,
     cursor: str | None,
     limit: int,
-) -> Page[MatchRead]:
-    """The active products that accept the project, best first (score, lower rate, id)."""
+) -> dict[str, Any]:
+    """The active products that accept the project, best first (score, lower rate, id): a page
+    of ``MatchRead`` as plain JSON values, like ``product_matches``."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
     await _project_for_matches(session, principal, project_id)
@@ -254,14 +292,11 @@ async def project_matches(
     after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
     if position is None:
-        return Page[MatchRead](items=[])
+        return {"items": [], "next_cursor": None}
     day = today()
     found: list[tuple[tuple[int, Decimal, str], ProductEntry, Explanation]] = []
-    for entry in snap.products:
-        if not entry.criteria.is_valid_on(day):
-            continue
-        if not passes(snap.library, entry.criteria, position, day):
-            continue
+    for k in accepting(snap.catalogue, snap.library, position, day):
+        entry = snap.products[int(k)]
         explanation = explain(
             snap.library,
             entry.criteria,
@@ -275,20 +310,22 @@ async def project_matches(
         if after is None or key > after:
             found.append((key, entry, explanation))
     found.sort(key=lambda t: t[0])
+    project_id_text = str(project_id)
     items = [
-        MatchRead(
-            project_id=project_id,
-            product_id=entry.id,
-            eligible=True,
-            score=explanation.score,
-            explanation=_items(explanation),
-            product=_product_card(entry),
-        )
+        {
+            "project_id": project_id_text,
+            "product_id": str(entry.id),
+            "eligible": True,
+            "score": explanation.score,
+            "explanation": explanation.items,
+            "project": None,
+            "product": _product_card_json(entry),
+        }
         for _key, entry, explanation in found[:limit]
     ]
     more = len(found) > limit
     next_cursor = encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # --- one pair, explained ------------------------------------------------------------------------
