@@ -294,35 +294,35 @@ async def project_matches(
     if position is None:
         return {"items": [], "next_cursor": None}
     day = today()
-    found: list[tuple[tuple[int, Decimal, str], ProductEntry, Explanation]] = []
-    for k in accepting(snap.catalogue, snap.library, position, day):
+    lib = snap.library
+    at = np.array([position], dtype=np.intp)
+    # Score every accepting product (the same ``score`` as the explanation's), rank, and
+    # explain only the page: with 20,000 products a project has hundreds of eligible ones.
+    found: list[tuple[tuple[int, Decimal, str], ProductEntry, ClimateBest]] = []
+    for k in accepting(snap.catalogue, lib, position, day):
         entry = snap.products[int(k)]
-        explanation = explain(
-            snap.library,
-            entry.criteria,
-            position,
-            day,
-            best=_climate_best(snap, entry, day),
-        )
-        score_centi = round((explanation.score or 0.0) * 100)
+        best = _climate_best(snap, entry, day)
+        score_centi = int(score(lib, entry.criteria, at, best).score_centi[0])
         rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
         key = (-score_centi, rate, entry.id.hex)
         if after is None or key > after:
-            found.append((key, entry, explanation))
+            found.append((key, entry, best))
     found.sort(key=lambda t: t[0])
     project_id_text = str(project_id)
-    items = [
-        {
-            "project_id": project_id_text,
-            "product_id": str(entry.id),
-            "eligible": True,
-            "score": explanation.score,
-            "explanation": explanation.items,
-            "project": None,
-            "product": _product_card_json(entry),
-        }
-        for _key, entry, explanation in found[:limit]
-    ]
+    items = []
+    for _key, entry, best in found[:limit]:
+        explanation = explain(lib, entry.criteria, position, day, best=best)
+        items.append(
+            {
+                "project_id": project_id_text,
+                "product_id": str(entry.id),
+                "eligible": True,
+                "score": explanation.score,
+                "explanation": explanation.items,
+                "project": None,
+                "product": _product_card_json(entry),
+            }
+        )
     more = len(found) > limit
     next_cursor = encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
     return {"items": items, "next_cursor": next_cursor}
