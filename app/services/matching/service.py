@@ -31,12 +31,18 @@ from app.schemas.matching import (
     ProjectCard,
 )
 from app.services import products
-from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, criteria_of
+from app.services.matching.criteria import (
+    CONSTRUCTION_CODES,
+    OBJECTIVE_CODES,
+    Criteria,
+    criteria_of,
+)
 from app.services.matching.eligibility import accepting, eligible_positions, match_all
 from app.services.matching.explanation import Explanation, explain, explain_many
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
     ClimateBest,
+    Cursor,
     Scored,
     climate_best,
     cursor_of,
@@ -193,8 +199,54 @@ async def product_matches(
     product = await _own_product(session, principal, product_id)
     snap = await snapshot(session)
     lib = snap.library
-    criteria = criteria_of(product)
-    day = today()
+    after = None
+    if cursor:
+        score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
+        after = cursor_of(score_centi, _uuid_of_hex(project_hex))
+    ranked = ranked_projects(
+        lib, criteria_of(product), filters, after, limit, today(), with_explanation
+    )
+    ids, more, explanations = ranked.ids, ranked.more, ranked.explanations
+    cards = await repo.project_cards(session, ids)
+    product_id_text = str(product.id)
+    items = [
+        {
+            "project_id": str(pid),
+            "product_id": product_id_text,
+            "eligible": True,
+            "score": score_centi / 100,
+            "explanation": explanations[k].items if explanations is not None else [],
+            "project": _project_card_json(cards[pid]) if pid in cards else None,
+            "product": None,
+        }
+        for k, (score_centi, pid) in enumerate(zip(ranked.scores_centi, ids, strict=True))
+    ]
+    next_cursor = None
+    if more and ids:
+        next_cursor = encode_cursor("score", [ranked.scores_centi[-1], ids[-1].hex])
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@dataclass(frozen=True)
+class RankedProjects:
+    """One page of a product's ranked projects, from the matcher's memory alone."""
+
+    ids: list[uuid.UUID]
+    scores_centi: list[int]
+    explanations: list[Explanation] | None
+    more: bool
+
+
+def ranked_projects(
+    lib: Library,
+    criteria: Criteria,
+    filters: ProjectFilters,
+    after: Cursor | None,
+    limit: int,
+    day: date,
+    with_explanation: bool = True,
+) -> RankedProjects:
+    """The page after ``after`` of the projects ``criteria`` accept, best first (score, id)."""
     positions = eligible_positions(lib, criteria, day)
     best = climate_best(lib, positions)
     positions = _filter(lib, positions, filters)
@@ -202,36 +254,18 @@ async def product_matches(
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
-    after = None
-    if cursor:
-        score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
-        after = cursor_of(score_centi, _uuid_of_hex(project_hex))
     chosen = top(lib, scored, after, limit + 1)
-    page, more = chosen[:limit], len(chosen) > limit
-    ids = [lib.ids[int(scored.positions[i])] for i in page]
-    cards = await repo.project_cards(session, ids)
+    page = chosen[:limit]
     page_positions = [int(scored.positions[i]) for i in page]
     explanations = (
         explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
     )
-    product_id_text = str(product.id)
-    items = [
-        {
-            "project_id": str(pid),
-            "product_id": product_id_text,
-            "eligible": True,
-            "score": int(scored.score_centi[i]) / 100,
-            "explanation": explanations[k].items if explanations is not None else [],
-            "project": _project_card_json(cards[pid]) if pid in cards else None,
-            "product": None,
-        }
-        for k, (i, pid) in enumerate(zip(page, ids, strict=True))
-    ]
-    next_cursor = None
-    if more and page.size:
-        last = page[-1]
-        next_cursor = encode_cursor("score", [int(scored.score_centi[last]), ids[-1].hex])
-    return {"items": items, "next_cursor": next_cursor}
+    return RankedProjects(
+        ids=[lib.ids[i] for i in page_positions],
+        scores_centi=[int(scored.score_centi[i]) for i in page],
+        explanations=explanations,
+        more=len(chosen) > limit,
+    )
 
 
 # --- a project's ranked eligible products -------------------------------------------------------
@@ -293,12 +327,38 @@ async def project_matches(
     position = snap.library.position.get(project_id)
     if position is None:
         return {"items": [], "next_cursor": None}
-    day = today()
+    page, more = ranked_products(snap, position, after, limit, today())
+    project_id_text = str(project_id)
+    items = [
+        {
+            "project_id": project_id_text,
+            "product_id": str(entry.id),
+            "eligible": True,
+            "score": explanation.score,
+            "explanation": explanation.items,
+            "project": None,
+            "product": _product_card_json(entry),
+        }
+        for _key, entry, explanation in page
+    ]
+    next_cursor = encode_cursor("score_rate", list(page[-1][0])) if more else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+ProductKey = tuple[int, Decimal, str]
+"""A project's list order: (-score in hundredths, indicative rate_min, product id hex)."""
+
+
+def ranked_products(
+    snap: Snapshot, position: int, after: Any, limit: int, day: date
+) -> tuple[list[tuple[ProductKey, ProductEntry, Explanation]], bool]:
+    """The page after ``after`` of the products that accept the project at ``position``, best
+    first, each explained; and whether more follow."""
     lib = snap.library
     at = np.array([position], dtype=np.intp)
     # Score every accepting product (the same ``score`` as the explanation's), rank, and
     # explain only the page: with 20,000 products a project has hundreds of eligible ones.
-    found: list[tuple[tuple[int, Decimal, str], ProductEntry, ClimateBest]] = []
+    found: list[tuple[ProductKey, ProductEntry, ClimateBest]] = []
     for k in accepting(snap.catalogue, lib, position, day):
         entry = snap.products[int(k)]
         best = _climate_best(snap, entry, day)
@@ -308,24 +368,11 @@ async def project_matches(
         if after is None or key > after:
             found.append((key, entry, best))
     found.sort(key=lambda t: t[0])
-    project_id_text = str(project_id)
-    items = []
-    for _key, entry, best in found[:limit]:
-        explanation = explain(lib, entry.criteria, position, day, best=best)
-        items.append(
-            {
-                "project_id": project_id_text,
-                "product_id": str(entry.id),
-                "eligible": True,
-                "score": explanation.score,
-                "explanation": explanation.items,
-                "project": None,
-                "product": _product_card_json(entry),
-            }
-        )
-    more = len(found) > limit
-    next_cursor = encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
-    return {"items": items, "next_cursor": next_cursor}
+    page = [
+        (key, entry, explain(lib, entry.criteria, position, day, best=best))
+        for key, entry, best in found[:limit]
+    ]
+    return page, len(found) > limit
 
 
 # --- one pair, explained ------------------------------------------------------------------------
