@@ -37,8 +37,9 @@ async def get_stats_overview(
     with no personal data. Per category a project counts under its primary_category
     (category_mentions count every listed one); climate benefits leave out exits as cancelled
     or non_compliant; financing separates offered, signed, disbursed and outstanding amounts.
-    The public figures are kept current: an answer reflects every write committed before the
-    request (or, while the figures are being recomputed, confirmed current within half a second).
+    The public figures are kept current: an answer reflects every write committed half a second
+    before the request started (the figures each process keeps are confirmed against the change
+    log at most every quarter second, and recomputed once per change).
     """
     if stats.coverage_is_public(principal):
         # A measured hot path: the kept figures' JSON, encoded once per recomputation.
