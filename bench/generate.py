@@ -66,6 +66,8 @@ PILOT_CODES: tuple[tuple[str, ...], ...] = (
 # Relative weight of a province outside the pilots (large economies push more projects).
 PROVINCE_WEIGHTS = {"44": 6, "32": 5, "33": 5, "37": 4, "51": 3, "41": 3, "42": 3, "35": 3}
 
+EXIT_REASONS = ("completed", "financing_fulfilled", "cancelled", "non_compliant")
+TAXONOMY_VERSION = taxonomy_version()
 STATUS_WEIGHTS_REST = {
     "submitted": 25,
     "recommended": 15,
@@ -292,6 +294,13 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
             "contact_phone": f"138{rng.randint(0, 99_999_999):08d}",
             "contact_email": f"contact{i}@example.cn",
             "status": status,
+            # Exits spread over the reasons, so the figures' benefit rule (cancelled and
+            # non-compliant exits count no benefit) has something to leave out.
+            "exit_reason": EXIT_REASONS[i % len(EXIT_REASONS)] if status == "exited" else None,
+            "pilot_id": None,
+            "primary_category": first,
+            "classifications": [],
+            "taxonomy_version": TAXONOMY_VERSION,
             # The service's own screening, so stored reasons have the shape the API reads.
             "fuel": fuel,
             "capacity_replacement": False,
@@ -633,3 +642,61 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the national scale, in process (no database) ----------------------------------------------
+
+
+def matching_rows(spec: Spec) -> Iterator[Any]:
+    """The matcher's columns (``ProjectRow``) of the library projects ``project_rows`` would write,
+    one at a time: a million projects without a million dicts alive at once."""
+    from app.repositories.matching import ProjectRow
+
+    for r in project_rows(spec):
+        if r["status"] != "in_library":
+            continue
+        remaining = r["financing_need"] - r["financing_secured"]
+        yield ProjectRow(
+            id=r["id"],
+            region_code=r["region_code"],
+            objective=r["objective"],
+            categories_mask=r["categories_mask"],
+            financing_types_mask=r["financing_types_mask"],
+            construction_status=r["construction_status"],
+            remaining_cents=int(remaining * 100),
+            tenor_months=r["tenor_months"],
+            emission_reduction_tco2e=r["annual_emission_reduction_tco2e"],
+            carbon_sink_tco2e=r["annual_carbon_sink_tco2e"],
+            adaptation_beneficiaries=r["adaptation_beneficiaries"],
+            third_party_verified=r["third_party_verified"],
+            is_two_high=r["is_two_high"],
+            classifications=json.dumps(r["classifications"]),
+        )
+
+
+def product_entries(spec: Spec) -> list[Any]:
+    """The matcher's entries of ``spec.products`` active products (as ``write_products`` would
+    write them), without a database."""
+    from types import SimpleNamespace
+
+    from app.services.matching.criteria import criteria_of
+    from app.services.matching.store import ProductEntry
+
+    rng = random.Random(spec.seed + 1)
+    regions = RegionPicker(rng)
+    owners = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(spec.institutions)]
+    out = []
+    for i in range(spec.products):
+        values = _product_values(rng, owners[i % len(owners)], regions, i)
+        out.append(
+            ProductEntry(
+                id=values["id"],
+                institution_id=values["institution_id"],
+                name=values["name"],
+                type=values["type"],
+                rate_min=values["rate_min"],
+                rate_max=values["rate_max"],
+                criteria=criteria_of(SimpleNamespace(gfc_codes=None, **values)),
+            )
+        )
+    return out

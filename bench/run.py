@@ -17,6 +17,7 @@ is reported as "endpoint not available" and skipped.
 
 import argparse
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -677,9 +678,164 @@ def _rematch_row(db: Database, hook_spec: str, repeat: int) -> Row:
     return Row(name, "in-process", None, load, note=f"{hook_spec}, best of {repeat}", unit="runs/s")
 
 
+# --- the national scale, in process --------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (Linux), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _per_request(samples: Sequence[Callable[[], Any]]) -> dict[str, float]:
+    times = []
+    for call in samples:
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))], 2),
+    }
+
+
+def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
+    """Everything the matcher holds and does per process, at one scale, without a database:
+    the library generated (``bench.generate.matching_rows``), its columns built, their memory
+    traced, the full re-match, and the in-memory part of both ranked lists (50 each, 50 per page).
+    """
+    import tracemalloc
+
+    import numpy as np
+
+    from app.repositories.matching import FeedPosition
+    from app.services.matching import service
+    from app.services.matching.library import Library
+    from app.services.matching.store import Snapshot
+    from bench.generate import matching_rows, product_entries
+
+    started = time.perf_counter()
+    rows = list(matching_rows(spec))
+    products = product_entries(spec)
+    generated = time.perf_counter() - started
+    print(
+        f"  {spec.projects:,}: generated {len(rows):,} library rows in {generated:.1f} s",
+        file=sys.stderr,
+    )
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    library = Library.build(rows)
+    built = time.perf_counter() - started
+    rss_after = _rss_mb()
+    tracemalloc.start()
+    traced = Library.build(rows)
+    library_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del traced
+    snap = Snapshot(library=library, products=products, position=FeedPosition(0))
+    day = service.today()
+    times = []
+    for _ in range(3):
+        snap.climate_best.clear()
+        started = time.perf_counter()
+        service.rematch_snapshot(snap, day)
+        times.append(time.perf_counter() - started)
+    catalogue_started = time.perf_counter()
+    catalogue = snap.catalogue
+    catalogue_seconds = time.perf_counter() - catalogue_started
+    catalogue_bytes = sum(a.nbytes for a in vars(catalogue).values() if isinstance(a, np.ndarray))
+    chosen_products = rng.sample(products, 50)
+    chosen_positions = rng.sample(range(library.size), 50)
+    filters = service.ProjectFilters()
+    product_side = _per_request(
+        [
+            functools.partial(
+                service.ranked_projects, library, entry.criteria, filters, None, 50, day
+            )
+            for entry in chosen_products
+        ]
+    )
+    project_side = _per_request(
+        [
+            functools.partial(service.ranked_products, snap, position, None, 50, day)
+            for position in chosen_positions
+        ]
+    )
+    result = {
+        "projects": spec.projects,
+        "library_projects": library.size,
+        "products": len(products),
+        "generate_seconds": round(generated, 1),
+        "library_build_seconds": round(built, 2),
+        "rematch_seconds": round(min(times), 3),
+        "rematch_runs": [round(t, 3) for t in times],
+        "library_traced_mb": round(library_bytes / 2**20, 1),
+        "library_rss_delta_mb": round(rss_after - rss_before, 1),
+        "catalogue_mb": round(catalogue_bytes / 2**20, 2),
+        "catalogue_build_seconds": round(catalogue_seconds, 3),
+        "rss_mb": round(_rss_mb(), 1),
+        "product_ranked_projects": product_side,
+        "project_ranked_products": project_side,
+    }
+    print(f"  {json.dumps(result)}", file=sys.stderr)
+    del rows
+    return result
+
+
+def national(args: argparse.Namespace) -> dict[str, Any]:
+    """1,000,000 projects × 20,000 products against 100,000 × 2,000, both in this process."""
+    rng = random.Random(2026)
+    small = Spec(projects=100_000, products=2_000)
+    large = Spec(projects=args.projects or 1_000_000, products=args.products or 20_000)
+    rows = [_scale(small, rng), _scale(large, rng)]
+    a, b = rows
+    ratio = {
+        side: round(b[side]["p50_ms"] / a[side]["p50_ms"], 2)
+        for side in ("product_ranked_projects", "project_ranked_products")
+    }
+    targets = [
+        Target(
+            "national re-match (in memory, arrays built)", b["rematch_seconds"], 10.0, "max", "s"
+        ),
+        Target(
+            "national re-match incl. building the columns",
+            b["rematch_seconds"] + b["library_build_seconds"],
+            10.0,
+            "max",
+            "s",
+            "the database read of 1M rows is not included",
+        ),
+        Target("matching cache memory per process", b["library_traced_mb"], 1024.0, "max", "MB"),
+        Target(
+            "product's ranked projects p50 (in memory), national / 100k",
+            ratio["product_ranked_projects"],
+            1.5,
+            "max",
+            "×",
+        ),
+        Target(
+            "project's ranked products p50 (in memory), national / 100k",
+            ratio["project_ranked_products"],
+            1.5,
+            "max",
+            "×",
+        ),
+    ]
+    return {"scales": rows, "targets": targets, "machine": machine()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["postgresql", "sqlite"], required=True)
+    parser.add_argument("--db", choices=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--national",
+        action="store_true",
+        help="1,000,000 projects × 20,000 products against 100,000 × 2,000, the matcher in this "
+        "process (no database, no HTTP): re-match, memory, both ranked lists",
+    )
     parser.add_argument("--projects", type=int, default=None, help="100,000 (5,000 with --quick)")
     parser.add_argument("--products", type=int, default=None, help="2,000 (200 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a small data set, 2 s per load")
@@ -718,6 +874,11 @@ def main() -> None:
         "floor and the service reach once the migrations serve the list's order",
     )
     args = parser.parse_args()
+    if args.national:
+        _national_main(args)
+        return
+    if args.db is None:
+        parser.error("--db is required (or --national)")
     result = run(args)
     print()
     extra = " (+ bench-only list-order index)" if args.order_index else ""
@@ -739,6 +900,40 @@ def main() -> None:
     }
     out.write_text(json.dumps(serialisable, indent=2, default=str))
     print(f"written {Path(out).relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+
+
+def _national_main(args: argparse.Namespace) -> None:
+    result = national(args)
+    print()
+    print("## national scale, in process")
+    print()
+    print(
+        "| figure | "
+        + " | ".join(f"{r['projects']:,} × {r['products']:,}" for r in result["scales"])
+        + " |"
+    )
+    print("|---|" + "---:|" * len(result["scales"]))
+    for key in (
+        "library_projects",
+        "generate_seconds",
+        "library_build_seconds",
+        "rematch_seconds",
+        "library_traced_mb",
+        "library_rss_delta_mb",
+        "catalogue_mb",
+        "rss_mb",
+    ):
+        print(f"| {key} | " + " | ".join(str(r[key]) for r in result["scales"]) + " |")
+    for side in ("product_ranked_projects", "project_ranked_products"):
+        for q in ("p50_ms", "p99_ms"):
+            print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
+    print()
+    print(targets_table(result["targets"]))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"national-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    serialisable = result | {"targets": [t.as_dict() for t in result["targets"]]}
+    out.write_text(json.dumps(serialisable, indent=2, default=str))
+    print(f"written {out}")
 
 
 if __name__ == "__main__":

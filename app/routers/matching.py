@@ -4,11 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.responses import Response
 
 from app.auth import PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import ConstructionStatus, Objective, Role
+from app.responses import json_response
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.matching import MatchRead, PreviewRead, PreviewRequest
 from app.schemas.product import CategoryCode
@@ -44,9 +46,10 @@ async def list_product_matches(
     explain: Annotated[bool, Query(description="Include each pair's explanation.")] = True,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[MatchRead]:
+) -> Response:
     """List the library projects the product accepts, by score (then id); owner or admin."""
-    return await matching.product_matches(
+    # A measured hot path: the service's page is plain JSON values, encoded once by orjson.
+    page = await matching.product_matches(
         session,
         principal,
         product_id,
@@ -61,6 +64,7 @@ async def list_product_matches(
         limit=limit,
         with_explanation=explain,
     )
+    return json_response(page)
 
 
 @router.get(
@@ -76,11 +80,12 @@ async def list_project_matches(
     principal: PrincipalDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[MatchRead]:
+) -> Response:
     """List the active products that accept the project: by score, then lower rate, then id."""
-    return await matching.project_matches(
+    page = await matching.project_matches(
         session, principal, project_id, cursor=cursor, limit=limit
     )
+    return json_response(page)
 
 
 @router.get(

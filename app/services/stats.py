@@ -12,22 +12,29 @@ category under its ``primary_category``, with every listed category in ``categor
 climate benefits leave out exits as cancelled or non-compliant; money, tCO2e and tce are exact
 decimals; financing separates offers, signed contracts, disbursed and outstanding amounts. The
 measures themselves are one table, ``repo.MEASURES``.
+
+How the public overview stays fast and current: ``PublicFigures`` below.
 """
 
+import asyncio
+import time
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import Principal
+from app.auth import ANONYMOUS, Principal
 from app.models import ProjectStatus, Role
 from app.models.flags import CATEGORIES
 from app.models.pilot import PilotStatus
 from app.reference.regions import region_table
 from app.reference.taxonomy import category_codes, category_parents, taxonomy
+from app.repositories import matching as feed
 from app.repositories import stats as repo
 from app.repositories.projects import readable_clause
 from app.schemas.stats import (
@@ -202,6 +209,107 @@ def _by_pilot(rows: Iterable[Any]) -> dict[str, Sums]:
 
 
 async def overview(session: AsyncSession, principal: Principal, period: Period) -> StatsOverview:
+    """The overview the caller may read: the public one from the figures kept current, a key that
+    sees more (an administrator, a region, a reviewer) computed on demand."""
+    if coverage_is_public(principal):
+        return (await public_figures(session).current(session, period)).value
+    return await compute_overview(session, principal, period)
+
+
+async def public_overview_json(session: AsyncSession, period: Period) -> bytes:
+    """The public overview as the JSON the route answers, encoded once per recomputation."""
+    return (await public_figures(session).current(session, period)).body
+
+
+def coverage_is_public(principal: Principal) -> bool:
+    """Whether the caller reads exactly the public's projects (``readable_clause``'s public
+    branch): anonymous callers and institutions."""
+    return principal.role not in (Role.admin, Role.region, Role.reviewer)
+
+
+@dataclass
+class _Kept:
+    """One period's public overview, the change log's position it reflects, and since when
+    (``time.monotonic``) it is known to reflect every committed write."""
+
+    value: StatsOverview
+    body: bytes
+    """``value`` as JSON, exactly as the route's response model encodes it."""
+    position: feed.FeedPosition
+    verified_at: float
+
+
+class PublicFigures:
+    """The public overview, kept per process and recomputed only when a counted write happened.
+
+    The change log (``matching_changes``: the matcher's entries plus the ``figures`` entries of
+    migration 0020) records, in the writing transaction, every write that can move a public figure.
+    A request reads the log past the kept figures' position (one indexed query, at most one row):
+
+    - nothing new: the kept figures reflect every write committed before the request started;
+      they are answered as they are, and confirmed current from that moment.
+    - something new: one task at a time recomputes (a lock); the others wait for it and get its
+      result, unless a recomputation is already under way and the kept figures were confirmed
+      current less than ``LAST_VALUE_SECONDS`` before they arrived: those get the kept figures
+      without touching the database, which is within the contract ("a GET starting 1 s or more
+      after a write's 2xx reflects it").
+
+    A request that arrives less than ``REUSE_SECONDS`` after the kept figures were last confirmed
+    current is answered without reading the log at all: a dashboard polling many times a second
+    costs no query. So 32 concurrent readers never each run the aggregate, and a write shows
+    within ``REUSE_SECONDS`` (the contract allows a second). The position is read before the
+    aggregates, so the figures are at least as new as it.
+    """
+
+    REUSE_SECONDS = 0.25
+    LAST_VALUE_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._kept: dict[Period, _Kept] = {}
+        self.recomputed = 0
+        """How many times the figures were computed (for tests and the benchmark)."""
+
+    async def current(self, session: AsyncSession, period: Period) -> _Kept:
+        """The figures of ``period`` reflecting every write committed before this call."""
+        started = time.monotonic()
+        kept = self._kept.get(period)
+        if kept is not None:
+            age = started - kept.verified_at
+            if age < self.REUSE_SECONDS or (self._lock.locked() and age < self.LAST_VALUE_SECONDS):
+                return kept
+            changes = await feed.changes_since(session, kept.position, 0)
+            if changes.complete:  # with a limit of 0: nothing at all past the position
+                kept.verified_at = max(kept.verified_at, started)
+                return kept
+        async with self._lock:
+            kept = self._kept.get(period)
+            if kept is not None and kept.verified_at >= started:
+                return kept  # recomputed by another request since this one started
+            verified_at = time.monotonic()
+            position = (await feed.changes_since(session, None, 0)).position
+            value = await compute_overview(session, ANONYMOUS, period)
+            body = value.model_dump_json().encode()
+            kept = self._kept[period] = _Kept(value, body, position, verified_at)
+            self.recomputed += 1
+            return kept
+
+
+_KEPT: "weakref.WeakKeyDictionary[Any, PublicFigures]" = weakref.WeakKeyDictionary()
+
+
+def public_figures(session: AsyncSession) -> PublicFigures:
+    """The kept public figures of the session's database (one per engine and process)."""
+    engine = session.get_bind()
+    kept = _KEPT.get(engine)
+    if kept is None:
+        kept = _KEPT[engine] = PublicFigures()
+    return kept
+
+
+async def compute_overview(
+    session: AsyncSession, principal: Principal, period: Period
+) -> StatsOverview:
     """Counts and sums by status, exit reason, objective, category, province, pilot and period."""
     where = readable_clause(principal)
     grid = await repo.figures_grid(session, where, period)

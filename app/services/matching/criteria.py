@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from app.models import ConstructionStatus, Objective, ProductType
@@ -122,6 +123,10 @@ class Criteria:
 
     def weight_shares(self) -> dict[str, float]:
         """Each component's maximum points after re-weighting (they sum to 100)."""
+        return self._shares
+
+    @cached_property
+    def _shares(self) -> dict[str, float]:
         total = sum(self.weights.values())
         return {k: 100.0 * self.weights.get(k, 0.0) / total for k in DEFAULT_WEIGHTS}
 

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.classifications import GFC_2025
+from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import (
     CONSTRUCTION_CODES,
     OBJECTIVE_CODES,
@@ -37,6 +38,9 @@ class Criterion:
     mask: Callable[[Library, Criteria, Index], Mask | None]
     detail: Callable[[Library, Criteria, int], str]
     """The values compared for the project at one position, for the explanation."""
+    accepts: Callable[[Catalogue, Library, int], Mask | None]
+    """The same rule the other way round: which products of a catalogue accept the project at
+    one position (None: no product sets this criterion)."""
     shared_by: tuple[str, ...] | None = None
     """The Criteria fields the mask depends on, when products commonly agree on them: the full
     re-match then computes each distinct mask once. Numeric thresholds are nearly unique per
@@ -63,6 +67,11 @@ def _prefix_bounds(prefix: str) -> tuple[int, int]:
     return int(prefix) * scale, (int(prefix) + 1) * scale
 
 
+def _financing_type_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    out: Mask = np.bitwise_and(cat.ftypes, lib.ftypes[i]) != 0
+    return out
+
+
 def _region(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if not c.region_prefixes:
         return None
@@ -77,6 +86,16 @@ def _region(lib: Library, c: Criteria, idx: Index) -> Mask | None:
 def _region_detail(lib: Library, c: Criteria, i: int) -> str:
     served = list(c.region_prefixes) or "nationwide"
     return f"project region {int(lib.region[i]):06d}; product serves {served}"
+
+
+def _region_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    if cat.region_any.all():
+        return None
+    code = int(lib.region[i])
+    out = cat.region_any.copy()
+    hit = (cat.prefix_lo <= code) & (code < cat.prefix_hi)
+    out[cat.prefix_product[hit]] = True
+    return out
 
 
 def _objective(lib: Library, c: Criteria, idx: Index) -> Mask | None:
@@ -95,6 +114,11 @@ def _objective_detail(lib: Library, c: Criteria, i: int) -> str:
     )
 
 
+def _objective_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    out: Mask = np.bitwise_and(cat.objective_bits, lib.objective_bit[i]) != 0
+    return out
+
+
 def _categories(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if not c.categories:
         return None
@@ -107,6 +131,11 @@ def _categories_detail(lib: Library, c: Criteria, i: int) -> str:
         f"project categories {CATEGORIES.decode(int(lib.categories[i]))}; product accepts "
         f"{list(c.categories) or 'any'}"
     )
+
+
+def _categories_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    out: Mask = cat.categories_any | (np.bitwise_and(cat.categories, lib.categories[i]) != 0)
+    return out
 
 
 def _gfc(lib: Library, c: Criteria, idx: Index) -> Mask | None:
@@ -127,6 +156,16 @@ def _gfc_detail(lib: Library, c: Criteria, i: int) -> str:
     )
 
 
+def _gfc_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    if not cat.gfc:
+        return None
+    held = lib.gfc[i]
+    out = np.ones(cat.size, dtype=np.bool_)
+    for k, wanted in cat.gfc.items():
+        out[k] = not wanted.isdisjoint(held)
+    return out
+
+
 def _construction_status(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if not c.construction_statuses:
         return None
@@ -140,6 +179,11 @@ def _construction_status_detail(lib: Library, c: Criteria, i: int) -> str:
         f"project {_CONSTRUCTION[int(lib.cstatus[i])]}; product accepts "
         f"{list(c.construction_statuses) or 'any'}"
     )
+
+
+def _construction_status_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    out: Mask = np.bitwise_and(cat.cstatus_bits, lib.cstatus_bit[i]) != 0
+    return out
 
 
 def _amount(lib: Library, c: Criteria, idx: Index) -> Mask | None:
@@ -158,6 +202,14 @@ def _amount_detail(lib: Library, c: Criteria, i: int) -> str:
         f"{_fmt_cents(c.amount_min_cents)}–{_fmt_cents(c.amount_max_cents)} "
         "(the need must be positive)"
     )
+
+
+def _amount_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    remaining = int(lib.remaining[i])
+    if remaining <= 0:
+        return np.zeros(cat.size, dtype=np.bool_)
+    out: Mask = (cat.amount_min <= remaining) & (remaining <= cat.amount_max)
+    return out
 
 
 def _tenor(lib: Library, c: Criteria, idx: Index) -> Mask | None:
@@ -182,6 +234,14 @@ def _tenor_detail(lib: Library, c: Criteria, i: int) -> str:
     )
 
 
+def _tenor_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    tenor = int(lib.tenor[i])
+    if tenor < 0:
+        return None
+    out: Mask = (cat.tenor_min <= tenor) & (tenor <= cat.tenor_max)
+    return out
+
+
 def _emission(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if c.min_emission_reduction_tco2e is None:
         return None
@@ -194,6 +254,11 @@ def _emission_detail(lib: Library, c: Criteria, i: int) -> str:
         f"annual reduction + sink {float(lib.benefit[i]):g} tCO2e; product minimum "
         f"{'none' if minimum is None else minimum}"
     )
+
+
+def _emission_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    out: Mask = cat.min_benefit <= lib.benefit[i]
+    return out
 
 
 def _verification(lib: Library, c: Criteria, idx: Index) -> Mask | None:
@@ -209,6 +274,13 @@ def _verification_detail(lib: Library, c: Criteria, i: int) -> str:
     )
 
 
+def _verification_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    if lib.verified[i]:
+        return None
+    out: Mask = ~cat.requires_verification
+    return out
+
+
 def _two_high(lib: Library, c: Criteria, idx: Index) -> Mask | None:
     if c.accepts_two_high_transition:
         return None
@@ -222,6 +294,13 @@ def _two_high_detail(lib: Library, c: Criteria, i: int) -> str:
     return f"the project is {kind}; the product {takes} 两高 transition projects"
 
 
+def _two_high_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    if not lib.two_high[i]:
+        return None
+    out: Mask = cat.accepts_two_high.copy()
+    return out
+
+
 CRITERIA: tuple[Criterion, ...] = (
     Criterion(
         "financing_type",
@@ -232,6 +311,7 @@ CRITERIA: tuple[Criterion, ...] = (
         " leasing ↔ leasing);",
         _financing_type,
         _financing_type_detail,
+        _financing_type_accepts,
         shared_by=("type",),
     ),
     Criterion(
@@ -239,6 +319,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "the project's region code starts with one of region_prefixes;",
         _region,
         _region_detail,
+        _region_accepts,
         shared_by=("region_prefixes",),
     ),
     Criterion(
@@ -247,6 +328,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "  mitigation or adaptation);",
         _objective,
         _objective_detail,
+        _objective_accepts,
         shared_by=("objectives",),
     ),
     Criterion(
@@ -254,6 +336,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "the project has at least one listed category;",
         _categories,
         _categories_detail,
+        _categories_accepts,
         shared_by=("categories",),
     ),
     Criterion(
@@ -262,6 +345,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "  equals or falls under a listed code;",
         _gfc,
         _gfc_detail,
+        _gfc_accepts,
         shared_by=("gfc_codes",),
     ),
     Criterion(
@@ -269,6 +353,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "the project's status is listed;",
         _construction_status,
         _construction_status_detail,
+        _construction_status_accepts,
         shared_by=("construction_statuses",),
     ),
     Criterion(
@@ -277,6 +362,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "  amount_min–amount_max;",
         _amount,
         _amount_detail,
+        _amount_accepts,
     ),
     Criterion(
         "tenor",
@@ -284,18 +370,21 @@ CRITERIA: tuple[Criterion, ...] = (
         "  no tenor is not excluded);",
         _tenor,
         _tenor_detail,
+        _tenor_accepts,
     ),
     Criterion(
         "emission_reduction",
         "annual emission reduction + carbon sink ≥ min_emission_reduction_tco2e;",
         _emission,
         _emission_detail,
+        _emission_accepts,
     ),
     Criterion(
         "verification",
         "third-party verified when requires_verification;",
         _verification,
         _verification_detail,
+        _verification_accepts,
         shared_by=("requires_verification",),
     ),
     Criterion(
@@ -305,6 +394,7 @@ CRITERIA: tuple[Criterion, ...] = (
         "  accepts_two_high_transition (default yes).",
         _two_high,
         _two_high_detail,
+        _two_high_accepts,
         shared_by=("accepts_two_high_transition",),
     ),
 )
@@ -345,6 +435,17 @@ def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:
         if m is not None and not bool(m[0]):
             return False
     return True
+
+
+def accepting(cat: Catalogue, lib: Library, position: int, today: date) -> NDArray[np.intp]:
+    """Positions (in the catalogue) of every product that accepts the project at ``position``:
+    the same criteria as ``eligible_positions``, evaluated over the products at once."""
+    mask = cat.valid_on(today)
+    for criterion in CRITERIA:
+        m = criterion.accepts(cat, lib, position)
+        if m is not None:
+            mask = mask & m
+    return np.flatnonzero(mask).astype(np.intp)
 
 
 @dataclass(frozen=True)

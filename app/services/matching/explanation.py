@@ -12,7 +12,7 @@ import numpy as np
 from app.services.matching.criteria import Criteria
 from app.services.matching.eligibility import CRITERIA, eligible_positions
 from app.services.matching.library import Library
-from app.services.matching.scoring import COMPONENTS, ClimateBest, climate_best, points, score
+from app.services.matching.scoring import COMPONENTS, ClimateBest, climate_best, points, total
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def explain_many(
         # The climate component is relative to the product's other eligible projects.
         best = climate_best(lib, eligible_positions(lib, c, today))
     sub = idx[chosen]
-    scored = score(lib, c, sub, best)
     given = points(lib, c, sub, best)
+    scored = total(sub, given)
     shares = c.weight_shares()
     for j, k in enumerate(chosen):
         row = items[k]

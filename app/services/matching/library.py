@@ -44,29 +44,52 @@ def _gfc_codes(classifications: Any) -> frozenset[str]:
     return frozenset(codes) if codes else _NO_CODES
 
 
-def _gfc_column(rows: Sequence[ProjectRow]) -> NDArray[np.object_]:
-    out = np.empty(len(rows), dtype=np.object_)
-    for i, r in enumerate(rows):
-        out[i] = _gfc_codes(r.classifications)
+def _gfc_column(values: Sequence[Any]) -> NDArray[np.object_]:
+    """Each project's code set; projects share a handful of distinct classification lists (most
+    have none), so each distinct stored text is parsed once."""
+    out = np.empty(len(values), dtype=np.object_)
+    seen: dict[Any, frozenset[str]] = {}
+    for i, value in enumerate(values):
+        key = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        codes = seen.get(key)
+        if codes is None:
+            codes = seen[key] = _gfc_codes(value)
+        out[i] = codes
     return out
 
 
 def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
     n = len(rows)
+    # One pass turns the rows into columns (tuples); each array is then built from its column.
+    (
+        ids,
+        regions,
+        objectives,
+        category_masks,
+        financing_masks,
+        construction,
+        remaining_cents,
+        tenors,
+        reductions,
+        sinks,
+        beneficiary_counts,
+        verified,
+        two_high,
+        classifications,
+    ) = zip(*rows, strict=True) if n else ((),) * len(ProjectRow._fields)
 
     def column(values: Any, dtype: Any) -> Any:
         return np.fromiter(values, dtype=dtype, count=n)
 
-    remaining = column((r.remaining_cents for r in rows), np.int64)
+    remaining = np.array(remaining_cents, dtype=np.int64).reshape(n)
     # The stated figures. Verified monitoring results, once the library holds them, take their
     # place here per project (with a column saying which basis each project's figures have).
     benefit = column(
-        ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in rows),
-        np.float64,
+        ((r or 0.0) + (s or 0.0) for r, s in zip(reductions, sinks, strict=True)), np.float64
     )
-    beneficiaries = column((r.adaptation_beneficiaries or 0 for r in rows), np.float64)
-    objective = column((OBJECTIVE_CODES[r.objective] for r in rows), np.int8)
-    cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in rows), np.int8)
+    beneficiaries = column((b or 0 for b in beneficiary_counts), np.float64)
+    objective = column(map(OBJECTIVE_CODES.__getitem__, objectives), np.int8)
+    cstatus = column(map(CONSTRUCTION_CODES.__getitem__, construction), np.int8)
     # per 10,000 CNY of remaining need = figure / (cents / 1,000,000); 0 without remaining need
     per_10k = np.zeros(n, dtype=np.float64)
     positive = remaining > 0
@@ -77,28 +100,26 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
     mitigates = objective != OBJECTIVE_CODES[Objective.adaptation]
     adapts = objective != OBJECTIVE_CODES[Objective.mitigation]
     # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
-    halves = np.frombuffer(b"".join(r.id.bytes for r in rows), dtype=">u8").reshape(n, 2)
+    halves = np.frombuffer(b"".join(i.bytes for i in ids), dtype=">u8").reshape(n, 2)
+    tenor = np.array([-1 if t is None else t for t in tenors], dtype=np.int64).reshape(n)
     return {
         "alive": np.ones(n, dtype=np.bool_),
         "id_hi": halves[:, 0].astype(np.uint64),
         "id_lo": halves[:, 1].astype(np.uint64),
-        "region": column((int(r.region_code) for r in rows), np.int32),
+        "region": np.array(regions, dtype=np.int32).reshape(n),
         "objective": objective,
         # one bit per code: a set of accepted codes is then one AND, not a gather
         "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
-        "categories": column((r.categories_mask for r in rows), np.uint32),
-        "ftypes": column((r.financing_types_mask for r in rows), np.uint8),
+        "categories": np.array(category_masks, dtype=np.uint32).reshape(n),
+        "ftypes": np.array(financing_masks, dtype=np.uint8).reshape(n),
         "cstatus": cstatus,
         "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
         "remaining": remaining,
-        "tenor": column(
-            (-1 if r.tenor_months is None else min(r.tenor_months, 32_767) for r in rows),
-            np.int16,
-        ),
+        "tenor": np.minimum(tenor, 32_767).astype(np.int16),
         "benefit": benefit,
-        "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
-        "two_high": column((bool(r.is_two_high) for r in rows), np.bool_),
-        "gfc": _gfc_column(rows),
+        "verified": np.array(verified, dtype=np.bool_).reshape(n),
+        "two_high": np.array(two_high, dtype=np.bool_).reshape(n),
+        "gfc": _gfc_column(classifications),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
         "adaptation_intensity": np.where(adapts, beneficiaries * per_10k, 0.0),
     }

@@ -247,10 +247,15 @@ class Scored:
 
 def score(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Scored:
     """The total score (integer hundredths) of eligible positions."""
-    total = np.zeros(len(positions))
-    for component in points(lib, c, positions, best).values():
-        total += component
-    centi = np.clip(np.rint(total * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
+    return total(positions, points(lib, c, positions, best))
+
+
+def total(positions: NDArray[np.intp], given: dict[str, Shares]) -> Scored:
+    """The score of ``positions`` from their points per component (``points``)."""
+    summed = np.zeros(len(positions))
+    for component in given.values():
+        summed += component
+    centi = np.clip(np.rint(summed * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
     return Scored(positions=positions, score_centi=centi)
 
 

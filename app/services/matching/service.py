@@ -21,7 +21,7 @@ from app.models.flags import CATEGORIES
 from app.repositories import matching as repo
 from app.repositories import projects as projects_repo
 from app.repositories.pagination import SortKey, decode_cursor, encode_cursor
-from app.schemas.common import Page
+from app.schemas.common import money_str
 from app.schemas.matching import (
     ExplanationItem,
     MatchRead,
@@ -31,12 +31,18 @@ from app.schemas.matching import (
     ProjectCard,
 )
 from app.services import products
-from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, criteria_of
-from app.services.matching.eligibility import eligible_positions, match_all, passes
+from app.services.matching.criteria import (
+    CONSTRUCTION_CODES,
+    OBJECTIVE_CODES,
+    Criteria,
+    criteria_of,
+)
+from app.services.matching.eligibility import accepting, eligible_positions, match_all
 from app.services.matching.explanation import Explanation, explain, explain_many
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
     ClimateBest,
+    Cursor,
     Scored,
     climate_best,
     cursor_of,
@@ -80,6 +86,39 @@ def _product_card(entry: ProductEntry | Product) -> ProductCard:
         rate_min=entry.rate_min,
         rate_max=entry.rate_max,
     )
+
+
+def _project_card_json(row: Any) -> dict[str, Any]:
+    """``_project_card`` as the JSON the response model writes (a ranked list's hot path)."""
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "library_code": row.library_code,
+        "region_code": row.region_code,
+        "objective": row.objective,
+        "categories": CATEGORIES.decode(row.categories_mask),
+        "construction_status": row.construction_status,
+        "financing_need": money_str(row.financing_need),
+        "financing_secured": money_str(row.financing_secured),
+        "remaining_need": money_str(row.financing_need - row.financing_secured),
+        "tenor_months": row.tenor_months,
+    }
+
+
+def _rate(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.3f}"
+
+
+def _product_card_json(entry: ProductEntry) -> dict[str, Any]:
+    """``_product_card`` as the JSON the response model writes."""
+    return {
+        "id": str(entry.id),
+        "name": entry.name,
+        "type": str(entry.type),
+        "institution_id": str(entry.institution_id),
+        "rate_min": _rate(entry.rate_min),
+        "rate_max": _rate(entry.rate_max),
+    }
 
 
 _EXPLANATION = TypeAdapter(list[ExplanationItem])
@@ -153,13 +192,61 @@ async def product_matches(
     cursor: str | None,
     limit: int,
     with_explanation: bool,
-) -> Page[MatchRead]:
-    """The library projects the product accepts, best first (score, then id)."""
+) -> dict[str, Any]:
+    """The library projects the product accepts, best first (score, then id): a page of
+    ``MatchRead`` as plain JSON values (the route encodes them; a test holds them to the model).
+    """
     product = await _own_product(session, principal, product_id)
     snap = await snapshot(session)
     lib = snap.library
-    criteria = criteria_of(product)
-    day = today()
+    after = None
+    if cursor:
+        score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
+        after = cursor_of(score_centi, _uuid_of_hex(project_hex))
+    ranked = ranked_projects(
+        lib, criteria_of(product), filters, after, limit, today(), with_explanation
+    )
+    ids, more, explanations = ranked.ids, ranked.more, ranked.explanations
+    cards = await repo.project_cards(session, ids)
+    product_id_text = str(product.id)
+    items = [
+        {
+            "project_id": str(pid),
+            "product_id": product_id_text,
+            "eligible": True,
+            "score": score_centi / 100,
+            "explanation": explanations[k].items if explanations is not None else [],
+            "project": _project_card_json(cards[pid]) if pid in cards else None,
+            "product": None,
+        }
+        for k, (score_centi, pid) in enumerate(zip(ranked.scores_centi, ids, strict=True))
+    ]
+    next_cursor = None
+    if more and ids:
+        next_cursor = encode_cursor("score", [ranked.scores_centi[-1], ids[-1].hex])
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@dataclass(frozen=True)
+class RankedProjects:
+    """One page of a product's ranked projects, from the matcher's memory alone."""
+
+    ids: list[uuid.UUID]
+    scores_centi: list[int]
+    explanations: list[Explanation] | None
+    more: bool
+
+
+def ranked_projects(
+    lib: Library,
+    criteria: Criteria,
+    filters: ProjectFilters,
+    after: Cursor | None,
+    limit: int,
+    day: date,
+    with_explanation: bool = True,
+) -> RankedProjects:
+    """The page after ``after`` of the projects ``criteria`` accept, best first (score, id)."""
     positions = eligible_positions(lib, criteria, day)
     best = climate_best(lib, positions)
     positions = _filter(lib, positions, filters)
@@ -167,34 +254,18 @@ async def product_matches(
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
-    after = None
-    if cursor:
-        score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
-        after = cursor_of(score_centi, _uuid_of_hex(project_hex))
     chosen = top(lib, scored, after, limit + 1)
-    page, more = chosen[:limit], len(chosen) > limit
-    ids = [lib.ids[int(scored.positions[i])] for i in page]
-    cards = await repo.project_cards(session, ids)
+    page = chosen[:limit]
     page_positions = [int(scored.positions[i]) for i in page]
     explanations = (
         explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
     )
-    items = [
-        MatchRead(
-            project_id=pid,
-            product_id=product.id,
-            eligible=True,
-            score=int(scored.score_centi[i]) / 100,
-            explanation=_items(explanations[k]) if explanations is not None else [],
-            project=_project_card(cards[pid]) if pid in cards else None,
-        )
-        for k, (i, pid) in enumerate(zip(page, ids, strict=True))
-    ]
-    next_cursor = None
-    if more and page.size:
-        last = page[-1]
-        next_cursor = encode_cursor("score", [int(scored.score_centi[last]), ids[-1].hex])
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
+    return RankedProjects(
+        ids=[lib.ids[i] for i in page_positions],
+        scores_centi=[int(scored.score_centi[i]) for i in page],
+        explanations=explanations,
+        more=len(chosen) > limit,
+    )
 
 
 # --- a project's ranked eligible products -------------------------------------------------------
@@ -245,8 +316,9 @@ async def project_matches(
     *,
     cursor: str | None,
     limit: int,
-) -> Page[MatchRead]:
-    """The active products that accept the project, best first (score, lower rate, id)."""
+) -> dict[str, Any]:
+    """The active products that accept the project, best first (score, lower rate, id): a page
+    of ``MatchRead`` as plain JSON values, like ``product_matches``."""
     if principal.is_anonymous:
         raise Unauthorized("This operation needs an API key.")
     await _project_for_matches(session, principal, project_id)
@@ -254,41 +326,53 @@ async def project_matches(
     after = tuple(decode_cursor(cursor, "score_rate", _PROJECT_SORT)) if cursor else None
     position = snap.library.position.get(project_id)
     if position is None:
-        return Page[MatchRead](items=[])
-    day = today()
-    found: list[tuple[tuple[int, Decimal, str], ProductEntry, Explanation]] = []
-    for entry in snap.products:
-        if not entry.criteria.is_valid_on(day):
-            continue
-        if not passes(snap.library, entry.criteria, position, day):
-            continue
-        explanation = explain(
-            snap.library,
-            entry.criteria,
-            position,
-            day,
-            best=_climate_best(snap, entry, day),
-        )
-        score_centi = round((explanation.score or 0.0) * 100)
+        return {"items": [], "next_cursor": None}
+    page, more = ranked_products(snap, position, after, limit, today())
+    project_id_text = str(project_id)
+    items = [
+        {
+            "project_id": project_id_text,
+            "product_id": str(entry.id),
+            "eligible": True,
+            "score": explanation.score,
+            "explanation": explanation.items,
+            "project": None,
+            "product": _product_card_json(entry),
+        }
+        for _key, entry, explanation in page
+    ]
+    next_cursor = encode_cursor("score_rate", list(page[-1][0])) if more else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+ProductKey = tuple[int, Decimal, str]
+"""A project's list order: (-score in hundredths, indicative rate_min, product id hex)."""
+
+
+def ranked_products(
+    snap: Snapshot, position: int, after: Any, limit: int, day: date
+) -> tuple[list[tuple[ProductKey, ProductEntry, Explanation]], bool]:
+    """The page after ``after`` of the products that accept the project at ``position``, best
+    first, each explained; and whether more follow."""
+    lib = snap.library
+    at = np.array([position], dtype=np.intp)
+    # Score every accepting product (the same ``score`` as the explanation's), rank, and
+    # explain only the page: with 20,000 products a project has hundreds of eligible ones.
+    found: list[tuple[ProductKey, ProductEntry, ClimateBest]] = []
+    for k in accepting(snap.catalogue, lib, position, day):
+        entry = snap.products[int(k)]
+        best = _climate_best(snap, entry, day)
+        score_centi = int(score(lib, entry.criteria, at, best).score_centi[0])
         rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
         key = (-score_centi, rate, entry.id.hex)
         if after is None or key > after:
-            found.append((key, entry, explanation))
+            found.append((key, entry, best))
     found.sort(key=lambda t: t[0])
-    items = [
-        MatchRead(
-            project_id=project_id,
-            product_id=entry.id,
-            eligible=True,
-            score=explanation.score,
-            explanation=_items(explanation),
-            product=_product_card(entry),
-        )
-        for _key, entry, explanation in found[:limit]
+    page = [
+        (key, entry, explain(lib, entry.criteria, position, day, best=best))
+        for key, entry, best in found[:limit]
     ]
-    more = len(found) > limit
-    next_cursor = encode_cursor("score_rate", list(found[limit - 1][0])) if more else None
-    return Page[MatchRead](items=items, next_cursor=next_cursor)
+    return page, len(found) > limit
 
 
 # --- one pair, explained ------------------------------------------------------------------------

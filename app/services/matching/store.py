@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories import matching as repo
+from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria, criteria_of
 from app.services.matching.library import Library
 from app.services.matching.scoring import ClimateBest
@@ -47,6 +48,14 @@ class Snapshot:
     # The best climate benefits among each product's eligible projects: the climate component's
     # denominators, memoised for the per-project view (valid for this snapshot only).
     climate_best: dict[uuid.UUID, ClimateBest] = field(default_factory=dict)
+    _catalogue: Catalogue | None = None
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The products' criteria as columns (built on first use, kept while they are)."""
+        if self._catalogue is None:
+            self._catalogue = Catalogue.build([entry.criteria for entry in self.products])
+        return self._catalogue
 
 
 class MatchingStore:
@@ -98,8 +107,13 @@ class MatchingStore:
             rows = await repo.library_rows(session, changes.projects)
             in_library = {r.id for r in rows}
             library.apply(rows, [pid for pid in changes.projects if pid not in in_library])
-        products = await _products(session) if changes.products else snapshot.products
-        return Snapshot(library=library, products=products, position=changes.position)
+        if changes.products:
+            products, catalogue = await _products(session), None
+        else:
+            products, catalogue = snapshot.products, snapshot._catalogue
+        return Snapshot(
+            library=library, products=products, position=changes.position, _catalogue=catalogue
+        )
 
 
 @contextmanager
