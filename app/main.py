@@ -23,10 +23,12 @@ from app.routers import (
     api_keys,
     audit,
     bulk,
+    documents,
     engagements,
     imports,
     institutions,
     matching,
+    monitoring,
     operations,
     pilots,
     products,
@@ -40,6 +42,7 @@ from app.services import api_keys as api_key_service
 from app.services import batch_import
 from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
+from app.storage import store_from_settings
 
 DESCRIPTION = """
 The national climate investment and financing project library (国家气候投融资项目库) and its
@@ -63,6 +66,11 @@ TAGS = [
     {"name": "pilots", "description": "Climate investment and financing pilots (气候投融资试点)."},
     {"name": "stats", "description": "Public statistics."},
     {"name": "audit", "description": "The audit trail of every write."},
+    {"name": "documents", "description": "Project documents (项目文件), public or restricted."},
+    {
+        "name": "monitoring",
+        "description": "Monitoring reports (MRV, 监测报告): verified climate results.",
+    },
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -130,11 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
+    app.state.document_store = store_from_settings(settings)
     install_error_handlers(app)
     # Outermost last: request ids and logs, then sizes, then rate limits, all before routing.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(
-        RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
+        RequestLimitsMiddleware,
+        settings=settings,
+        upload_bytes=max(batch_import.MAX_IMPORT_BYTES, settings.document_max_bytes),
     )
     # Inside the request ids, outside the limits: a preflight costs no quota, and a 413 or a 429
     # carries the CORS fields so that a browser page can read why it was refused.
@@ -169,8 +180,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pilots,
         stats,
         audit,
+        documents,
+        monitoring,
     ):
         app.include_router(module.router)
+    app.include_router(documents.upload_router)
     _mount_docs(app)
     openapi.install(app)
     return app

@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey, Role
 from app.models.audit import AuditEvent
 from app.models.base import Base
+from app.models.document import Document, DocumentType, DocumentVisibility
 from app.models.engagement import (
     Engagement,
     EngagementStatus,
@@ -13,6 +14,7 @@ from app.models.engagement import (
 from app.models.idempotency import IdempotencyRecord
 from app.models.import_job import ImportJob, ImportResult, ImportStatus, ImportUpload
 from app.models.institution import Institution, InstitutionType
+from app.models.monitoring import CarbonCreditScheme, MonitoringReport, ReportStatus
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
 from app.models.product import (
     MatchingChange,
@@ -36,7 +38,11 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "CarbonCreditScheme",
     "ConstructionStatus",
+    "Document",
+    "DocumentType",
+    "DocumentVisibility",
     "Engagement",
     "EngagementStatus",
     "ExitReason",
@@ -50,6 +56,7 @@ __all__ = [
     "LibrarySequence",
     "MatchingChange",
     "MatchingState",
+    "MonitoringReport",
     "Nature",
     "NotFinancedReason",
     "Objective",
@@ -65,6 +72,7 @@ __all__ = [
     "Project",
     "ProjectRevision",
     "ProjectStatus",
+    "ReportStatus",
     "RevisionStatus",
     "Role",
 ]

@@ -58,13 +58,28 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         return np.fromiter(values, dtype=dtype, count=n)
 
     remaining = column((r.remaining_cents for r in rows), np.int64)
-    # The stated figures. Verified monitoring results, once the library holds them, take their
-    # place here per project (with a column saying which basis each project's figures have).
+    # Verified monitoring results (MRV) take the place of the stated figures per project where
+    # there are any: tonnes a year over the verified periods, the beneficiaries verified;
+    # ``results`` says which basis each project's figures have.
+    results = column((r.verified_reports > 0 and r.verified_days > 0 for r in rows), np.bool_)
     benefit = column(
-        ((r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0) for r in rows),
+        (
+            r.verified_tco2e * 365.0 / r.verified_days
+            if r.verified_reports > 0 and r.verified_days > 0
+            else (r.emission_reduction_tco2e or 0.0) + (r.carbon_sink_tco2e or 0.0)
+            for r in rows
+        ),
         np.float64,
     )
-    beneficiaries = column((r.adaptation_beneficiaries or 0 for r in rows), np.float64)
+    beneficiaries = column(
+        (
+            r.verified_beneficiaries
+            if r.verified_reports > 0 and r.verified_days > 0
+            else r.adaptation_beneficiaries or 0
+            for r in rows
+        ),
+        np.float64,
+    )
     objective = column((OBJECTIVE_CODES[r.objective] for r in rows), np.int8)
     cstatus = column((CONSTRUCTION_CODES[r.construction_status] for r in rows), np.int8)
     # per 10,000 CNY of remaining need = figure / (cents / 1,000,000); 0 without remaining need
@@ -97,6 +112,7 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         ),
         "benefit": benefit,
         "verified": column((bool(r.third_party_verified) for r in rows), np.bool_),
+        "results": results,
         "two_high": column((bool(r.is_two_high) for r in rows), np.bool_),
         "gfc": _gfc_column(rows),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
@@ -128,6 +144,8 @@ class Library:
     tenor: NDArray[np.int16]
     benefit: NDArray[np.float64]
     verified: Mask
+    results: Mask
+    """Per project: whether its figures are verified results (MRV) rather than stated ones."""
     two_high: Mask
     gfc: NDArray[np.object_]
     """Per project: its gfc-2025 codes and the codes they fall under (a frozenset)."""
