@@ -74,29 +74,25 @@ def upgrade() -> None:
         "monitoring_reports",
         ["project_id", "period_start", "id"],
     )
-    with op.batch_alter_table("projects") as batch:
-        for name in _TONNES:
-            batch.add_column(sa.Column(name, sa.Numeric(18, 3), nullable=False, server_default="0"))
-        for name in _COUNTS:
-            batch.add_column(sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
-    with op.batch_alter_table("products") as batch:
-        batch.add_column(
-            sa.Column(
-                "requires_verified_results",
-                sa.Boolean(),
-                nullable=False,
-                server_default=sa.false(),
-            )
+    # Plain ALTERs (no batch copy on SQLite, which would drop the matcher's triggers on
+    # projects and products).
+    for name in _TONNES:
+        op.add_column(
+            "projects", sa.Column(name, sa.Numeric(18, 3), nullable=False, server_default="0")
         )
+    for name in _COUNTS:
+        op.add_column("projects", sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
+    op.add_column(
+        "products",
+        sa.Column(
+            "requires_verified_results", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("products") as batch:
-        batch.drop_column("requires_verified_results")
-    with op.batch_alter_table("projects") as batch:
-        for name in reversed(_COUNTS):
-            batch.drop_column(name)
-        for name in reversed(_TONNES):
-            batch.drop_column(name)
+    op.execute("ALTER TABLE products DROP COLUMN requires_verified_results")
+    for name in (*reversed(_COUNTS), *reversed(_TONNES)):
+        op.execute(f"ALTER TABLE projects DROP COLUMN {name}")
     op.drop_index("ix_monitoring_reports_project_period", table_name="monitoring_reports")
     op.drop_table("monitoring_reports")
