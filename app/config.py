@@ -182,6 +182,25 @@ class Settings(BaseSettings):
         description="How often this process seals committed audit events (0: it never does).",
     )
 
+    # Project documents (docs/architecture.md, *Documents*).
+    document_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        description="The largest document a project takes (413 file_too_large past it).",
+    )
+    storage_dir: str = Field(
+        default="./climatelib-storage",
+        description="Where documents are kept on the filesystem (unless S3 is configured).",
+    )
+    s3_url: str | None = Field(
+        default=None,
+        description="An S3-compatible endpoint; if set, documents are kept there, not on disk.",
+    )
+    s3_bucket: str = Field(default="climatelib", description="The bucket documents go to.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
+    s3_region: str = Field(default="us-east-1", description="S3 region name.")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

@@ -134,6 +134,12 @@ class PayloadTooLarge(AppError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    default_code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class PreconditionRequired(AppError):
     status = 428
     default_code = "precondition_required"
@@ -368,6 +374,7 @@ _DESCRIPTIONS = {
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state",
     412: "If-Match does not match the current ETag",
+    415: "The file's content is not of a type it may be, or not the type it claims",
     422: "The request breaks a validation rule",
     428: "If-Match is required",
     503: "Not ready",

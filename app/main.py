@@ -24,11 +24,13 @@ from app.routers import (
     api_keys,
     audit,
     bulk,
+    documents,
     engagements,
     imports,
     institutions,
     integrity,
     matching,
+    monitoring,
     open_data,
     operations,
     pilots,
@@ -46,6 +48,7 @@ from app.services import batch_import
 from app.services.audit_chain import Sealer, check_algorithm
 from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
+from app.storage import store_from_settings
 
 DESCRIPTION = """
 The national climate investment and financing project library (国家气候投融资项目库) and its
@@ -72,6 +75,11 @@ TAGS = [
     {
         "name": "open-data",
         "description": "Open data: projects on a map (GeoJSON) and as IATI 2.03 activities.",
+    },
+    {"name": "documents", "description": "Project documents (项目文件), public or restricted."},
+    {
+        "name": "monitoring",
+        "description": "Monitoring reports (MRV, 监测报告): verified climate results.",
     },
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
@@ -150,13 +158,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.document_store = store_from_settings(settings)
     install_error_handlers(app)
     # Outermost last: request ids and logs, then sizes, then rate limits, all before routing.
     # Innermost: ETags and 304s of the public reads (their 304s carry the others' headers).
     app.add_middleware(ConditionalGetMiddleware)
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(
-        RequestLimitsMiddleware, settings=settings, upload_bytes=batch_import.MAX_IMPORT_BYTES
+        RequestLimitsMiddleware,
+        settings=settings,
+        upload_bytes=max(batch_import.MAX_IMPORT_BYTES, settings.document_max_bytes),
     )
     # Inside the request ids, outside the limits: a preflight costs no quota, and a 413 or a 429
     # carries the CORS fields so that a browser page can read why it was refused.
@@ -194,8 +205,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stats,
         audit,
         open_data,
+        documents,
+        monitoring,
     ):
         app.include_router(module.router)
+    app.include_router(documents.upload_router)
     public_read.install(app, [*projects.PUBLIC_READS])
     _mount_docs(app)
     openapi.install(app)

@@ -67,6 +67,7 @@ SCHEMA_NAMES = {
     "app__schemas__project__Contact": "Contact",
     "app__schemas__engagement__Contact": "EngagementContact",
     "Body_import_projects": "ImportUpload",
+    "Body_upload_project_document": "DocumentUpload",
 }
 """Names for the schemas FastAPI would name by module path or form; other clashes get
 ``<Module><Class>`` and pages ``<Item>Page`` (``_schema_name``)."""

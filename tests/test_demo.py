@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,9 +36,14 @@ PROJECTS = 40
 
 
 @pytest.fixture
-def quiet_settings(database_url: str) -> Settings:
+def quiet_settings(database_url: str, tmp_path: Path) -> Settings:
     # The checks read every product's matches from one address, faster than a caller may.
-    return Settings(database_url=database_url, log_level="WARNING", rate_limits=False)
+    return Settings(
+        database_url=database_url,
+        log_level="WARNING",
+        rate_limits=False,
+        storage_dir=str(tmp_path / "store"),
+    )
 
 
 @pytest.fixture
@@ -131,6 +137,19 @@ class TestDemo:
         assert len(overview["by_pilot"]) == demo.pilots == 23
         assert any(g["projects"] > 0 for g in overview["by_pilot"])
 
+    async def test_part_of_the_library_has_documents_and_verified_results(
+        self, demo: DemoResult, http: httpx.AsyncClient
+    ) -> None:
+        assert demo.documents >= 2 and demo.reports["verified"] >= 1
+        projects = await _all(http, "/api/v1/projects", demo.admin_key, status="in_library")
+        verified = [p for p in projects if p["verified"]["reports"] > 0]
+        assert len(verified) == demo.reports["verified"]
+        totals = (await http.get("/api/v1/stats/overview")).json()["totals"]
+        assert totals["verified_projects"] == len(verified)
+        documents = await http.get(f"/api/v1/projects/{verified[0]['id']}/documents")
+        # The public sees the feasibility study, not the restricted verification report.
+        assert [d["type"] for d in documents.json()["items"]] == ["feasibility_study"]
+
     async def test_products_have_ranked_matches(
         self, demo: DemoResult, http: httpx.AsyncClient
     ) -> None:
@@ -152,15 +171,22 @@ class TestDemo:
         for match in adapting:
             (climate,) = [i for i in match["explanation"] if i["criterion"] == "climate_benefit"]
             assert climate["points"] > 0
-            assert climate["detail"].startswith("adaptation_beneficiaries (stated)")
+            # verified results (MRV) stand in for the stated figure where a project has them
+            assert climate["detail"].startswith(
+                (
+                    "adaptation_beneficiaries (stated)",
+                    "verified adaptation_beneficiaries (verified)",
+                )
+            )
         institutions = await _all(http, "/api/v1/institutions", demo.admin_key)
         assert {i["type"] for i in institutions} >= {"bank", "insurer", "fund", "guarantee"}
 
 
 async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
-    database_url: str, http: httpx.AsyncClient
+    database_url: str, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    first = run_cli("demo", "--projects", "8", database_url=database_url)
+    store = {"CLIMATELIB_STORAGE_DIR": str(tmp_path / "store")}
+    first = run_cli("demo", "--projects", "8", database_url=database_url, env=store)
     assert first.returncode == 0, first.stderr
     assert "projects      8" in first.stdout
     key_line = next(line for line in first.stdout.splitlines() if "export ADMIN=" in line)
@@ -169,7 +195,7 @@ async def test_cli_prints_a_working_admin_key_then_refuses_a_second_run(
     assert response.status_code == 200
     assert "demo admin" in {k["name"] for k in response.json()["items"]}
 
-    second = run_cli("demo", database_url=database_url)
+    second = run_cli("demo", database_url=database_url, env=store)
     assert second.returncode == 1
     assert second.stdout == ""
     assert "already holds the demo" in second.stderr

@@ -9,7 +9,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +64,8 @@ class DemoResult:
     offers: Counter[str] = field(default_factory=Counter)
     payments: Counter[str] = field(default_factory=Counter)  # disbursement, repayment
     pilots: int = 0
+    documents: int = 0
+    reports: Counter[str] = field(default_factory=Counter)  # submitted, verified
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -79,6 +81,9 @@ class DemoResult:
                 f"  offers        {sum(self.offers.values())} ({funnel})",
                 f"  payments      {self.payments['disbursement']} disbursements, "
                 f"{self.payments['repayment']} repayments",
+                f"  documents     {self.documents}",
+                f"  MRV reports   {sum(self.reports.values())} ({self.reports['verified']} "
+                "verified)",
                 "",
                 "An admin key, shown once. Paste this line into your shell, then try the API:",
                 f"  export ADMIN={self.admin_key}",
@@ -309,6 +314,82 @@ async def pay_out(api: Api, offers: list[Offer], rng: random.Random) -> Counter[
     return counts
 
 
+# What a demo document holds: a one-page PDF and a small CSV, enough for the type checks.
+DEMO_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+# A report's figures and the stated annual figures they are made from.
+_PRO_RATA = (
+    ("emission_reduction_tco2e", "annual_emission_reduction_tco2e"),
+    ("carbon_sink_tco2e", "annual_carbon_sink_tco2e"),
+    ("energy_saving_tce", "annual_energy_saving_tce"),
+)
+
+
+async def report_results(
+    api: Api, keys: Keys, library: list[dict[str, Any]], rng: random.Random
+) -> tuple[int, Counter[str]]:
+    """For every third library project under way for a month or more: a public
+    feasibility study and a restricted verification report (documents), and a monitoring report
+    of its first year (or less) citing it, verified by the province's reviewer four times in
+    five. The figures are the stated annual ones, pro rata, within ±15 %."""
+    documents, reports = 0, Counter[str]()
+    today = datetime.now(UTC).date()
+    under_way = [
+        p for p in library if date.fromisoformat(p["start_date"]) <= today - timedelta(days=31)
+    ]
+    for project in under_way[::3]:
+        start = date.fromisoformat(project["start_date"])
+        end = min(start + timedelta(days=364), today - timedelta(days=1))
+        province = project["region_code"][:2]
+        region = keys.regions[province]
+        cited = None
+        for name, data, kind, visibility in (
+            ("可行性研究报告.pdf", DEMO_PDF, "feasibility_study", "public"),
+            ("减排量核查报告.pdf", DEMO_PDF, "verification_report", "restricted"),
+        ):
+            response = await api.client.post(
+                f"/api/v1/projects/{project['id']}/documents",
+                files={"file": (name, data)},
+                data={"type": kind, "visibility": visibility},
+                headers={"Authorization": f"Bearer {region}"},
+            )
+            if response.status_code != 201:
+                raise DemoError(f"document upload answered {response.status_code}: {response.text}")
+            documents += 1
+            cited = response.json()["id"]
+        share = Decimal((end - start).days + 1) / 365 * Decimal(str(rng.uniform(0.85, 1.15)))
+        figures = {
+            reported: Decimal(str(project.get(stated) or 0)) * share
+            for reported, stated in _PRO_RATA
+        }
+        beneficiaries = int(project.get("adaptation_beneficiaries") or 0)
+        if not beneficiaries and not any(round(value, 3) for value in figures.values()):
+            continue  # a project stating no figure has nothing to report
+        body = {
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            **{reported: f"{value:.3f}" for reported, value in figures.items()},
+            "adaptation_beneficiaries": beneficiaries,
+            "methodology": project.get("accounting_methodology") or "项目减排量核算方法",
+            "verifier": project.get("verifier") or "第三方核查机构",
+            "document_id": cited,
+        }
+        url = f"/api/v1/projects/{project['id']}/monitoring-reports"
+        filed = await api.call("POST", url, region, body)
+        if sum(reports.values()) % 5 != 4:  # four in five verified, the first one always
+            await api.call(
+                "POST",
+                f"{url}/{filed['id']}/transitions",
+                keys.reviewers[province],
+                {"action": "verify", "reason": "核查报告与监测数据一致。"},
+            )
+            reports["verified"] += 1
+        else:
+            reports["submitted"] += 1
+    return documents, reports
+
+
 async def exit_financed(api: Api, keys: Keys, offers: list[Offer]) -> int:
     """One project whose signed contract met its need leaves the library as
     ``financing_fulfilled``, once every offer on it has its outcome: an exited project with its
@@ -358,6 +439,7 @@ async def run_demo(
                     app, f"demo reviewer {province}", Role.reviewer, province
                 )
             statuses: Counter[str] = Counter()
+            library: list[dict[str, Any]] = []
             members = partial_members(pilots)
             for i, (code, target) in enumerate(plan):
                 body = build_project(i, project_template(i, rng), code, rng)
@@ -366,6 +448,9 @@ async def run_demo(
                 created = await api.call("POST", "/api/v1/projects", keys.regions[code[:2]], body)
                 final = await walk_lifecycle(api, keys, created, target, rng)
                 statuses[final["status"]] += 1
+                if final["status"] == "in_library":
+                    library.append(final)
+            documents, reports = await report_results(api, keys, library, rng)
             made = await make_offers(api, keys, products, projects, rng)
             offers = await advance_offers(api, keys, products, made, rng)
             payments = await pay_out(api, made, rng)
@@ -380,5 +465,7 @@ async def run_demo(
         offers=offers,
         payments=payments,
         pilots=len(pilots),
+        documents=documents,
+        reports=reports,
         seconds=time.perf_counter() - started,
     )

@@ -3,6 +3,7 @@
 from app.models.api_key import ApiKey, Role
 from app.models.audit import AuditEvent, AuditSeal
 from app.models.base import Base
+from app.models.document import Document, DocumentType, DocumentVisibility
 from app.models.engagement import (
     Engagement,
     EngagementStatus,
@@ -13,6 +14,7 @@ from app.models.engagement import (
 from app.models.idempotency import IdempotencyRecord
 from app.models.import_job import ImportJob, ImportResult, ImportStatus, ImportUpload
 from app.models.institution import Institution, InstitutionType
+from app.models.monitoring import CarbonCreditScheme, MonitoringReport, ReportStatus
 from app.models.pilot import Pilot, PilotKind, PilotRegion, PilotStatus
 from app.models.product import (
     MatchingChange,
@@ -37,7 +39,11 @@ __all__ = [
     "AuditEvent",
     "AuditSeal",
     "Base",
+    "CarbonCreditScheme",
     "ConstructionStatus",
+    "Document",
+    "DocumentType",
+    "DocumentVisibility",
     "Engagement",
     "EngagementStatus",
     "ExitReason",
@@ -51,6 +57,7 @@ __all__ = [
     "LibrarySequence",
     "MatchingChange",
     "MatchingState",
+    "MonitoringReport",
     "Nature",
     "NotFinancedReason",
     "Objective",
@@ -66,6 +73,7 @@ __all__ = [
     "Project",
     "ProjectRevision",
     "ProjectStatus",
+    "ReportStatus",
     "RevisionStatus",
     "Role",
 ]

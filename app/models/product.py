@@ -83,6 +83,9 @@ class Product(Base):
     tenor_max_months: Mapped[int | None] = mapped_column(Integer)
     min_emission_reduction_tco2e: Mapped[float | None] = mapped_column(Float)
     requires_verification: Mapped[bool] = mapped_column(Boolean, default=False)
+    requires_verified_results: Mapped[bool] = mapped_column(
+        Boolean, default=False, doc="Only projects with verified monitoring results (MRV)."
+    )
     accepts_two_high_transition: Mapped[bool] = mapped_column(Boolean, default=True)
 
     @property

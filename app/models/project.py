@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -192,6 +193,24 @@ class Project(Base):
     exit_reason: Mapped[ExitReason | None] = mapped_column(
         String(20), doc="Why it left the library (exited only); null for exits before 0010."
     )
+    # Verified results (MRV): the sums of the project's verified monitoring reports, kept here
+    # by the verification (services/monitoring.py) so that lists, statistics and the matcher
+    # read them without a join. ``verified_days``: the days the verified periods cover.
+    verified_emission_reduction_tco2e: Mapped[Decimal] = mapped_column(
+        Numeric(18, 3), default=Decimal("0.000")
+    )
+    verified_carbon_sink_tco2e: Mapped[Decimal] = mapped_column(
+        Numeric(18, 3), default=Decimal("0.000")
+    )
+    verified_energy_saving_tce: Mapped[Decimal] = mapped_column(
+        Numeric(18, 3), default=Decimal("0.000")
+    )
+    verified_credited_tco2e: Mapped[Decimal] = mapped_column(
+        Numeric(18, 3), default=Decimal("0.000")
+    )
+    verified_adaptation_beneficiaries: Mapped[int] = mapped_column(Integer, default=0)
+    verified_reports: Mapped[int] = mapped_column(Integer, default=0)
+    verified_days: Mapped[int] = mapped_column(Integer, default=0)
     approved_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None]

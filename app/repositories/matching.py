@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     Select,
     Table,
     Text,
@@ -47,6 +48,12 @@ class ProjectRow(NamedTuple):
     is_two_high: bool
     classifications: Any
     """[{scheme, code}], or its JSON text where a driver's own rows are read."""
+    verified_reports: int = 0
+    """Verified monitoring reports (MRV); with any, the matcher reads the verified figures."""
+    verified_tco2e: float = 0.0
+    """Verified emission reduction + carbon sink, cumulative over ``verified_days``."""
+    verified_days: int = 0
+    verified_beneficiaries: int = 0
 
 
 class FeedPosition(NamedTuple):
@@ -175,6 +182,10 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         Project.third_party_verified,
         Project.is_two_high,
         Project.classifications,
+        Project.verified_reports,
+        cast(Project.verified_emission_reduction_tco2e + Project.verified_carbon_sink_tco2e, Float),
+        Project.verified_days,
+        Project.verified_adaptation_beneficiaries,
     ).where(Project.status == ProjectStatus.in_library)
     if ids is not None:
         stmt = stmt.where(Project.id.in_(list(ids)))
@@ -190,7 +201,9 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
         async with driver.execute(sql) as cursor:
             # SQLite keeps UUIDs as 32 hex characters and booleans as 0/1
             return [
-                ProjectRow._make((uuid.UUID(hex=r[0]), *r[1:11], bool(r[11]), bool(r[12]), r[13]))
+                ProjectRow._make(
+                    (uuid.UUID(hex=r[0]), *r[1:11], bool(r[11]), bool(r[12]), r[13], *r[14:])
+                )
                 for r in await cursor.fetchall()
             ]
     result = await session.execute(stmt)
@@ -244,5 +257,11 @@ async def project_row(
         third_party_verified=project.third_party_verified,
         is_two_high=project.is_two_high,
         classifications=project.classifications,
+        verified_reports=project.verified_reports,
+        verified_tco2e=float(
+            project.verified_emission_reduction_tco2e + project.verified_carbon_sink_tco2e
+        ),
+        verified_days=project.verified_days,
+        verified_beneficiaries=project.verified_adaptation_beneficiaries,
     )
     return project, row

@@ -160,6 +160,32 @@ MEASURES: tuple[Measure, ...] = (
         "tonnes",
         lambda: KilogramsSum(_benefit(P.annual_energy_saving_tce)),
     ),
+    # Verified results (MRV): the sums of verified monitoring reports kept on each project.
+    Measure(
+        "verified_projects",
+        "count",
+        lambda: func.count(case((benefits_count() & (P.verified_reports > 0), P.id))),
+    ),
+    Measure(
+        "verified_emission_reduction_tco2e",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.verified_emission_reduction_tco2e)),
+    ),
+    Measure(
+        "verified_carbon_sink_tco2e",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.verified_carbon_sink_tco2e)),
+    ),
+    Measure(
+        "verified_energy_saving_tce",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.verified_energy_saving_tce)),
+    ),
+    Measure(
+        "verified_credited_tco2e",
+        "tonnes",
+        lambda: KilogramsSum(_benefit(P.verified_credited_tco2e)),
+    ),
 )
 
 

@@ -88,6 +88,13 @@ class CriteriaFields(InputModel):
     requires_verification: bool | None = Field(
         default=None, description="Only projects whose carbon accounting is third-party verified."
     )
+    requires_verified_results: bool | None = Field(
+        default=None,
+        description=(
+            "Only projects with verified monitoring results (MRV): at least one monitoring "
+            "report verified by a reviewer."
+        ),
+    )
     accepts_two_high_transition: bool | None = Field(
         default=None,
         description=(
@@ -182,6 +189,9 @@ class ProductRead(OutputModel):
     tenor_max_months: int | None = Field(description="Longest tenor.")
     min_emission_reduction_tco2e: float | None = Field(description="Least annual tCO2e.")
     requires_verification: bool = Field(description="Verified accounting required.")
+    requires_verified_results: bool = Field(
+        description="Verified monitoring results (MRV) required."
+    )
     accepts_two_high_transition: bool = Field(description="两高 transition projects accepted.")
     accepts_two_high_retrofit: bool = Field(
         description="Deprecated: accepts_two_high_transition, under its old name (one version).",

@@ -27,12 +27,14 @@ from app.models.project import (
     TwoHighOutcome,
 )
 from app.schemas.common import InputModel, OutputModel, money_str
+from app.schemas.monitoring import VerifiedResults
 from app.schemas.project_fields import (
     Amount,
     Mask,
     Nested,
     Plain,
     Records,
+    Results,
     Screened,
     field_table,
     optional_model,
@@ -455,6 +457,15 @@ _REVIEWED: dict[str, Any] = {
                 "write; a new taxonomy version never rewrites stored projects)."
             ),
             examples=["2026.1"],
+        ),
+    ),
+    "verified": (
+        Annotated[VerifiedResults, Results()],
+        Field(
+            description=(
+                "Verified (ex-post) results next to the stated (ex-ante) annual figures above: "
+                "the sums of the project's verified monitoring reports (MRV)."
+            )
         ),
     ),
     "version": (int, Field(description="Version for If-Match (the ETag is its quoted value).")),

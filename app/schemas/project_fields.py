@@ -14,7 +14,8 @@ answer, the spreadsheet columns and the batch's compared columns.
   spreadsheet, one cell of ``a:b`` items);
 - ``Nested``: a small model whose parts are columns ``<name>_<part>`` (the parts declare
   their own headers); ``private`` ones are shown only to those who may see the contact;
-- ``Screened``: the 两高 screening the library stores with every project (answer only).
+- ``Screened``: the 两高 screening the library stores with every project (answer only);
+- ``Results``: the verified monitoring results kept with every project (answer only).
 """
 
 from collections.abc import Callable
@@ -111,6 +112,24 @@ class Screened(Kind):
     """The stored 两高 screening: the sector flag, the outcome, and its rule and reasons."""
 
     COLUMNS = ("is_two_high", "two_high_outcome", "screening")
+
+    def columns(self, name: str, annotation: Any) -> tuple[str, ...]:
+        return self.COLUMNS
+
+
+class Results(Kind):
+    """The verified results (MRV) the library keeps with every project (answer only): the sums
+    of its verified monitoring reports, one column each."""
+
+    COLUMNS = (
+        "verified_emission_reduction_tco2e",
+        "verified_carbon_sink_tco2e",
+        "verified_energy_saving_tce",
+        "verified_credited_tco2e",
+        "verified_adaptation_beneficiaries",
+        "verified_reports",
+        "verified_days",
+    )
 
     def columns(self, name: str, annotation: Any) -> tuple[str, ...]:
         return self.COLUMNS

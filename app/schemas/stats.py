@@ -73,6 +73,34 @@ class Figures(BaseModel):
         description="Sum of stated annual energy savings (tce/year), as the reductions.",
         examples=["5300.250"],
     )
+    verified_projects: int = Field(
+        description=(
+            "Projects with at least one verified monitoring report among the benefit_projects."
+        ),
+        examples=[3],
+    )
+    verified_emission_reduction_tco2e: TonnesOut = Field(
+        description=(
+            "Sum of verified emission reductions (tCO2e, cumulative over the verified reporting "
+            "periods, MRV), next to the stated annual figure; the same exits left out."
+        ),
+        examples=["24500.000"],
+    )
+    verified_carbon_sink_tco2e: TonnesOut = Field(
+        description="Sum of verified carbon sinks (tCO2e, cumulative), as the reductions.",
+        examples=["0.000"],
+    )
+    verified_energy_saving_tce: TonnesOut = Field(
+        description="Sum of verified energy savings (tce, cumulative), as the reductions.",
+        examples=["1200.000"],
+    )
+    verified_credited_tco2e: TonnesOut = Field(
+        description=(
+            "Of the verified tonnes, those also issued as carbon credits (CCER, VCS, GS, …): "
+            "reported apart so that no tonne is claimed twice."
+        ),
+        examples=["5000.000"],
+    )
 
 
 class GroupFigures(Figures):

@@ -80,6 +80,8 @@ def criteria_values(body: CriteriaFields, fields: set[str] | None = None) -> dic
             data[key] = sorted({str(v) for v in data[key]})
     if "requires_verification" in data and data["requires_verification"] is None:
         data["requires_verification"] = False
+    if "requires_verified_results" in data and data["requires_verified_results"] is None:
+        data["requires_verified_results"] = False
     if "accepts_two_high_transition" in data and data["accepts_two_high_transition"] is None:
         data["accepts_two_high_transition"] = True
     return data

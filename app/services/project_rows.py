@@ -16,7 +16,16 @@ from app.reference.taxonomy import taxonomy_version
 from app.repositories import projects as repo
 from app.schemas.common import money_str
 from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
-from app.schemas.project_fields import Amount, FieldSpec, Mask, Nested, Plain, Records, Screened
+from app.schemas.project_fields import (
+    Amount,
+    FieldSpec,
+    Mask,
+    Nested,
+    Plain,
+    Records,
+    Results,
+    Screened,
+)
 from app.services import audit
 from app.services.screening import screen_fields
 
@@ -179,6 +188,26 @@ def _screening(is_two_high: bool, outcome: str, stored: dict[str, Any]) -> dict[
     }
 
 
+def _verified(
+    reduction: Any,
+    sink: Any,
+    saving: Any,
+    credited: Any,
+    beneficiaries: Any,
+    reports: Any,
+    days: Any,
+) -> dict[str, Any]:
+    return {
+        "emission_reduction_tco2e": f"{reduction or 0:.3f}",
+        "carbon_sink_tco2e": f"{sink or 0:.3f}",
+        "energy_saving_tce": f"{saving or 0:.3f}",
+        "credited_tco2e": f"{credited or 0:.3f}",
+        "adaptation_beneficiaries": beneficiaries or 0,
+        "reports": reports or 0,
+        "days": days or 0,
+    }
+
+
 def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
     """The field's answer as an expression of the list row ``v`` (and of ``private``: whether
     the caller sees the private fields)."""
@@ -200,6 +229,9 @@ def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
     if isinstance(kind, Screened):
         env["screening"] = _screening
         return f"screening({', '.join(at)})"
+    if isinstance(kind, Results):
+        env["verified"] = _verified
+        return f"verified({', '.join(at)})"
     if isinstance(kind, Plain) and kind.show is not None:
         env[f"show_{spec.name}"] = kind.show
         return f"show_{spec.name}({at[0]})"

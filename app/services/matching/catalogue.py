@@ -56,6 +56,7 @@ class Catalogue:
     tenor_max: NDArray[np.int32]
     min_benefit: NDArray[np.float64]
     requires_verification: NDArray[np.bool_]
+    requires_verified_results: NDArray[np.bool_]
     accepts_two_high: NDArray[np.bool_]
     _valid: dict[date, NDArray[np.bool_]] = field(default_factory=dict)
 
@@ -138,6 +139,9 @@ class Catalogue:
                 np.float64,
             ),
             requires_verification=column([c.requires_verification for c in products], np.bool_),
+            requires_verified_results=column(
+                [c.requires_verified_results for c in products], np.bool_
+            ),
             accepts_two_high=column([c.accepts_two_high_transition for c in products], np.bool_),
         )
 

@@ -103,6 +103,7 @@ class Criteria:
     tenor_max_months: int | None = None
     min_emission_reduction_tco2e: float | None = None
     requires_verification: bool = False
+    requires_verified_results: bool = False
     accepts_two_high_transition: bool = True
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
@@ -155,6 +156,7 @@ def criteria_of(row: Any, *, is_active: bool | None = None) -> Criteria:
         tenor_max_months=row.tenor_max_months,
         min_emission_reduction_tco2e=row.min_emission_reduction_tco2e,
         requires_verification=bool(row.requires_verification),
+        requires_verified_results=bool(getattr(row, "requires_verified_results", False)),
         accepts_two_high_transition=bool(row.accepts_two_high_transition),
         weights={k: float(weights[k]) for k in DEFAULT_WEIGHTS},
     )

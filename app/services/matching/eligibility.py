@@ -251,9 +251,34 @@ def _emission(lib: Library, c: Criteria, idx: Index) -> Mask | None:
 def _emission_detail(lib: Library, c: Criteria, i: int) -> str:
     minimum = c.min_emission_reduction_tco2e
     return (
-        f"annual reduction + sink {float(lib.benefit[i]):g} tCO2e; product minimum "
-        f"{'none' if minimum is None else minimum}"
+        f"annual reduction + sink ({basis(lib, i)}) {float(lib.benefit[i]):g} tCO2e; product "
+        f"minimum {'none' if minimum is None else minimum}"
     )
+
+
+def basis(lib: Library, i: int) -> str:
+    """Which figures a project's climate benefit is: verified results (MRV) or stated ones."""
+    return "verified" if lib.results[i] else "stated"
+
+
+def _verified_results(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+    if not c.requires_verified_results:
+        return None
+    return lib.results[idx].copy()
+
+
+def _verified_results_detail(lib: Library, c: Criteria, i: int) -> str:
+    return (
+        f"verified monitoring results: {bool(lib.results[i])}; product requires verified "
+        f"results: {c.requires_verified_results}"
+    )
+
+
+def _verified_results_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
+    if lib.results[i]:
+        return None
+    out: Mask = ~cat.requires_verified_results
+    return out
 
 
 def _emission_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -386,6 +411,14 @@ CRITERIA: tuple[Criterion, ...] = (
         _verification_detail,
         _verification_accepts,
         shared_by=("requires_verification",),
+    ),
+    Criterion(
+        "verified_results",
+        "at least one verified monitoring report (MRV) when requires_verified_results;",
+        _verified_results,
+        _verified_results_detail,
+        _verified_results_accepts,
+        shared_by=("requires_verified_results",),
     ),
     Criterion(
         "two_high_transition",

@@ -76,18 +76,38 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         verified,
         two_high,
         classifications,
+        verified_reports,
+        verified_tco2e,
+        verified_days,
+        verified_beneficiaries,
     ) = zip(*rows, strict=True) if n else ((),) * len(ProjectRow._fields)
 
     def column(values: Any, dtype: Any) -> Any:
         return np.fromiter(values, dtype=dtype, count=n)
 
     remaining = np.array(remaining_cents, dtype=np.int64).reshape(n)
-    # The stated figures. Verified monitoring results, once the library holds them, take their
-    # place here per project (with a column saying which basis each project's figures have).
-    benefit = column(
+    # Verified monitoring results (MRV) take the place of the stated figures per project where
+    # there are any: tonnes a year over the verified periods, the beneficiaries verified;
+    # ``results`` says which basis each project's figures have.
+    results = column(
+        (c > 0 and d > 0 for c, d in zip(verified_reports, verified_days, strict=True)), np.bool_
+    )
+    stated = column(
         ((r or 0.0) + (s or 0.0) for r, s in zip(reductions, sinks, strict=True)), np.float64
     )
-    beneficiaries = column((b or 0 for b in beneficiary_counts), np.float64)
+    days = np.array(verified_days, dtype=np.float64).reshape(n)
+    yearly = np.divide(
+        np.array(verified_tco2e, dtype=np.float64).reshape(n) * 365.0,
+        days,
+        out=np.zeros(n, dtype=np.float64),
+        where=days > 0,
+    )
+    benefit = np.where(results, yearly, stated)
+    beneficiaries = np.where(
+        results,
+        np.array(verified_beneficiaries, dtype=np.float64).reshape(n),
+        column((b or 0 for b in beneficiary_counts), np.float64),
+    )
     objective = column(map(OBJECTIVE_CODES.__getitem__, objectives), np.int8)
     cstatus = column(map(CONSTRUCTION_CODES.__getitem__, construction), np.int8)
     # per 10,000 CNY of remaining need = figure / (cents / 1,000,000); 0 without remaining need
@@ -118,6 +138,7 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
         "tenor": np.minimum(tenor, 32_767).astype(np.int16),
         "benefit": benefit,
         "verified": np.array(verified, dtype=np.bool_).reshape(n),
+        "results": results,
         "two_high": np.array(two_high, dtype=np.bool_).reshape(n),
         "gfc": _gfc_column(classifications),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
@@ -149,6 +170,8 @@ class Library:
     tenor: NDArray[np.int16]
     benefit: NDArray[np.float64]
     verified: Mask
+    results: Mask
+    """Per project: whether its figures are verified results (MRV) rather than stated ones."""
     two_high: Mask
     gfc: NDArray[np.object_]
     """Per project: its gfc-2025 codes and the codes they fall under (a frozenset)."""

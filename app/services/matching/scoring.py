@@ -33,11 +33,6 @@ class ClimateBest:
     adaptation: float = 0.0
 
 
-# Which figures the climate component reads. Verified monitoring results are to replace the
-# stated figures per project where they exist; the explanation then names the basis per project.
-BASIS = "stated"
-
-
 @dataclass(frozen=True, slots=True)
 class Component:
     name: str
@@ -75,27 +70,35 @@ def _climate_benefit(
 
 _MITIGATION_FIGURE = "annual_emission_reduction_tco2e + annual_carbon_sink_tco2e"
 _ADAPTATION_FIGURE = "adaptation_beneficiaries"
+_VERIFIED_MITIGATION_FIGURE = (
+    "verified emission reduction + carbon sink a year over the verified periods"
+)
+_VERIFIED_ADAPTATION_FIGURE = "verified adaptation_beneficiaries"
 _MITIGATION_GROUP = "eligible mitigation projects (objective mitigation or both)"
 _ADAPTATION_GROUP = "eligible adaptation projects (objective adaptation or both)"
 
 
-def _comparison(figure: str, value: float, best: float, group: str) -> str:
+def _comparison(figure: str, basis: str, value: float, best: float, group: str) -> str:
     return (
-        f"{figure} ({BASIS}) per 10,000 CNY of remaining need: {value:.6g} against the best "
+        f"{figure} ({basis}) per 10,000 CNY of remaining need: {value:.6g} against the best "
         f"{best:.6g} among the product's {group}"
     )
 
 
 def _climate_detail(lib: Library, position: int, best: ClimateBest) -> str:
     objective = int(lib.objective[position])
+    # Verified results (MRV) stand in for the stated figures where a project has them.
+    verified = bool(lib.results[position])
     mitigation = _comparison(
-        _MITIGATION_FIGURE,
+        _VERIFIED_MITIGATION_FIGURE if verified else _MITIGATION_FIGURE,
+        "verified" if verified else "stated",
         float(lib.mitigation_intensity[position]),
         best.mitigation,
         _MITIGATION_GROUP,
     )
     adaptation = _comparison(
-        _ADAPTATION_FIGURE,
+        _VERIFIED_ADAPTATION_FIGURE if verified else _ADAPTATION_FIGURE,
+        "verified" if verified else "stated",
         float(lib.adaptation_intensity[position]),
         best.adaptation,
         _ADAPTATION_GROUP,

@@ -472,6 +472,7 @@ async def preview(session: AsyncSession, principal: Principal, body: PreviewRequ
             "tenor_max_months": None,
             "min_emission_reduction_tco2e": None,
             "requires_verification": False,
+            "requires_verified_results": False,
             "accepts_two_high_transition": True,
             "weights": None,
             **values,

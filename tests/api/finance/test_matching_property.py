@@ -84,7 +84,25 @@ def projects(draw: st.DrawFn) -> dict[str, Any]:
         "beneficiaries": draw(st.none() | st.integers(min_value=0, max_value=1_000_000)),
         "verified": draw(st.booleans()),
         "two_high": draw(st.booleans()),
+        # verified monitoring results (MRV): tonnes over some days, and beneficiaries
+        "results": draw(
+            st.none()
+            | st.tuples(
+                st.integers(min_value=0, max_value=100_000_000).map(lambda kg: Decimal(kg) / 1000),
+                st.integers(min_value=1, max_value=730),
+                st.integers(min_value=0, max_value=1_000_000),
+            )
+        ),
     }
+
+
+def stated_or_verified(p: dict[str, Any]) -> tuple[float, float]:
+    """A project's tonnes a year and beneficiaries as documented: its verified results where
+    it has any (tonnes per year over the verified days), its stated figures otherwise."""
+    if p["results"] is not None:
+        tonnes, days, people = p["results"]
+        return float(tonnes) * 365.0 / days, float(people)
+    return (p["reduction"] or 0.0) + (p["sink"] or 0.0), float(p["beneficiaries"] or 0)
 
 
 def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -122,6 +140,7 @@ def criteria(draw: st.DrawFn) -> dict[str, Any]:
         "tenor_max_months": tenor_max,
         "min_emission_reduction_tco2e": draw(_optional(st.floats(min_value=0, max_value=5e4))),
         "requires_verification": draw(st.booleans()),
+        "requires_verified_results": draw(st.booleans()),
         "accepts_two_high_transition": draw(st.booleans()),
         "valid_from": valid_from,
         "valid_to": valid_to,
@@ -171,13 +190,15 @@ def reference_eligible(p: dict[str, Any], c: dict[str, Any], today: date) -> boo
             return False
         if c["tenor_max_months"] is not None and p["tenor_months"] > c["tenor_max_months"]:
             return False
-    benefit = (p["reduction"] or 0.0) + (p["sink"] or 0.0)
+    benefit = stated_or_verified(p)[0]
     if (
         c["min_emission_reduction_tco2e"] is not None
         and benefit < c["min_emission_reduction_tco2e"]
     ):
         return False
     if c["requires_verification"] and not p["verified"]:
+        return False
+    if c["requires_verified_results"] and p["results"] is None:
         return False
     return c["accepts_two_high_transition"] or not p["two_high"]
 
@@ -191,13 +212,11 @@ def reference_climate(eligible: list[dict[str, Any]]) -> list[float]:
         return figure * 10_000 / float(p["financing_need"] - p["financing_secured"])
 
     tonnes = [
-        per_10k(p, (p["reduction"] or 0.0) + (p["sink"] or 0.0))
-        if p["objective"] in ("mitigation", "both")
-        else None
+        per_10k(p, stated_or_verified(p)[0]) if p["objective"] in ("mitigation", "both") else None
         for p in eligible
     ]
     people = [
-        per_10k(p, p["beneficiaries"] or 0) if p["objective"] in ("adaptation", "both") else None
+        per_10k(p, stated_or_verified(p)[1]) if p["objective"] in ("adaptation", "both") else None
         for p in eligible
     ]
 
@@ -224,7 +243,32 @@ def _row(pid: uuid.UUID, p: dict[str, Any]) -> ProjectRow:
         third_party_verified=p["verified"],
         is_two_high=p["two_high"],
         classifications=[{"scheme": "gfc-2025", "code": g} for g in p["gfc"]],
+        **_results_row(p),
     )
+
+
+def _results_row(p: dict[str, Any]) -> dict[str, Any]:
+    if p["results"] is None:
+        return {}
+    tonnes, days, people = p["results"]
+    return {
+        "verified_reports": 1,
+        "verified_tco2e": float(tonnes),
+        "verified_days": days,
+        "verified_beneficiaries": people,
+    }
+
+
+def _results_columns(p: dict[str, Any]) -> dict[str, Any]:
+    if p["results"] is None:
+        return {}
+    tonnes, days, people = p["results"]
+    return {
+        "verified_reports": 1,
+        "verified_emission_reduction_tco2e": tonnes,
+        "verified_days": days,
+        "verified_adaptation_beneficiaries": people,
+    }
 
 
 def _criteria(c: dict[str, Any]) -> Any:
@@ -307,6 +351,7 @@ class TestHttpAgainstReference:
                 third_party_verified=p["verified"],
                 is_two_high=p["two_high"],
                 classifications=[{"scheme": "gfc-2025", "code": g} for g in p["gfc"]],
+                **_results_columns(p),
             )
             library[pid] = p
         body = {k: (str(v) if isinstance(v, Decimal | date) else v) for k, v in c.items()}

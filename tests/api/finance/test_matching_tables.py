@@ -11,4 +11,4 @@ class TestTables:
 
     def test_criteria_are_named_once(self) -> None:
         names = [c.name for c in CRITERIA]
-        assert len(names) == len(set(names)) == 11
+        assert len(names) == len(set(names)) == 12

@@ -80,6 +80,12 @@ class TestPilotEvaluation:
             "annual_emission_reduction_tco2e": "1250.500",
             "annual_carbon_sink_tco2e": "300.000",
             "annual_energy_saving_tce": "0.000",
+            # stated and verified side by side: no monitoring report verified here
+            "verified_projects": 0,
+            "verified_emission_reduction_tco2e": "0.000",
+            "verified_carbon_sink_tco2e": "0.000",
+            "verified_energy_saving_tce": "0.000",
+            "verified_credited_tco2e": "0.000",
         }
         statuses = by_key(body["by_status"])
         assert set(statuses) == {"draft", "in_library"}

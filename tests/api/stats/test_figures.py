@@ -128,6 +128,12 @@ class TestFiguresOfTheLibrary:
             "annual_emission_reduction_tco2e": "0.300",  # 0.1 + 0.2, exactly
             "annual_carbon_sink_tco2e": "0.000",
             "annual_energy_saving_tce": "0.300",
+            # no monitoring report verified yet (tests/api/results/test_monitoring.py)
+            "verified_projects": 0,
+            "verified_emission_reduction_tco2e": "0.000",
+            "verified_carbon_sink_tco2e": "0.000",
+            "verified_energy_saving_tce": "0.000",
+            "verified_credited_tco2e": "0.000",
         }
         assert "0.30000000000000004" not in response.text
 

@@ -1,0 +1,318 @@
+"""Project documents (项目文件): upload, list and download, each as the caller may.
+
+Who may upload: the project's region and the administrator. What a file may be: PDF, PNG, JPEG,
+XLSX, DOCX, plain text or CSV, recognised by its content (the first bytes, and for XLSX and DOCX
+the parts of the zip), never by its name alone; the name's extension and the part's
+Content-Type, where they name a type, must agree with the content (415 otherwise). The size is
+capped while the upload streams in (the router) and checked again here. Nothing is stored
+before every check has passed; the bytes then go to the document store (app/storage.py) and
+the row, with the content's SHA-256, to the database, with an event in the project's history.
+"""
+
+import hashlib
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import IO
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.errors import (
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    RuleViolation,
+    Unauthorized,
+    UnsupportedMediaType,
+    field_error,
+)
+from app.models import Document, DocumentType, DocumentVisibility, Project, Role
+from app.repositories import documents as repo
+from app.repositories import projects as projects_repo
+from app.schemas.document import DocumentRead
+from app.services import audit
+from app.storage import DocumentStore
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@dataclass(frozen=True)
+class FileKind:
+    name: str
+    media_type: str
+    extensions: tuple[str, ...]
+
+
+KINDS: tuple[FileKind, ...] = (
+    FileKind("pdf", "application/pdf", (".pdf",)),
+    FileKind("png", "image/png", (".png",)),
+    FileKind("jpeg", "image/jpeg", (".jpg", ".jpeg")),
+    FileKind("xlsx", XLSX, (".xlsx",)),
+    FileKind("docx", DOCX, (".docx",)),
+    FileKind("text", "text/plain", (".txt",)),
+    FileKind("csv", "text/csv", (".csv",)),
+)
+_BY_EXTENSION = {ext: kind for kind in KINDS for ext in kind.extensions}
+_BY_MEDIA_TYPE = {kind.media_type: kind for kind in KINDS} | {
+    "image/jpg": KINDS[2],
+    "application/csv": KINDS[6],
+}
+# Content-Types that name no type: the extension and the content decide.
+_UNNAMED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+ACCEPTED = ", ".join(kind.name.upper() for kind in KINDS[:5]) + ", plain text or CSV"
+
+
+def content_kinds(source: IO[bytes]) -> frozenset[str]:
+    """What the bytes are, by their content: the kinds they may be read as (text may be CSV)."""
+    source.seek(0)
+    head = source.read(8)
+    if head.startswith(b"%PDF-"):
+        return frozenset({"pdf"})
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return frozenset({"png"})
+    if head.startswith(b"\xff\xd8\xff"):
+        return frozenset({"jpeg"})
+    if head.startswith(b"PK\x03\x04"):
+        return _office_kind(source)
+    return frozenset({"text", "csv"}) if _is_text(source) else frozenset()
+
+
+def _office_kind(source: IO[bytes]) -> frozenset[str]:
+    source.seek(0)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return frozenset()
+    if "[Content_Types].xml" not in names:
+        return frozenset()
+    if "xl/workbook.xml" in names:
+        return frozenset({"xlsx"})
+    if "word/document.xml" in names:
+        return frozenset({"docx"})
+    return frozenset()
+
+
+def _is_text(source: IO[bytes]) -> bool:
+    """UTF-8 (with or without a BOM) or GB18030 text without control characters but tab and
+    line ends."""
+    source.seek(0)
+    data = source.read()
+    if not data:
+        return False
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return not any(ord(c) < 32 and c not in "\t\r\n\f" for c in text)
+    return False
+
+
+def declared_kind(filename: str | None, content_type: str | None) -> FileKind:
+    """The type the upload names, by its extension and its Content-Type (415 when they name an
+    unsupported type, disagree, or name none)."""
+    named: list[FileKind] = []
+    extension = PurePosixPath(filename or "").suffix.lower()
+    if extension:
+        by_extension = _BY_EXTENSION.get(extension)
+        if by_extension is None:
+            raise UnsupportedMediaType(
+                f"A {extension} file is not taken: a document is {ACCEPTED}.",
+                code="unsupported_media_type",
+            )
+        named.append(by_extension)
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in _UNNAMED:
+        by_media_type = _BY_MEDIA_TYPE.get(media_type)
+        if by_media_type is None:
+            raise UnsupportedMediaType(
+                f"{media_type} is not taken: a document is {ACCEPTED}.",
+                code="unsupported_media_type",
+            )
+        # text/plain is what many clients send for any text: the extension says which text.
+        if not (named and by_media_type.name == "text" and named[0].name == "csv"):
+            named.append(by_media_type)
+    if not named:
+        raise UnsupportedMediaType(
+            "Name the file's type by its extension or the part's Content-Type.",
+            code="unsupported_media_type",
+        )
+    if len({kind.name for kind in named}) > 1:
+        raise UnsupportedMediaType(
+            f"The name says {named[0].name}, the Content-Type {named[1].name}.",
+            code="content_type_mismatch",
+        )
+    return named[0]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as the router received it (spooled, read from its start)."""
+
+    file: IO[bytes]
+    filename: str | None
+    content_type: str | None
+    size: int
+
+
+def _digest(source: IO[bytes]) -> str:
+    source.seek(0)
+    digest = hashlib.sha256()
+    while chunk := source.read(256 * 1024):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"A document is at most {max_bytes} bytes.", code="file_too_large", limit_bytes=max_bytes
+    )
+
+
+def content_url(document_id: uuid.UUID) -> str:
+    return f"/api/v1/documents/{document_id}/content"
+
+
+def present(document: Document) -> DocumentRead:
+    return DocumentRead(
+        id=document.id,
+        project_id=document.project_id,
+        type=document.type,
+        visibility=document.visibility,
+        filename=document.filename,
+        media_type=document.media_type,
+        size_bytes=document.size_bytes,
+        sha256=document.sha256,
+        created_at=document.created_at,
+        content_url=content_url(document.id),
+    )
+
+
+async def _project(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> Project:
+    project = await projects_repo.get_readable(session, principal, project_id)
+    if project is None:
+        raise NotFound(
+            "No such project, or it is not visible to this key.", code="project_not_found"
+        )
+    return project
+
+
+async def upload(
+    session: AsyncSession,
+    store: DocumentStore,
+    principal: Principal,
+    project_id: uuid.UUID,
+    incoming: Upload,
+    *,
+    type: DocumentType,
+    visibility: DocumentVisibility,
+    max_bytes: int,
+) -> DocumentRead:
+    """Check a file (size, type by content) and keep it as a document of the project."""
+    if principal.is_anonymous:
+        raise Unauthorized("Uploading a document needs an API key.")
+    project = await _project(session, principal, project_id)
+    if principal.role is not Role.admin and not (
+        principal.role is Role.region
+        and projects_repo.can_edit(principal, project.region_code, project.pilot_id)
+    ):
+        raise Forbidden(
+            "Only the project's region and the administrator add documents.",
+            code="not_project_region",
+        )
+    if incoming.size > max_bytes:
+        raise file_too_large(max_bytes)
+    if incoming.size == 0:
+        message = "The file is empty."
+        raise RuleViolation(
+            message,
+            code="empty_file",
+            errors=[field_error(["body", "file"], "empty_file", message)],
+        )
+    kind = declared_kind(incoming.filename, incoming.content_type)
+    found = await anyio.to_thread.run_sync(content_kinds, incoming.file)
+    if kind.name not in found:
+        what = "none of the types taken" if not found else " or ".join(sorted(found))
+        raise UnsupportedMediaType(
+            f"The file is named {kind.name} but its content is {what}.",
+            code="content_type_mismatch",
+        )
+    sha256 = await anyio.to_thread.run_sync(_digest, incoming.file)
+    document_id = uuid.uuid4()
+    document = Document(
+        id=document_id,
+        project_id=project.id,
+        type=type,
+        visibility=visibility,
+        filename=(PurePosixPath(incoming.filename or "").name or f"document{kind.extensions[0]}")[
+            :255
+        ],
+        media_type=kind.media_type,
+        size_bytes=incoming.size,
+        sha256=sha256,
+        storage_key=document_id.hex,
+        created_by=principal.key_id,
+    )
+    await repo.add(session, document)
+    # The bytes go last: every refusal above leaves nothing behind. If the transaction then
+    # fails to commit, the stored object is an orphan no row points to (never served).
+    await store.put(document.storage_key, incoming.file, incoming.size, kind.media_type)
+    shown = present(document)
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "document_add",
+            "project",
+            project.id,
+            changes={
+                "document": {
+                    "before": None,
+                    "after": shown.model_dump(mode="json", exclude={"content_url"}),
+                }
+            },
+            from_status=project.status,
+            to_status=project.status,
+        ),
+    )
+    return shown
+
+
+async def list_documents(
+    session: AsyncSession,
+    principal: Principal,
+    project_id: uuid.UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[DocumentRead], str | None]:
+    """The project's documents the caller may see, oldest first."""
+    await _project(session, principal, project_id)
+    rows, after = await repo.list_readable(
+        session, principal, project_id, cursor=cursor, limit=limit
+    )
+    return [present(d) for d in rows], after
+
+
+@dataclass(frozen=True)
+class Content:
+    document: DocumentRead
+    chunks: AsyncIterator[bytes]
+
+
+async def content(
+    session: AsyncSession, store: DocumentStore, principal: Principal, document_id: uuid.UUID
+) -> Content:
+    """A document's bytes, if the caller may see the document (404 otherwise)."""
+    document = await repo.get_readable(session, principal, document_id)
+    if document is None:
+        raise NotFound(
+            "No such document, or it is not visible to this key.", code="document_not_found"
+        )
+    return Content(present(document), store.read(document.storage_key))

@@ -1,0 +1,143 @@
+"""The document store: where the bytes of project documents live (docs/architecture.md,
+*Documents*).
+
+One interface, ``DocumentStore``, two implementations chosen by configuration:
+
+- ``FileStore`` (default): files under ``CLIMATELIB_STORAGE_DIR``, written to a temporary name
+  and renamed into place, so a reader never sees half a file;
+- ``S3Store`` when ``CLIMATELIB_S3_URL`` is set: objects in ``CLIMATELIB_S3_BUCKET`` of any
+  S3-compatible service (MinIO, Ceph, OSS, COS, AWS), through boto3.
+
+Both are blocking underneath; every call runs in a worker thread so the event loop never waits
+on a disk or the network. Keys are made by the caller (a document's id): the store neither
+names nor lists what it keeps.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import anyio
+
+from app.config import Settings
+
+CHUNK_BYTES = 256 * 1024
+
+
+class DocumentStore(Protocol):
+    async def put(self, key: str, source: IO[bytes], size: int, media_type: str) -> None:
+        """Keep the bytes of ``source`` (read from its start) under ``key``."""
+
+    def read(self, key: str) -> AsyncIterator[bytes]:
+        """The bytes kept under ``key``, in chunks."""
+
+    async def delete(self, key: str) -> None:
+        """Forget ``key`` (nothing happens if it is not kept)."""
+
+
+class FileStore:
+    """Documents as files under a directory, two levels of fan-out by key."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        if not key or "/" in key or "\\" in key or key.startswith("."):
+            raise ValueError(f"not a storage key: {key!r}")
+        return self.root / "documents" / key[:2] / key
+
+    async def put(self, key: str, source: IO[bytes], size: int, media_type: str) -> None:
+        await anyio.to_thread.run_sync(self._put, key, source)
+
+    def _put(self, key: str, source: IO[bytes]) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source.seek(0)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(source, out, CHUNK_BYTES)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        handle = await anyio.to_thread.run_sync(self._path(key).open, "rb")
+        try:
+            while chunk := await anyio.to_thread.run_sync(handle.read, CHUNK_BYTES):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self._path(key).unlink(missing_ok=True))
+
+
+class S3Store:
+    """Documents as objects of one bucket of an S3-compatible service."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        bucket: str,
+        *,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        region: str,
+    ) -> None:
+        import boto3  # imported here: a deployment on the filesystem never loads it
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region,
+            # Path-style addressing: what MinIO and most private S3 services expect.
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        )
+
+    async def put(self, key: str, source: IO[bytes], size: int, media_type: str) -> None:
+        def upload() -> None:
+            source.seek(0)
+            self.client.upload_fileobj(
+                source, self.bucket, key, ExtraArgs={"ContentType": media_type}
+            )
+
+        await anyio.to_thread.run_sync(upload)
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        answer = await anyio.to_thread.run_sync(
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key)
+        )
+        body = answer["Body"]
+        chunks: Iterator[bytes] = body.iter_chunks(CHUNK_BYTES)
+        try:
+            while chunk := await anyio.to_thread.run_sync(next, chunks, b""):
+                yield chunk
+        finally:
+            body.close()
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
+        )
+
+
+def store_from_settings(settings: Settings) -> DocumentStore:
+    """The store the configuration names: S3 when ``s3_url`` is set, else the filesystem."""
+    if settings.s3_url:
+        return S3Store(
+            settings.s3_url,
+            settings.s3_bucket,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        )
+    return FileStore(settings.storage_dir)

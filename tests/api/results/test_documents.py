@@ -1,0 +1,364 @@
+"""Project documents through HTTP, on both document stores (the filesystem, and S3 as moto's
+server speaks it) and both databases: the round trip with what each actor sees, who may upload,
+the size cap (413) and the type checked by content (415), each refusal leaving nothing stored."""
+
+import hashlib
+import io
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import openpyxl
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from tests.api.results.s3_server import moto_server
+from tests.conftest import Keys
+from tests.factories import institution, library_project, product
+
+MAX_BYTES = 64 * 1024
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+CSV = "项目,减排量\n福田光伏,8200.5\n".encode()
+
+
+def _xlsx() -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(["a", 1])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _docx() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+def _s3(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    extra: dict[str, Any] = {}
+    if request.param == "s3":
+        url = request.getfixturevalue("s3_url")
+        bucket = f"docs-{uuid.uuid4().hex[:16]}"
+        _s3(url).create_bucket(Bucket=bucket)
+        extra = {
+            "s3_url": url,
+            "s3_bucket": bucket,
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+        }
+    return Settings(
+        database_url=database_url,
+        log_level="WARNING",
+        rate_limits=False,
+        import_worker=False,
+        storage_dir=str(tmp_path / "store"),
+        document_max_bytes=MAX_BYTES,
+        **extra,
+    )
+
+
+def stored(settings: Settings) -> list[str]:
+    """Every object the configured store holds."""
+    if settings.s3_url:
+        listing = _s3(settings.s3_url).list_objects_v2(Bucket=settings.s3_bucket)
+        return [o["Key"] for o in listing.get("Contents", [])]
+    root = Path(settings.storage_dir)
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+async def _upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    project_id: str,
+    name: str,
+    data: bytes,
+    *,
+    content_type: str | None = None,
+    type: str = "feasibility_study",
+    visibility: str = "public",
+) -> httpx.Response:
+    part = (name, data, content_type) if content_type else (name, data)
+    return await client.post(
+        f"/api/v1/projects/{project_id}/documents",
+        files={"file": part},
+        data={"type": type, "visibility": visibility},
+        headers=headers,
+    )
+
+
+async def _accepted_institution(
+    client: httpx.AsyncClient, keys: Keys, project_id: str, region: dict[str, str], accept: bool
+) -> dict[str, str]:
+    _, bank = await institution(client, keys, name=f"银行 {uuid.uuid4().hex[:6]}")
+    loan = await product(client, bank)
+    offer = await client.post(
+        "/api/v1/engagements",
+        json={
+            "project_id": project_id,
+            "product_id": loan["id"],
+            "amount": "1000000.00",
+            "annual_rate": "3.2",
+            "tenor_months": 36,
+        },
+        headers=bank,
+    )
+    assert offer.status_code == 201, offer.text
+    if accept:
+        step = await client.post(
+            f"/api/v1/engagements/{offer.json()['id']}/transitions",
+            json={"action": "accept"},
+            headers=region,
+        )
+        assert step.status_code == 200, step.text
+    return bank
+
+
+class TestRoundTrip:
+    async def test_each_actor_sees_and_downloads_what_visibility_allows(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        uploads = {
+            "public": ("可研报告.pdf", PDF, "public", "application/pdf"),
+            "restricted": ("减排测算.csv", CSV, "restricted", "text/csv"),
+        }
+        ids: dict[str, str] = {}
+        for label, (name, data, visibility, media_type) in uploads.items():
+            answer = await _upload(client, region, project_id, name, data, visibility=visibility)
+            assert answer.status_code == 201, answer.text
+            doc = answer.json()
+            assert doc["sha256"] == hashlib.sha256(data).hexdigest()
+            assert (doc["size_bytes"], doc["media_type"]) == (len(data), media_type)
+            assert (doc["filename"], doc["visibility"]) == (name, visibility)
+            ids[label] = doc["id"]
+        assert sorted(stored(settings)) == sorted(uuid.UUID(i).hex for i in ids.values())
+
+        actors: dict[str, dict[str, str]] = {
+            "region": region,
+            "reviewer": await keys.reviewer("44"),
+            "admin": await keys.admin(),
+            "accepted institution": await _accepted_institution(
+                client, keys, project_id, region, accept=True
+            ),
+            "other region": await keys.region("110101"),
+            "other reviewer": await keys.reviewer("11"),
+            "offering institution": await _accepted_institution(
+                client, keys, project_id, region, accept=False
+            ),
+            "anonymous": {},
+        }
+        sees_restricted = {"region", "reviewer", "admin", "accepted institution"}
+        checks = 0
+        for actor, headers in actors.items():
+            listed = await client.get(f"/api/v1/projects/{project_id}/documents", headers=headers)
+            assert listed.status_code == 200, (actor, listed.text)
+            expected = {"public", "restricted"} if actor in sees_restricted else {"public"}
+            assert {d["id"] for d in listed.json()["items"]} == {ids[k] for k in expected}, actor
+            for label, (_, data, _, media_type) in uploads.items():
+                got = await client.get(f"/api/v1/documents/{ids[label]}/content", headers=headers)
+                if label in expected:
+                    assert got.status_code == 200, (actor, label, got.text)
+                    assert got.content == data
+                    assert got.headers["content-type"].startswith(media_type)
+                    assert got.headers["etag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+                    assert got.headers["content-disposition"].startswith("attachment;")
+                else:
+                    assert got.status_code == 404, (actor, label, got.text)
+                    assert got.json()["code"] == "document_not_found"
+                checks += 1
+        assert checks == len(actors) * len(uploads)
+
+    async def test_office_and_image_files_are_recognised(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        for name, data, media_type in (
+            ("台账.xlsx", _xlsx(), "spreadsheetml.sheet"),
+            ("方案.docx", _docx(), "wordprocessingml.document"),
+            ("现场.png", PNG, "image/png"),
+            ("photo.JPG", b"\xff\xd8\xff\xe0" + bytes(100), "image/jpeg"),
+            ("说明.txt", "纯文本说明。\n".encode("gb18030"), "text/plain"),
+        ):
+            answer = await _upload(client, region, project_id, name, data, type="other")
+            assert answer.status_code == 201, (name, answer.text)
+            assert answer.json()["media_type"].endswith(media_type)
+
+    async def test_upload_is_recorded_in_the_project_history(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        doc = (await _upload(client, region, project_id, "a.pdf", PDF)).json()
+        history = await client.get(f"/api/v1/projects/{project_id}/history", headers=region)
+        event = history.json()["items"][-1]
+        assert event["action"] == "document_add"
+        assert event["changes"]["document"]["after"]["sha256"] == doc["sha256"]
+
+
+class TestWhoUploads:
+    async def test_only_the_region_and_admin_upload(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        refused = {
+            "reviewer": (await keys.reviewer("44"), 403),
+            "other region": (await keys.region("110101"), 403),
+            "institution": ((await institution(client, keys))[1], 403),
+            "anonymous": ({}, 401),
+        }
+        for actor, (headers, status) in refused.items():
+            answer = await _upload(client, headers, project_id, "a.pdf", PDF)
+            assert answer.status_code == status, (actor, answer.text)
+        assert stored(settings) == []
+        admin = await _upload(client, await keys.admin(), project_id, "a.pdf", PDF)
+        assert admin.status_code == 201, admin.text
+
+    async def test_unknown_project_is_404(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        answer = await _upload(client, await keys.admin(), str(uuid.uuid4()), "a.pdf", PDF)
+        assert answer.status_code == 404
+        assert answer.json()["code"] == "project_not_found"
+
+
+class TestRefusedUploads:
+    async def _nothing_stored(
+        self, client: httpx.AsyncClient, settings: Settings, project_id: str
+    ) -> None:
+        assert stored(settings) == []
+        admin_view = await client.get(f"/api/v1/projects/{project_id}/documents")
+        assert admin_view.json()["items"] == []
+
+    async def test_a_file_over_the_cap_is_413(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        exactly = await _upload(client, region, project_id, "a.txt", b"x" * MAX_BYTES)
+        assert exactly.status_code == 201, exactly.text
+        accepted = stored(settings)
+        over = await _upload(client, region, project_id, "b.txt", b"x" * (MAX_BYTES + 1))
+        assert over.status_code == 413, over.text
+        assert over.headers["content-type"] == "application/problem+json"
+        assert (over.json()["code"], over.json()["limit_bytes"]) == ("file_too_large", MAX_BYTES)
+        assert stored(settings) == accepted
+        listed = await client.get(f"/api/v1/projects/{project_id}/documents")
+        assert len(listed.json()["items"]) == 1
+
+    async def test_a_streamed_upload_is_cut_as_soon_as_it_passes_the_cap(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        boundary = "climatelib-test-boundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\nother\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="big.txt"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode()
+        chunk, chunks_total = b"y" * 16 * 1024, 64  # 1 MB, sixteen times the cap
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            yield head
+            for _ in range(chunks_total):
+                sent += 1
+                yield chunk
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        answer = await client.post(
+            f"/api/v1/projects/{project_id}/documents",
+            content=body(),
+            headers={**region, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["code"] == "file_too_large"
+        # Refused at the first chunk past cap + the multipart framing allowance, not at the end.
+        assert sent < chunks_total // 2
+        await self._nothing_stored(client, settings, project_id)
+
+    async def test_a_declared_length_over_the_cap_is_refused_before_reading(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        answer = await _upload(client, region, project_id, "a.txt", b"z" * (MAX_BYTES * 4))
+        assert answer.status_code == 413
+        assert answer.headers.get("connection") == "close"
+        await self._nothing_stored(client, settings, project_id)
+
+    @pytest.mark.parametrize(
+        ("name", "data", "content_type", "code"),
+        [
+            ("scan.pdf", PNG, None, "content_type_mismatch"),
+            ("scan.pdf", PDF, "image/png", "content_type_mismatch"),
+            ("table.xlsx", _docx(), None, "content_type_mismatch"),
+            ("table.xlsx", b"PK\x03\x04 not really a zip", None, "content_type_mismatch"),
+            ("notes.txt", b"\x00\x01\x02binary\xff\xfe", None, "content_type_mismatch"),
+            ("tool.exe", b"MZ\x90\x00", None, "unsupported_media_type"),
+            ("page.html", b"<html></html>", "text/html", "unsupported_media_type"),
+            ("noname", PDF, "application/octet-stream", "unsupported_media_type"),
+        ],
+    )
+    async def test_content_that_does_not_match_its_type_is_415(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        name: str,
+        data: bytes,
+        content_type: str | None,
+        code: str,
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        answer = await _upload(client, region, project_id, name, data, content_type=content_type)
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["code"] == code
+        await self._nothing_stored(client, settings, project_id)
+
+    async def test_bad_form_values_are_422(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        for field, value in (("type", "selfie"), ("visibility", "secret")):
+            form = {"type": "plan", "visibility": "public", field: value}
+            answer = await client.post(
+                f"/api/v1/projects/{project_id}/documents",
+                files={"file": ("a.pdf", PDF)},
+                data=form,
+                headers=region,
+            )
+            assert answer.status_code == 422, answer.text
+        empty = await _upload(client, region, project_id, "a.pdf", b"")
+        assert (empty.status_code, empty.json()["code"]) == (422, "empty_file")
+        await self._nothing_stored(client, settings, project_id)
