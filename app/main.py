@@ -33,6 +33,7 @@ from app.routers import (
     projects,
     reference,
     stats,
+    webhooks,
 )
 from app.routers.known_query import reject_unknown_query
 from app.send_timeout import SendTimeoutMiddleware
@@ -40,6 +41,7 @@ from app.services import api_keys as api_key_service
 from app.services import batch_import
 from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
+from app.services.webhooks_worker import WebhookWorker
 
 DESCRIPTION = """
 The national climate investment and financing project library (国家气候投融资项目库) and its
@@ -63,6 +65,7 @@ TAGS = [
     {"name": "pilots", "description": "Climate investment and financing pilots (气候投融资试点)."},
     {"name": "stats", "description": "Public statistics."},
     {"name": "audit", "description": "The audit trail of every write."},
+    {"name": "webhooks", "description": "Webhooks: events delivered, signed, to a URL."},
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -108,9 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = ImportWorker(app.state.sessions, settings) if settings.import_worker else None
         if worker is not None:
             worker.start()
+        hooks = WebhookWorker(app.state.sessions, settings) if settings.webhook_worker else None
+        if hooks is not None:
+            hooks.start()
+        app.state.webhook_worker = hooks
         try:
             yield
         finally:
+            if hooks is not None:
+                await hooks.stop(settings.shutdown_timeout_s)
             if worker is not None:
                 await worker.stop(settings.shutdown_timeout_s)
             await app.state.key_usage.drain()
@@ -169,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pilots,
         stats,
         audit,
+        webhooks,
     ):
         app.include_router(module.router)
     _mount_docs(app)

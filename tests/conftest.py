@@ -150,6 +150,7 @@ def settings(database_url: str) -> Settings:
         rate_limits=False,
         import_worker=False,
         import_poll_interval_s=0.1,
+        webhook_worker=False,  # tests/api/test_webhooks*.py turn it on
     )
 
 

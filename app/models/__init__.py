@@ -31,12 +31,21 @@ from app.models.project import (
     ProjectStatus,
 )
 from app.models.revision import ProjectRevision, RevisionStatus
+from app.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookMatchState,
+    WebhookOutbox,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
     "ConstructionStatus",
+    "DeliveryStatus",
     "Engagement",
     "EngagementStatus",
     "ExitReason",
@@ -67,4 +76,9 @@ __all__ = [
     "ProjectStatus",
     "RevisionStatus",
     "Role",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookMatchState",
+    "WebhookOutbox",
+    "WebhookSubscription",
 ]
