@@ -45,6 +45,7 @@ SLOW_MODULES = frozenset(
         "api/test_keyed_writes_live.py",
         "api/bulk/test_import_jobs_live.py",
         "api/bulk/test_import_under_load.py",
+        "api/test_webhooks_live.py",
     }
 )
 

@@ -79,8 +79,10 @@ def _refuse_url(message: str) -> RuleViolation:
 def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    # Not global covers the shared (100.64/10), documentation and benchmarking ranges too.
     return (
-        ip.is_private
+        not ip.is_global
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_unspecified

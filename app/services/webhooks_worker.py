@@ -73,6 +73,7 @@ log = logging.getLogger("climatelib.webhooks")
 _WRITE = {"sqlite_begin": "IMMEDIATE"}  # SQLite: take the write lock up front
 FAN_OUT_BATCH = 100
 DELIVERY_BATCH = 20
+MAX_IN_FLIGHT = 50
 MATCH_IDS_PER_EVENT = 500
 
 
@@ -217,6 +218,8 @@ class WebhookWorker:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.sending: set[asyncio.Task[None]] = set()
+        self.in_flight = 0
         self.client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False
         )
@@ -231,18 +234,19 @@ class WebhookWorker:
         self.task = asyncio.create_task(self._loop(), name="webhook-worker")
 
     async def stop(self, timeout_s: float) -> None:
-        """Stop after the round in flight; one still running after ``timeout_s`` is cancelled
-        (its leases run out and another worker takes the deliveries)."""
+        """Stop after the round and the deliveries in flight; what still runs after
+        ``timeout_s`` is cancelled (its leases run out and another worker takes them)."""
         webhooks.remove_waker(self._poke)
         self.stopping.set()
         self.wake.set()
-        if self.task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
-            except TimeoutError:
-                self.task.cancel()
+        tasks = [t for t in (self.task, *self.sending) if t is not None]
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            for task in late:
                 with suppress(asyncio.CancelledError):
-                    await self.task
+                    await task
         await self.client.aclose()
 
     async def _loop(self) -> None:
@@ -329,22 +333,44 @@ class WebhookWorker:
         }
 
     async def deliver(self) -> bool:
+        """Lease due deliveries and send them in the background (at most ``MAX_IN_FLIGHT`` at
+        a time, so a slow receiver holds its own deliveries up, not everyone's); whether any
+        was taken."""
+        room = MAX_IN_FLIGHT - self.in_flight
+        if room <= 0:
+            return False
         now = utcnow()
         async with self.sessions() as session:
             await session.connection(execution_options=_WRITE)
-            ids = await repo.claim(session, self.owner, now, now + self.lease, DELIVERY_BATCH)
+            ids = await repo.claim(
+                session, self.owner, now, now + self.lease, min(room, DELIVERY_BATCH)
+            )
             await session.commit()
         if not ids:
             return False
         async with self.sessions() as session:
             items = await repo.claimed(session, ids)
-        outcomes = await asyncio.gather(*(self._send(d, s, e) for d, s, e in items))
-        async with self.sessions() as session:
-            await session.connection(execution_options=_WRITE)
-            for (delivery, _sub, _event), outcome in zip(items, outcomes, strict=True):
-                await self._settle(session, delivery, *outcome)
-            await session.commit()
+        self.in_flight += len(items)
+        for item in items:
+            task = asyncio.create_task(self._deliver_one(*item), name="webhook-delivery")
+            self.sending.add(task)
+            task.add_done_callback(self.sending.discard)
         return True
+
+    async def _deliver_one(
+        self, delivery: WebhookDelivery, sub: WebhookSubscription, event: WebhookOutbox
+    ) -> None:
+        try:
+            outcome = await self._send(delivery, sub, event)
+            async with self.sessions() as session:
+                await session.connection(execution_options=_WRITE)
+                await self._settle(session, delivery, *outcome)
+                await session.commit()
+        except Exception as exc:  # the lease runs out and the delivery is tried again
+            log.warning("webhook delivery not recorded: %s", type(exc).__name__)
+        finally:
+            self.in_flight -= 1
+            self.wake.set()
 
     async def _send(
         self, delivery: WebhookDelivery, sub: WebhookSubscription, event: WebhookOutbox

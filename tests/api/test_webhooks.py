@@ -20,6 +20,7 @@ from app.models.base import utcnow
 from app.repositories import webhooks as webhooks_repo
 from app.services import webhooks
 from app.services.webhooks_worker import WebhookWorker
+from tests.api.bulk.test_import import row, to_csv, upload
 from tests.api.webhook_receiver import Receiver, verify
 from tests.conftest import Keys
 from tests.factories import in_library, institution, move_project, product
@@ -39,6 +40,7 @@ def settings(settings: Settings) -> Settings:
             "webhook_retry_base_s": 0.05,
             "webhook_retry_max_s": 0.2,
             "webhook_allow_private": True,
+            "import_worker": True,
         }
     )
 
@@ -421,3 +423,28 @@ class TestMatchNew:
         (message,) = receiver.at("/bank")
         assert message.json["type"] == "project.exited"
         assert message.json["data"]["exit_reason"] == "completed"
+
+
+class TestImports:
+    async def test_a_finished_import_is_announced_to_its_region(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, receiver: Receiver
+    ) -> None:
+        futian, other = await keys.region("440304"), await keys.region("440305")
+        await subscribe(client, futian, receiver.url("/futian"), "import.finished")
+        await subscribe(client, other, receiver.url("/other"), "import.finished")
+        data = to_csv([row(n) for n in range(1001)])
+        started = await client.post("/api/v1/projects/import", headers=futian, **upload(data))
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        for _ in range(1200):
+            if receiver.at("/futian"):
+                break
+            await asyncio.sleep(0.05)
+        await settled(app)
+        (message,) = receiver.at("/futian")
+        assert message.json["type"] == "import.finished"
+        assert message.json["data"]["import_id"] == job_id
+        assert message.json["data"]["status"] == "succeeded"
+        assert message.json["data"]["rows_done"] == 1001
+        assert message.json["data"]["created"] == 1001
+        assert receiver.at("/other") == []

@@ -49,6 +49,7 @@ class Receiver:
         self.received: list[Received] = []
         self.answered: list[Received] = []
         self.failures: dict[str, int] = {}
+        self.hangs: dict[str, float] = {}
         self.tries: dict[tuple[str, str], int] = {}
         self.lock = threading.Lock()
         receiver = self
@@ -72,8 +73,12 @@ class Receiver:
                     key = (self.path, message.message_id)
                     receiver.tries[key] = receiver.tries.get(key, 0) + 1
                     failing = receiver.tries[key] <= receiver.failures.get(self.path, 0)
-                    if not failing:
+                    hang = receiver.hangs.get(self.path, 0) if receiver.tries[key] == 1 else 0
+                    if not failing and not hang:
                         receiver.answered.append(message)
+                if hang:  # the first try of each message is held, then refused
+                    time.sleep(hang)
+                    failing = True
                 self.send_response(500 if failing else 204)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -98,6 +103,10 @@ class Receiver:
 
     def fail(self, path: str, times: int) -> None:
         self.failures[path] = times
+
+    def hang(self, path: str, seconds: float) -> None:
+        """Hold the first try of each message to ``path`` this long (then answer 500)."""
+        self.hangs[path] = seconds
 
     def at(self, path: str) -> list[Received]:
         """The messages a path answered 2xx to, in order."""
