@@ -72,8 +72,8 @@ log = logging.getLogger("climatelib.webhooks")
 
 _WRITE = {"sqlite_begin": "IMMEDIATE"}  # SQLite: take the write lock up front
 FAN_OUT_BATCH = 100
-DELIVERY_BATCH = 20
-MAX_IN_FLIGHT = 50
+DELIVERY_BATCH = 50
+MAX_IN_FLIGHT = 200
 MATCH_IDS_PER_EVENT = 500
 
 
@@ -250,25 +250,31 @@ class WebhookWorker:
         await self.client.aclose()
 
     async def _loop(self) -> None:
+        woken = True
         while not self.stopping.is_set():
             worked = False
             self.wake.clear()
             try:
-                worked = await self.run_once()
+                worked = await self.run_once(look_first=not woken)
             except Exception as exc:  # the loop outlives any one failure
                 if is_unavailable(exc):
                     log.warning("webhook worker: database unavailable: %s", type(exc).__name__)
                 else:
                     log.exception("webhook worker failed")
+            woken = worked
             if not worked:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_s)
+                    woken = True
 
-    async def run_once(self) -> bool:
-        """One round: fan out what waits, deliver what is due; whether there was anything."""
-        async with self.sessions() as session:
-            if not await repo.has_waiting(session, utcnow()):
-                return False
+    async def run_once(self, look_first: bool = True) -> bool:
+        """One round: fan out what waits, deliver what is due; whether there was anything.
+        ``look_first``: a read-only look decides whether to take any write lock at all (a
+        poll); a worker woken by a commit goes straight to work."""
+        if look_first:
+            async with self.sessions() as session:
+                if not await repo.has_waiting(session, utcnow()):
+                    return False
         fanned = await self.fan_out()
         delivered = await self.deliver()
         return fanned or delivered
@@ -285,7 +291,7 @@ class WebhookWorker:
             for sub, (role, scope) in listeners:
                 principals[sub.id] = await _principal(session, sub.key_id, role, scope)
             wants_matches = any("match.new" in sub.events for sub, _ in listeners)
-            deliveries: list[dict[str, Any]] = []
+            deliveries: list[tuple[dict[str, Any], WebhookSubscription, WebhookOutbox]] = []
             fresh: list[dict[str, Any]] = []
             for event in events:
                 event.dispatched_at = now
@@ -294,15 +300,25 @@ class WebhookWorker:
                         fresh += await self._match_check(session, event.data, wants_matches)
                     continue
                 deliveries += [
-                    self._delivery(sub, event, now)
+                    (self._delivery(sub, event, now), sub, event)
                     for sub, _ in listeners
                     if event.type in sub.events
                     and may_hear(principals[sub.id], event.type, event.audience)
                 ]
+            # What this worker has room for is leased to it as it is made, and sent at once.
+            room = max(0, MAX_IN_FLIGHT - self.in_flight)
+            for values, _sub, _event in deliveries[:room]:
+                values.update(lease_owner=self.owner, lease_expires_at=now + self.lease)
             await repo.enqueue(session, fresh)
             if deliveries:
-                await session.execute(WebhookDelivery.__table__.insert(), deliveries)  # type: ignore[attr-defined]
+                table = WebhookDelivery.__table__
+                await session.execute(table.insert(), [d[0] for d in deliveries])  # type: ignore[attr-defined]
             await session.commit()
+        leased = [
+            (WebhookDelivery(**values), sub, event) for values, sub, event in deliveries[:room]
+        ]
+        for start in range(0, len(leased), DELIVERY_BATCH):
+            self._spawn(leased[start : start + DELIVERY_BATCH])
         return True
 
     async def _match_check(
@@ -333,9 +349,9 @@ class WebhookWorker:
         }
 
     async def deliver(self) -> bool:
-        """Lease due deliveries and send them in the background (at most ``MAX_IN_FLIGHT`` at
-        a time, so a slow receiver holds its own deliveries up, not everyone's); whether any
-        was taken."""
+        """Lease due deliveries and send them in the background, a batch at a time (at most
+        ``MAX_IN_FLIGHT`` in flight, so a slow receiver holds up its own batch, not the
+        worker); whether any was taken."""
         room = MAX_IN_FLIGHT - self.in_flight
         if room <= 0:
             return False
@@ -350,26 +366,32 @@ class WebhookWorker:
             return False
         async with self.sessions() as session:
             items = await repo.claimed(session, ids)
-        self.in_flight += len(items)
-        for item in items:
-            task = asyncio.create_task(self._deliver_one(*item), name="webhook-delivery")
-            self.sending.add(task)
-            task.add_done_callback(self.sending.discard)
+        self._spawn(items)
         return True
 
-    async def _deliver_one(
-        self, delivery: WebhookDelivery, sub: WebhookSubscription, event: WebhookOutbox
+    def _spawn(
+        self, items: list[tuple[WebhookDelivery, WebhookSubscription, WebhookOutbox]]
     ) -> None:
+        self.in_flight += len(items)
+        task = asyncio.create_task(self._deliver_batch(items), name="webhook-deliveries")
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+
+    async def _deliver_batch(
+        self, items: list[tuple[WebhookDelivery, WebhookSubscription, WebhookOutbox]]
+    ) -> None:
+        """Send a claimed batch side by side, then record every outcome in one transaction."""
         try:
-            outcome = await self._send(delivery, sub, event)
+            outcomes = await asyncio.gather(*(self._send(d, s, e) for d, s, e in items))
             async with self.sessions() as session:
                 await session.connection(execution_options=_WRITE)
-                await self._settle(session, delivery, *outcome)
+                for (delivery, _sub, _event), outcome in zip(items, outcomes, strict=True):
+                    await self._settle(session, delivery, *outcome)
                 await session.commit()
-        except Exception as exc:  # the lease runs out and the delivery is tried again
-            log.warning("webhook delivery not recorded: %s", type(exc).__name__)
+        except Exception as exc:  # the leases run out and the deliveries are tried again
+            log.warning("webhook deliveries not recorded: %s", type(exc).__name__)
         finally:
-            self.in_flight -= 1
+            self.in_flight -= len(items)
             self.wake.set()
 
     async def _send(

@@ -19,7 +19,7 @@ from app.models import DeliveryStatus, WebhookDelivery, WebhookOutbox
 from app.models.base import utcnow
 from app.repositories import webhooks as webhooks_repo
 from app.services import webhooks
-from app.services.webhooks_worker import WebhookWorker
+from app.services.webhooks_worker import MAX_IN_FLIGHT, WebhookWorker
 from tests.api.bulk.test_import import row, to_csv, upload
 from tests.api.webhook_receiver import Receiver, verify
 from tests.conftest import Keys
@@ -217,6 +217,7 @@ class TestDelivery:
         await app.state.webhook_worker.stop(5)
         await in_library(client, keys, region)
         dead = WebhookWorker(app.state.sessions, app.state.settings)
+        dead.in_flight = MAX_IN_FLIGHT  # no room: it fans out without sending, then claims
         assert await dead.fan_out()
         now = utcnow()
         async with app.state.sessions.begin() as session:
