@@ -179,6 +179,11 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
+async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(WebhookDelivery.__table__.insert(), list(rows))  # type: ignore[attr-defined]
+
+
 async def claim(
     session: AsyncSession, owner: str, now: datetime, lease_until: datetime, limit: int
 ) -> list[uuid.UUID]:

@@ -310,9 +310,7 @@ class WebhookWorker:
             for values, _sub, _event in deliveries[:room]:
                 values.update(lease_owner=self.owner, lease_expires_at=now + self.lease)
             await repo.enqueue(session, fresh)
-            if deliveries:
-                table = WebhookDelivery.__table__
-                await session.execute(table.insert(), [d[0] for d in deliveries])  # type: ignore[attr-defined]
+            await repo.add_deliveries(session, [d[0] for d in deliveries])
             await session.commit()
         leased = [
             (WebhookDelivery(**values), sub, event) for values, sub, event in deliveries[:room]
