@@ -344,6 +344,8 @@ class WebhookWorker:
             "next_attempt_at": now,
             "retry_until": now + self.window,
             "created_at": now,
+            "lease_owner": None,  # every row names every column: one multi-row INSERT
+            "lease_expires_at": None,
         }
 
     async def deliver(self) -> bool:
