@@ -201,6 +201,48 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = Field(default=None, description="S3 secret key.")
     s3_region: str = Field(default="us-east-1", description="S3 region name.")
 
+    # Webhooks (docs/architecture.md, *Webhooks*).
+    webhook_worker: bool = Field(
+        default=True,
+        description="Run a webhook delivery worker in this process (false: it delivers none).",
+    )
+    webhook_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "How often an idle webhook worker looks for events and due deliveries (a commit "
+            "in the same process wakes it at once)."
+        ),
+    )
+    webhook_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker's claim on a delivery lasts; a dead worker's is retaken.",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long one delivery may take (connect to answer)."
+    )
+    webhook_retry_base_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="The first retry's delay; each further one doubles it (with jitter).",
+    )
+    webhook_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="The longest delay between two tries."
+    )
+    webhook_retry_window_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="A delivery failing this long after its event (or a resend) is failed.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Allow webhook URLs on private, loopback and link-local addresses (tests, closed "
+            "networks); refused by default."
+        ),
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

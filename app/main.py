@@ -40,6 +40,7 @@ from app.routers import (
     public_read,
     reference,
     stats,
+    webhooks,
 )
 from app.routers.known_query import reject_unknown_query
 from app.send_timeout import SendTimeoutMiddleware
@@ -48,6 +49,7 @@ from app.services import batch_import
 from app.services.audit_chain import Sealer, check_algorithm
 from app.services.import_worker import ImportWorker
 from app.services.matching import service as matching_service
+from app.services.webhooks_worker import WebhookWorker
 from app.storage import store_from_settings
 
 DESCRIPTION = """
@@ -81,6 +83,7 @@ TAGS = [
         "name": "monitoring",
         "description": "Monitoring reports (MRV, 监测报告): verified climate results.",
     },
+    {"name": "webhooks", "description": "Webhooks: events delivered, signed, to a URL."},
     {"name": "reference", "description": "Taxonomy and GB/T 2260 regions."},
     {"name": "api-keys", "description": "Keys, roles and scopes (administrators)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
@@ -132,9 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit_sealer = sealer
         if settings.audit_seal_interval_s > 0:
             sealer.start()
+        hooks = WebhookWorker(app.state.sessions, settings) if settings.webhook_worker else None
+        if hooks is not None:
+            hooks.start()
+        app.state.webhook_worker = hooks
         try:
             yield
         finally:
+            if hooks is not None:
+                await hooks.stop(settings.shutdown_timeout_s)
             await sealer.stop()
             if worker is not None:
                 await worker.stop(settings.shutdown_timeout_s)
@@ -207,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         open_data,
         documents,
         monitoring,
+        webhooks,
     ):
         app.include_router(module.router)
     app.include_router(documents.upload_router)

@@ -45,6 +45,7 @@ SLOW_MODULES = frozenset(
         "api/test_keyed_writes_live.py",
         "api/bulk/test_import_jobs_live.py",
         "api/bulk/test_import_under_load.py",
+        "api/test_webhooks_live.py",
     }
 )
 
@@ -152,6 +153,7 @@ def settings(database_url: str) -> Settings:
         import_poll_interval_s=0.1,
         # No background sealer either (same reason): the chain's tests call it themselves.
         audit_seal_interval_s=0,
+        webhook_worker=False,  # tests/api/test_webhooks*.py turn it on
     )
 
 

@@ -33,6 +33,14 @@ from app.models.project import (
     ProjectStatus,
 )
 from app.models.revision import ProjectRevision, RevisionStatus
+from app.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookMatchState,
+    WebhookOutbox,
+    WebhookSubscription,
+)
 
 __all__ = [
     "ApiKey",
@@ -41,6 +49,7 @@ __all__ = [
     "Base",
     "CarbonCreditScheme",
     "ConstructionStatus",
+    "DeliveryStatus",
     "Document",
     "DocumentType",
     "DocumentVisibility",
@@ -76,4 +85,9 @@ __all__ = [
     "ReportStatus",
     "RevisionStatus",
     "Role",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookMatchState",
+    "WebhookOutbox",
+    "WebhookSubscription",
 ]

@@ -24,7 +24,7 @@ from app.repositories import project_writes
 from app.repositories import revisions as revisions_repo
 from app.schemas.batch import MAX_BATCH
 from app.schemas.project import ProjectCreate
-from app.services import audit, pilot_membership, revisions
+from app.services import audit, pilot_membership, revisions, webhooks
 from app.services.batch_items import Entry, ItemResult, Locator, parse, raw_ref, summarize
 from app.services.batch_plan import LOADED_COLUMNS, Plan
 
@@ -64,6 +64,7 @@ async def upsert(
     await project_writes.update_many(session, plan.updates)
     await revisions.add_many(session, plan.revisions)
     await audit.record(session, *plan.steps)
+    await webhooks.emit(session, *plan.steps)
     clashed = await _insert(session, plan.inserts, results, entries, locator)
     answered = [r.as_json() for r in results if r is not None]
     if clashed and retry:

@@ -29,7 +29,7 @@ from app.repositories import projects as projects_repo
 from app.repositories.engagements import CONTACT_STATUSES
 from app.schemas.common import Page
 from app.schemas.engagement import Contact, EngagementCreate, EngagementRead, EngagementTransition
-from app.services import audit, products
+from app.services import audit, products, webhooks
 from app.services.matching.criteria import criteria_of
 from app.services.matching.explanation import explain
 from app.services.matching.service import snapshot, today
@@ -189,12 +189,11 @@ async def create(
         name: {"before": None, "after": audit.json_safe(value)}
         for name, value in body.model_dump(exclude_unset=True).items()
     }
-    await audit.record(
-        session,
-        audit.event(
-            principal, "offer", "engagement", engagement.id, changes=offered, to_status=S.offered
-        ),
+    step = audit.event(
+        principal, "offer", "engagement", engagement.id, changes=offered, to_status=S.offered
     )
+    await audit.record(session, step)
+    await webhooks.emit(session, step)
     return await get(session, principal, engagement.id)
 
 
@@ -286,19 +285,18 @@ async def _secure(
     before = f"{secured - amount:.2f}"
     change = {"financing_secured": {"before": before, "after": f"{secured:.2f}"}}
     reason = f"Financed through offer {engagement.id}."
-    await audit.record(
-        session,
-        audit.event(
-            principal,
-            "financing_recorded",
-            "project",
-            engagement.project_id,
-            changes=change,
-            from_status=project_status,
-            to_status=project_status,
-            reason=reason,
-        ),
+    step = audit.event(
+        principal,
+        "financing_recorded",
+        "project",
+        engagement.project_id,
+        changes=change,
+        from_status=project_status,
+        to_status=project_status,
+        reason=reason,
     )
+    await audit.record(session, step)
+    await webhooks.emit(session, step)
 
 
 async def transition(
@@ -364,19 +362,18 @@ async def transition(
     from_status = engagement.status
     engagement.status = target
     await session.flush()
-    await audit.record(
-        session,
-        audit.event(
-            principal,
-            body.action,
-            "engagement",
-            engagement.id,
-            changes=_step_changes(body),
-            from_status=from_status,
-            to_status=target,
-            reason=body.reason,
-        ),
+    step = audit.event(
+        principal,
+        body.action,
+        "engagement",
+        engagement.id,
+        changes=_step_changes(body),
+        from_status=from_status,
+        to_status=target,
+        reason=body.reason,
     )
+    await audit.record(session, step)
+    await webhooks.emit(session, step)
     return await get(session, principal, engagement.id)
 
 

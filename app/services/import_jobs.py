@@ -25,6 +25,7 @@ from app.models import ImportJob, ImportStatus
 from app.models.base import utcnow
 from app.models.import_job import FINISHED
 from app.repositories import import_jobs as repo
+from app.services import webhooks
 from app.services.cell_safety import neutralise
 
 UPLOAD_PART_BYTES = 1024 * 1024
@@ -137,6 +138,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
         job.status = ImportStatus.cancelled
         job.finished_at = now
         job.lease_owner = None
+        await webhooks.import_finished(session, job)
     await session.flush()
     return document(job)
 

@@ -39,7 +39,7 @@ from app.models.base import utcnow
 from app.repositories import idempotency as idempotency_repo
 from app.repositories import import_jobs as repo
 from app.schemas.batch import MAX_BATCH
-from app.services import tabular
+from app.services import tabular, webhooks
 from app.services.batch import upsert
 from app.services.batch_items import Entry, Locator, parse, summarize
 
@@ -202,6 +202,7 @@ class ImportWorker:
             job.updated_at = now
             if job.cancel_requested:
                 self._finish(job, ImportStatus.cancelled)
+                await webhooks.import_finished(session, job)
                 await session.commit()
                 return False
             if entries and entries[0].index != job.rows_done:
@@ -220,6 +221,8 @@ class ImportWorker:
                 self._finish(job, ImportStatus.succeeded)
             else:
                 job.lease_expires_at = now + self.lease
+            if job.status != ImportStatus.running:
+                await webhooks.import_finished(session, job)
             await session.commit()
             return job.status == ImportStatus.running
 
@@ -238,4 +241,5 @@ class ImportWorker:
                 job.updated_at = utcnow()
                 job.failure = reason
                 self._finish(job, ImportStatus.failed)
+                await webhooks.import_finished(session, job)
                 await session.commit()

@@ -25,7 +25,7 @@ from app.repositories import engagements as engagements_repo
 from app.repositories import project_writes
 from app.repositories.projects import can_edit
 from app.schemas.project_transition import TransitionAction
-from app.services import audit
+from app.services import audit, webhooks
 from app.services.screening import screen_fields
 
 S = ProjectStatus
@@ -153,6 +153,7 @@ async def record(
         changes,
     )
     await audit.record(session, values)
+    await webhooks.emit(session, values)
 
 
 def ensure_screening_passes(project: Project) -> None:

@@ -11,7 +11,7 @@ from app.models import Product, ProductStatus
 from app.repositories import products as repo
 from app.schemas.common import Page
 from app.schemas.product import ProductCreate, ProductRead, ProductUpdate
-from app.services import audit
+from app.services import audit, webhooks
 from app.services.product_criteria import check_criteria, criteria_values
 
 # status → statuses an edit may move it to (retired is final).
@@ -78,9 +78,9 @@ async def create(session: AsyncSession, principal: Principal, body: ProductCreat
     product = Product(institution_id=principal.institution_id, quota_used=Decimal("0.00"), **values)
     await repo.add(session, product)
     created = audit.changes({}, values, values)
-    await audit.record(
-        session, audit.event(principal, "create", "product", product.id, changes=created)
-    )
+    step = audit.event(principal, "create", "product", product.id, changes=created)
+    await audit.record(session, step)
+    await webhooks.emit(session, step)
     return ProductRead.model_validate(product)
 
 
@@ -136,16 +136,15 @@ async def update(
     for key, value in changes.items():
         setattr(product, key, value)
     await session.flush()
-    await audit.record(
-        session,
-        audit.event(
-            principal,
-            "update",
-            "product",
-            product.id,
-            changes=audit.changes(before, changes, changes),
-            from_status=from_status,
-            to_status=product.status,
-        ),
+    step = audit.event(
+        principal,
+        "update",
+        "product",
+        product.id,
+        changes=audit.changes(before, changes, changes),
+        from_status=from_status,
+        to_status=product.status,
     )
+    await audit.record(session, step)
+    await webhooks.emit(session, step)
     return ProductRead.model_validate(product)

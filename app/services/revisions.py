@@ -32,7 +32,7 @@ from app.models.base import utcnow
 from app.repositories import revisions as repo
 from app.schemas.project import ProjectFields
 from app.schemas.revision import RevisionAction
-from app.services import audit, lifecycle, pilot_membership, validation
+from app.services import audit, lifecycle, pilot_membership, validation, webhooks
 from app.services.project_rows import as_input, column_values, field_changes
 from app.services.screening import screen_fields
 
@@ -214,6 +214,7 @@ async def step(
     text = f"Revision {revision.id}" + (f": {reason}" if reason else "")
     event = _event(principal, project, f"revision_{action.value}", text, changes, screening)
     await audit.record(session, event)
+    await webhooks.emit(session, event)
     return revision
 
 
