@@ -57,8 +57,9 @@ SERVERS = [
 CONTACT = {"name": "climatelib maintainers"}
 MONEY_NOTE = (
     "\n\nMoney (CNY) and rates (percent a year) are decimal strings, never floats: answers write "
-    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as the '
-    "declared strings; a JSON number is still accepted there, for older clients."
+    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as '
+    "strings of the declared pattern: a JSON number is refused (422 `decimal_not_string`), since "
+    "a float may have lost digits before the service reads it."
 )
 
 SCHEMA_NAMES = {

@@ -1,5 +1,6 @@
 """Shapes shared by every endpoint: the page of a list, the base of input models."""
 
+import re
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
@@ -12,7 +13,9 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 T = TypeVar("T")
 
@@ -52,6 +55,55 @@ RateOut = Annotated[
     WithJsonSchema(RATE_TEXT_SCHEMA),
 ]
 """An annual rate in percent as a decimal string with three places ("3.450")."""
+
+
+class DecimalText:
+    """A decimal a request sends as a string of exactly the declared form, never a JSON number.
+
+    ``Annotated[Decimal, Field(...constraints), DecimalText(...)]``: the field's own constraints
+    refuse first, with their own codes (``decimal_max_places``, ``greater_than``, ...); then a
+    string of another form than the pattern (``"1e3"``, ``".5"``, ``"1.500"``) is
+    ``invalid_decimal``, and a JSON number is ``decimal_not_string`` (a float may already have lost
+    digits before the service sees it). The document declares the same pattern, so what it calls
+    valid the service takes and what it calls invalid the service refuses.
+    """
+
+    def __init__(
+        self, whole: int, places: int, *, positive: bool = False, at_most_100: bool = False
+    ) -> None:
+        number = rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}})?"
+        if at_most_100:  # rates: 0–100 percent
+            number = rf"(?:100(?:\.0{{1,{places}}})?|[0-9]{{1,2}}(?:\.[0-9]{{1,{places}}})?)"
+        nonzero = r"(?!0*(?:\.0*)?$)" if positive else ""
+        self.pattern = f"^{nonzero}{number}$"
+        self._form = re.compile(self.pattern)
+        self.example = "3.450" if at_most_100 else "12500000.00"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
+
+    def _validate(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise PydanticCustomError(
+                "decimal_not_string",
+                'Send the amount as a decimal string (e.g. "{example}"), not a JSON number.',
+                {"example": self.example},
+            )
+        result = handler(value)
+        if isinstance(value, str) and not self._form.match(value):
+            raise PydanticCustomError(
+                "invalid_decimal",
+                "Write the decimal as digits with an optional fraction: {pattern}",
+                {"pattern": self.pattern},
+            )
+        return result
 
 
 def _has_nul(value: Any) -> bool:

@@ -9,10 +9,16 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.models import NotFinancedReason, PaymentKind
-from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
+from app.schemas.common import DecimalText, InputModel, MoneyOut, OutputModel, RateOut
 
-Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
-Rate = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=3)]
+Amount = Annotated[
+    Decimal, Field(gt=0, max_digits=18, decimal_places=2), DecimalText(16, 2, positive=True)
+]
+Rate = Annotated[
+    Decimal,
+    Field(gt=0, le=100, max_digits=7, decimal_places=3),
+    DecimalText(4, 3, positive=True, at_most_100=True),
+]
 
 
 class EngagementCreate(InputModel):

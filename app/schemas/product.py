@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
 from app.models.flags import CATEGORIES
-from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
+from app.schemas.common import DecimalText, InputModel, MoneyOut, OutputModel, RateOut
 
 if TYPE_CHECKING:
     CategoryCode = str
@@ -25,8 +25,12 @@ GfcCode = Annotated[
         description="A code of 《绿色金融支持项目目录（2025年版）》 (gfc-2025), as shipped.",
     ),
 ]
-MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
-RateIn = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=3)]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2), DecimalText(16, 2)]
+RateIn = Annotated[
+    Decimal,
+    Field(ge=0, le=100, max_digits=7, decimal_places=3),
+    DecimalText(4, 3, at_most_100=True),
+]
 WeightName = Literal[
     "climate_benefit", "amount_fit", "readiness", "verification", "category_targeted"
 ]

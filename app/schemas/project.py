@@ -26,7 +26,7 @@ from app.models.project import (
     ProjectStatus,
     TwoHighOutcome,
 )
-from app.schemas.common import InputModel, OutputModel, money_str
+from app.schemas.common import DecimalText, InputModel, OutputModel, money_str
 from app.schemas.project_fields import (
     Amount,
     Mask,
@@ -47,6 +47,7 @@ MONEY_MAX = Decimal("9999999999999.99")
 Money = Annotated[
     Decimal,
     Field(ge=0, le=MONEY_MAX, max_digits=15, decimal_places=2),
+    DecimalText(13, 2),
     PlainSerializer(money_str, return_type=str, when_used="json"),
 ]
 
