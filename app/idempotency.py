@@ -28,6 +28,7 @@ retry waits for the first to finish and replays its answer.
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -82,10 +83,16 @@ def request_hash(method: str, path: str, payload: Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# Visible ASCII, spaces inside only (a header's edges are trimmed in transit): what the document
+# declares, so a key the schema allows is never refused.
+KEY_PATTERN = rf"^[\x21-\x7e](?:[\x20-\x7e]{{0,{MAX_KEY_LENGTH - 2}}}[\x21-\x7e])?$"
+_KEY_FORM = re.compile(KEY_PATTERN)
+
+
 def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not _KEY_FORM.match(key):
         raise BadRequest(
-            f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} printable characters.",
+            f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} visible ASCII characters (spaces inside).",
             code="invalid_idempotency_key",
             errors=[field_error(["header", HEADER], "invalid_idempotency_key", "Unusable key.")],
         )
@@ -184,8 +191,10 @@ IdempotencyKey = Annotated[
         alias=HEADER,
         description=(
             "Makes retries safe: the same key and body replay the first answer; another body "
-            "answers 422; a retry while the first is still running answers 409."
+            "answers 422; a retry while the first is still running answers 409. 1–200 visible "
+            "ASCII characters (spaces inside allowed); another key answers 400."
         ),
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
     ),
 ]
 

@@ -435,6 +435,23 @@ _REVIEWED: dict[str, Any] = {
     "updated_at": (datetime, Field(description="Last changed.")),
 }
 
+
+class _PatchExample(InputModel):
+    """The base of ProjectUpdate: InputModel with an example of a partial update."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "financing_need": "45000000.00",
+                    "tenor_months": 96,
+                    "contact": {"name": "李明", "phone": "0755-00000000", "email": "li@example.cn"},
+                }
+            ]
+        }
+    )
+
+
 if TYPE_CHECKING:  # made from ProjectFields; code uses them only as the models they are
     ProjectUpdate = InputModel
     ProjectRead = OutputModel
@@ -442,7 +459,7 @@ else:
     ProjectUpdate = optional_model(
         ProjectFields,
         "ProjectUpdate",
-        InputModel,
+        _PatchExample,
         "A partial update: only the fields sent change; null clears an optional field.",
     )
     ProjectRead = create_model(
