@@ -2,8 +2,9 @@
 
 import re
 import uuid
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -12,6 +13,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -117,6 +119,16 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _kinds(model: type[BaseModel], name: str) -> set[Any]:
+    """The types a field takes besides null (the members of an optional or union type)."""
+    field = model.model_fields.get(name)
+    if field is None:
+        return set()
+    kinds = set(get_args(field.annotation)) if get_origin(field.annotation) else {field.annotation}
+    kinds.discard(type(None))
+    return kinds
+
+
 class InputModel(BaseModel):
     """Base of request bodies: unknown fields are refused, not ignored (no mass assignment)."""
 
@@ -124,10 +136,18 @@ class InputModel(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
+    def _refuse_nul(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL text cannot hold NUL; refusing it here keeps both databases equal.
         if _has_nul(value):
             raise PydanticCustomError("nul_character", "Text must not contain NUL characters.")
+        # pydantic's lax mode reads true/false as 1/0 and a number as Unix seconds; the document's
+        # integer is no boolean and its dates are ISO 8601 strings.
+        if isinstance(value, int | float) and info.field_name:
+            kinds = _kinds(cls, info.field_name)
+            if isinstance(value, bool) and kinds == {int}:
+                raise PydanticCustomError("int_type", "Input should be a valid integer.")
+            if not isinstance(value, bool) and kinds & {date, datetime}:
+                raise PydanticCustomError("date_type", "Write the date in ISO 8601 (2026-12-04).")
         return value
 
 
