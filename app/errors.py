@@ -1,6 +1,7 @@
 """The AppError family and the RFC 9457 ``application/problem+json`` rendering of every error."""
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -11,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 log = logging.getLogger("climatelib.errors")
 
@@ -342,13 +342,13 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method the path takes. Starlette names only the first route that matched the path,
-    and a path often has one route per method (GET and POST of a collection)."""
+    """Every method the document declares for the path. Starlette names only the first route
+    that matched the path, and a path often has one route per method (GET and POST of a list)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in item}
     return ", ".join(sorted(methods))
 
 

@@ -90,7 +90,7 @@ _KEY_FORM = re.compile(KEY_PATTERN)
 
 
 def _check_key(key: str) -> None:
-    if not _KEY_FORM.match(key):
+    if not _KEY_FORM.fullmatch(key):
         raise BadRequest(
             f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} visible ASCII characters (spaces inside).",
             code="invalid_idempotency_key",

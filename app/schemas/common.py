@@ -100,7 +100,7 @@ class DecimalText:
                 {"example": self.example},
             )
         result = handler(value)
-        if isinstance(value, str) and not self._form.match(value):
+        if isinstance(value, str) and not self._form.fullmatch(value):
             raise PydanticCustomError(
                 "invalid_decimal",
                 "Write the decimal as digits with an optional fraction: {pattern}",

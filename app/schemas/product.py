@@ -109,8 +109,10 @@ class CriteriaFields(InputModel):
         ),
         json_schema_extra={"deprecated": True},
     )
+    # Strict: JSON numbers only (lax mode would read true as 1 and "60" as 60).
     weights: (
-        dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] | None
+        dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False, strict=True)]]
+        | None
     ) = Field(
         default=None,
         description=(
