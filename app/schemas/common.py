@@ -140,8 +140,13 @@ class InputModel(BaseModel):
         # PostgreSQL text cannot hold NUL; refusing it here keeps both databases equal.
         if _has_nul(value):
             raise PydanticCustomError("nul_character", "Text must not contain NUL characters.")
-        # pydantic's lax mode reads true/false as 1/0 and a number as Unix seconds; the document's
-        # integer is no boolean and its dates are ISO 8601 strings.
+        # pydantic's lax mode reads true/false as 1/0, 1/"yes" as true and a number as Unix
+        # seconds; the document's integer is no boolean, its boolean is true or false, and its
+        # dates are ISO 8601 strings.
+        if isinstance(value, int | float | str) and info.field_name:
+            kinds = _kinds(cls, info.field_name)
+            if kinds == {bool} and not isinstance(value, bool):
+                raise PydanticCustomError("bool_type", "Input should be true or false.")
         if isinstance(value, int | float) and info.field_name:
             kinds = _kinds(cls, info.field_name)
             if isinstance(value, bool) and kinds == {int}:
