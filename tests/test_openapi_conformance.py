@@ -48,13 +48,19 @@ class TestLaxValuesRefused:
             taken = await client.get(path, params={"updated_since": "2026-01-01T00:00:00Z"})
             assert taken.status_code == 200, path
 
-    async def test_boolean_for_an_integer_and_number_for_a_date_are_refused(
+    async def test_lax_readings_of_integers_dates_and_booleans_are_refused(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
         admin = await keys.admin()
         response = await client.post(
             "/api/v1/matching/preview",
-            json={"type": "green_loan", "limit": False, "valid_from": 0, "tenor_min_months": True},
+            json={
+                "type": "green_loan",
+                "limit": False,
+                "valid_from": 0,
+                "tenor_min_months": True,
+                "requires_verification": 1,
+            },
             headers=admin,
         )
         assert response.status_code == 422
@@ -63,6 +69,7 @@ class TestLaxValuesRefused:
             ("int_type", ("body", "limit")),
             ("int_type", ("body", "tenor_min_months")),
             ("date_type", ("body", "valid_from")),
+            ("bool_type", ("body", "requires_verification")),
         }
         taken = await client.post(
             "/api/v1/matching/preview",
