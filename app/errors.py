@@ -1,13 +1,14 @@
 """The AppError family and the RFC 9457 ``application/problem+json`` rendering of every error."""
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -28,6 +29,30 @@ class FieldError(BaseModel):
 
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://climatelib.org/problems/not-found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "No project 6bc9cce0-3cdb-48dd-8baf-aefa807247e2.",
+                    "code": "not_found",
+                    "request_id": "41190534627d4c3d970787d0d1d3b7a3",
+                },
+                {
+                    "type": "https://climatelib.org/problems/invalid-transition",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "'submit' is not possible from in_library; allowed: exit.",
+                    "code": "invalid_transition",
+                    "allowed_actions": ["exit"],
+                    "request_id": "a854c0b03782435984a83e2d4709f04b",
+                },
+            ]
+        }
+    )
 
     type: str = Field(description="URI identifying the problem type.")
     title: str
@@ -322,14 +347,26 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the document declares for the path. Starlette names only the first route
+    that matched the path, and a path often has one route per method (GET and POST of a list)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in item}
+    return ", ".join(sorted(methods))
+
+
 async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route {request.method} {request.url.path}."
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
-    headers = getattr(exc, "headers", None)
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(exc.status_code, code, title, detail, headers=headers, request=request)
 
 

@@ -33,6 +33,7 @@ retry waits for the first to finish and replays its answer.
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -89,10 +90,16 @@ def request_hash(method: str, path: str, payload: Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+# Visible ASCII, spaces inside only (a header's edges are trimmed in transit): what the document
+# declares, so a key the schema allows is never refused.
+KEY_PATTERN = rf"^[\x21-\x7e](?:[\x20-\x7e]{{0,{MAX_KEY_LENGTH - 2}}}[\x21-\x7e])?$"
+_KEY_FORM = re.compile(KEY_PATTERN)
+
+
 def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not _KEY_FORM.fullmatch(key):
         raise BadRequest(
-            f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} printable characters.",
+            f"An Idempotency-Key is 1–{MAX_KEY_LENGTH} visible ASCII characters (spaces inside).",
             code="invalid_idempotency_key",
             errors=[field_error(["header", HEADER], "invalid_idempotency_key", "Unusable key.")],
         )
@@ -205,8 +212,10 @@ IdempotencyKey = Annotated[
         description=(
             "Makes retries safe: the same key and body replay the first answer; another body "
             "answers 422; a retry while the first is still running answers 409, and so does the "
-            "retry of an answer that showed a secret (secret_not_replayable: never stored)."
+            "retry of an answer that showed a secret (secret_not_replayable: never stored). 1–200 "
+            "visible ASCII characters (spaces inside allowed); another key answers 400."
         ),
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": MAX_KEY_LENGTH},
     ),
 ]
 

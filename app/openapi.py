@@ -57,8 +57,9 @@ SERVERS = [
 CONTACT = {"name": "climatelib maintainers"}
 MONEY_NOTE = (
     "\n\nMoney (CNY) and rates (percent a year) are decimal strings, never floats: answers write "
-    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as the '
-    "declared strings; a JSON number is still accepted there, for older clients."
+    'them with two and three places (`"12500000.00"`, `"3.450"`). Requests send them as '
+    "strings of the declared pattern: a JSON number is refused (422 `decimal_not_string`), since "
+    "a float may have lost digits before the service reads it."
 )
 
 SCHEMA_NAMES = {
@@ -173,6 +174,7 @@ def install(app: FastAPI) -> None:
             schemas["ValidationProblem"] = _validation_problem(schemas["Problem"])
             _decimal_strings(schema)
             schema = _rename_schemas(schema)
+            _restore_nulls(schema["components"]["schemas"])
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -238,6 +240,24 @@ def _validation_problem(problem: dict[str, Any]) -> dict[str, Any]:
         "description": "One entry per offending field.",
     }
     shape["required"] = sorted({*shape.get("required", []), "errors"})
+    shape["examples"] = [
+        {
+            "type": "https://climatelib.org/problems/validation-error",
+            "title": "Validation failed",
+            "status": 422,
+            "detail": "The request does not satisfy the schema.",
+            "code": "validation_error",
+            "errors": [
+                {
+                    "loc": ["body", "financing_need"],
+                    "code": "decimal_not_string",
+                    "message": 'Send the amount as a decimal string (e.g. "12500000.00"), '
+                    "not a JSON number.",
+                }
+            ],
+            "request_id": "c76b5e1b81f1431b92a3414f98fc377c",
+        }
+    ]
     return shape
 
 
@@ -295,3 +315,39 @@ def _rename_schemas(schema: dict[str, Any]) -> dict[str, Any]:
             text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+def _restore_nulls(schemas: dict[str, Any]) -> None:
+    """Put back the nulls FastAPI drops from examples (it renders the document without None):
+    a required field that may be null is null in the example, as the answer sends it."""
+    for schema in schemas.values():
+        for example in schema.get("examples", []):
+            _fill(example, schema, schemas)
+
+
+def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return _resolve(schemas[ref.rsplit("/", 1)[1]], schemas) if ref else schema
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return any(branch.get("type") == "null" for branch in schema.get("anyOf", []))
+
+
+def _fill(example: Any, schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    schema = _resolve(schema, schemas)
+    if isinstance(example, list) and "items" in schema:
+        for item in example:
+            _fill(item, schema["items"], schemas)
+    if not isinstance(example, dict):
+        return
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        if name not in example and _nullable(properties.get(name, {})):
+            example[name] = None
+    for name, value in example.items():
+        if name in properties and value is not None:
+            field = properties[name]
+            branches = [b for b in field.get("anyOf", [field]) if b.get("type") != "null"]
+            for branch in branches[:1]:
+                _fill(value, branch, schemas)

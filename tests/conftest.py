@@ -34,11 +34,11 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 TESTS = Path(__file__).parent
 # The slow tier (`pytest -m slow`, which CI runs after the rest): modules that start real server
-# processes or a database cluster of their own and drive them through minutes of scenario, and the
-# fuzzing of the whole OpenAPI document. Plain `pytest` runs everything else.
+# processes or a database cluster of their own and drive them through minutes of scenario; the long
+# fuzzing of the whole OpenAPI document is marked `slow` in tests/test_fuzz.py itself, beside its
+# short main-tier run. Plain `pytest` runs everything else.
 SLOW_MODULES = frozenset(
     {
-        "test_fuzz.py",
         "guard/test_outage.py",
         "guard/test_slow_clients.py",
         "guard/test_server.py",

@@ -6,12 +6,14 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query
+from pydantic import Field
 
 from app.auth import Principal, require_roles
 from app.models import Role
 from app.models.project import ConstructionStatus, Objective, ProjectStatus, TwoHighOutcome
 from app.models.project_query import ProjectFilters
 from app.routers.query_types import UPDATED_SINCE_DOC, Instant
+from app.schemas.common import DecimalText
 from app.schemas.integrity import FlagCode
 from app.schemas.project import MONEY_MAX, Category, FinancingType
 from app.services.places import parse_bbox
@@ -29,7 +31,13 @@ SortName = Literal[
 ]
 # A bound on financing_need: CNY, two places at most, within what money can hold.
 NeedBound = Annotated[
-    Decimal | None, Query(ge=0, le=MONEY_MAX, decimal_places=2, allow_inf_nan=False)
+    Annotated[
+        Decimal,
+        Field(ge=0, le=MONEY_MAX, decimal_places=2, allow_inf_nan=False),
+        DecimalText(13, 2),
+    ]
+    | None,
+    Query(),
 ]
 
 

@@ -3,13 +3,16 @@
 ``Instant``: an ISO 8601 timestamp (or a date, read as its midnight) as an aware UTC instant. The
 API's timestamps are UTC, so one without a zone is read as UTC; one whose UTC instant falls outside
 years 1–9999 cannot be stored or compared by either database and is refused (422
-``datetime_out_of_range``), like any other malformed value, before a query is built.
+``datetime_out_of_range``), like any other malformed value, before a query is built. A bare
+number is refused too (422 ``datetime_parsing``): pydantic would read it as Unix seconds, which the
+document (``format: date-time``) does not offer.
 """
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 
@@ -25,7 +28,18 @@ def utc_instant(value: datetime) -> datetime:
         ) from exc
 
 
-Instant = Annotated[datetime, AfterValidator(utc_instant)]
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError(
+            "datetime_parsing", "Write the instant in ISO 8601, e.g. 2026-12-04T08:00:00Z."
+        )
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(not_a_number), AfterValidator(utc_instant)]
 
 
 # The updated_since feeds (projects, pilots, the export) and the watermark they answer with.

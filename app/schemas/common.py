@@ -1,18 +1,24 @@
 """Shapes shared by every endpoint: the page of a list, the base of input models."""
 
+import re
 import uuid
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 T = TypeVar("T")
 
@@ -54,6 +60,55 @@ RateOut = Annotated[
 """An annual rate in percent as a decimal string with three places ("3.450")."""
 
 
+class DecimalText:
+    """A decimal a request sends as a string of exactly the declared form, never a JSON number.
+
+    ``Annotated[Decimal, Field(...constraints), DecimalText(...)]``: the field's own constraints
+    refuse first, with their own codes (``decimal_max_places``, ``greater_than``, ...); then a
+    string of another form than the pattern (``"1e3"``, ``".5"``, ``"1.500"``) is
+    ``invalid_decimal``, and a JSON number is ``decimal_not_string`` (a float may already have lost
+    digits before the service sees it). The document declares the same pattern, so what it calls
+    valid the service takes and what it calls invalid the service refuses.
+    """
+
+    def __init__(
+        self, whole: int, places: int, *, positive: bool = False, at_most_100: bool = False
+    ) -> None:
+        number = rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}})?"
+        if at_most_100:  # rates: 0–100 percent
+            number = rf"(?:100(?:\.0{{1,{places}}})?|[0-9]{{1,2}}(?:\.[0-9]{{1,{places}}})?)"
+        nonzero = r"(?!0*(?:\.0*)?$)" if positive else ""
+        self.pattern = f"^{nonzero}{number}$"
+        self._form = re.compile(self.pattern)
+        self.example = "3.450" if at_most_100 else "12500000.00"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self._validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "pattern": self.pattern, "examples": [self.example]}
+
+    def _validate(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise PydanticCustomError(
+                "decimal_not_string",
+                'Send the amount as a decimal string (e.g. "{example}"), not a JSON number.',
+                {"example": self.example},
+            )
+        result = handler(value)
+        if isinstance(value, str) and not self._form.fullmatch(value):
+            raise PydanticCustomError(
+                "invalid_decimal",
+                "Write the decimal as digits with an optional fraction: {pattern}",
+                {"pattern": self.pattern},
+            )
+        return result
+
+
 def _has_nul(value: Any) -> bool:
     # Strings and lists of strings only: a nested model checks its own fields, and a raw item of
     # a batch is validated (and refused alone) by the batch itself.
@@ -64,6 +119,16 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _kinds(model: type[BaseModel], name: str) -> set[Any]:
+    """The types a field takes besides null (the members of an optional or union type)."""
+    field = model.model_fields.get(name)
+    if field is None:
+        return set()
+    kinds = set(get_args(field.annotation)) if get_origin(field.annotation) else {field.annotation}
+    kinds.discard(type(None))
+    return kinds
+
+
 class InputModel(BaseModel):
     """Base of request bodies: unknown fields are refused, not ignored (no mass assignment)."""
 
@@ -71,10 +136,23 @@ class InputModel(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
+    def _refuse_nul(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL text cannot hold NUL; refusing it here keeps both databases equal.
         if _has_nul(value):
             raise PydanticCustomError("nul_character", "Text must not contain NUL characters.")
+        # pydantic's lax mode reads true/false as 1/0, 1/"yes" as true and a number as Unix
+        # seconds; the document's integer is no boolean, its boolean is true or false, and its
+        # dates are ISO 8601 strings.
+        if isinstance(value, int | float | str) and info.field_name:
+            kinds = _kinds(cls, info.field_name)
+            if kinds == {bool} and not isinstance(value, bool):
+                raise PydanticCustomError("bool_type", "Input should be true or false.")
+        if isinstance(value, int | float) and info.field_name:
+            kinds = _kinds(cls, info.field_name)
+            if isinstance(value, bool) and kinds == {int}:
+                raise PydanticCustomError("int_type", "Input should be a valid integer.")
+            if not isinstance(value, bool) and kinds & {date, datetime}:
+                raise PydanticCustomError("date_type", "Write the date in ISO 8601 (2026-12-04).")
         return value
 
 

@@ -4,18 +4,39 @@ import datetime as dt
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.models import NotFinancedReason, PaymentKind
-from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
+from app.schemas.common import DecimalText, InputModel, MoneyOut, OutputModel, RateOut
 
-Amount = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=2)]
-Rate = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=3)]
+Amount = Annotated[
+    Decimal, Field(gt=0, max_digits=18, decimal_places=2), DecimalText(16, 2, positive=True)
+]
+Rate = Annotated[
+    Decimal,
+    Field(gt=0, le=100, max_digits=7, decimal_places=3),
+    DecimalText(4, 3, positive=True, at_most_100=True),
+]
 
 
 class EngagementCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "project_id": "8c6b6490-9d65-4efc-bef3-366168a8bad8",
+                    "product_id": "afd3e767-5894-42e9-843d-2fe9b8c77d6f",
+                    "amount": "5000000.00",
+                    "annual_rate": "3.450",
+                    "tenor_months": 36,
+                    "message": "Indicative terms, subject to due diligence.",
+                }
+            ]
+        }
+    )
+
     project_id: uuid.UUID = Field(description="A library project the product matches.")
     product_id: uuid.UUID = Field(description="One of the caller's active products.")
     amount: Amount = Field(description="Indicative amount, CNY.", examples=["5000000.00"])
@@ -30,6 +51,21 @@ EngagementAction = Literal[
 
 
 class EngagementTransition(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"action": "contact"},
+                {
+                    "action": "financed",
+                    "amount": "5000000.00",
+                    "annual_rate": "3.450",
+                    "date": "2027-01-15",
+                },
+                {"action": "not_financed", "reason_code": "credit_risk"},
+            ]
+        }
+    )
+
     action: EngagementAction = Field(
         description=(
             "accept / decline (the owning region); contact, due_diligence, financed (amount, "
@@ -49,7 +85,46 @@ class Contact(OutputModel):
     email: str | None = Field(description="Email.")
 
 
+# An offer financed through the whole funnel, as GET /engagements shows it.
+_FINANCED: dict[str, Any] = {
+    "id": "a1cb129c-8d58-4477-8c8d-1c395e6f1d5e",
+    "project_id": "8c6b6490-9d65-4efc-bef3-366168a8bad8",
+    "product_id": "afd3e767-5894-42e9-843d-2fe9b8c77d6f",
+    "institution_id": "76582dfb-d195-4c6f-860b-62a77161d4f0",
+    "status": "financed",
+    "is_lapsed": False,
+    "amount": "105950000.00",
+    "annual_rate": "5.160",
+    "tenor_months": 60,
+    "message": "指示性条款，可根据尽职调查结果调整。",
+    "accepted_at": "2026-12-04T08:38:20.953171Z",
+    "contact_deadline": "2026-12-11T08:38:20.953171Z",
+    "contacted_at": "2026-12-04T08:38:20.958693Z",
+    "due_diligence_at": "2026-12-04T08:38:20.963789Z",
+    "declined_at": None,
+    "decline_reason": None,
+    "closed_at": "2026-12-04T08:38:20.968880Z",
+    "financed_amount": "105950000.00",
+    "signed_amount": "105950000.00",
+    "disbursed_amount": "105950000.00",
+    "repaid_amount": "0.00",
+    "outstanding_amount": "105950000.00",
+    "financed_rate": "5.160",
+    "financed_on": "2026-12-04",
+    "not_financed_reason": None,
+    "project_name": "滁州长青水泥窑烟气碳捕集利用示范项目",
+    "project_region_code": "341126",
+    "product_name": "CCUS 早期股权投资",
+    "institution_name": "国绿碳中和产业投资基金（有限合伙）",
+    "contact": {"name": "李洋超", "phone": "15521367452", "email": "contact0014@example.cn"},
+    "created_at": "2026-12-04T08:38:20.845897Z",
+    "updated_at": "2026-12-04T08:38:20.973685Z",
+}
+
+
 class EngagementRead(OutputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_FINANCED]})
+
     id: uuid.UUID = Field(description="Engagement id.")
     project_id: uuid.UUID = Field(description="Project id.")
     product_id: uuid.UUID = Field(description="Product id.")

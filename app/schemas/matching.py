@@ -2,8 +2,9 @@
 
 import uuid
 from datetime import date
+from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.models import ProductType
 from app.schemas.common import MoneyOut, OutputModel, RateOut
@@ -40,7 +41,41 @@ class ProductCard(OutputModel):
     rate_max: RateOut | None = Field(description="Indicative largest annual rate, %.")
 
 
+# A product matching a project, as GET /projects/{id}/matches lists it (explanation cut short).
+_MATCH: dict[str, Any] = {
+    "project_id": "f4d05ddd-1039-42a2-a2c2-d9a443719450",
+    "product_id": "5c7345d7-4ec2-4bb6-aa13-faaba67fdaa3",
+    "eligible": True,
+    "score": 83.03,
+    "explanation": [
+        {
+            "criterion": "region",
+            "passed": True,
+            "detail": "project region 230125; product serves nationwide",
+            "points": None,
+        },
+        {
+            "criterion": "categories",
+            "passed": True,
+            "detail": "project categories ['M5']; product accepts ['M3', 'M5']",
+            "points": None,
+        },
+    ],
+    "project": None,
+    "product": {
+        "id": "5c7345d7-4ec2-4bb6-aa13-faaba67fdaa3",
+        "name": "可持续发展挂钩贷款",
+        "type": "sustainability_linked_loan",
+        "institution_id": "3f8d1aad-719c-41a6-afef-5ffbeb05d111",
+        "rate_min": "2.950",
+        "rate_max": "3.900",
+    },
+}
+
+
 class MatchRead(OutputModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_MATCH]})
+
     project_id: uuid.UUID = Field(description="Project id.")
     product_id: uuid.UUID | None = Field(description="Product id (null in a preview).")
     eligible: bool = Field(description="Whether the pair passes every criterion.")

@@ -3,13 +3,14 @@
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.models import ConstructionStatus, Objective, ProductStatus, ProductType
 from app.models.flags import CATEGORIES
-from app.schemas.common import InputModel, MoneyOut, OutputModel, RateOut
+from app.schemas.common import DecimalText, InputModel, MoneyOut, OutputModel, RateOut
 
 if TYPE_CHECKING:
     CategoryCode = str
@@ -25,8 +26,12 @@ GfcCode = Annotated[
         description="A code of 《绿色金融支持项目目录（2025年版）》 (gfc-2025), as shipped.",
     ),
 ]
-MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
-RateIn = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=3)]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2), DecimalText(16, 2)]
+RateIn = Annotated[
+    Decimal,
+    Field(ge=0, le=100, max_digits=7, decimal_places=3),
+    DecimalText(4, 3, at_most_100=True),
+]
 WeightName = Literal[
     "climate_benefit", "amount_fit", "readiness", "verification", "category_targeted"
 ]
@@ -111,8 +116,10 @@ class CriteriaFields(InputModel):
         ),
         json_schema_extra={"deprecated": True},
     )
+    # Strict: JSON numbers only (lax mode would read true as 1 and "60" as 60).
     weights: (
-        dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]] | None
+        dict[WeightName, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False, strict=True)]]
+        | None
     ) = Field(
         default=None,
         description=(
@@ -152,6 +159,30 @@ class ProductFields(CriteriaFields):
 
 
 class ProductCreate(ProductFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "绿色低碳贷",
+                    "type": "green_loan",
+                    "status": "active",
+                    "description": "Loans for solar, wind and energy-efficiency projects.",
+                    "objectives": ["mitigation"],
+                    "categories": ["M2", "M3"],
+                    "region_prefixes": ["44"],
+                    "amount_min": "1000000.00",
+                    "amount_max": "50000000.00",
+                    "tenor_min_months": 12,
+                    "tenor_max_months": 120,
+                    "rate_min": "3.200",
+                    "rate_max": "4.100",
+                    "valid_from": "2026-01-01",
+                    "valid_to": "2029-12-31",
+                }
+            ]
+        }
+    )
+
     name: str = Field(min_length=1, max_length=300, description="Name.", examples=["绿色低碳贷"])
     type: ProductType = Field(description="Kind of product.", examples=["green_loan"])
     status: Literal["draft", "active"] = Field(
@@ -159,12 +190,40 @@ class ProductCreate(ProductFields):
     )
 
 
+def _never_null(schema: dict[str, Any]) -> None:
+    """Declare a field a PATCH may leave out but not set to null: its string branch alone."""
+    text = next(branch for branch in schema.pop("anyOf") if branch.get("type") == "string")
+    schema.pop("default", None)
+    schema.update(text)
+
+
 class ProductUpdate(ProductFields):
     """Fields to change; a null criterion removes the restriction."""
 
+    # Left out, they stay as they are; null is refused (``required``), as the schema says.
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="New name (never null).",
+        json_schema_extra=_never_null,
+    )
+    description: str | None = Field(
+        default=None,
+        max_length=5000,
+        description="New terms in prose (never null).",
+        json_schema_extra=_never_null,
+    )
     status: ProductStatus | None = Field(
         default=None, description="draft → active ↔ paused → retired (final)."
     )
+
+    @field_validator("name", "description")
+    @classmethod
+    def _not_null(cls, value: str | None, info: ValidationInfo) -> str:
+        if value is None:
+            raise PydanticCustomError("required", f"{info.field_name} cannot be null.")
+        return value
 
 
 class ProductRead(OutputModel):

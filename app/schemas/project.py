@@ -26,7 +26,7 @@ from app.models.project import (
     ProjectStatus,
     TwoHighOutcome,
 )
-from app.schemas.common import InputModel, OutputModel, money_str
+from app.schemas.common import DecimalText, InputModel, OutputModel, money_str
 from app.schemas.monitoring import VerifiedResults
 from app.schemas.project_fields import (
     Amount,
@@ -49,6 +49,7 @@ MONEY_MAX = Decimal("9999999999999.99")
 Money = Annotated[
     Decimal,
     Field(ge=0, le=MONEY_MAX, max_digits=15, decimal_places=2),
+    DecimalText(13, 2),
     PlainSerializer(money_str, return_type=str, when_used="json"),
 ]
 
@@ -474,6 +475,23 @@ _REVIEWED: dict[str, Any] = {
     "updated_at": (datetime, Field(description="Last changed.")),
 }
 
+
+class _PatchExample(InputModel):
+    """The base of ProjectUpdate: InputModel with an example of a partial update."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "financing_need": "45000000.00",
+                    "tenor_months": 96,
+                    "contact": {"name": "李明", "phone": "0755-00000000", "email": "li@example.cn"},
+                }
+            ]
+        }
+    )
+
+
 if TYPE_CHECKING:  # made from ProjectFields; code uses them only as the models they are
     ProjectUpdate = InputModel
     ProjectRead = OutputModel
@@ -481,7 +499,7 @@ else:
     ProjectUpdate = optional_model(
         ProjectFields,
         "ProjectUpdate",
-        InputModel,
+        _PatchExample,
         "A partial update: only the fields sent change; null clears an optional field.",
     )
     ProjectRead = create_model(

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.models.project import ExitReason, ProjectStatus, TwoHighOutcome
 from app.schemas.common import InputModel, OutputModel
@@ -23,6 +23,16 @@ class TransitionAction(StrEnum):
 
 
 class TransitionCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"action": "submit"},
+                {"action": "return", "reason": "Emission baseline missing."},
+                {"action": "exit", "reason_code": "completed"},
+            ]
+        }
+    )
+
     action: TransitionAction = Field(description="The lifecycle action.", examples=["submit"])
     reason: str | None = Field(
         default=None,

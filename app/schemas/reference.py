@@ -1,8 +1,9 @@
 """Reference data answers: the taxonomy and GB/T 2260 regions."""
 
 from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.reference.regions import RegionLevel
 
@@ -27,7 +28,59 @@ class TaxonomySource(BaseModel):
     role: str = Field(description="What the taxonomy takes from it.")
 
 
+# GET /taxonomy cut to one category and one of its children.
+_TAXONOMY: dict[str, Any] = {
+    "version": "2026.1",
+    "source": (
+        "《关于开展气候投融资试点工作的通知》(环办气候〔2021〕27号) 附件 "
+        "气候投融资试点工作方案, 二(二) 支持范围"
+    ),
+    "sources": [
+        {
+            "title": (
+                "关于开展气候投融资试点工作的通知（环办气候〔2021〕27号）附件 "
+                "气候投融资试点工作方案"
+            ),
+            "part": "二(二) 支持范围",
+            "role": "the first level (M1–M6, A1–A7)",
+        },
+        {
+            "title": "climatelib taxonomy 2026.1",
+            "part": "second level of M2",
+            "role": (
+                "the second level (M2.1–M2.8): the service's own refinement of M2 by energy source"
+            ),
+        },
+    ],
+    "objectives": [
+        {"code": "mitigation", "name_zh": "减缓气候变化", "name_en": "climate change mitigation"},
+        {"code": "adaptation", "name_zh": "适应气候变化", "name_en": "climate change adaptation"},
+        {"code": "both", "name_zh": "减缓和适应", "name_en": "mitigation and adaptation"},
+    ],
+    "categories": [
+        {
+            "code": "M2",
+            "objective": "mitigation",
+            "name_zh": "优化能源结构，发展非化石能源",
+            "name_en": "energy structure: non-fossil energy",
+            "children": [
+                {
+                    "code": "M2.1",
+                    "objective": None,
+                    "name_zh": "太阳能利用",
+                    "name_en": "solar energy",
+                    "children": [],
+                }
+            ],
+        }
+    ],
+    "classification_schemes": ["gfc-2025"],
+}
+
+
 class Taxonomy(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TAXONOMY]})
+
     version: str = Field(
         description=(
             "Changes whenever an entry changes; each project states the version it was "

@@ -3,9 +3,9 @@
 import uuid
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from app.models.pilot import PilotStatus
 from app.schemas.common import MoneyOut
@@ -167,7 +167,99 @@ class PilotEvaluation(BaseModel):
     offers: OfferFunnel = Field(description="Offers and financing on the pilot's counted projects.")
 
 
+def _figures(projects: int, invested: str, need: str, secured: str, tco2e: str) -> dict[str, Any]:
+    return {
+        "projects": projects,
+        "total_investment": invested,
+        "financing_need": need,
+        "financing_secured": secured,
+        "benefit_projects": projects,
+        "annual_emission_reduction_tco2e": tco2e,
+        "annual_carbon_sink_tco2e": "0.000",
+        "annual_energy_saving_tce": "0.000",
+    }
+
+
+# GET /stats/overview of a small library, one group of each kind shown.
+_OVERVIEW: dict[str, Any] = {
+    "period": "year",
+    "coverage": "all",
+    "totals": _figures(21, "4180910000.00", "2296810000.00", "411390000.00", "433842.700"),
+    "by_status": [
+        {
+            **_figures(7, "1887640000.00", "1046780000.00", "177320000.00", "222995.100"),
+            "key": "in_library",
+            "label": None,
+        }
+    ],
+    "by_exit_reason": [
+        {
+            **_figures(1, "22080000.00", "12590000.00", "0.00", "0.000"),
+            "key": "cancelled",
+            "label": None,
+        }
+    ],
+    "by_objective": [
+        {
+            **_figures(16, "3310000000.00", "1800000000.00", "300000000.00", "400000.000"),
+            "key": "mitigation",
+            "label": None,
+        }
+    ],
+    "by_category": [
+        {
+            **_figures(3, "1102980000.00", "634580000.00", "158900000.00", "66560.800"),
+            "key": "M1",
+            "label": "调整产业结构，发展战略性新兴产业",
+        }
+    ],
+    "category_mentions": [
+        {
+            **_figures(3, "1102980000.00", "634580000.00", "158900000.00", "66560.800"),
+            "key": "M1",
+            "label": "调整产业结构，发展战略性新兴产业",
+        }
+    ],
+    "by_province": [
+        {
+            **_figures(1, "821430000.00", "386070000.00", "110300000.00", "26665.600"),
+            "key": "13",
+            "label": "河北省",
+        }
+    ],
+    "by_pilot": [
+        {
+            **_figures(2, "240000000.00", "150000000.00", "0.00", "12000.000"),
+            "key": "78711a5c-b237-5278-b4c3-3dd2c4b0fc64",
+            "label": "北京市密云区",
+        }
+    ],
+    "by_period": [
+        {
+            **_figures(9, "2130340000.00", "1202770000.00", "177320000.00", "254654.400"),
+            "key": "2026",
+            "label": None,
+        }
+    ],
+    "offers": {
+        "offers": 7,
+        "accepted": 5,
+        "declined": 1,
+        "financed": 1,
+        "offered_amount": "763340000.00",
+        "signed_amount": "105950000.00",
+        "financed_amount": "105950000.00",
+        "disbursed_amount": "105950000.00",
+        "repaid_amount": "0.00",
+        "outstanding_amount": "105950000.00",
+        "not_financed_by_reason": {"credit_risk": 1},
+    },
+}
+
+
 class StatsOverview(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_OVERVIEW]})
+
     period: Period = Field(description="Granularity of by_period.")
     coverage: Coverage = Field(
         description=(

@@ -205,12 +205,14 @@ def authorize(
 ) -> None:
     """Raise why ``action`` cannot happen to this visible project now (401/403/409/422)."""
     rule = RULES[action]
+    # No transition is the public's: a caller without a key learns that first (401), not the
+    # project's status (409).
+    if principal.is_anonymous:
+        raise Unauthorized("Transitions need an API key.")
     if project.status not in rule.sources:
         allowed = allowed_actions(project.status)
         raise not_possible(action.value, project.status, allowed)
     if not rule.who(principal, project):
-        if principal.is_anonymous:
-            raise Unauthorized("Transitions need an API key.")
         raise Forbidden(f"'{action.value}' is for {rule.who_text}.", code="transition_not_allowed")
     if rule.needs_reason:
         ensure_reason(action.value, reason)

@@ -51,7 +51,7 @@ class TestCreateProject:
             client,
             await keys.region("440304"),
             total_investment="100",
-            financing_need=100,
+            financing_need="100",
             financing_secured="0.5",
         )
         assert body["total_investment"] == "100.00"
