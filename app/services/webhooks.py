@@ -52,6 +52,7 @@ from app.schemas.webhook import (
     WebhookCreated,
     WebhookRead,
 )
+from app.services import audit
 from app.services.audit import json_safe
 from app.services.matching.criteria import Criteria, criteria_of
 
@@ -157,6 +158,18 @@ async def create(
     )
     session.add(subscription)
     await session.flush()
+    # Like a key's, the subscription's event never holds its secret.
+    wanted = {"url": subscription.url, "events": subscription.events}
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "webhook_create",
+            "webhook",
+            subscription.id,
+            changes={k: {"before": None, "after": v} for k, v in wanted.items()},
+        ),
+    )
     return WebhookCreated(
         **WebhookRead.model_validate(subscription).model_dump(), secret=subscription.secret
     )
@@ -184,8 +197,19 @@ async def page(
 
 
 async def delete(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> None:
-    await load(session, principal, webhook_id)
+    found = await load(session, principal, webhook_id)
+    gone = {"url": found.url, "events": list(found.events)}
     await repo.remove(session, webhook_id)
+    await audit.record(
+        session,
+        audit.event(
+            principal,
+            "webhook_delete",
+            "webhook",
+            webhook_id,
+            changes={k: {"before": v, "after": None} for k, v in gone.items()},
+        ),
+    )
 
 
 def _delivery(delivery: Any, attempts: list[Any]) -> DeliveryRead:

@@ -106,6 +106,23 @@ class TestSubscriptions:
         assert (await client.delete(f"{HOOKS}/{hook['id']}", headers=region)).status_code == 204
         assert (await client.get(f"{HOOKS}/{hook['id']}", headers=region)).status_code == 404
 
+    async def test_subscribing_and_deleting_are_audited_without_the_secret(
+        self, client: httpx.AsyncClient, keys: Keys, receiver: Receiver
+    ) -> None:
+        region, admin = await keys.region("440304"), await keys.admin()
+        hook = await subscribe(client, region, receiver.url("/a"), "project.approved")
+        assert (await client.delete(f"{HOOKS}/{hook['id']}", headers=region)).status_code == 204
+        answer = await client.get("/api/v1/audit", headers=admin, params={"object_id": hook["id"]})
+        assert answer.status_code == 200, answer.text
+        events = answer.json()["items"]
+        assert [(e["action"], e["object_type"]) for e in events] == [
+            ("webhook_create", "webhook"),
+            ("webhook_delete", "webhook"),
+        ]
+        assert events[0]["changes"]["url"] == {"before": None, "after": receiver.url("/a")}
+        assert events[1]["changes"]["events"] == {"before": ["project.approved"], "after": None}
+        assert hook["secret"] not in answer.text
+
     async def test_bad_subscriptions_are_refused_and_nothing_is_stored(
         self, client: httpx.AsyncClient, keys: Keys, receiver: Receiver
     ) -> None:
