@@ -5,8 +5,8 @@ Whose projects are checked: an administrator's, every project; a reviewer's, the
 province it sees in full (from submission on: ``flaggable_clause``). The list applies the
 caller's ``readable_clause`` besides, as it always does.
 
-``verified_clause`` is the one place where verified monitoring figures come in: today no project
-has a verified monitoring report, so it is false for every row.
+``verified_clause`` is the one place where verified monitoring figures come in: a project with at
+least one verified monitoring report (the count its verifications keep on the project).
 """
 
 import uuid
@@ -48,8 +48,9 @@ def stated_tco2e() -> ColumnElement[Any]:
 
 
 def verified_clause() -> ColumnElement[bool]:
-    """Whether a project has a verified monitoring report: where MRV figures plug in (none yet)."""
-    return false()
+    """Whether a project has a verified monitoring report (MRV): the count the verification
+    keeps on the project (app/repositories/monitoring.py)."""
+    return P.verified_reports > 0
 
 
 def flaggable_clause(principal: Principal) -> ColumnElement[bool]:

@@ -7,6 +7,7 @@ project answer shows.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -166,3 +167,19 @@ async def add_verified(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def verified_of(
+    session: AsyncSession, project_ids: Sequence[uuid.UUID]
+) -> Sequence[MonitoringReport]:
+    """The verified reports of these projects, by project and period (public figures: the IATI
+    export writes them as its results' actual values)."""
+    stmt = (
+        select(MonitoringReport)
+        .where(
+            MonitoringReport.project_id.in_(project_ids),
+            MonitoringReport.status == ReportStatus.verified,
+        )
+        .order_by(MonitoringReport.project_id, MonitoringReport.period_start)
+    )
+    return (await session.scalars(stmt)).all()

@@ -34,6 +34,16 @@ class AttributedEmissions(BaseModel):
         ),
         examples=["1250.500"],
     )
+    verified_cumulative_tco2e: TonnesOut = Field(
+        description=(
+            "From the projects' verified monitoring reports (MRV: emission reduction + carbon "
+            "sink, tCO2e over the periods they cover, not a yearly figure): per offer "
+            "outstanding ÷ total investment × the figure, rounded to the kilogram, then added "
+            "up. A project without a verified report adds nothing; nor do projects exited as "
+            "cancelled or non_compliant."
+        ),
+        examples=["310.250"],
+    )
 
 
 class PortfolioFigures(BaseModel):

@@ -44,8 +44,8 @@ The mappings, each a table below:
 - ``result`` type 2 (outcome), one indicator per stated figure in tCO2e (annual emission
   reduction, annual carbon sink; measure 1, unit): the stated annual figure as the ``target`` of
   a one-year period from the start (or the library entry), and the verified figures as
-  ``actual`` values of their reporting periods (``verified_results``: empty until monitoring
-  reports exist, see there).
+  ``actual`` values of their reporting periods (``verified_results``: each verified monitoring
+  report's emission reduction and carbon sink over its own period).
 
 An empty selection has no activity, and the standard's schema requires at least one
 ``iati-activity`` in a file: the route answers 204 then, with no document.
@@ -66,6 +66,7 @@ from app.auth import ANONYMOUS
 from app.models.project import ProjectStatus
 from app.models.project_query import ProjectFilters
 from app.reference.labels import category_label, region_label
+from app.repositories import monitoring as monitoring_repo
 from app.repositories import open_data
 from app.repositories.open_data import Flow
 from app.services import projects
@@ -163,14 +164,22 @@ class VerifiedFigure:
 async def verified_results(
     session: AsyncSession, project_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[VerifiedFigure]]:
-    """The verified figures of these projects, by project.
-
-    The hook for monitoring reports: none exist in this service yet, so there are none. When
-    reports are built, this reads the verified ones (their emission reduction and carbon sink
-    by period) and the export writes each as an ``actual`` of its indicator; nothing else in
-    this module changes.
-    """
-    return {}
+    """The verified figures of these projects, by project: each verified monitoring report's
+    emission reduction and carbon sink over its period (zero figures left out), in period
+    order, read in one query (app/repositories/monitoring.py)."""
+    out: dict[uuid.UUID, list[VerifiedFigure]] = {}
+    if not project_ids:
+        return out
+    for report in await monitoring_repo.verified_of(session, project_ids):
+        for field, value in (
+            ("annual_emission_reduction_tco2e", report.emission_reduction_tco2e),
+            ("annual_carbon_sink_tco2e", report.carbon_sink_tco2e),
+        ):
+            if value:
+                out.setdefault(report.project_id, []).append(
+                    VerifiedFigure(field, report.period_start, report.period_end, float(value))
+                )
+    return out
 
 
 # ---- building the XML ------------------------------------------------------------------------

@@ -16,9 +16,8 @@ compared. The rules, each with a stable code:
   least 0.8 similar (difflib's SequenceMatcher ratio on the names casefolded, whitespace
   removed). The other project is named only when the caller may see it, otherwise counted.
 - ``large_unverified_claim``: stated annual tCO2e (emission reduction + carbon sink) above
-  1,000,000 with no verified monitoring report. Verified reports are not in this branch's
-  schema yet, so every project counts as unverified today; ``verified_clause`` in
-  app/repositories/integrity.py is the one place where they plug in.
+  1,000,000 with no verified monitoring report (``verified_clause`` in
+  app/repositories/integrity.py, the one place that says what verified means here).
 
 Who reads them: administrators for every project, a reviewer for the projects of its province
 it sees in full (from submission on); other keys 403, no key 401. ``GET /projects?flag=<code>``

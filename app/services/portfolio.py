@@ -15,11 +15,11 @@ What each figure is:
   outstanding ÷ the project's total investment × the project's figure, rounded to the kilogram,
   then added up (so the groups add up to the total exactly). It is reported as avoided
   emissions, never netted against financed emissions. One field per basis, from the ``BASES``
-  table: today ``stated_annual_tco2e`` (the project's stated annual emission reduction plus
-  carbon sink). Verified figures from monitoring reports are one more row there: its figure
-  function, the column it reads (app/repositories/portfolio.py) and its field in
-  ``AttributedEmissions``. Projects exited as cancelled or non_compliant attribute nothing,
-  as their benefits leave the statistics (DESIGN §15).
+  table: ``stated_annual_tco2e`` (the project's stated annual emission reduction plus carbon
+  sink) and ``verified_cumulative_tco2e`` (what its verified monitoring reports recorded, over
+  the periods they cover; a project without one adds nothing there). Projects exited as
+  cancelled or non_compliant attribute nothing, as their benefits leave the statistics (DESIGN
+  §15).
 
 Groups: ``category`` is the project's primary category at the first level (M2.1 under M2),
 ``region`` its province (the code's first two digits), ``product`` the offer's product and
@@ -85,7 +85,18 @@ def _stated(row: Any) -> Decimal | None:
     return sum(present, _ZERO) if present else None
 
 
-BASES: tuple[Basis, ...] = (Basis("stated_annual_tco2e", _stated),)
+def _verified(row: Any) -> Decimal | None:
+    # Verified monitoring reports (MRV): their emission reduction and sink, summed over the
+    # periods they cover (exact decimals on the project); none before a report is verified.
+    if not row.verified_reports:
+        return None
+    return Decimal(row.verified_emission_reduction_tco2e) + Decimal(row.verified_carbon_sink_tco2e)
+
+
+BASES: tuple[Basis, ...] = (
+    Basis("stated_annual_tco2e", _stated),
+    Basis("verified_cumulative_tco2e", _verified),
+)
 
 
 @dataclass

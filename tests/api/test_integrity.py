@@ -263,6 +263,50 @@ class TestProjectIntegrity:
         rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
         assert [r["id"] for r in rows] == [lib["large"]]
 
+    async def test_a_verified_report_clears_the_large_claim(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        region, reviewer = await keys.region("440304"), await keys.reviewer("44")
+        large = await in_library(
+            client,
+            keys,
+            region,
+            name="Gigantic wind base",
+            owner=_owner(),
+            categories=["M2.2"],
+            industry_code="D4415",
+            total_investment="12000000000.00",
+            financing_need="6000000000.00",
+            annual_emission_reduction_tco2e=1_500_000.0,
+            start_date="2024-01-01",
+        )
+        lib = {"large": large["id"]}
+        filed = await client.post(
+            f"{PROJECTS}/{lib['large']}/monitoring-reports",
+            json={
+                "period_start": "2025-01-01",
+                "period_end": "2025-06-30",
+                "emission_reduction_tco2e": "600000",
+                "carbon_sink_tco2e": "0",
+                "energy_saving_tce": "0",
+                "adaptation_beneficiaries": 0,
+                "methodology": "CCER-14-001-V01",
+                "verifier": "中国质量认证中心",
+            },
+            headers=region,
+        )
+        assert filed.status_code == 201, filed.text
+        # Filed is not verified: the flag stays until a reviewer verifies the report.
+        assert _codes(await _flags(client, reviewer, lib["large"])) == ["large_unverified_claim"]
+        verified = await client.post(
+            f"{PROJECTS}/{lib['large']}/monitoring-reports/{filed.json()['id']}/transitions",
+            json={"action": "verify", "reason": "checked against the verifier's statement"},
+            headers=reviewer,
+        )
+        assert verified.status_code == 200, verified.text
+        assert (await _flags(client, reviewer, lib["large"]))["flags"] == []
+        assert await _listed(client, reviewer, "large_unverified_claim") == set()
+
     async def test_a_reviewer_elsewhere_sees_no_flags_of_this_province(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:

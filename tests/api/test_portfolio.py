@@ -105,7 +105,24 @@ async def _portfolio_book(client: httpx.AsyncClient, keys: Keys) -> dict[str, An
         total_investment="40000000.00",
         financing_need="20000000.00",
         annual_emission_reduction_tco2e=1000.0,
+        start_date="2024-01-01",
     )
+    # Its verified results (MRV): 600 t over half a year, the verified basis's figure.
+    reports = f"/api/v1/projects/{retrofit['id']}/monitoring-reports"
+    report = {
+        "period_start": "2025-01-01",
+        "period_end": "2025-06-30",
+        "emission_reduction_tco2e": "600",
+        "carbon_sink_tco2e": "0",
+        "energy_saving_tce": "0",
+        "adaptation_beneficiaries": 0,
+        "methodology": "GB/T 31342",
+        "verifier": "中国质量认证中心",
+    }
+    filed = await _ok(await client.post(reports, json=report, headers=miyun), 201)
+    verify = {"action": "verify", "reason": "checked"}
+    url = f"{reports}/{filed['id']}/transitions"
+    await _ok(await client.post(url, json=verify, headers=await keys.reviewer("11")))
     water = await in_library(
         client,
         keys,
@@ -154,6 +171,7 @@ def _figures(
     outstanding: str,
     rate: str | None,
     attributed: str,
+    verified: str = "0.000",
 ) -> dict[str, Any]:
     return {
         "offers": offers,
@@ -163,14 +181,22 @@ def _figures(
         "repaid_amount": repaid,
         "outstanding_amount": outstanding,
         "average_rate": rate,
-        "attributed_emission_reductions": {"stated_annual_tco2e": attributed},
+        "attributed_emission_reductions": {
+            "stated_annual_tco2e": attributed,
+            "verified_cumulative_tco2e": verified,
+        },
     }
 
 
 SOLAR = _figures(2, 2, "10000000.00", "6000000.50", "600000.25", "5400000.25", "3.180", "1771.308")
-RETROFIT = _figures(1, 1, "12000000.00", "3000000.00", "0.00", "3000000.00", "4.250", "75.000")
+# Verified: 3,000,000 outstanding ÷ 40,000,000 invested × 600 t verified = 45 t.
+RETROFIT = _figures(
+    1, 1, "12000000.00", "3000000.00", "0.00", "3000000.00", "4.250", "75.000", "45.000"
+)
 WATER = _figures(1, 0, "0.00", "0.00", "0.00", "0.00", None, "0.000")
-TOTAL = _figures(4, 3, "22000000.00", "9000000.50", "600000.25", "8400000.25", "3.764", "1846.308")
+TOTAL = _figures(
+    4, 3, "22000000.00", "9000000.50", "600000.25", "8400000.25", "3.764", "1846.308", "45.000"
+)
 
 
 def _groups(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -219,7 +245,15 @@ class TestPortfolio:
                 2, 1, "8000000.00", "6000000.50", "600000.25", "5400000.25", "3.100", "1771.308"
             ),
             book["p2"]: _figures(
-                2, 2, "14000000.00", "3000000.00", "0.00", "3000000.00", "4.143", "75.000"
+                2,
+                2,
+                "14000000.00",
+                "3000000.00",
+                "0.00",
+                "3000000.00",
+                "4.143",
+                "75.000",
+                "45.000",
             ),
         }
 
@@ -234,12 +268,18 @@ class TestPortfolio:
         after = await _ok(await client.get(url, headers=book["bank"]))
         assert after["total"] == {
             **TOTAL,
-            "attributed_emission_reductions": {"stated_annual_tco2e": "1771.308"},
+            "attributed_emission_reductions": {
+                "stated_annual_tco2e": "1771.308",
+                "verified_cumulative_tco2e": "0.000",
+            },
         }
         assert _groups(after)["M3"] == {
             **RETROFIT,
             "label": "节能降碳改造",
-            "attributed_emission_reductions": {"stated_annual_tco2e": "0.000"},
+            "attributed_emission_reductions": {
+                "stated_annual_tco2e": "0.000",
+                "verified_cumulative_tco2e": "0.000",
+            },
         }
 
     async def test_xlsx_has_a_row_per_group_then_total_with_text_neutralised(
@@ -269,6 +309,7 @@ class TestPortfolio:
             "outstanding_amount",
             "average_rate",
             "attributed_stated_annual_tco2e",
+            "attributed_verified_cumulative_tco2e",
         ]
         labels = {r[0]: r[1] for r in rows[1:]}
         assert labels[book["p2"]] == '\'=HYPERLINK("http://x")'  # never run as a formula
@@ -281,6 +322,7 @@ class TestPortfolio:
             "8400000.25",
             "3.764",
             "1846.308",
+            "45",
         ]
 
     async def test_only_the_institution_itself_and_admin_read_it(

@@ -209,6 +209,60 @@ class TestIatiExport:
         assert "保密银行" not in text and closed_uscc not in text
         assert "草稿项目" not in text and "Li Ming" not in text
 
+    async def test_verified_reports_are_the_indicators_actual_values(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        futian, reviewer = await keys.region("440304"), await keys.reviewer("44")
+        wind = await in_library(
+            client,
+            keys,
+            futian,
+            name="福田风电",
+            start_date="2024-01-01",
+            annual_emission_reduction_tco2e=8000.0,
+        )
+        reports = f"/api/v1/projects/{wind['id']}/monitoring-reports"
+        figures = {
+            "carbon_sink_tco2e": "0",
+            "energy_saving_tce": "0",
+            "adaptation_beneficiaries": 0,
+            "methodology": "CCER-14-001-V01",
+            "verifier": "中国质量认证中心",
+        }
+        for start, end, tonnes, verify in (
+            ("2025-01-01", "2025-06-30", "3900.5", True),
+            ("2025-07-01", "2025-12-31", "4100", False),  # filed, not verified: not exported
+        ):
+            filed = await _ok(
+                await client.post(
+                    reports,
+                    json={
+                        "period_start": start,
+                        "period_end": end,
+                        "emission_reduction_tco2e": tonnes,
+                        **figures,
+                    },
+                    headers=futian,
+                ),
+                201,
+            )
+            if verify:
+                await _ok(
+                    await client.post(
+                        f"{reports}/{filed['id']}/transitions",
+                        json={"action": "verify", "reason": "checked"},
+                        headers=reviewer,
+                    )
+                )
+        activity = _activities(await client.get(IATI))[f"{ORG}-{wind['library_code']}"]
+        (indicator,) = activity.findall("result/indicator")
+        periods = indicator.findall("period")
+        assert periods[0].find("target").get("value") == "8000"
+        assert [
+            (p.find("period-start").get("iso-date"), p.find("actual").get("value"))
+            for p in periods[1:]
+        ] == [("2025-01-01", "3900.5")]
+
     async def test_updated_since_reads_only_changes_and_names_its_watermark(
         self, client: httpx.AsyncClient, keys: Keys
     ) -> None:
