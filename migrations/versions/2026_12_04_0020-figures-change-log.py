@@ -1,7 +1,7 @@
 """The public statistics' change log: writes that move a public figure are logged too.
 
 Revision ID: 0020
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-04
 
 The public overview is served from figures each process keeps (app/services/stats.py) and
@@ -12,7 +12,8 @@ public figures read:
 
 - a project that is or was ``exited`` (exits stay in every total);
 - any offer (``engagements``) or payment (``engagement_payments``): the offer funnel;
-- any pilot: ``by_pilot`` lists every pilot by name.
+- any pilot: ``by_pilot`` lists every pilot by name;
+- any monitoring report (revision 0016): a verification moves the verified figures.
 
 One entry per statement on PostgreSQL (the reader only asks whether anything changed), one per
 row on SQLite (its triggers are per row). A table that later adds a public figure gets a trigger
@@ -35,6 +36,7 @@ _LOGGED: dict[str, str | None] = {
     "engagements": None,
     "engagement_payments": None,
     "pilots": None,
+    "monitoring_reports": None,
 }
 _EVENTS = ("insert", "update", "delete")
 _TRANSITION_TABLES = {

@@ -78,6 +78,8 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
         rate_limits=False,
         import_worker=False,
         storage_dir=str(tmp_path / "store"),
+        audit_seal_interval_s=0,  # as tests/conftest.py: the chain's tests seal themselves
+        webhook_worker=False,
         document_max_bytes=MAX_BYTES,
         **extra,
     )
