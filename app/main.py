@@ -1,5 +1,6 @@
 """create_app(): the engine's lifespan, middleware, error handlers, routers and offline docs."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -142,11 +143,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if hooks is not None:
-                await hooks.stop(settings.shutdown_timeout_s)
-            await sealer.stop()
+            # All at once: a job's worker gives its lease up between chunks, and must not go
+            # on importing while the others wind down.
+            stopping = [sealer.stop()]
             if worker is not None:
-                await worker.stop(settings.shutdown_timeout_s)
+                stopping.append(worker.stop(settings.shutdown_timeout_s))
+            if hooks is not None:
+                stopping.append(hooks.stop(settings.shutdown_timeout_s))
+            await asyncio.gather(*stopping)
             await app.state.key_usage.drain()
             await engine.dispose()
 

@@ -177,6 +177,12 @@ def _figures(projects: int, invested: str, need: str, secured: str, tco2e: str) 
         "annual_emission_reduction_tco2e": tco2e,
         "annual_carbon_sink_tco2e": "0.000",
         "annual_energy_saving_tce": "0.000",
+        # Verified results (MRV): none reported yet in this example library.
+        "verified_projects": 0,
+        "verified_emission_reduction_tco2e": "0.000",
+        "verified_carbon_sink_tco2e": "0.000",
+        "verified_energy_saving_tce": "0.000",
+        "verified_credited_tco2e": "0.000",
     }
 
 
