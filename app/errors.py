@@ -349,12 +349,16 @@ async def _validation(request: Request, exc: RequestValidationError) -> Response
 
 def _allowed_methods(request: Request) -> str:
     """Every method the document declares for the path. Starlette names only the first route
-    that matched the path, and a path often has one route per method (GET and POST of a list)."""
-    methods: set[str] = set()
+    that matched the path, and a path often has one route per method (GET and POST of a list).
+    As OpenAPI resolves a URL, a concrete path wins over a templated one of the same shape:
+    /projects/export is the export's path item, not /projects/{project_id} with id "export"."""
+    matches: list[tuple[int, set[str]]] = []
     for template, item in request.app.openapi().get("paths", {}).items():
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, request.url.path):
-            methods |= {method.upper() for method in item}
+            matches.append((template.count("{"), {method.upper() for method in item}))
+    fewest = min((templated for templated, _ in matches), default=0)
+    methods = set().union(*(found for templated, found in matches if templated == fewest))
     return ", ".join(sorted(methods))
 
 

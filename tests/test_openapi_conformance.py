@@ -25,6 +25,20 @@ class TestMethodNotAllowed:
             allowed = {m.strip() for m in response.headers["allow"].split(",")}
             assert allowed - {"HEAD"} == methods, (path, allowed)
 
+    async def test_a_concrete_path_is_not_its_templated_neighbour(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # /projects/export has the shape of /projects/{project_id}; its Allow is its own.
+        for path, methods in [
+            ("/api/v1/projects/export", {"GET"}),
+            ("/api/v1/projects/import", {"POST"}),
+            ("/api/v1/projects/batch", {"POST"}),
+        ]:
+            response = await client.options(path)
+            assert response.status_code == 405, path
+            allowed = {m.strip() for m in response.headers["allow"].split(",")}
+            assert allowed - {"HEAD"} == methods, (path, allowed)
+
 
 class TestAnonymousTransition:
     async def test_public_learns_a_key_is_needed_not_the_status(
@@ -71,6 +85,13 @@ class TestLaxValuesRefused:
             ("date_type", ("body", "valid_from")),
             ("bool_type", ("body", "requires_verification")),
         }
+        refused = await client.post(
+            "/api/v1/matching/preview",
+            json={"type": "green_loan", "min_emission_reduction_tco2e": False},
+            headers=admin,
+        )
+        assert refused.status_code == 422
+        assert _codes(refused) == {"float_type": ["body", "min_emission_reduction_tco2e"]}
         taken = await client.post(
             "/api/v1/matching/preview",
             json={"type": "green_loan", "limit": 5, "valid_from": "2026-01-01"},

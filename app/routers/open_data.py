@@ -77,7 +77,8 @@ _FEATURE_COLLECTION = {
             "headers": UPDATED_UNTIL_DOC,
             "content": {geojson.MEDIA_TYPE: {"schema": _FEATURE_COLLECTION}},
         },
-        **responses(400, 401, 422),
+        # 403: the flag filter is for reviewers and administrators, as on the list.
+        **responses(400, 401, 403, 422),
     },
 )
 async def list_projects_geojson(

@@ -72,13 +72,21 @@ class DecimalText:
     """
 
     def __init__(
-        self, whole: int, places: int, *, positive: bool = False, at_most_100: bool = False
+        self,
+        whole: int,
+        places: int,
+        *,
+        positive: bool = False,
+        at_most_100: bool = False,
+        signed: bool = False,
     ) -> None:
         number = rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{places}}})?"
         if at_most_100:  # rates: 0–100 percent
             number = rf"(?:100(?:\.0{{1,{places}}})?|[0-9]{{1,2}}(?:\.[0-9]{{1,{places}}})?)"
         nonzero = r"(?!0*(?:\.0*)?$)" if positive else ""
-        self.pattern = f"^{nonzero}{number}$"
+        # signed: a minus is of the form, and the service refuses the value with its own code.
+        sign = "-?" if signed else ""
+        self.pattern = f"^{nonzero}{sign}{number}$"
         self._form = re.compile(self.pattern)
         self.example = "3.450" if at_most_100 else "12500000.00"
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
 from app.models import CarbonCreditScheme, ReportStatus
-from app.schemas.common import InputModel, OutputModel
+from app.schemas.common import DecimalText, InputModel, OutputModel
 
 TONNES_TEXT_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{3}$", "examples": ["12500.000"]}
 
@@ -25,7 +25,11 @@ TonnesText = Annotated[
 ]
 """tCO2e or tce as a decimal string with three places ("12500.000")."""
 
-TonnesIn = Annotated[Decimal, Field(max_digits=18, decimal_places=3)]
+TonnesIn = Annotated[
+    Decimal, Field(max_digits=18, decimal_places=3), DecimalText(15, 3, signed=True)
+]
+"""Reported tonnes: a decimal string of at most three places; a negative one is of the form,
+and the service refuses it (422 negative_figure)."""
 
 
 class MonitoringReportCreate(InputModel):

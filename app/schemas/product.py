@@ -88,6 +88,7 @@ class CriteriaFields(InputModel):
         default=None,
         ge=0,
         allow_inf_nan=False,
+        strict=True,
         description="Least annual emission reduction plus carbon sink, tCO2e.",
     )
     requires_verification: bool | None = Field(

@@ -300,6 +300,36 @@ class TestBadInput:
         listed = await _ok(await client.get(reports_url(project_id), headers=region))
         assert listed["items"] == []
 
+    @pytest.mark.parametrize(
+        ("overrides", "code"),
+        [
+            ({"emission_reduction_tco2e": "851399.51509"}, "decimal_max_places"),
+            ({"emission_reduction_tco2e": 4850.5}, "decimal_not_string"),
+            ({"carbon_sink_tco2e": "1e3"}, "invalid_decimal"),
+        ],
+    )
+    async def test_tonnes_take_the_declared_form(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        overrides: dict[str, Any],
+        code: str,
+    ) -> None:
+        # The document declares tonnes as a string of at most three places; so does the service.
+        project_id = await _project(app)
+        region = await keys.region("440304")
+        refused = await client.post(
+            reports_url(project_id), json=report(**overrides), headers=region
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "validation_error"
+        assert [(e["code"], e["loc"][1]) for e in refused.json()["errors"]] == [
+            (code, next(iter(overrides)))
+        ]
+        listed = await _ok(await client.get(reports_url(project_id), headers=region))
+        assert listed["items"] == []
+
     async def test_overlapping_periods_are_refused(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:
