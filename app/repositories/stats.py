@@ -33,6 +33,7 @@ from app.models.engagement import Engagement, EngagementStatus, PaymentKind
 from app.models.engagement import Payment as Pay
 from app.models.pilot import Pilot
 from app.models.project import BENEFITS_VOID, Project, ProjectStatus
+from app.repositories import monitoring
 from app.repositories.sums import CentsSum, KilogramsSum
 
 P = Project
@@ -164,7 +165,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure(
         "verified_projects",
         "count",
-        lambda: func.count(case((benefits_count() & (P.verified_reports > 0), P.id))),
+        lambda: func.count(case((benefits_count() & monitoring.has_verified_results(), P.id))),
     ),
     Measure(
         "verified_emission_reduction_tco2e",
