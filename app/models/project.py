@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     Float,
     Index,
     Integer,
@@ -242,3 +243,10 @@ class LibrarySequence(Base):
     region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def has_verified_results() -> ColumnElement[bool]:
+    """A project with at least one verified monitoring report: the count its verifications
+    keep on it (app/repositories/monitoring.py). What "verified" means for statistics, flags
+    and every other reader."""
+    return Project.verified_reports > 0

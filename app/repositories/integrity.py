@@ -33,8 +33,8 @@ from sqlalchemy.orm import aliased
 from app.auth import Principal
 from app.models import Project, ProjectStatus, Role
 from app.models.flags import CATEGORIES
+from app.models.project import has_verified_results
 from app.reference.category_industry import industry_fits
-from app.repositories import monitoring
 from app.repositories.reach import reach_clause
 
 P = Project
@@ -51,7 +51,7 @@ def stated_tco2e() -> ColumnElement[Any]:
 def verified_clause() -> ColumnElement[bool]:
     """Whether a project has a verified monitoring report (MRV): the count the verification
     keeps on the project (app/repositories/monitoring.py)."""
-    return monitoring.has_verified_results()
+    return has_verified_results()
 
 
 def flaggable_clause(principal: Principal) -> ColumnElement[bool]:

@@ -27,12 +27,6 @@ SORT = [
 ]
 
 
-def has_verified_results() -> ColumnElement[bool]:
-    """A project with at least one verified report: the count its verifications keep on it
-    (``add_verified``). What "verified" means for statistics, flags and every other reader."""
-    return Project.verified_reports > 0
-
-
 def readable_clause(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.admin:
         return true()

@@ -32,8 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.models.engagement import Engagement, EngagementStatus, PaymentKind
 from app.models.engagement import Payment as Pay
 from app.models.pilot import Pilot
-from app.models.project import BENEFITS_VOID, Project, ProjectStatus
-from app.repositories import monitoring
+from app.models.project import BENEFITS_VOID, Project, ProjectStatus, has_verified_results
 from app.repositories.sums import CentsSum, KilogramsSum
 
 P = Project
@@ -165,7 +164,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure(
         "verified_projects",
         "count",
-        lambda: func.count(case((benefits_count() & monitoring.has_verified_results(), P.id))),
+        lambda: func.count(case((benefits_count() & has_verified_results(), P.id))),
     ),
     Measure(
         "verified_emission_reduction_tco2e",
