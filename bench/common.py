@@ -120,6 +120,23 @@ class Server:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    startup_seconds: float = 0.0  # from the spawn until it answered (the lifespan's warm-up)
+
+    def rss_mb(self) -> list[float]:
+        """Resident memory of each process of the server (uvicorn's supervisor and workers)."""
+        out = []
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != self.process.pid:  # the process group: start_new_session
+                    continue
+                text = (status.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue
+            for line in text.splitlines():
+                if line.startswith("VmRSS:"):
+                    out.append(round(int(line.split()[1]) / 1024, 1))
+        return sorted(out)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -140,8 +157,10 @@ def start_uvicorn(
     workers: int = 1,
     health_path: str = "/healthz",
     log_dir: Path | None = None,
+    startup_timeout: float = 60.0,
 ) -> Server:
-    """Serve ``app`` with uvicorn in a process of its own and wait until it answers."""
+    """Serve ``app`` with uvicorn in a process of its own and wait until it answers (the app's
+    lifespan warms the matching cache first: at a million projects that takes minutes)."""
     port = free_port()
     log_dir = log_dir or Path(tempfile.gettempdir())
     log_path = log_dir / f"server-{name}-{port}.log"
@@ -174,18 +193,20 @@ def start_uvicorn(
             start_new_session=True,
         )
     server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 60
+    spawned = time.monotonic()
+    deadline = spawned + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(server.base_url + health_path, timeout=1).status_code == 200:
+                server.startup_seconds = time.monotonic() - spawned
                 return server
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     server.stop()
-    raise RuntimeError(f"{name} did not answer {health_path} within 60 s")
+    raise RuntimeError(f"{name} did not answer {health_path} within {startup_timeout:.0f} s")
 
 
 @contextmanager

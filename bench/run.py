@@ -525,7 +525,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.only:
             rematch = Row("full re-match (in process)", "in-process", None, note="not run (--only)")
         else:
-            rematch = _rematch_row(db, args.rematch_hook, 1 if args.quick else 3)
+            # At a national scale one re-match (a full read of the library) is enough.
+            repeat = 1 if args.quick or projects >= 500_000 else 3
+            rematch = _rematch_row(db, args.rematch_hook, repeat)
         _progress(rematch)
 
         # The load comes from one address faster than any caller may: no rate limits here.
@@ -539,7 +541,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         order, order_note = floor.DEFAULT_ORDER, ""
         for workers in args.workers:
             server_name = f"app w={workers}"
-            with serving(server_name, args.app, env, workers=workers) as server:
+            # The lifespan warms the matching cache (rematch_all) before it answers: minutes at
+            # a million projects, so the wait grows with the library.
+            startup_timeout = max(60.0, projects / 2_000)
+            with serving(
+                server_name, args.app, env, workers=workers, startup_timeout=startup_timeout
+            ) as server:
+                startup = Row(
+                    "app startup (until /healthz answers; warms the matching cache)",
+                    server_name,
+                    None,
+                    note=f"{server.startup_seconds:.1f} s; RSS {server.rss_mb()} MB per process",
+                    unit="s",
+                    extra={"startup_seconds": round(server.startup_seconds, 2)},
+                )
+                rows.append(startup)
+                _progress(startup)
                 ops = served_operations(server.base_url)
                 if workers == args.workers[0]:
                     order, order_note = detect_order(server.base_url, db.url, args.order)
@@ -581,6 +598,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             )
                         )
                     _progress(rows[-1])
+                rss = server.rss_mb()
+                rows.append(
+                    Row(
+                        "app RSS after the loads",
+                        server_name,
+                        None,
+                        note=f"{rss} MB per process (uvicorn supervisor and workers)",
+                        unit="MB",
+                        extra={"rss_mb": rss},
+                    )
+                )
+                _progress(rows[-1])
 
         query = (LIST_QUERY["status"], LIST_QUERY["region_code"], int(LIST_QUERY["limit"]))
         predicate = floor.fastest_predicate(db.url, order, *query)
@@ -631,6 +660,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "db": args.db,
         "order_index": args.order_index,
         "projects": projects,
+        "generate_peak_rss_mb": generated.peak_rss_mb,
         "products": generated.products,
         "products_note": generated.products_note,
         "generate_seconds": round(generated.seconds, 2),
@@ -860,6 +890,15 @@ def main() -> None:
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument(
+        "--baseline",
+        type=int,
+        default=None,
+        metavar="PROJECTS",
+        help="first run the same benchmark at this many projects (products scaled alike), then "
+        "at --projects, and print each figure at both scales with their ratio: the national "
+        "database run is --projects 1000000 --products 20000 --baseline 100000",
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
         default=None,
@@ -879,7 +918,42 @@ def main() -> None:
         return
     if args.db is None:
         parser.error("--db is required (or --national)")
+    baseline = None
+    if args.baseline:
+        projects = args.projects or 100_000
+        products = args.products or 2_000
+        base_args = argparse.Namespace(
+            **vars(args)
+            | {
+                "projects": args.baseline,
+                "products": max(1, round(products * args.baseline / projects)),
+                "keep_db": False,
+            }
+        )
+        baseline = run(base_args)
+        _print_run(args, baseline)
     result = run(args)
+    _print_run(args, result)
+    if baseline is not None:
+        print()
+        print(scale_table(baseline, result))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"run-{args.db}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+
+    def serialisable(r: dict[str, Any]) -> dict[str, Any]:
+        return r | {
+            "rows": [row.as_dict() for row in r["rows"]],
+            "targets": [t.as_dict() for t in r["targets"]],
+        }
+
+    payload = serialisable(result)
+    if baseline is not None:
+        payload["baseline"] = serialisable(baseline)
+    out.write_text(json.dumps(payload, indent=2, default=str))
+    print(f"written {Path(out).relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+
+
+def _print_run(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print()
     extra = " (+ bench-only list-order index)" if args.order_index else ""
     print(f"## {args.db}: {result['projects']:,} projects, {result['products']:,} products{extra}")
@@ -890,16 +964,80 @@ def main() -> None:
     m = result["machine"]
     print(
         f"\n{m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
-        f"load: {m['load_driver']}, {result['seconds_per_load']:.0f} s per load"
+        f"load: {m['load_driver']}, {result['seconds_per_load']:.0f} s per load; generated in "
+        f"{result['generate_seconds']:.1f} s (peak RSS of the bench process "
+        f"{result['generate_peak_rss_mb']} MB)"
     )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"run-{args.db}-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    serialisable = result | {
-        "rows": [r.as_dict() for r in result["rows"]],
-        "targets": [t.as_dict() for t in result["targets"]],
-    }
-    out.write_text(json.dumps(serialisable, indent=2, default=str))
-    print(f"written {Path(out).relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
+
+
+# Rows compared across scales (issue 14: "within 1.5 × of their 100k figures").
+SCALE_ROWS = (
+    "filtered list page",
+    "one project",
+    "product's ranked projects",
+    "project's ranked products",
+    "stats overview",
+)
+
+
+def scale_table(base: dict[str, Any], large: dict[str, Any]) -> str:
+    """Each app figure (1 worker) at both scales; the ratio is large / base for latencies and
+    base / large for throughput, so that > 1.5 misses the "within 1.5 ×" target either way."""
+    b, n = f"{base['projects']:,}", f"{large['projects']:,}"
+    lines = [
+        f"| figure | {b} | {n} | ratio | within 1.5 × |",
+        "|---|---:|---:|---:|---|",
+    ]
+
+    def add(label: str, x: float | None, y: float | None, slower: float | None) -> None:
+        verdict = "—" if slower is None else ("PASS" if slower <= 1.5 else "FAIL")
+        lines.append(f"| {label} | {_fmt(x)} | {_fmt(y)} | {_fmt(slower)} | {verdict} |")
+
+    server = next((r.server for r in large["rows"] if r.server.startswith("app")), "app w=1")
+    for name in SCALE_ROWS:
+        for conns in CONNECTIONS:
+            x, y = (
+                _find(base["rows"], name, server, conns),
+                _find(large["rows"], name, server, conns),
+            )
+            if not (x and y and x.load and y.load):
+                lines.append(f"| {name}, c={conns} | — | — | — | n/a |")
+                continue
+            for q in ("p50_ms", "p99_ms"):
+                xv, yv = getattr(x.load, q), getattr(y.load, q)
+                add(f"{name}, c={conns}, {q}", xv, yv, yv / xv if xv else None)
+            add(
+                f"{name}, c={conns}, req/s",
+                x.load.rps,
+                y.load.rps,
+                x.load.rps / y.load.rps if y.load.rps else None,
+            )
+    for key in ("generate_seconds",):
+        add(key, base[key], large[key], None)
+
+    def startup(r: Row) -> float | None:
+        value = r.extra.get("startup_seconds")
+        return float(value) if value is not None else None
+
+    def largest_rss(r: Row) -> float | None:
+        return max(r.extra.get("rss_mb") or [0.0]) or None
+
+    pickers: tuple[tuple[str, Callable[[Row], float | None]], ...] = (
+        ("app startup s", startup),
+        ("app RSS MB (largest process, after the loads)", largest_rss),
+    )
+    for label, pick in pickers:
+        values: list[float | None] = []
+        for res in (base, large):
+            row = next((r for r in res["rows"] if r.server == server and pick(r)), None)
+            values.append(pick(row) if row else None)
+        add(label, values[0], values[1], None)
+    rematch = [
+        _find(r["rows"], "full re-match (in process)", "in-process", None) for r in (base, large)
+    ]
+    seconds = [r.load.p50_ms / 1000 if r and r.load else None for r in rematch]
+    add("full re-match s (in process)", seconds[0], seconds[1], None)
+    return "\n".join(lines)
 
 
 def _national_main(args: argparse.Namespace) -> None:
