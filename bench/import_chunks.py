@@ -38,6 +38,12 @@ class Figure:
     first_chunks_s: float
     last_chunks_s: float
     statements_ms_per_chunk: dict[str, dict[str, float]]  # statement → {"first", "last"}
+    # CPU of this process (time.process_time): the worker's Python, the driver and, on SQLite,
+    # the database itself; the rest of the wall time is waiting (PostgreSQL's own CPU, the disk,
+    # other processes on a shared machine).
+    cpu_seconds: float = 0.0
+    first_chunks_cpu_s: float = 0.0
+    last_chunks_cpu_s: float = 0.0
 
 
 class Timer:
@@ -48,6 +54,7 @@ class Timer:
         self.done = 0
         self.sql: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.chunk: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
 
     def edge(self) -> str | None:
         if self.done < EDGE:
@@ -58,9 +65,10 @@ class Timer:
         if (edge := self.edge()) is not None:
             self.sql[" ".join(text.split()[:3])][edge] += seconds
 
-    def chunk_done(self, seconds: float) -> None:
+    def chunk_done(self, seconds: float, cpu: float) -> None:
         if (edge := self.edge()) is not None:
             self.chunk[edge] += seconds
+            self.cpu[edge] += cpu
         self.done += 1
 
 
@@ -98,15 +106,16 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
             chunk = worker._chunk
 
             async def timed(*args: Any, **kwargs: Any) -> bool:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 going = await chunk(*args, **kwargs)
-                timer.chunk_done(time.perf_counter() - started)
+                timer.chunk_done(time.perf_counter() - started, time.process_time() - cpu)
                 return going
 
             worker._chunk = timed  # type: ignore[method-assign]
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await worker.run_once()
             seconds = time.perf_counter() - started
+            cpu_seconds = time.process_time() - cpu_started
             job = (await http.get(answer.headers["location"])).json()
             if job["status"] != "succeeded":
                 raise RuntimeError(f"the job ended {job['status']}")
@@ -117,6 +126,9 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
         rows_per_s=round(rows / seconds),
         first_chunks_s=round(timer.chunk["first"], 2),
         last_chunks_s=round(timer.chunk["last"], 2),
+        cpu_seconds=round(cpu_seconds, 2),
+        first_chunks_cpu_s=round(timer.cpu["first"], 2),
+        last_chunks_cpu_s=round(timer.cpu["last"], 2),
         statements_ms_per_chunk={
             name: {
                 edge: round(timer.sql[name][edge] * 1000 / EDGE, 1) for edge in ("first", "last")
@@ -142,6 +154,11 @@ def main() -> None:
         f"{figure.rows} rows in {figure.seconds:.1f} s ({figure.rows_per_s} rows/s, worker only); "
         f"first {EDGE} chunks {figure.first_chunks_s:.2f} s, "
         f"last {EDGE} {figure.last_chunks_s:.2f} s"
+    )
+    print(
+        f"  CPU of this process {figure.cpu_seconds:.1f} s of {figure.seconds:.1f} s "
+        f"(first {EDGE} chunks {figure.first_chunks_cpu_s:.2f} s, "
+        f"last {figure.last_chunks_cpu_s:.2f} s)"
     )
     for name, times in figure.statements_ms_per_chunk.items():
         print(f"  {times['first']:7.1f} → {times['last']:7.1f} ms a chunk  {name}")
