@@ -1,6 +1,7 @@
 """Run the benchmark suite of issue 6 against a throwaway database and print the table.
 
-``python -m bench.run --db postgresql|sqlite [--projects 100000] [--quick]``
+``python -m bench.run --db postgresql|sqlite [--projects 100000] [--quick]``; the national
+database run: ``--projects 1000000 --products 20000 --baseline 100000`` (both scales in one run).
 
 1. Create a throwaway database, migrate it (``app.migrate.upgrade``), generate the national library
    (``bench.generate``), issue an admin key and a region key straight into it.
