@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories import matching as repo
@@ -48,6 +50,8 @@ class Snapshot:
     # The best climate benefits among each product's eligible projects: the climate component's
     # denominators, memoised for the per-project view (valid for this snapshot only).
     climate_best: dict[uuid.UUID, ClimateBest] = field(default_factory=dict)
+    bests: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    """The same denominators as columns over ``products`` (NaN: not known yet)."""
     _catalogue: Catalogue | None = None
 
     @property
