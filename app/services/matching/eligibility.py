@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -470,8 +471,8 @@ _KEYED = tuple(criterion for criterion in CRITERIA if not criterion.indexed)
 Key = tuple[Any, ...]
 
 
-def _key(criterion: Criterion, c: Criteria) -> Key:
-    return (criterion.name, *(getattr(c, f) for f in criterion.keyed_by))
+# (name, the values of its keyed_by fields): one attrgetter call per criterion and product
+_GETTERS = tuple((criterion, attrgetter(*criterion.keyed_by)) for criterion in _KEYED)
 
 
 Keyed = list[tuple[Criterion, Key]]
@@ -480,7 +481,7 @@ Run = tuple[int, int, Words]
 
 
 def _keyed(c: Criteria) -> Keyed:
-    return [(criterion, _key(criterion, c)) for criterion in _KEYED]
+    return [(criterion, (criterion.name, values(c))) for criterion, values in _GETTERS]
 
 
 def _select(
