@@ -388,8 +388,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _gfc,
         _gfc_detail,
         _gfc_accepts,
+        # a set test per project in Python: over the whole library only when products share it
         keyed_by=("gfc_codes",),
-        common=True,
     ),
     Criterion(
         "construction_status",
