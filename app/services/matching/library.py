@@ -46,11 +46,16 @@ def _gfc_codes(classifications: Any) -> frozenset[str]:
 
 def _gfc_column(values: Sequence[Any]) -> NDArray[np.object_]:
     """Each project's code set; projects share a handful of distinct classification lists (most
-    have none), so each distinct stored text is parsed once."""
+    have none), so each distinct one is parsed once. A decoded list is keyed by its (scheme,
+    code) pairs, all ``_gfc_codes`` reads: serialising each row to JSON for a key was 60 % of
+    building the columns from PostgreSQL."""
     out = np.empty(len(values), dtype=np.object_)
     seen: dict[Any, frozenset[str]] = {}
     for i, value in enumerate(values):
-        key = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if not value:
+            out[i] = _NO_CODES
+            continue
+        key = value if isinstance(value, str) else tuple((c["scheme"], c["code"]) for c in value)
         codes = seen.get(key)
         if codes is None:
             codes = seen[key] = _gfc_codes(value)

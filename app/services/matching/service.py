@@ -52,7 +52,7 @@ from app.services.matching.scoring import (
     score_products,
     top,
 )
-from app.services.matching.store import ProductEntry, Snapshot, store_for
+from app.services.matching.store import ProductEntry, Snapshot, gc_paused, store_for
 from app.services.product_criteria import check_criteria, criteria_values
 
 
@@ -301,7 +301,9 @@ def rematch_snapshot(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID,
     Also fills each product's climate denominators, so the per-project view answers from memory.
     """
     day = day or today()
-    results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
+    # no cycles are made; a collection over the library's million objects would cost more
+    with gc_paused():
+        results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
     counts = {}
     for entry, result in zip(snap.products, results, strict=True):
         snap.climate_best[entry.id] = result.climate_best

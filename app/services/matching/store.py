@@ -96,7 +96,7 @@ class MatchingStore:
         # The position is read before the data, so the arrays are at least as new as it.
         position = (await repo.changes_since(session, None, PATCH_ROWS)).position
         library = await _full_library(session)
-        with _gc_paused():
+        with gc_paused():
             products = await _products(session)
         self._snapshot = Snapshot(library=library, products=products, position=position)
         return self._snapshot
@@ -121,7 +121,7 @@ class MatchingStore:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector around a bulk load.
 
     Loading the library allocates about a million small objects, none in a cycle; each batch of
@@ -139,7 +139,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 async def _full_library(session: AsyncSession) -> Library:
-    with _gc_paused():
+    with gc_paused():
         return Library.build(await repo.library_rows(session))
 
 
