@@ -626,6 +626,8 @@ def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[P
     valid = [c.is_valid_on(today) and lib.size > 0 for c in products]
     if not any(valid):
         return [ProductMatch(0, ClimateBest()) for _ in products]
+    if lib.size <= SMALL:
+        return _match_small(lib, products, valid)
     index = lib.index
     keys = [_keyed(c) if ok else [] for c, ok in zip(products, valid, strict=True)]
     span: dict[Key, int] = {}
@@ -642,3 +644,34 @@ def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[P
         _match(index, c, keyed, shared) if ok else ProductMatch(0, ClimateBest())
         for c, keyed, ok in zip(products, keys, valid, strict=True)
     ]
+
+
+SMALL = 64
+"""Up to one word of projects (a new project's ``match.new`` webhook matches a library of one
+against every product) the index costs more than it saves: each distinct mask is computed once
+over the whole library and ANDed per product, as plain booleans."""
+
+_ALL_GETTERS = tuple((criterion, attrgetter(*criterion.keyed_by)) for criterion in CRITERIA)
+
+
+def _match_small(
+    lib: Library, products: Sequence[Criteria], valid: Sequence[bool]
+) -> list[ProductMatch]:
+    whole = slice(0, lib.size)
+    masks: dict[Key, Mask | None] = {}
+    out = []
+    for c, ok in zip(products, valid, strict=True):
+        if not ok:
+            out.append(ProductMatch(0, ClimateBest()))
+            continue
+        mask = lib.alive.copy()
+        for criterion, values in _ALL_GETTERS:
+            key = (criterion.name, values(c))
+            if key not in masks:
+                masks[key] = criterion.mask(lib, c, whole)
+            m = masks[key]
+            if m is not None:
+                mask &= m
+        positions = np.flatnonzero(mask)
+        out.append(ProductMatch(len(positions), climate_best(lib, positions)))
+    return out
