@@ -774,6 +774,10 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
         started = time.perf_counter()
         service.rematch_snapshot(snap, day)
         times.append(time.perf_counter() - started)
+    # The region index and the packed masks the re-match kept (app.services.matching.library
+    # RegionIndex): part of the matching cache beside the library's own columns.
+    index = getattr(library, "index", None)
+    index_bytes = index.nbytes() if index is not None and hasattr(index, "nbytes") else 0
     catalogue_started = time.perf_counter()
     catalogue = snap.catalogue
     catalogue_seconds = time.perf_counter() - catalogue_started
@@ -805,6 +809,7 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
         "rematch_runs": [round(t, 3) for t in times],
         "library_traced_mb": round(library_bytes / 2**20, 1),
         "library_rss_delta_mb": round(rss_after - rss_before, 1),
+        "index_mb": round(index_bytes / 2**20, 1),
         "catalogue_mb": round(catalogue_bytes / 2**20, 2),
         "catalogue_build_seconds": round(catalogue_seconds, 3),
         "rss_mb": round(_rss_mb(), 1),
@@ -839,7 +844,14 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
             "s",
             "the database read of 1M rows is not included",
         ),
-        Target("matching cache memory per process", b["library_traced_mb"], 1024.0, "max", "MB"),
+        Target(
+            "matching cache memory per process",
+            b["library_traced_mb"] + b["index_mb"],
+            1024.0,
+            "max",
+            "MB",
+            "library columns (traced) + region index and kept masks",
+        ),
         Target(
             "product's ranked projects p50 (in memory), national / 100k",
             ratio["product_ranked_projects"],
@@ -1059,6 +1071,7 @@ def _national_main(args: argparse.Namespace) -> None:
         "rematch_seconds",
         "library_traced_mb",
         "library_rss_delta_mb",
+        "index_mb",
         "catalogue_mb",
         "rss_mb",
     ):

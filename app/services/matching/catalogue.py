@@ -15,17 +15,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.services.matching.criteria import CONSTRUCTION_CODES, Criteria, objective_mask
+from app.models.flags import CATEGORIES
+from app.services.matching.criteria import (
+    CONSTRUCTION_CODES,
+    DEFAULT_WEIGHTS,
+    Criteria,
+    objective_mask,
+)
+from app.services.matching.library import prefix_bounds
 
 _ALL_BITS = np.uint8(0xFF)
 _NO_DAY = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
-_NO_CENTS = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+NO_CENTS = (np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+"""The bounds of a product that sets no amount range."""
 _NO_TENOR = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
-
-
-def _prefix_bounds(prefix: str) -> tuple[int, int]:
-    scale = 10 ** (6 - len(prefix))
-    return int(prefix) * scale, (int(prefix) + 1) * scale
 
 
 @dataclass
@@ -58,6 +61,11 @@ class Catalogue:
     requires_verification: NDArray[np.bool_]
     requires_verified_results: NDArray[np.bool_]
     accepts_two_high: NDArray[np.bool_]
+    targeted_categories: NDArray[np.uint32]
+    """The codes each product targets in scoring: its categories and their children."""
+    weight_shares: NDArray[np.float64]
+    """Each product's re-weighted maxima (``Criteria.weight_shares``), one column per score
+    component in the order of ``DEFAULT_WEIGHTS``."""
     _valid: dict[date, NDArray[np.bool_]] = field(default_factory=dict)
 
     @classmethod
@@ -74,7 +82,7 @@ class Catalogue:
         cstatus_bits: list[int] = []
         for k, c in enumerate(products):
             for prefix in c.region_prefixes:
-                lo, hi = _prefix_bounds(prefix)
+                lo, hi = prefix_bounds(prefix)
                 prefix_product.append(k)
                 prefix_lo.append(lo)
                 prefix_hi.append(hi)
@@ -102,7 +110,7 @@ class Catalogue:
             ]
 
         amount_min, amount_max = bounds(
-            ("amount_min_cents", "amount_max_cents"), _NO_CENTS, np.int64
+            ("amount_min_cents", "amount_max_cents"), NO_CENTS, np.int64
         )
         tenor_min, tenor_max = bounds(("tenor_min_months", "tenor_max_months"), _NO_TENOR, np.int32)
 
@@ -143,6 +151,13 @@ class Catalogue:
                 [c.requires_verified_results for c in products], np.bool_
             ),
             accepts_two_high=column([c.accepts_two_high_transition for c in products], np.bool_),
+            targeted_categories=column(
+                [CATEGORIES.with_children(c.categories_mask) for c in products], np.uint32
+            ),
+            weight_shares=np.array(
+                [[c.weight_shares()[k] for k in DEFAULT_WEIGHTS] for c in products],
+                dtype=np.float64,
+            ).reshape(n, len(DEFAULT_WEIGHTS)),
         )
 
     def valid_on(self, day: date) -> NDArray[np.bool_]:

@@ -9,6 +9,8 @@ disagree about a pair, and the rule's text in the API documentation is written n
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,17 @@ from app.services.matching.criteria import (
     Criteria,
     objective_mask,
 )
-from app.services.matching.library import Index, Library, Mask
+from app.services.matching.library import (
+    Columns,
+    Index,
+    Library,
+    Mask,
+    RegionIndex,
+    Words,
+    pack,
+    prefix_bounds,
+    unpack,
+)
 from app.services.matching.scoring import ClimateBest, climate_best
 
 _OBJECTIVES = tuple(OBJECTIVE_CODES)
@@ -35,23 +47,29 @@ class Criterion:
     name: str
     rule: str
     """The rule as the API documentation states it (continuation lines indented two spaces)."""
-    mask: Callable[[Library, Criteria, Index], Mask | None]
+    mask: Callable[[Columns, Criteria, Index], Mask | None]
     detail: Callable[[Library, Criteria, int], str]
     """The values compared for the project at one position, for the explanation."""
     accepts: Callable[[Catalogue, Library, int], Mask | None]
     """The same rule the other way round: which products of a catalogue accept the project at
     one position (None: no product sets this criterion)."""
-    shared_by: tuple[str, ...] | None = None
-    """The Criteria fields the mask depends on, when products commonly agree on them: the full
-    re-match then computes each distinct mask once. Numeric thresholds are nearly unique per
-    product and stay None: keeping theirs would hold one library-sized mask per product."""
+    keyed_by: tuple[str, ...]
+    """The Criteria fields the mask depends on: products that agree on them share one mask,
+    which the matcher computes once over the whole library (packed as bits) when enough
+    products use it, and otherwise evaluates over each product's candidates only."""
+    common: bool = False
+    """Products commonly agree on it (a type, a category list): a single request uses the
+    memoised whole-library mask. Numeric thresholds are nearly unique per product and run over
+    the candidates instead."""
+    indexed: bool = False
+    """The region index answers it (a prefix is a run of region-ordered slots), not the mask."""
 
 
 def _fmt_cents(cents: int | None) -> str:
     return "none" if cents is None else f"{cents / 100:.2f}"
 
 
-def _financing_type(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _financing_type(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     out: Mask = np.bitwise_and(lib.ftypes[idx], c.financing_types_mask) != 0
     return out
 
@@ -62,23 +80,18 @@ def _financing_type_detail(lib: Library, c: Criteria, i: int) -> str:
     return f"project asks for {wanted or 'nothing'}; product type {c.type.value} provides {offered}"
 
 
-def _prefix_bounds(prefix: str) -> tuple[int, int]:
-    scale = 10 ** (6 - len(prefix))
-    return int(prefix) * scale, (int(prefix) + 1) * scale
-
-
 def _financing_type_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     out: Mask = np.bitwise_and(cat.ftypes, lib.ftypes[i]) != 0
     return out
 
 
-def _region(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _region(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.region_prefixes:
         return None
     codes = lib.region[idx]
     out = np.zeros(codes.shape, dtype=np.bool_)
     for prefix in c.region_prefixes:
-        lo, hi = _prefix_bounds(prefix)
+        lo, hi = prefix_bounds(prefix)
         out |= (codes >= lo) & (codes < hi)
     return out
 
@@ -98,7 +111,7 @@ def _region_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _objective(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _objective(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     allowed = objective_mask(c.objectives)
     if allowed is None:
         return None
@@ -119,7 +132,7 @@ def _objective_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _categories(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _categories(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.categories:
         return None
     out: Mask = np.bitwise_and(lib.categories[idx], c.categories_mask) != 0
@@ -138,7 +151,7 @@ def _categories_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _gfc(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _gfc(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.gfc_codes:
         return None
     wanted = frozenset(c.gfc_codes)
@@ -166,7 +179,7 @@ def _gfc_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _construction_status(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _construction_status(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.construction_statuses:
         return None
     bits = sum(1 << code for code, s in enumerate(_CONSTRUCTION) if s in c.construction_statuses)
@@ -186,7 +199,7 @@ def _construction_status_accepts(cat: Catalogue, lib: Library, i: int) -> Mask |
     return out
 
 
-def _amount(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _amount(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     remaining = lib.remaining[idx]
     out = remaining > 0
     if c.amount_min_cents is not None:
@@ -212,7 +225,7 @@ def _amount_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _tenor(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _tenor(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if c.tenor_min_months is None and c.tenor_max_months is None:
         return None
     tenor = lib.tenor[idx]
@@ -242,7 +255,7 @@ def _tenor_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _emission(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _emission(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if c.min_emission_reduction_tco2e is None:
         return None
     return lib.benefit[idx] >= c.min_emission_reduction_tco2e
@@ -261,7 +274,7 @@ def basis(lib: Library, i: int) -> str:
     return "verified" if lib.results[i] else "stated"
 
 
-def _verified_results(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _verified_results(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.requires_verified_results:
         return None
     return lib.results[idx].copy()
@@ -286,7 +299,7 @@ def _emission_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _verification(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _verification(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if not c.requires_verification:
         return None
     return lib.verified[idx].copy()
@@ -306,7 +319,7 @@ def _verification_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
     return out
 
 
-def _two_high(lib: Library, c: Criteria, idx: Index) -> Mask | None:
+def _two_high(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     if c.accepts_two_high_transition:
         return None
     return ~lib.two_high[idx]
@@ -337,7 +350,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _financing_type,
         _financing_type_detail,
         _financing_type_accepts,
-        shared_by=("type",),
+        keyed_by=("type",),
+        common=True,
     ),
     Criterion(
         "region",
@@ -345,7 +359,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _region,
         _region_detail,
         _region_accepts,
-        shared_by=("region_prefixes",),
+        keyed_by=("region_prefixes",),
+        indexed=True,
     ),
     Criterion(
         "objective",
@@ -354,7 +369,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _objective,
         _objective_detail,
         _objective_accepts,
-        shared_by=("objectives",),
+        keyed_by=("objectives",),
+        common=True,
     ),
     Criterion(
         "categories",
@@ -362,7 +378,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _categories,
         _categories_detail,
         _categories_accepts,
-        shared_by=("categories",),
+        keyed_by=("categories",),
+        common=True,
     ),
     Criterion(
         "gfc_codes",
@@ -371,7 +388,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _gfc,
         _gfc_detail,
         _gfc_accepts,
-        shared_by=("gfc_codes",),
+        # a set test per project in Python: over the whole library only when products share it
+        keyed_by=("gfc_codes",),
     ),
     Criterion(
         "construction_status",
@@ -379,7 +397,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _construction_status,
         _construction_status_detail,
         _construction_status_accepts,
-        shared_by=("construction_statuses",),
+        keyed_by=("construction_statuses",),
+        common=True,
     ),
     Criterion(
         "amount",
@@ -388,6 +407,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _amount,
         _amount_detail,
         _amount_accepts,
+        keyed_by=("amount_min_cents", "amount_max_cents"),
     ),
     Criterion(
         "tenor",
@@ -396,6 +416,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _tenor,
         _tenor_detail,
         _tenor_accepts,
+        keyed_by=("tenor_min_months", "tenor_max_months"),
     ),
     Criterion(
         "emission_reduction",
@@ -403,6 +424,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _emission,
         _emission_detail,
         _emission_accepts,
+        keyed_by=("min_emission_reduction_tco2e",),
     ),
     Criterion(
         "verification",
@@ -410,7 +432,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _verification,
         _verification_detail,
         _verification_accepts,
-        shared_by=("requires_verification",),
+        keyed_by=("requires_verification",),
+        common=True,
     ),
     Criterion(
         "verified_results",
@@ -418,7 +441,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _verified_results,
         _verified_results_detail,
         _verified_results_accepts,
-        shared_by=("requires_verified_results",),
+        keyed_by=("requires_verified_results",),
+        common=True,
     ),
     Criterion(
         "two_high_transition",
@@ -428,7 +452,8 @@ CRITERIA: tuple[Criterion, ...] = (
         _two_high,
         _two_high_detail,
         _two_high_accepts,
-        shared_by=("accepts_two_high_transition",),
+        keyed_by=("accepts_two_high_transition",),
+        common=True,
     ),
 )
 
@@ -441,21 +466,119 @@ ELIGIBILITY_DOC = "\n".join(
     ]
 )
 
-_SHARED = tuple(criterion for criterion in CRITERIA if criterion.shared_by is not None)
-_THRESHOLDS = tuple(criterion for criterion in CRITERIA if criterion.shared_by is None)
+_KEYED = tuple(criterion for criterion in CRITERIA if not criterion.indexed)
+
+Key = tuple[Any, ...]
+
+
+# (name, the values of its keyed_by fields): one attrgetter call per criterion and product
+_GETTERS = tuple((criterion, attrgetter(*criterion.keyed_by)) for criterion in _KEYED)
+
+
+Keyed = list[tuple[Criterion, Key]]
+Run = tuple[int, int, Words]
+"""A run of slots lo–hi and its packed survivors (the words from slot lo // 64 · 64)."""
+
+
+def _keyed(c: Criteria) -> Keyed:
+    return [(criterion, (criterion.name, values(c))) for criterion, values in _GETTERS]
+
+
+def _select(
+    index: RegionIndex, c: Criteria, keyed: Keyed, shared: Callable[[Key], bool]
+) -> tuple[list[Run], list[Criterion]]:
+    """The product's runs of slots, each with the packed AND of the live projects and the
+    criteria whose masks are ``shared``; and the criteria left to run over candidates."""
+    cols = index.columns
+    whole = slice(0, index.size)
+    alive = index.packed(("alive",), lambda: cols.alive)
+    packed: list[Words] = [pack(cols.alive) if alive is None else alive]
+    later = []
+    for criterion, key in keyed:
+        if shared(key):
+            m = index.packed(key, partial(criterion.mask, cols, c, whole))
+            if m is not None:
+                packed.append(m)
+        else:
+            later.append(criterion)
+    runs: list[Run] = []
+    for lo, hi in index.ranges(c.region_prefixes):
+        w0, w1 = lo // 64, -(-hi // 64)
+        words = packed[0][w0:w1].copy()
+        for m in packed[1:]:
+            words &= m[w0:w1]
+        runs.append((lo, hi, words))
+    return runs, later
+
+
+def _slots(
+    index: RegionIndex, c: Criteria, runs: list[Run], later: list[Criterion]
+) -> NDArray[np.intp]:
+    """Slots (in the region index) of every live project ``c`` accepts, in slot order: each run's
+    packed survivors unpacked, then the other criteria evaluated over those candidates only."""
+    found = []
+    for lo, hi, words in runs:
+        slots = unpack(words, lo, hi, (lo // 64) * 64)
+        for criterion in later:
+            if not len(slots):
+                break
+            keep = criterion.mask(index.columns, c, slots)
+            if keep is not None:
+                slots = slots[keep]
+        found.append(slots)
+    if len(found) == 1:
+        return found[0]
+    return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
+
+
+def _largest(index: RegionIndex, words: Words, name: str) -> float | None:
+    """The largest value of column ``name`` among the rows set in ``words`` (a mask over every
+    slot), found by walking the slots in descending order of the value in growing chunks
+    until one is set; None when no row with a value > 0 is set."""
+    order = index.descending(name)
+    start, chunk = 0, 256
+    while start < len(order):
+        slots = order[start : start + chunk]
+        bits = words[slots >> 6] >> (slots & 63).astype(np.uint64)
+        hit = np.flatnonzero(bits & np.uint64(1))
+        if len(hit):
+            return float(getattr(index.columns, name)[slots[hit[0]]])
+        start, chunk = start + chunk, chunk * 4
+    return None
+
+
+def _match(
+    index: RegionIndex, c: Criteria, keyed: Keyed, shared: Callable[[Key], bool]
+) -> "ProductMatch":
+    runs, later = _select(index, c, keyed, shared)
+    if not later and len(runs) == 1 and runs[0][:2] == (0, index.size):
+        # A nationwide product whose every criterion is a shared mask: the count is the bits
+        # set, the climate best the first set slot in descending order; nothing is unpacked.
+        words = runs[0][2]
+        count = int(np.bitwise_count(words).sum())
+        if count == 0:
+            return ProductMatch(0, ClimateBest())
+        mitigation = _largest(index, words, "mitigation_intensity")
+        adaptation = _largest(index, words, "adaptation_intensity")
+        if mitigation is not None and adaptation is not None:
+            return ProductMatch(count, ClimateBest(mitigation, adaptation))
+    slots = _slots(index, c, runs, later)
+    return ProductMatch(len(slots), climate_best(index.columns, slots))
 
 
 def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.intp]:
     """Positions of every library project the product accepts, in position order."""
     if not c.is_valid_on(today) or lib.size == 0:
         return np.empty(0, dtype=np.intp)
-    idx = slice(0, lib.size)
-    mask = lib.alive
-    for criterion in CRITERIA:
-        m = criterion.mask(lib, c, idx)
-        if m is not None:
-            mask = mask & m
-    return np.flatnonzero(mask).astype(np.intp)
+    index = lib.index
+    runs = index.ranges(c.region_prefixes)
+    # A mask over the whole library pays off for a wide product, or when it is already kept.
+    wide = sum(hi - lo for lo, hi in runs) * 8 >= index.size
+    common = {criterion.name for criterion in _KEYED if criterion.common}
+    chosen, later = _select(
+        index, c, _keyed(c), lambda key: key in index.masks or (wide and key[0] in common)
+    )
+    return np.sort(index.order[_slots(index, c, chosen, later)])
 
 
 def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:
@@ -491,34 +614,64 @@ class ProductMatch:
 
 
 def match_all(lib: Library, products: Sequence[Criteria], today: date) -> list[ProductMatch]:
-    """Every product against the whole library in one pass, with the same masks as
+    """Every product against the whole library in one pass, with the same criteria as
     ``eligible_positions`` (so the counts agree with the ranked lists).
 
-    Two things make 2,000 products × 100,000 projects take a fraction of a second: the shared
-    masks are computed once per distinct value (thousands of products draw their types, regions
-    and category lists from a few hundred values), and the numeric thresholds then run only over
-    the few candidates those masks leave, not the whole library.
+    The work per product is its candidates', not the library's: a region prefix is a run of the
+    region index's slots, the masks products share are computed once over the library (packed,
+    so a product ANDs 1/8 of the bytes and only its run's words), and the rest run over the few
+    candidates left. A mask is shared when the products using it span at least the library
+    (a whole pass then costs no more than evaluating it per product).
     """
-    masks: dict[tuple[Any, ...], Mask | None] = {}
+    valid = [c.is_valid_on(today) and lib.size > 0 for c in products]
+    if not any(valid):
+        return [ProductMatch(0, ClimateBest()) for _ in products]
+    if lib.size <= SMALL:
+        return _match_small(lib, products, valid)
+    index = lib.index
+    keys = [_keyed(c) if ok else [] for c, ok in zip(products, valid, strict=True)]
+    span: dict[Key, int] = {}
+    for c, keyed in zip(products, keys, strict=True):
+        width = sum(hi - lo for lo, hi in index.ranges(c.region_prefixes))
+        for _, key in keyed:
+            span[key] = span.get(key, 0) + width
+    size = index.size
+
+    def shared(key: Key) -> bool:
+        return key in index.masks or span[key] >= size
+
+    return [
+        _match(index, c, keyed, shared) if ok else ProductMatch(0, ClimateBest())
+        for c, keyed, ok in zip(products, keys, valid, strict=True)
+    ]
+
+
+SMALL = 64
+"""Up to one word of projects (a new project's ``match.new`` webhook matches a library of one
+against every product) the index costs more than it saves: each distinct mask is computed once
+over the whole library and ANDed per product, as plain booleans."""
+
+_ALL_GETTERS = tuple((criterion, attrgetter(*criterion.keyed_by)) for criterion in CRITERIA)
+
+
+def _match_small(
+    lib: Library, products: Sequence[Criteria], valid: Sequence[bool]
+) -> list[ProductMatch]:
     whole = slice(0, lib.size)
+    masks: dict[Key, Mask | None] = {}
     out = []
-    for c in products:
-        if not c.is_valid_on(today) or lib.size == 0:
+    for c, ok in zip(products, valid, strict=True):
+        if not ok:
             out.append(ProductMatch(0, ClimateBest()))
             continue
         mask = lib.alive.copy()
-        for criterion in _SHARED:
-            key = (criterion.name, *(getattr(c, f) for f in criterion.shared_by or ()))
+        for criterion, values in _ALL_GETTERS:
+            key = (criterion.name, values(c))
             if key not in masks:
                 masks[key] = criterion.mask(lib, c, whole)
             m = masks[key]
             if m is not None:
                 mask &= m
-        candidates = np.flatnonzero(mask)
-        for criterion in _THRESHOLDS:
-            if len(candidates):
-                m = criterion.mask(lib, c, candidates)
-                if m is not None:
-                    candidates = candidates[m]
-        out.append(ProductMatch(len(candidates), climate_best(lib, candidates)))
+        positions = np.flatnonzero(mask)
+        out.append(ProductMatch(len(positions), climate_best(lib, positions)))
     return out

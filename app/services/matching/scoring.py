@@ -14,8 +14,9 @@ from numpy.typing import NDArray
 
 from app.models import Objective
 from app.models.flags import CATEGORIES
+from app.services.matching.catalogue import NO_CENTS, Catalogue
 from app.services.matching.criteria import OBJECTIVE_CODES, Criteria
-from app.services.matching.library import Library, stated_categories
+from app.services.matching.library import Columns, Library, stated_categories
 
 MAX_SCORE_CENTI = 10_000  # scores are kept as integer hundredths: 0..10,000
 
@@ -40,6 +41,9 @@ class Component:
     """The component as the API documentation states it (continuation lines indented two)."""
     share: Callable[[Library, Criteria, NDArray[np.intp], ClimateBest], Shares]
     """The share in [0, 1] of eligible positions, given the product's best climate benefits."""
+    over_products: "Callable[[Catalogue, Library, int, Bests], Shares]"
+    """The same share the other way round: one project's, for the given catalogue products that
+    accept it (a project's ranked products); a property test holds the two to the same points."""
     detail: str
     """What the component rewards, in a pair's explanation."""
     describe: Callable[[Library, int, ClimateBest], str] | None = None
@@ -161,6 +165,65 @@ def _category_targeted(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Bests:
+    """Some catalogue products (``products``, their catalogue positions) with their climate
+    denominators, one entry each (``ClimateBest`` as columns)."""
+
+    products: NDArray[np.intp]
+    mitigation: NDArray[np.float64]
+    adaptation: NDArray[np.float64]
+
+
+def _fraction(value: np.float64, best: NDArray[np.float64]) -> Shares:
+    # value / best where best > 0, else 0: the division ``_climate_fractions`` does, per product
+    out: Shares = np.zeros(len(best))
+    positive = best > 0
+    out[positive] = value / best[positive]
+    return out
+
+
+def _climate_benefit_over(cat: Catalogue, lib: Library, i: int, b: Bests) -> Shares:
+    m = _fraction(lib.mitigation_intensity[i], b.mitigation)
+    a = _fraction(lib.adaptation_intensity[i], b.adaptation)
+    out: Shares = np.maximum(m, a)
+    return out
+
+
+def _amount_fit_over(cat: Catalogue, lib: Library, i: int, b: Bests) -> Shares:
+    remaining = np.float64(lib.remaining[i])
+    lo, hi = cat.amount_min[b.products], cat.amount_max[b.products]
+    has_lo, has_hi = lo != NO_CENTS[0], hi != NO_CENTS[1]
+    out: Shares = np.ones(len(b.products))
+    ranged = has_lo & has_hi & (hi != lo)
+    mid = (lo[ranged] + hi[ranged]) / 2.0
+    out[ranged] = 1.0 - np.abs(remaining - mid) / (hi[ranged] - lo[ranged]).astype(np.float64)
+    capped = ~has_lo & has_hi & (hi > 0)
+    out[capped] = remaining / hi[capped].astype(np.float64)
+    return out
+
+
+def _readiness_over(cat: Catalogue, lib: Library, i: int, b: Bests) -> Shares:
+    return np.full(len(b.products), READINESS[lib.cstatus[i]])
+
+
+def _verification_over(cat: Catalogue, lib: Library, i: int, b: Bests) -> Shares:
+    return np.full(len(b.products), np.float64(lib.verified[i]))
+
+
+def _category_targeted_over(cat: Catalogue, lib: Library, i: int, b: Bests) -> Shares:
+    out: Shares = np.zeros(len(b.products))
+    cats = stated_categories(lib.categories[i : i + 1])
+    count = np.float64(np.bitwise_count(cats)[0])
+    if count == 0:
+        return out
+    listing = ~cat.categories_any[b.products]
+    targeted = cat.targeted_categories[b.products][listing]
+    hits = np.bitwise_count(np.bitwise_and(cats[0], targeted)).astype(np.float64)
+    out[listing] = hits / count
+    return out
+
+
 # In the order of DEFAULT_WEIGHTS (a test ties the two).
 COMPONENTS: tuple[Component, ...] = (
     Component(
@@ -173,6 +236,7 @@ COMPONENTS: tuple[Component, ...] = (
         "  never scored on emissions); both: the better of its two fractions. Stated figures;\n"
         "  the explanation names the figure and the group used;",
         _climate_benefit,
+        _climate_benefit_over,
         "climate benefit per 10,000 CNY of remaining need against its comparison group",
         _climate_detail,
     ),
@@ -181,18 +245,21 @@ COMPONENTS: tuple[Component, ...] = (
         "with amount_min and amount_max, 1 − |remaining − midpoint| / (max − min) (1 when\n"
         "  min = max); with only amount_max, remaining / amount_max; otherwise 1;",
         _amount_fit,
+        _amount_fit_over,
         "remaining need within the product's amount range",
     ),
     Component(
         "readiness",
         "planning 0.25, approved 0.5, under_construction 0.75, operational 1;",
         _readiness,
+        _readiness_over,
         "readiness by construction status",
     ),
     Component(
         "verification",
         "1 when the project's carbon accounting is third-party verified, else 0;",
         _verification,
+        _verification_over,
         "third-party verified carbon accounting",
     ),
     Component(
@@ -200,6 +267,7 @@ COMPONENTS: tuple[Component, ...] = (
         "share of the project's categories that the product lists (0 when the product\n"
         "  lists none).",
         _category_targeted,
+        _category_targeted_over,
         "share of the project's categories the product targets",
     ),
 )
@@ -217,7 +285,7 @@ SCORING_DOC = "\n".join(
 )
 
 
-def climate_best(lib: Library, positions: NDArray[np.intp]) -> ClimateBest:
+def climate_best(lib: Columns, positions: NDArray[np.intp]) -> ClimateBest:
     """The climate denominators over a product's eligible positions (see ``ClimateBest``)."""
     if not len(positions):
         return ClimateBest()
@@ -251,6 +319,18 @@ class Scored:
 def score(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Scored:
     """The total score (integer hundredths) of eligible positions."""
     return total(positions, points(lib, c, positions, best))
+
+
+def score_products(cat: Catalogue, lib: Library, i: int, bests: Bests) -> NDArray[np.int64]:
+    """The total score (integer hundredths) of the project at position ``i`` for each of the
+    products in ``bests``: the points of ``score``, summed in the same order, so each equals
+    that product's ``score`` of the pair to the last bit."""
+    summed = np.zeros(len(bests.products))
+    maxima = cat.weight_shares[bests.products]
+    for k, component in enumerate(COMPONENTS):
+        summed += component.over_products(cat, lib, i, bests) * maxima[:, k]
+    centi: NDArray[np.int64] = np.clip(np.rint(summed * 100.0), 0, MAX_SCORE_CENTI).astype(np.int64)
+    return centi
 
 
 def total(positions: NDArray[np.intp], given: dict[str, Shares]) -> Scored:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,15 +42,17 @@ from app.services.matching.eligibility import accepting, eligible_positions, mat
 from app.services.matching.explanation import Explanation, explain, explain_many
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
+    Bests,
     ClimateBest,
     Cursor,
     Scored,
     climate_best,
     cursor_of,
     score,
+    score_products,
     top,
 )
-from app.services.matching.store import ProductEntry, Snapshot, store_for
+from app.services.matching.store import ProductEntry, Snapshot, gc_paused, store_for
 from app.services.product_criteria import check_criteria, criteria_values
 
 
@@ -279,17 +282,36 @@ def _climate_best(snap: Snapshot, entry: ProductEntry, day: date) -> ClimateBest
     return cached
 
 
+def _climate_bests(snap: Snapshot, products: NDArray[np.intp], day: date) -> Bests:
+    """The climate denominators of some catalogue products, as columns (memoised per snapshot
+    like ``_climate_best``; NaN: not known yet)."""
+    if snap.bests is None:
+        n = len(snap.products)
+        snap.bests = (np.full(n, np.nan), np.full(n, np.nan))
+    mitigation, adaptation = snap.bests
+    for k in products[np.isnan(mitigation[products])]:
+        best = _climate_best(snap, snap.products[int(k)], day)
+        mitigation[k], adaptation[k] = best.mitigation, best.adaptation
+    return Bests(products, mitigation[products], adaptation[products])
+
+
 def rematch_snapshot(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID, int]:
     """Re-match every active product against the whole library: eligible count per product.
 
     Also fills each product's climate denominators, so the per-project view answers from memory.
     """
     day = day or today()
-    results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
+    # no cycles are made; a collection over the library's million objects would cost more
+    with gc_paused():
+        results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
     counts = {}
     for entry, result in zip(snap.products, results, strict=True):
         snap.climate_best[entry.id] = result.climate_best
         counts[entry.id] = result.eligible
+    snap.bests = (
+        np.array([r.climate_best.mitigation for r in results], dtype=np.float64),
+        np.array([r.climate_best.adaptation for r in results], dtype=np.float64),
+    )
     return counts
 
 
@@ -355,23 +377,35 @@ def ranked_products(
     """The page after ``after`` of the products that accept the project at ``position``, best
     first, each explained; and whether more follow."""
     lib = snap.library
-    at = np.array([position], dtype=np.intp)
-    # Score every accepting product (the same ``score`` as the explanation's), rank, and
-    # explain only the page: with 20,000 products a project has hundreds of eligible ones.
-    found: list[tuple[ProductKey, ProductEntry, ClimateBest]] = []
-    for k in accepting(snap.catalogue, lib, position, day):
-        entry = snap.products[int(k)]
-        best = _climate_best(snap, entry, day)
-        score_centi = int(score(lib, entry.criteria, at, best).score_centi[0])
+    # Score every accepting product at once over the catalogue's columns (the same points as
+    # ``score``), rank, and explain only the page: with 20,000 products a project has
+    # thousands of eligible ones.
+    bests = _climate_bests(snap, accepting(snap.catalogue, lib, position, day), day)
+    neg = -score_products(snap.catalogue, lib, position, bests)
+    # The order is (-score, rate, id); only the best scores' keys are built in Python.
+    keep = np.ones(len(neg), dtype=np.bool_) if after is None else neg >= after[0]
+    chosen = np.flatnonzero(keep)
+    if len(chosen) > limit + 1:
+        # every product scoring at least the (limit+1)-th best once the cursor's ties are
+        # dropped; ties of the cursor's own score may fall, so keep a margin of them
+        ties = int(np.count_nonzero(neg[chosen] == neg[chosen].min())) if after else 0
+        cut = min(len(chosen) - 1, limit + ties)
+        threshold = np.partition(neg[chosen], cut)[cut]
+        chosen = chosen[neg[chosen] <= threshold]
+    found: list[tuple[ProductKey, int]] = []
+    for at in chosen:
+        j = int(at)
+        entry = snap.products[int(bests.products[j])]
         rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
-        key = (-score_centi, rate, entry.id.hex)
+        key = (int(neg[j]), rate, entry.id.hex)
         if after is None or key > after:
-            found.append((key, entry, best))
+            found.append((key, j))
     found.sort(key=lambda t: t[0])
-    page = [
-        (key, entry, explain(lib, entry.criteria, position, day, best=best))
-        for key, entry, best in found[:limit]
-    ]
+    page = []
+    for key, j in found[:limit]:
+        entry = snap.products[int(bests.products[j])]
+        best = ClimateBest(float(bests.mitigation[j]), float(bests.adaptation[j]))
+        page.append((key, entry, explain(lib, entry.criteria, position, day, best=best)))
     return page, len(found) > limit
 
 

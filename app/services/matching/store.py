@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.repositories import matching as repo
@@ -48,6 +50,8 @@ class Snapshot:
     # The best climate benefits among each product's eligible projects: the climate component's
     # denominators, memoised for the per-project view (valid for this snapshot only).
     climate_best: dict[uuid.UUID, ClimateBest] = field(default_factory=dict)
+    bests: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    """The same denominators as columns over ``products`` (NaN: not known yet)."""
     _catalogue: Catalogue | None = None
 
     @property
@@ -92,7 +96,7 @@ class MatchingStore:
         # The position is read before the data, so the arrays are at least as new as it.
         position = (await repo.changes_since(session, None, PATCH_ROWS)).position
         library = await _full_library(session)
-        with _gc_paused():
+        with gc_paused():
             products = await _products(session)
         self._snapshot = Snapshot(library=library, products=products, position=position)
         return self._snapshot
@@ -117,7 +121,7 @@ class MatchingStore:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector around a bulk load.
 
     Loading the library allocates about a million small objects, none in a cycle; each batch of
@@ -135,7 +139,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 async def _full_library(session: AsyncSession) -> Library:
-    with _gc_paused():
+    with gc_paused():
         return Library.build(await repo.library_rows(session))
 
 

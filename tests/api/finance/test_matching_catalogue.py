@@ -1,16 +1,26 @@
 """Property: the products that accept a project, read the other way round through the products'
 columns (a project's ranked products), are exactly the pairs the plain-Python reference accepts,
-and exactly those the library-side masks (a product's ranked projects) list."""
+and exactly those the library-side masks (a product's ranked projects) list; the scores over the
+catalogue are each product's own; the full re-match counts the reference pairs."""
 
 import uuid
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.services.matching.catalogue import Catalogue
-from app.services.matching.eligibility import accepting, eligible_positions
+from app.services.matching.eligibility import (
+    CRITERIA,
+    _keyed,
+    _match,
+    accepting,
+    eligible_positions,
+    match_all,
+)
 from app.services.matching.library import Library
+from app.services.matching.scoring import Bests, climate_best, score, score_products
 from tests.api.finance.test_matching_property import (
     TODAY,
     _criteria,
@@ -40,3 +50,70 @@ class TestProductsAcceptingAProject:
             expected = {k for k, c in enumerate(products) if reference_eligible(p, c, TODAY)}
             assert accepted == expected
             assert accepted == {k for k, listed in enumerate(by_product) if position in listed}
+
+
+class TestScoresOverTheCatalogue:
+    @settings(max_examples=150, deadline=None)
+    @given(
+        library=st.lists(projects(), min_size=1, max_size=10),
+        products=st.lists(criteria(), min_size=1, max_size=8),
+    )
+    def test_each_products_score_of_a_project_is_its_own_score(
+        self, library: list[dict[str, Any]], products: list[dict[str, Any]]
+    ) -> None:
+        """A project's ranked products score every accepting product at once over the
+        catalogue's columns: each score is the one ``score`` gives the pair, to the last bit."""
+        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+        crits = [_criteria(c) for c in products]
+        catalogue = Catalogue.build(crits)
+        best = [climate_best(lib, eligible_positions(lib, crit, TODAY)) for crit in crits]
+        for position in range(lib.size):
+            ks = accepting(catalogue, lib, position, TODAY)
+            bests = Bests(
+                ks,
+                np.array([best[k].mitigation for k in ks], dtype=np.float64),
+                np.array([best[k].adaptation for k in ks], dtype=np.float64),
+            )
+            at = np.array([position], dtype=np.intp)
+            expected = [int(score(lib, crits[k], at, best[k]).score_centi[0]) for k in ks]
+            assert score_products(catalogue, lib, position, bests).tolist() == expected
+
+
+class TestFullRematch:
+    @settings(max_examples=150, deadline=None)
+    @given(
+        library=st.lists(projects(), max_size=150),
+        products=st.lists(criteria(), min_size=1, max_size=6),
+        shared=st.sets(st.sampled_from([c.name for c in CRITERIA])),
+    )
+    def test_counts_and_climate_bests_are_the_reference_ones(
+        self,
+        library: list[dict[str, Any]],
+        products: list[dict[str, Any]],
+        shared: set[str],
+    ) -> None:
+        """The full re-match over the region index, with any choice of which masks are packed
+        and shared (the rest run over candidates), counts exactly the reference pairs and finds
+        the best climate benefits among them. Up to 150 projects: runs cross 64-project words."""
+        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+        crits = [_criteria(c) for c in products]
+        expected = [
+            [i for i, p in enumerate(library) if reference_eligible(p, c, TODAY)] for c in products
+        ]
+        for k, (crit, got) in enumerate(zip(crits, match_all(lib, crits, TODAY), strict=True)):
+            want = expected[k] if crit.is_valid_on(TODAY) else []
+            assert got.eligible == len(want)
+            assert got.climate_best == climate_best(lib, np.array(want, dtype=np.intp))
+        if not lib.size:
+            return
+        for k, crit in enumerate(crits):
+            if not crit.is_valid_on(TODAY):
+                continue  # the re-match leaves it out before any mask
+            want = np.array(expected[k], dtype=np.intp)
+            for chosen in (
+                # every mask packed and shared (a nationwide product then counts bits)
+                _match(lib.index, crit, _keyed(crit), lambda key: True),
+                _match(lib.index, crit, _keyed(crit), lambda key: key[0] in shared),
+            ):
+                assert chosen.eligible == len(want)
+                assert chosen.climate_best == climate_best(lib, want)

@@ -20,7 +20,7 @@ from app.reference.classifications import scheme_codes
 from app.reference.taxonomy import category_parents
 from app.repositories.matching import ProjectRow
 from app.services.matching.criteria import criteria_of
-from app.services.matching.eligibility import eligible_positions
+from app.services.matching.eligibility import eligible_positions, match_all
 from app.services.matching.explanation import explain
 from app.services.matching.library import Library
 from app.services.matching.scoring import climate_best, score
@@ -366,6 +366,25 @@ class TestHttpAgainstReference:
         assert response.json()["count"] == len(expected)
 
 
+PLAIN: dict[str, Any] = {
+    "objectives": None,
+    "categories": None,
+    "gfc_codes": None,
+    "region_prefixes": None,
+    "construction_statuses": None,
+    "amount_min": None,
+    "amount_max": None,
+    "tenor_min_months": None,
+    "tenor_max_months": None,
+    "min_emission_reduction_tco2e": None,
+    "requires_verification": False,
+    "requires_verified_results": False,
+    "accepts_two_high_transition": True,
+    "valid_from": None,
+    "valid_to": None,
+}
+
+
 class TestPatchedLibrary:
     @settings(max_examples=100, deadline=None)
     @given(
@@ -382,15 +401,36 @@ class TestPatchedLibrary:
         ids = [uuid.uuid4() for _ in range(31)]
         state = {ids[k]: p for k, p in enumerate(before)}
         lib = Library.build([_row(pid, p) for pid, p in state.items()])
+        crit = _criteria(c)
+        # besides the drawn product, one that sets nothing but its type (and one a region
+        # too), per type: most projects pass them, so a stale index shows
+        plain = [
+            c,
+            *({**PLAIN, "type": t} for t in PROVIDES),
+            *({**PLAIN, "type": t, "region_prefixes": ["44"]} for t in PROVIDES),
+        ]
+        crits = [_criteria(x) for x in plain]
+
+        def reference(x: dict[str, Any]) -> set[uuid.UUID]:
+            return {pid for pid, p in state.items() if reference_eligible(p, x, TODAY)}
+
         for k, p in changes:  # None: the project leaves the library
+            # The region index and its packed masks exist before each patch, so the patch
+            # writes through to them (or drops them when a project is appended or moves region).
+            counted = [m.eligible for m in match_all(lib, crits, TODAY)]
+            assert counted == [len(reference(x)) for x in plain]
             if p is None:
                 state.pop(ids[k], None)
                 lib.apply([], [ids[k]])
             else:
                 state[ids[k]] = p
                 lib.apply([_row(ids[k], p)], [])
+            for x, y in zip(plain, crits, strict=True):
+                listed = {lib.ids[int(i)] for i in eligible_positions(lib, y, TODAY)}
+                assert listed == reference(x)
+        counted = [m.eligible for m in match_all(lib, crits, TODAY)]
+        assert counted == [len(reference(x)) for x in plain]
         fresh = Library.build([_row(pid, p) for pid, p in state.items()])
-        crit = _criteria(c)
         patched = {lib.ids[int(i)] for i in eligible_positions(lib, crit, TODAY)}
         rebuilt = {fresh.ids[int(i)] for i in eligible_positions(fresh, crit, TODAY)}
         assert (
