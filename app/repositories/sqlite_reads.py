@@ -1,0 +1,191 @@
+"""The public reads of a SQLite database on sqlite3 itself: one thread hop per statement.
+
+Through SQLAlchemy and aiosqlite a public list page on SQLite cost three thread hops (BEGIN, the
+statement, ROLLBACK), SQLAlchemy's execution and result machinery, and result processors slower
+than they need be; together about half of the request's CPU (bench/README.md). Here a statement
+compiled once (``statements.DriverPlan``) runs on a connection of a small pool of read-only
+sqlite3 connections, in a thread of this pool's own, and its rows come back as tuples of the
+values SQLAlchemy would have produced:
+
+- one hop: the statement, its rows and their conversion run in the pool's thread; the event
+  loop only waits (DESIGN §11: a slow page does not hold up the other requests), and sqlite3
+  releases the GIL while SQLite works;
+- bounded: ``THREADS`` threads, so public reads never hold more than that many (the default
+  executor stays free for everything else, and keyed reads keep SQLAlchemy's own pool); a
+  statement running past the statement timeout is interrupted (``set_progress_handler``);
+- each statement is its own snapshot (autocommit, as the PostgreSQL path): a write committed
+  before the read began is in it (WAL: readers and the writer do not wait for one another);
+- the conversion is SQLAlchemy's own result processor for every column type, except two whose
+  processors were the larger part of the cost and have an exact cheaper equivalent: the UTC
+  timestamps (``datetime.fromisoformat``, C, instead of a regular expression) and JSON
+  (orjson, with ``json.loads`` for the few texts orjson refuses, such as NaN, so the value is
+  always the one ``json.loads`` gives).
+"""
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Select, event
+from sqlalchemy.engine import Dialect, Engine, make_url
+
+from app.models.base import UTCDateTime
+
+log = logging.getLogger("climatelib.sqlite_reads")
+
+THREADS = 4
+"""Threads (and connections) for the public reads of one database: SQLite answers a page in a
+few milliseconds, and two cores gain nothing from more."""
+_PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks at the clock (well under a millisecond)."""
+
+Convert = Callable[[Any], Any] | None
+
+
+class Interrupted(Exception):
+    """A public read ran past the statement timeout and was stopped."""
+
+
+def _utc_datetime(fallback: Convert) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except (TypeError, ValueError):  # not the text SQLAlchemy stores: its own reading
+            return fallback(value) if fallback is not None else value
+
+    return convert
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # NaN, huge integers, lone surrogates: json.loads reads them
+        return json.loads(value)
+
+
+def converters(stmt: Select[Any], dialect: Dialect) -> tuple[Convert, ...]:
+    """Per selected column, what turns sqlite3's value into SQLAlchemy's (None: as it is)."""
+    out: list[Convert] = []
+    for column in stmt.selected_columns:
+        kind = column.type
+        processor = kind._cached_result_processor(dialect, None)
+        if isinstance(kind, UTCDateTime):
+            out.append(_utc_datetime(processor))
+        elif isinstance(kind, JSON) or isinstance(getattr(kind, "impl", None), JSON):
+            out.append(_json)
+        else:
+            out.append(processor)
+    return tuple(out)
+
+
+def convert_rows(rows: list[tuple[Any, ...]], convert: Sequence[Convert]) -> list[tuple[Any, ...]]:
+    pairs = list(enumerate(convert))
+    active = [(i, f) for i, f in pairs if f is not None]
+    if not active:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, f in active:
+            values[i] = f(values[i])
+        out.append(tuple(values))
+    return out
+
+
+class SqliteReads:
+    """Read-only connections to one database file, and the threads that use them."""
+
+    def __init__(self, path: str, busy_timeout_ms: int, statement_timeout_ms: int) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.timeout_s = statement_timeout_ms / 1000 if statement_timeout_ms > 0 else None
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,  # autocommit: each statement its own snapshot
+            check_same_thread=False,  # used by one pool thread at a time, never two at once
+        )
+        connection.execute("PRAGMA query_only=ON")
+        return connection
+
+    def _take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: sqlite3.Connection) -> None:
+        with self._lock:
+            if len(self._idle) < THREADS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def run(self, sql: str, args: Sequence[Any], convert: Sequence[Convert]) -> list[Any]:
+        """The statement's rows, converted (in the calling thread: a pool thread)."""
+        connection = self._take()
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        if deadline is not None:
+            connection.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            rows = connection.execute(sql, args).fetchall()
+        except BaseException as exc:
+            connection.close()  # its state is unknown: not kept
+            if isinstance(exc, sqlite3.OperationalError) and "interrupted" in str(exc):
+                raise Interrupted(f"a public read ran past {self.timeout_s} s") from exc
+            raise
+        if deadline is not None:
+            connection.set_progress_handler(None, 0)
+        self._give_back(connection)
+        return convert_rows(rows, convert)
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(THREADS, thread_name_prefix="sqlite-read")
+            return self._executor
+
+    def close(self) -> None:
+        """Close the idle connections and let the threads go (reopened on the next read)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            executor, self._executor = self._executor, None
+        for connection in idle:
+            connection.close()
+        if executor is not None:
+            executor.shutdown(wait=False)
+
+
+_READS: "weakref.WeakKeyDictionary[Engine, SqliteReads]" = weakref.WeakKeyDictionary()
+
+
+def install(engine: Engine, busy_timeout_ms: int, statement_timeout_ms: int) -> None:
+    """Give a file-backed SQLite engine its public read pool (an in-memory database has none:
+    another connection would see another database)."""
+    database = make_url(str(engine.url)).database
+    if database in (None, "", ":memory:") or str(database).startswith("file:"):
+        return
+    reads = SqliteReads(str(database), busy_timeout_ms, statement_timeout_ms)
+    _READS[engine] = reads
+    event.listen(engine, "engine_disposed", lambda _engine: reads.close())
+
+
+def reads_of(engine: Engine) -> SqliteReads | None:
+    return _READS.get(engine)
