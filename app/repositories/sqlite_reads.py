@@ -3,16 +3,20 @@
 Through SQLAlchemy and aiosqlite a public list page on SQLite cost three thread hops (BEGIN, the
 statement, ROLLBACK), SQLAlchemy's execution and result machinery, and result processors slower
 than they need be; together about half of the request's CPU (bench/README.md). Here a statement
-compiled once (``statements.DriverPlan``) runs on a connection of a small pool of read-only
-sqlite3 connections, in a thread of this pool's own, and its rows come back as tuples of the
-values SQLAlchemy would have produced:
+compiled once (``statements.DriverPlan``) runs on read-only sqlite3 connections, and its rows
+come back as tuples of the values SQLAlchemy would have produced:
 
-- one hop: the statement, its rows and their conversion run in the pool's thread; the event
-  loop only waits (DESIGN §11: a slow page does not hold up the other requests), and sqlite3
-  releases the GIL while SQLite works;
+- on the event loop first, as the floor does, for at most ``LOOP_BUDGET_S``: an indexed page
+  takes about a millisecond, less than a thread hop costs. A thread hop was tried first and
+  served 0.27 × the floor at 32 connections: each request's thread had to win the GIL back from
+  the busy event loop (up to the 5 ms switch interval) before the loop could go on with it;
+- a read still running at the budget is interrupted (``set_progress_handler``) and run again in
+  a thread of this pool's own (DESIGN §11: a slow page holds the loop, and so every other
+  request, for the budget at most); the same when the loop's connection finds the database
+  busy (it never waits for a lock: the pool's connections do, up to the busy timeout);
 - bounded: ``THREADS`` threads, so public reads never hold more than that many (the default
   executor stays free for everything else, and keyed reads keep SQLAlchemy's own pool); a
-  statement running past the statement timeout is interrupted (``set_progress_handler``);
+  statement running past the statement timeout in a thread is interrupted too;
 - each statement is its own snapshot (autocommit, as the PostgreSQL path): a write committed
   before the read began is in it (WAL: readers and the writer do not wait for one another);
 - the conversion is SQLAlchemy's own result processor for every column type, except two whose
@@ -30,7 +34,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -42,9 +46,12 @@ from app.models.base import UTCDateTime
 log = logging.getLogger("climatelib.sqlite_reads")
 
 THREADS = 4
-"""Threads (and connections) for the public reads of one database: SQLite answers a page in a
-few milliseconds, and two cores gain nothing from more."""
-_PROGRESS_STEPS = 10_000
+"""Threads (and connections) for the public reads of one database that run past the loop's
+budget: two cores gain nothing from more."""
+LOOP_BUDGET_S = 0.005
+"""How long a read may hold the event loop: an indexed page takes about a millisecond; a read
+still running after this is interrupted there and run again in a pool thread."""
+_PROGRESS_STEPS = 5_000
 """SQLite virtual-machine steps between two looks at the clock (well under a millisecond)."""
 
 Convert = Callable[[Any], Any] | None
@@ -59,11 +66,16 @@ def _utc_datetime(fallback: Convert) -> Callable[[Any], Any]:
         if value is None:
             return None
         try:
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            # The stored text is naive UTC; read with its offset it is one C call (the result
+            # is the same value with ``datetime.UTC`` as its zone, as UTCDateTime gives).
+            return _from_iso(value + "+00:00")
         except (TypeError, ValueError):  # not the text SQLAlchemy stores: its own reading
             return fallback(value) if fallback is not None else value
 
     return convert
+
+
+_from_iso = datetime.fromisoformat
 
 
 def _json(value: Any) -> Any:
@@ -90,18 +102,33 @@ def converters(stmt: Select[Any], dialect: Dialect) -> tuple[Convert, ...]:
     return tuple(out)
 
 
-def convert_rows(rows: list[tuple[Any, ...]], convert: Sequence[Convert]) -> list[tuple[Any, ...]]:
-    pairs = list(enumerate(convert))
-    active = [(i, f) for i, f in pairs if f is not None]
-    if not active:
-        return rows
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, f in active:
-            values[i] = f(values[i])
-        out.append(tuple(values))
-    return out
+RowConvert = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def row_converter(convert: Sequence[Convert]) -> RowConvert | None:
+    """One function turning a row into its converted tuple (None: every value as it is).
+
+    Compiled once per statement into one tuple display, as the answer's dict display is
+    (app/services/project_rows.py): a loop over the columns cost a third of a page's reading.
+    """
+    if all(f is None for f in convert):
+        return None
+    env: dict[str, Any] = {}
+    items = []
+    for i, f in enumerate(convert):
+        if f is None:
+            items.append(f"r[{i}]")
+        else:
+            env[f"f{i}"] = f
+            items.append(f"f{i}(r[{i}])")
+    source = f"def convert_row(r):\n    return ({', '.join(items)},)\n"
+    exec(compile(source, "<convert_row>", "exec"), env)  # noqa: S102 - made from the types
+    function: RowConvert = env["convert_row"]
+    return function
+
+
+def convert_rows(rows: list[tuple[Any, ...]], convert: RowConvert | None) -> list[Any]:
+    return rows if convert is None else list(map(convert, rows))
 
 
 class SqliteReads:
@@ -114,11 +141,12 @@ class SqliteReads:
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._here: sqlite3.Connection | None = None  # the event loop's own
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout_ms: int | None = None) -> sqlite3.Connection:
         connection = sqlite3.connect(
             self.path,
-            timeout=self.busy_timeout_ms / 1000,
+            timeout=(self.busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms) / 1000,
             isolation_level=None,  # autocommit: each statement its own snapshot
             check_same_thread=False,  # used by one pool thread at a time, never two at once
         )
@@ -138,7 +166,29 @@ class SqliteReads:
                 return
         connection.close()
 
-    def run(self, sql: str, args: Sequence[Any], convert: Sequence[Convert]) -> list[Any]:
+    def run_here(
+        self, sql: str, args: Sequence[Any], convert: RowConvert | None
+    ) -> list[Any] | None:
+        """The statement's rows, read on the calling thread (the event loop) within
+        ``LOOP_BUDGET_S``; None when it ran longer or found the database busy (run it in the
+        pool then). One connection, never waiting for a lock: the loop never sleeps here."""
+        connection = self._here
+        if connection is None:
+            connection = self._here = self._connect(busy_timeout_ms=0)
+        deadline = time.monotonic() + LOOP_BUDGET_S
+        connection.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            rows = connection.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "interrupted" in text or "locked" in text or "busy" in text:
+                return None
+            raise
+        finally:
+            connection.set_progress_handler(None, 0)
+        return convert_rows(rows, convert)
+
+    def run(self, sql: str, args: Sequence[Any], convert: RowConvert | None) -> list[Any]:
         """The statement's rows, converted (in the calling thread: a pool thread)."""
         connection = self._take()
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
@@ -167,6 +217,9 @@ class SqliteReads:
         with self._lock:
             idle, self._idle = self._idle, []
             executor, self._executor = self._executor, None
+            here, self._here = self._here, None
+        if here is not None:
+            idle.append(here)
         for connection in idle:
             connection.close()
         if executor is not None:

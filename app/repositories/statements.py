@@ -14,10 +14,10 @@ bind values go through their types' bind processors as SQLAlchemy would send the
 
 - PostgreSQL: straight on the asyncpg connection, which returns the columns' own Python values
   (the engine's JSON codec decodes JSON on the connection), so no result processing is skipped.
-- SQLite, for a public read (a connection not started, app/routers/public_read.py): on the
-  database's pool of read-only sqlite3 connections, one thread hop (app/repositories/
-  sqlite_reads.py), whose rows are converted to the values SQLAlchemy would give. A statement
-  that cannot run so, or a session's connection, goes through SQLAlchemy and aiosqlite.
+- SQLite, for a public read (a connection not started, app/routers/public_read.py): on
+  read-only sqlite3 connections, on the event loop within a budget and past it in a thread
+  (app/repositories/sqlite_reads.py), rows converted to the values SQLAlchemy would give.
+  A statement that cannot run so, or a session's connection, goes through SQLAlchemy.
 
 A list's repository describes each filter as a ``Term``; ``Statements`` keeps the statements.
 """
@@ -87,7 +87,7 @@ class DriverPlan:
     order: tuple[str, ...]
     fixed: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any] | None]
-    results: tuple[sqlite_reads.Convert, ...] = ()  # SQLite: sqlite3's values → SQLAlchemy's
+    results: sqlite_reads.RowConvert | None = None  # SQLite: sqlite3's values → SQLAlchemy's
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -124,7 +124,11 @@ def driver_plan(stmt: Select[Any], dialect: Dialect) -> DriverPlan | None:
                 value = bind.effective_value
                 process = processors[name]
                 fixed[name] = value if process is None or value is None else process(value)
-        results = sqlite_reads.converters(stmt, dialect) if dialect.name == "sqlite" else ()
+        results = (
+            sqlite_reads.row_converter(sqlite_reads.converters(stmt, dialect))
+            if dialect.name == "sqlite"
+            else None
+        )
         plan = DriverPlan(compiled.string, order, fixed, processors, results)
     with _PLANS_LOCK:
         if len(_PLANS) >= 4096:
@@ -161,10 +165,14 @@ async def fetch(
         reads = sqlite_reads.reads_of(connection.sync_engine)
         plan = driver_plan(stmt, dialect) if reads is not None else None
         if reads is not None and plan is not None:
-            loop = asyncio.get_running_loop()
+            args = plan.args(params)
             try:
+                here = reads.run_here(plan.sql, args, plan.results)
+                if here is not None:
+                    return here
+                loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(
-                    reads.executor(), reads.run, plan.sql, plan.args(params), plan.results
+                    reads.executor(), reads.run, plan.sql, args, plan.results
                 )
             except sqlite_reads.Interrupted as exc:
                 # Not read again: the same statement would run as long.

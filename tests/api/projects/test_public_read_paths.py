@@ -3,6 +3,7 @@ exactly what SQLAlchemy's execution answers: same status, bytes and headers."""
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -134,13 +135,14 @@ async def test_sqlite_public_list_reads_on_the_pool(
     reads = sqlite_reads.reads_of(app.state.engine.sync_engine)
     assert reads is not None
     calls: list[str] = []
-    run = reads.run
+    run_here = reads.run_here
 
     def counted(sql: str, *args: Any) -> Any:
         calls.append(sql)
-        return run(sql, *args)
+        return run_here(sql, *args)
 
-    monkeypatch.setattr(reads, "run", counted)
+    monkeypatch.setattr(reads, "run_here", counted)
+    monkeypatch.setattr(reads, "run", None)  # not needed: the page is read on the loop
     await library_project(app)
     response = await client.get("/api/v1/projects?status=in_library&region_code=44")
     assert response.status_code == 200
@@ -175,11 +177,39 @@ def test_a_read_past_the_statement_timeout_is_interrupted(tmp_path: Any) -> None
     )
     try:
         with pytest.raises(sqlite_reads.Interrupted):
-            reads.run(slow, (), ())
+            reads.run(slow, (), None)
         # The pool serves the next read.
-        assert reads.run("SELECT ?", (7,), (None,)) == [(7,)]
+        assert reads.run("SELECT ?", (7,), None) == [(7,)]
     finally:
         reads.close()
+
+
+async def test_a_read_past_the_loop_budget_goes_to_a_thread(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db_kind: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if db_kind != "sqlite":
+        pytest.skip("SQLite's read pool")
+    reads = sqlite_reads.reads_of(app.state.engine.sync_engine)
+    assert reads is not None
+    await library_project(app)
+    expected = (await client.get("/api/v1/projects?region_code=44")).content
+    monkeypatch.setattr(sqlite_reads, "LOOP_BUDGET_S", -1.0)  # every read is past it
+    monkeypatch.setattr(sqlite_reads, "_PROGRESS_STEPS", 1)
+    threads: list[str] = []
+    run = reads.run
+
+    def in_thread(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return run(*args)
+
+    monkeypatch.setattr(reads, "run", in_thread)
+    response = await client.get("/api/v1/projects?region_code=44")
+    assert response.status_code == 200
+    assert response.content == expected
+    assert len(threads) == 1 and threads[0].startswith("sqlite-read")
 
 
 def test_the_read_pool_is_read_only(tmp_path: Any) -> None:
@@ -189,7 +219,7 @@ def test_the_read_pool_is_read_only(tmp_path: Any) -> None:
     reads = sqlite_reads.SqliteReads(path, busy_timeout_ms=100, statement_timeout_ms=0)
     try:
         with pytest.raises(sqlite3.OperationalError):
-            reads.run("INSERT INTO t VALUES (1)", (), ())
+            reads.run("INSERT INTO t VALUES (1)", (), None)
     finally:
         reads.close()
 
