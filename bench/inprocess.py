@@ -7,7 +7,8 @@ The served figures of ``bench.run`` move with the shared machine's load; CPU tim
 the app, then the floor, ``--requests`` times each on one event loop (after a warm-up), and
 reports CPU ms and wall ms per request and the answer's size (the two must be equal: the floor
 shapes the same page). The database is one ``bench.run --keep-db`` left behind.
-``--profile app`` (or ``floor``) prints cProfile's top functions of one round instead.
+``--profile app`` (or ``floor``) prints cProfile's top functions of one round instead;
+``--rate-limits memory`` or ``redis`` turns the app's rate limits on (bench.run runs without).
 """
 
 import argparse
@@ -109,7 +110,12 @@ async def main(args: argparse.Namespace, predicate: str) -> None:
     from app.config import Settings
     from app.main import create_app
 
-    app = create_app(Settings(database_url=args.url, rate_limits=False, log_level="warning"))
+    limits: dict[str, Any] = {"rate_limits": args.rate_limits != "off"}
+    if args.rate_limits == "redis":
+        limits["redis_url"] = args.redis_url
+    if args.rate_limits != "off":  # one address: a quota no run here exhausts
+        limits["rate_limit_per_address"] = 10_000_000
+    app = create_app(Settings(database_url=args.url, log_level="warning", **limits))
     base = floor.Floor(args.url, floor.DEFAULT_ORDER, predicate)
     apps: dict[str, App] = {"app": app, "floor": base}
     async with Lifespan(app), Lifespan(base):
@@ -145,6 +151,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--profile", choices=["app", "floor"])
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--rate-limits",
+        choices=["off", "memory", "redis"],
+        default="off",
+        help="the app's rate limits: off (as bench.run), per process, or counted in Redis",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     return parser.parse_args()
 
 
