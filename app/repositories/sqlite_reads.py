@@ -1,4 +1,4 @@
-"""The public reads of a SQLite database on sqlite3 itself: one thread hop per statement.
+"""The public reads of a SQLite database on sqlite3 itself: on the event loop, within a budget.
 
 Through SQLAlchemy and aiosqlite a public list page on SQLite cost three thread hops (BEGIN, the
 statement, ROLLBACK), SQLAlchemy's execution and result machinery, and result processors slower
@@ -6,14 +6,15 @@ than they need be; together about half of the request's CPU (bench/README.md). H
 compiled once (``statements.DriverPlan``) runs on read-only sqlite3 connections, and its rows
 come back as tuples of the values SQLAlchemy would have produced:
 
-- on the event loop first, as the floor does, for at most ``LOOP_BUDGET_S``: an indexed page
-  takes about a millisecond, less than a thread hop costs. A thread hop was tried first and
-  served 0.27 × the floor at 32 connections: each request's thread had to win the GIL back from
-  the busy event loop (up to the 5 ms switch interval) before the loop could go on with it;
-- a read still running at the budget is interrupted (``set_progress_handler``) and run again in
-  a thread of this pool's own (DESIGN §11: a slow page holds the loop, and so every other
-  request, for the budget at most); the same when the loop's connection finds the database
-  busy (it never waits for a lock: the pool's connections do, up to the busy timeout);
+- on the event loop first, as the floor does, within a budget (``LOOP_BUDGET_STEPS`` of
+  SQLite's work, and ``LOOP_BUDGET_S``): an indexed page takes about a millisecond, less than
+  a thread hop costs. A thread hop for every read was tried first and served 0.27 × the floor at
+  32 connections: each request's thread had to win the GIL back from the busy event loop (up to
+  the 5 ms switch interval) before the loop could go on with it;
+- a read still running past the budget is interrupted (``set_progress_handler``) and run again
+  in a thread of this pool's own (DESIGN §11: a slow page holds the loop, and so every other
+  request, for the budget at most, about 10 ms); the same when the loop's connection finds the
+  database busy (it never waits for a lock: the pool's connections do, up to the busy timeout);
 - bounded: ``THREADS`` threads, so public reads never hold more than that many (the default
   executor stays free for everything else, and keyed reads keep SQLAlchemy's own pool); a
   statement running past the statement timeout in a thread is interrupted too;
@@ -48,11 +49,15 @@ log = logging.getLogger("climatelib.sqlite_reads")
 THREADS = 4
 """Threads (and connections) for the public reads of one database that run past the loop's
 budget: two cores gain nothing from more."""
-LOOP_BUDGET_S = 0.005
-"""How long a read may hold the event loop: an indexed page takes about a millisecond; a read
-still running after this is interrupted there and run again in a pool thread."""
-_PROGRESS_STEPS = 5_000
-"""SQLite virtual-machine steps between two looks at the clock (well under a millisecond)."""
+LOOP_BUDGET_STEPS = 20_000
+"""How much work a read may do on the event loop, in SQLite virtual-machine steps: the list page
+(an index walk that stops after 51 rows) takes about 6,000, a 200-row page about 14,000. Counted
+in steps rather than time so that a busy machine does not push cheap pages off the loop (each
+interruption wastes the work done, and would add load where there is already too much)."""
+LOOP_BUDGET_S = 0.010
+"""And at most this long, whatever the steps (a read that waits on the disk)."""
+_PROGRESS_STEPS = 1_000
+"""SQLite virtual-machine steps between two looks (a few microseconds of work)."""
 
 Convert = Callable[[Any], Any] | None
 
@@ -170,13 +175,20 @@ class SqliteReads:
         self, sql: str, args: Sequence[Any], convert: RowConvert | None
     ) -> list[Any] | None:
         """The statement's rows, read on the calling thread (the event loop) within
-        ``LOOP_BUDGET_S``; None when it ran longer or found the database busy (run it in the
-        pool then). One connection, never waiting for a lock: the loop never sleeps here."""
+        ``LOOP_BUDGET_STEPS`` and ``LOOP_BUDGET_S``; None when it did more or found the
+        database busy (run it in the pool then). One connection, never waiting for a lock:
+        the loop never sleeps here."""
         connection = self._here
         if connection is None:
             connection = self._here = self._connect(busy_timeout_ms=0)
         deadline = time.monotonic() + LOOP_BUDGET_S
-        connection.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        looks = [LOOP_BUDGET_STEPS // _PROGRESS_STEPS]
+
+        def over_budget() -> bool:
+            looks[0] -= 1
+            return looks[0] < 0 or time.monotonic() > deadline
+
+        connection.set_progress_handler(over_budget, _PROGRESS_STEPS)
         try:
             rows = connection.execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:

@@ -196,7 +196,7 @@ async def test_a_read_past_the_loop_budget_goes_to_a_thread(
     assert reads is not None
     await library_project(app)
     expected = (await client.get("/api/v1/projects?region_code=44")).content
-    monkeypatch.setattr(sqlite_reads, "LOOP_BUDGET_S", -1.0)  # every read is past it
+    monkeypatch.setattr(sqlite_reads, "LOOP_BUDGET_STEPS", 0)  # every read is past it
     monkeypatch.setattr(sqlite_reads, "_PROGRESS_STEPS", 1)
     threads: list[str] = []
     run = reads.run
@@ -210,6 +210,12 @@ async def test_a_read_past_the_loop_budget_goes_to_a_thread(
     assert response.status_code == 200
     assert response.content == expected
     assert len(threads) == 1 and threads[0].startswith("sqlite-read")
+    # The same past the time budget.
+    monkeypatch.setattr(sqlite_reads, "LOOP_BUDGET_STEPS", 10**9)
+    monkeypatch.setattr(sqlite_reads, "LOOP_BUDGET_S", -1.0)
+    again = await client.get("/api/v1/projects?region_code=44")
+    assert again.content == expected
+    assert len(threads) == 2
 
 
 def test_the_read_pool_is_read_only(tmp_path: Any) -> None:
