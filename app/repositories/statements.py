@@ -146,7 +146,10 @@ async def fetch(
     dialect = connection.sync_engine.dialect  # known before the connection is started
     # A statement hook on the engine (tests inject failures so) sees every statement: with one
     # listening, statements go through SQLAlchemy.
-    hooked = bool(connection.sync_engine.dispatch.before_cursor_execute)
+    started = connection.sync_connection
+    hooked = bool(
+        (started if started is not None else connection.sync_engine).dispatch.before_cursor_execute
+    )
     if dialect.driver == "asyncpg" and not hooked:
         plan = driver_plan(stmt, dialect)
         if plan is not None:
@@ -161,7 +164,7 @@ async def fetch(
                 log.debug("driver read failed, read again through SQLAlchemy: %r", exc)
             else:
                 return records
-    elif dialect.name == "sqlite" and connection.sync_connection is None and not hooked:
+    elif dialect.name == "sqlite" and started is None and not hooked:
         reads = sqlite_reads.reads_of(connection.sync_engine)
         plan = driver_plan(stmt, dialect) if reads is not None else None
         if reads is not None and plan is not None:
