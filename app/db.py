@@ -61,7 +61,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             **({} if in_memory else {"pool_timeout": settings.db_pool_timeout_s}),
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
-        # The public reads' own sqlite3 connections (one thread hop a statement).
+        # The public reads' own sqlite3 connections (app/repositories/sqlite_reads.py).
         sqlite_reads.install(
             engine.sync_engine, settings.sqlite_busy_timeout_ms, settings.db_statement_timeout_ms
         )
