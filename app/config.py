@@ -38,9 +38,10 @@ class Settings(BaseSettings):
         default=30_000,
         ge=0,
         description=(
-            "PostgreSQL cancels any one statement running longer (0: never); the request "
-            "answers 503. Far above the longest legitimate statement (loading every project "
-            "to rebuild the matching cache takes about a second at 100,000)."
+            "PostgreSQL cancels any one statement running longer, SQLite a public read's "
+            "(0: never); the request answers 503. Far above the longest legitimate statement "
+            "(loading every project to rebuild the matching cache takes about a second at "
+            "100,000)."
         ),
     )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 
 from app.config import Settings
 from app.errors import DatabaseUnavailable, is_unavailable
+from app.repositories import sqlite_reads
 
 log = logging.getLogger("climatelib.db")
 
@@ -60,6 +61,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
             **({} if in_memory else {"pool_timeout": settings.db_pool_timeout_s}),
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        # The public reads' own sqlite3 connections (app/repositories/sqlite_reads.py).
+        sqlite_reads.install(
+            engine.sync_engine, settings.sqlite_busy_timeout_ms, settings.db_statement_timeout_ms
+        )
         return engine
     engine = create_async_engine(
         url,

@@ -45,6 +45,8 @@ async def updated_until(connection: AsyncConnection, stamp: Any, since: datetime
     """The watermark of a feed read on ``stamp`` (a table's ``updated_at`` column) from ``since``:
     every change stamped before it has committed; never below ``since``, the client's own
     position. Run it before the statement that reads the rows."""
+    if connection.sync_connection is None:  # a public read's connection, opened when needed
+        await connection.start()
     if connection.dialect.name == "postgresql":
         until = (await connection.execute(_OLDEST_WRITER)).scalar_one()
         if until is None:

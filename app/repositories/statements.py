@@ -8,17 +8,23 @@ with bind parameters, and later requests only bind their values. A reused statem
 its compiled form in SQLAlchemy's compiled cache (its cache key is memoised on the object), so
 neither construction nor compilation is paid per request.
 
-On PostgreSQL a statement is also compiled once (``DriverPlan``) and run straight on the asyncpg
-connection: SQLAlchemy's execution context and result objects were the larger part of what a list
-page cost beyond the floor. asyncpg returns the columns' own Python values (the engine's JSON
-codec decodes JSON on the connection), so no result processing is skipped; the bind values go
-through their types' bind processors as SQLAlchemy would send them. SQLite keeps SQLAlchemy's
-execution (its driver has no such shortcut: each call is a thread hop either way).
+A statement is also compiled once (``DriverPlan``) and run on the driver: SQLAlchemy's execution
+context and result objects were the larger part of what a list page cost beyond the floor. The
+bind values go through their types' bind processors as SQLAlchemy would send them.
+
+- PostgreSQL: straight on the asyncpg connection, which returns the columns' own Python values
+  (the engine's JSON codec decodes JSON on the connection), so no result processing is skipped.
+- SQLite, for a public read (a connection not started, app/routers/public_read.py): on
+  read-only sqlite3 connections, on the event loop within a budget and past it in a thread
+  (app/repositories/sqlite_reads.py), rows converted to the values SQLAlchemy would give.
+  A statement that cannot run so, or a session's connection, goes through SQLAlchemy.
 
 A list's repository describes each filter as a ``Term``; ``Statements`` keeps the statements.
 """
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from threading import Lock
@@ -27,6 +33,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import DatabaseUnavailable
+from app.repositories import sqlite_reads
 
 log = logging.getLogger("climatelib.statements")
 
@@ -78,6 +87,7 @@ class DriverPlan:
     order: tuple[str, ...]
     fixed: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any] | None]
+    results: sqlite_reads.RowConvert | None = None  # SQLite: sqlite3's values → SQLAlchemy's
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -91,14 +101,15 @@ class DriverPlan:
         return values
 
 
-_PLANS: dict[int, tuple[Select[Any], DriverPlan | None]] = {}
+_PLANS: dict[tuple[int, str], tuple[Select[Any], DriverPlan | None]] = {}
 _PLANS_LOCK = Lock()
 
 
 def driver_plan(stmt: Select[Any], dialect: Dialect) -> DriverPlan | None:
     """The statement compiled once for the driver; None when it cannot run that way (a bind
     expanded at execution, such as an IN of a list value)."""
-    held = _PLANS.get(id(stmt))
+    key = (id(stmt), dialect.name)
+    held = _PLANS.get(key)
     if held is not None and held[0] is stmt:
         return held[1]
     compiled = stmt.compile(dialect=dialect)
@@ -113,23 +124,32 @@ def driver_plan(stmt: Select[Any], dialect: Dialect) -> DriverPlan | None:
                 value = bind.effective_value
                 process = processors[name]
                 fixed[name] = value if process is None or value is None else process(value)
-        plan = DriverPlan(compiled.string, order, fixed, processors)
+        results = (
+            sqlite_reads.row_converter(sqlite_reads.converters(stmt, dialect))
+            if dialect.name == "sqlite"
+            else None
+        )
+        plan = DriverPlan(compiled.string, order, fixed, processors, results)
     with _PLANS_LOCK:
         if len(_PLANS) >= 4096:
             _PLANS.clear()
-        _PLANS[id(stmt)] = (stmt, plan)
+        _PLANS[key] = (stmt, plan)
     return plan
 
 
 async def fetch(
     connection: AsyncConnection, stmt: Select[Any], params: Mapping[str, Any]
 ) -> Sequence[Any]:
-    """The rows of ``stmt`` with ``params``: on PostgreSQL straight from asyncpg (records, read
-    by index like rows), elsewhere through SQLAlchemy."""
-    dialect = connection.dialect
+    """The rows of ``stmt`` with ``params``, read by index: on PostgreSQL straight from asyncpg
+    (records), on SQLite for a connection not started yet (a public read's) from its read pool
+    (tuples), elsewhere through SQLAlchemy (rows)."""
+    dialect = connection.sync_engine.dialect  # known before the connection is started
     # A statement hook on the engine (tests inject failures so) sees every statement: with one
     # listening, statements go through SQLAlchemy.
-    hooked = bool(connection.sync_connection.dispatch.before_cursor_execute)  # type: ignore[union-attr]
+    started = connection.sync_connection
+    hooked = bool(
+        (started if started is not None else connection.sync_engine).dispatch.before_cursor_execute
+    )
     if dialect.driver == "asyncpg" and not hooked:
         plan = driver_plan(stmt, dialect)
         if plan is not None:
@@ -144,5 +164,27 @@ async def fetch(
                 log.debug("driver read failed, read again through SQLAlchemy: %r", exc)
             else:
                 return records
+    elif dialect.name == "sqlite" and started is None and not hooked:
+        reads = sqlite_reads.reads_of(connection.sync_engine)
+        plan = driver_plan(stmt, dialect) if reads is not None else None
+        if reads is not None and plan is not None:
+            args = plan.args(params)
+            try:
+                here = reads.run_here(plan.sql, args, plan.results)
+                if here is not None:
+                    return here
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    reads.executor(), reads.run, plan.sql, args, plan.results
+                )
+            except sqlite_reads.Interrupted as exc:
+                # Not read again: the same statement would run as long.
+                raise DatabaseUnavailable(
+                    "The read took too long; retry the request.", headers={"Retry-After": "1"}
+                ) from exc
+            except sqlite3.Error as exc:
+                log.debug("sqlite3 read failed, read again through SQLAlchemy: %r", exc)
+    if connection.sync_connection is None:
+        await connection.start()
     rows: Sequence[Any] = (await connection.execute(stmt, params)).all()
     return rows

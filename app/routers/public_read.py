@@ -16,7 +16,8 @@ together about a quarter of its CPU (bench/README.md). ``PublicRead`` pays each 
 - the declared route's parameter-building dependencies (``project_filters``) are called with the
   validated values, so a filter is built from its parameters in one place;
 - the handler runs on a connection of its own (PostgreSQL: autocommit, no BEGIN/COMMIT round
-  trips), with no session and the anonymous principal.
+  trips; SQLite: the read pool of sqlite3 connections, one thread hop), with no session and the
+  anonymous principal.
 
 What the handler answers goes through the same middleware as every answer (request id, rate
 limits, CORS, ETag/304 in app/conditional.py).
@@ -154,16 +155,22 @@ class PublicRead(BaseRoute):
 
 @asynccontextmanager
 async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for one read outside any session: on PostgreSQL in autocommit (each
-    statement its own snapshot, no BEGIN/COMMIT round trips). A database that cannot serve now
+    """A connection for one read outside any session. PostgreSQL: in autocommit (each
+    statement its own snapshot, no BEGIN/COMMIT round trips). SQLite: not started, so that the
+    list's statement runs on the read pool of app/repositories/sqlite_reads.py; it is opened
+    (BEGIN, ROLLBACK) only if a statement needs SQLAlchemy. A database that cannot serve now
     answers 503, as a session's read does (app/db.py)."""
     try:
         if engine.dialect.name == "postgresql":
-            connect = _autocommit(engine)
-        else:
-            connect = engine.connect()
-        async with connect as connection:
-            yield connection
+            async with _autocommit(engine) as connection:
+                yield connection
+            return
+        lazy = AsyncConnection(engine)
+        try:
+            yield lazy
+        finally:
+            if lazy.sync_connection is not None:
+                await lazy.close()
     except Exception as exc:
         if not is_unavailable(exc):
             raise
