@@ -40,19 +40,26 @@ ORDERS = {
 DEFAULT_ORDER = "created_at"
 POOL_SIZE = 10  # the service's own steady pool (CLIMATELIB_DB_POOL_SIZE's default)
 
-# The public fields (no contact, no internal bookkeeping), in the API's order.
+# The columns of a public project answer, in the API's order of its fields (the contact is never
+# read: the public never sees it).
 _FIELDS = (
-    "id", "library_code", "external_ref", "name", "summary", "region_code", "owner_name",
-    "owner_uscc", "owner_type", "objective", "categories_mask", "industry_code", "fuel", "nature",
+    "id", "library_code", "status", "exit_reason", "external_ref", "name", "summary",
+    "region_code", "pilot_id", "owner_name", "owner_uscc", "owner_type", "objective",
+    "categories_mask", "classifications", "primary_category", "industry_code", "fuel", "nature",
     "capacity_replacement", "construction_status", "start_date", "end_date", "total_investment",
     "financing_need", "financing_secured", "financing_types_mask", "tenor_months",
     "annual_emission_reduction_tco2e", "annual_energy_saving_tce", "annual_carbon_sink_tco2e",
     "adaptation_beneficiaries", "adaptation_benefit", "accounting_methodology", "baseline",
-    "third_party_verified", "verifier", "disclosure_commitment", "status", "is_two_high",
-    "two_high_outcome", "approved_at", "version", "created_at", "updated_at",
+    "third_party_verified", "verifier", "disclosure_commitment", "name_en", "summary_en",
+    "location_lat", "location_lon", "is_two_high", "two_high_outcome", "screening",
+    "taxonomy_version", "verified_emission_reduction_tco2e", "verified_carbon_sink_tco2e",
+    "verified_energy_saving_tce", "verified_credited_tco2e", "verified_adaptation_beneficiaries",
+    "verified_reports", "verified_days", "version", "approved_at", "created_at", "updated_at",
 )  # fmt: skip
 _MONEY = ("total_investment", "financing_need", "financing_secured")
 _TIMES = ("approved_at", "created_at", "updated_at")
+_UUIDS = ("id", "pilot_id")
+_BOOLS = ("third_party_verified", "disclosure_commitment", "is_two_high", "capacity_replacement")
 
 
 def _select_list(dialect: str) -> str:
@@ -61,8 +68,8 @@ def _select_list(dialect: str) -> str:
         if name in _MONEY:
             # Money leaves the database as its exact decimal text: no Decimal objects on the way.
             out.append(f"{name}::text" if dialect == "postgresql" else f"printf('%.2f', {name})")
-        elif name == "id" and dialect == "postgresql":
-            out.append("id::text")
+        elif name in _UUIDS and dialect == "postgresql":
+            out.append(f"{name}::text")
         else:
             out.append(name)
     return ", ".join(out)
@@ -106,33 +113,68 @@ def _uuid_text(hex32: str) -> str:
 
 
 def shape(row: Any, dialect: str) -> dict[str, Any]:
-    """One row as the API writes a project item."""
-    item = dict(zip(_FIELDS, row, strict=True))
+    """One row as the API writes a project item to the public (same fields, same order)."""
+    v = dict(zip(_FIELDS, row, strict=True))
     if dialect == "sqlite":
-        item["id"] = _uuid_text(item["id"])
+        for name in _UUIDS:
+            if v[name] is not None:
+                v[name] = _uuid_text(v[name])
         for name in _TIMES:
-            if item[name] is not None:
-                item[name] = item[name].replace(" ", "T") + "+00:00"
-        for name in (
-            "third_party_verified",
-            "disclosure_commitment",
-            "is_two_high",
-            "capacity_replacement",
-        ):
-            item[name] = bool(item[name])
-    item["owner"] = {
-        "name": item.pop("owner_name"),
-        "uscc": item.pop("owner_uscc"),
-        "type": item.pop("owner_type"),
+            if v[name] is not None:
+                # as Python writes a UTC datetime: no fraction when it is zero
+                v[name] = v[name].replace(" ", "T").removesuffix(".000000") + "+00:00"
+        for name in _BOOLS:
+            v[name] = bool(v[name])
+    screening = orjson.loads(v["screening"]) if isinstance(v["screening"], str) else v["screening"]
+    classifications = v["classifications"]
+    if isinstance(classifications, str):
+        classifications = orjson.loads(classifications)
+    outcome = v["two_high_outcome"]
+    return {
+        **{k: v[k] for k in _FIELDS[:9]},
+        "owner": {"name": v["owner_name"], "uscc": v["owner_uscc"], "type": v["owner_type"]},
+        "objective": v["objective"],
+        "categories": CATEGORIES.decode(v["categories_mask"]),
+        "classifications": classifications,
+        **{k: v[k] for k in _FIELDS[15:26]},
+        "financing_types": FINANCING_TYPES.decode(v["financing_types_mask"]),
+        **{k: v[k] for k in _FIELDS[27:40]},
+        "location": (
+            {"lat": v["location_lat"], "lon": v["location_lon"]}
+            if v["location_lat"] is not None
+            else None
+        ),
+        "contact": None,
+        "screening": {
+            "outcome": outcome,
+            "is_two_high": v["is_two_high"],
+            "flagged_for_review": outcome == "two_high_transition",
+            "rule_id": screening["rule_id"],
+            "rule_version": screening["rule_version"],
+            "list_version": screening.get("list_version"),
+            "reasons": screening["reasons"],
+        },
+        "taxonomy_version": v["taxonomy_version"],
+        "verified": {
+            "emission_reduction_tco2e": f"{v['verified_emission_reduction_tco2e'] or 0:.3f}",
+            "carbon_sink_tco2e": f"{v['verified_carbon_sink_tco2e'] or 0:.3f}",
+            "energy_saving_tce": f"{v['verified_energy_saving_tce'] or 0:.3f}",
+            "credited_tco2e": f"{v['verified_credited_tco2e'] or 0:.3f}",
+            "adaptation_beneficiaries": v["verified_adaptation_beneficiaries"] or 0,
+            "reports": v["verified_reports"] or 0,
+            "days": v["verified_days"] or 0,
+        },
+        **{k: v[k] for k in _FIELDS[53:]},
     }
-    item["categories"] = CATEGORIES.decode(item.pop("categories_mask"))
-    item["financing_types"] = FINANCING_TYPES.decode(item.pop("financing_types_mask"))
-    return item
 
 
 def _cursor(item: dict[str, Any], order: str) -> str:
-    values = [item["id"]] if order == "id" else [str(item[order]), item["id"]]
-    raw = orjson.dumps({"s": order, "v": values})
+    if order == "id":
+        raw = orjson.dumps({"s": "id", "v": [item["id"]]})
+    else:
+        moment = item[order]
+        key = moment if isinstance(moment, str) else moment.isoformat()
+        raw = orjson.dumps({"s": f"-{order}", "v": [key, item["id"]]})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
