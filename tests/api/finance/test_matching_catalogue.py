@@ -109,11 +109,11 @@ class TestFullRematch:
         for k, crit in enumerate(crits):
             if not crit.is_valid_on(TODAY):
                 continue  # the re-match leaves it out before any mask
-            want = np.array(expected[k], dtype=np.intp)
+            positions = np.array(expected[k], dtype=np.intp)
             for chosen in (
                 # every mask packed and shared (a nationwide product then counts bits)
                 _match(lib.index, crit, _keyed(crit), lambda key: True),
                 _match(lib.index, crit, _keyed(crit), lambda key: key[0] in shared),
             ):
-                assert chosen.eligible == len(want)
-                assert chosen.climate_best == climate_best(lib, want)
+                assert chosen.eligible == len(positions)
+                assert chosen.climate_best == climate_best(lib, positions)
