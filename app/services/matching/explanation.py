@@ -9,10 +9,18 @@ from typing import Any
 
 import numpy as np
 
+from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria
 from app.services.matching.eligibility import CRITERIA, eligible_positions
 from app.services.matching.library import Library
-from app.services.matching.scoring import COMPONENTS, ClimateBest, climate_best, points, total
+from app.services.matching.scoring import (
+    COMPONENTS,
+    Bests,
+    ClimateBest,
+    climate_best,
+    points,
+    total,
+)
 
 
 @dataclass(frozen=True)
@@ -98,3 +106,60 @@ def explain(
 ) -> Explanation:
     """One pair's explanation (see explain_many)."""
     return explain_many(lib, c, [position], today, best)[0]
+
+
+def explain_accepted(
+    cat: Catalogue,
+    lib: Library,
+    criteria: Sequence[Criteria],
+    position: int,
+    today: date,
+    bests: Bests,
+) -> list[Explanation]:
+    """The project at ``position`` explained against products that accept it (a project's
+    ranked page): the catalogue positions and climate denominators in ``bests``, the products'
+    criteria in the same order. The same items as ``explain`` gives each pair, built for the
+    page at once: every criterion passed (that is what accepting means, the same rules as the
+    masks), and each component's points come from its ``over_products`` share over the page's
+    products, the points ``score_products`` sums (a property test holds them to ``share``'s).
+    Only the per-criterion detail texts stay per pair."""
+    maxima = cat.weight_shares[bests.products]
+    given = [
+        component.over_products(cat, lib, position, bests) * maxima[:, k]
+        for k, component in enumerate(COMPONENTS)
+    ]
+    # The score as score_products sums it: the components' points in the table's order.
+    summed = np.zeros(len(bests.products))
+    for column in given:
+        summed += column
+    scores = total(bests.products, {"summed": summed}).score_centi
+    out = []
+    for j, c in enumerate(criteria):
+        row = [_availability(c, today)]
+        row.extend(
+            {
+                "criterion": criterion.name,
+                "passed": True,
+                "detail": criterion.detail(lib, c, position),
+                "points": None,
+            }
+            for criterion in CRITERIA
+        )
+        best = ClimateBest(float(bests.mitigation[j]), float(bests.adaptation[j]))
+        shares = c.weight_shares()
+        for k, component in enumerate(COMPONENTS):
+            detail = (
+                component.detail
+                if component.describe is None
+                else component.describe(lib, position, best)
+            )
+            row.append(
+                {
+                    "criterion": component.name,
+                    "passed": True,
+                    "detail": f"{detail} (max {shares[component.name]:.2f} points)",
+                    "points": round(float(given[k][j]), 2),
+                }
+            )
+        out.append(Explanation(eligible=True, score=int(scores[j]) / 100, items=row))
+    return out

@@ -39,7 +39,12 @@ from app.services.matching.criteria import (
     criteria_of,
 )
 from app.services.matching.eligibility import accepting, eligible_positions, match_all
-from app.services.matching.explanation import Explanation, explain, explain_many
+from app.services.matching.explanation import (
+    Explanation,
+    explain,
+    explain_accepted,
+    explain_many,
+)
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
     Bests,
@@ -401,11 +406,21 @@ def ranked_products(
         if after is None or key > after:
             found.append((key, j))
     found.sort(key=lambda t: t[0])
-    page = []
-    for key, j in found[:limit]:
-        entry = snap.products[int(bests.products[j])]
-        best = ClimateBest(float(bests.mitigation[j]), float(bests.adaptation[j]))
-        page.append((key, entry, explain(lib, entry.criteria, position, day, best=best)))
+    # Explain the page's products together (``explain_accepted``: the items ``explain`` gives).
+    js = np.array([j for _, j in found[:limit]], dtype=np.intp)
+    entries = [snap.products[int(k)] for k in bests.products[js]]
+    explained = explain_accepted(
+        snap.catalogue,
+        lib,
+        [entry.criteria for entry in entries],
+        position,
+        day,
+        Bests(bests.products[js], bests.mitigation[js], bests.adaptation[js]),
+    )
+    page = [
+        (key, entry, explanation)
+        for (key, _), entry, explanation in zip(found[:limit], entries, explained, strict=True)
+    ]
     return page, len(found) > limit
 
 

@@ -19,6 +19,7 @@ from app.services.matching.eligibility import (
     eligible_positions,
     match_all,
 )
+from app.services.matching.explanation import explain, explain_accepted
 from app.services.matching.library import Library
 from app.services.matching.scoring import Bests, climate_best, score, score_products
 from tests.api.finance.test_matching_property import (
@@ -77,6 +78,31 @@ class TestScoresOverTheCatalogue:
             at = np.array([position], dtype=np.intp)
             expected = [int(score(lib, crits[k], at, best[k]).score_centi[0]) for k in ks]
             assert score_products(catalogue, lib, position, bests).tolist() == expected
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        library=st.lists(projects(), min_size=1, max_size=10),
+        products=st.lists(criteria(), min_size=1, max_size=8),
+    )
+    def test_a_pages_explanations_are_each_pairs_own(
+        self, library: list[dict[str, Any]], products: list[dict[str, Any]]
+    ) -> None:
+        """A project's ranked page explains its products together (``explain_accepted``): each
+        explanation, items, points and score, is the one ``explain`` gives the pair."""
+        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+        crits = [_criteria(c) for c in products]
+        catalogue = Catalogue.build(crits)
+        best = [climate_best(lib, eligible_positions(lib, crit, TODAY)) for crit in crits]
+        for position in range(lib.size):
+            ks = accepting(catalogue, lib, position, TODAY)
+            bests = Bests(
+                ks,
+                np.array([best[k].mitigation for k in ks], dtype=np.float64),
+                np.array([best[k].adaptation for k in ks], dtype=np.float64),
+            )
+            got = explain_accepted(catalogue, lib, [crits[k] for k in ks], position, TODAY, bests)
+            assert got == [explain(lib, crits[k], position, TODAY, best[k]) for k in ks]
+            assert got == [explain(lib, crits[k], position, TODAY) for k in ks]
 
 
 class TestFullRematch:
