@@ -46,7 +46,8 @@ from app.repositories.pagination import (
     paginate_bound,
 )
 from app.repositories.reach import in_reach, reach_clause
-from app.repositories.statements import Statements, Term, fetch
+from app.repositories.sqlite_reads import convert_rows
+from app.repositories.statements import DriverPlan, Statements, Term, fetch_raw
 
 PUBLIC_STATUSES = (ProjectStatus.in_library, ProjectStatus.exited)
 
@@ -335,6 +336,25 @@ async def list_rows_on(
     the next page, and for an ``updated_since`` read its watermark (app/repositories/feed.py):
     the next read's ``updated_since``. The first page fixes it, the cursor carries it to the
     others. Runs on ``connection``: the session's, or one of its own for a public read."""
+    rows, raw, after, until = await list_raw_on(
+        connection, principal, filters, sort=sort, cursor=cursor, limit=limit
+    )
+    if raw is not None:
+        rows = convert_rows(rows, raw.results)
+    return rows, after, until
+
+
+async def list_raw_on(
+    connection: AsyncConnection,
+    principal: Principal,
+    filters: ProjectFilters,
+    *,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], DriverPlan | None, str | None, datetime | None]:
+    """``list_rows_on`` with the rows as the driver gave them (statements.fetch_raw): SQLite's
+    read pool's not yet converted, and the plan that converts them (None: converted)."""
     keys = SORTS[sort]
     if filters.updated_since is not None and filters.updated_until is None:
         until = cursor_until(cursor) if cursor else None
@@ -342,12 +362,17 @@ async def list_rows_on(
             until = await updated_until(connection, Project.updated_at, filters.updated_since)
         filters = replace(filters, updated_until=until)
     stmt, params = list_statement(principal, filters, sort, cursor, limit)
-    rows = list(await fetch(connection, stmt, params))
+    fetched, raw = await fetch_raw(connection, stmt, params)
+    rows = list(fetched)
     indexes = [_KEY_INDEX[k.column.key] for k in keys]
-    after = next_cursor(
-        rows, keys, limit, sort, lambda r: [r[i] for i in indexes], filters.updated_until
-    )
-    return rows[:limit], after, filters.updated_until
+    convert = raw.results if raw is not None else None
+
+    def key_values(row: Any) -> list[Any]:
+        values = row if convert is None else convert(row)  # only the cursor's row
+        return [values[i] for i in indexes]
+
+    after = next_cursor(rows, keys, limit, sort, key_values, filters.updated_until)
+    return rows[:limit], raw, after, filters.updated_until
 
 
 async def list_rows(

@@ -88,6 +88,7 @@ class DriverPlan:
     fixed: Mapping[str, Any]
     processors: Mapping[str, Callable[[Any], Any] | None]
     results: sqlite_reads.RowConvert | None = None  # SQLite: sqlite3's values → SQLAlchemy's
+    converts: tuple[sqlite_reads.Convert, ...] = ()  # SQLite: the same, per column
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -124,12 +125,9 @@ def driver_plan(stmt: Select[Any], dialect: Dialect) -> DriverPlan | None:
                 value = bind.effective_value
                 process = processors[name]
                 fixed[name] = value if process is None or value is None else process(value)
-        results = (
-            sqlite_reads.row_converter(sqlite_reads.converters(stmt, dialect))
-            if dialect.name == "sqlite"
-            else None
-        )
-        plan = DriverPlan(compiled.string, order, fixed, processors, results)
+        converts = sqlite_reads.converters(stmt, dialect) if dialect.name == "sqlite" else ()
+        results = sqlite_reads.row_converter(converts) if converts else None
+        plan = DriverPlan(compiled.string, order, fixed, processors, results, converts)
     with _PLANS_LOCK:
         if len(_PLANS) >= 4096:
             _PLANS.clear()
@@ -143,6 +141,19 @@ async def fetch(
     """The rows of ``stmt`` with ``params``, read by index: on PostgreSQL straight from asyncpg
     (records), on SQLite for a connection not started yet (a public read's) from its read pool
     (tuples), elsewhere through SQLAlchemy (rows)."""
+    rows, raw = await fetch_raw(connection, stmt, params)
+    if raw is not None:
+        return sqlite_reads.convert_rows(list(rows), raw.results)
+    return rows
+
+
+async def fetch_raw(
+    connection: AsyncConnection, stmt: Select[Any], params: Mapping[str, Any]
+) -> tuple[Sequence[Any], DriverPlan | None]:
+    """``fetch``, but SQLite's read-pool rows left as sqlite3 gave them: with the plan whose
+    ``converts`` turn them into SQLAlchemy's values (None: the rows are those values already).
+    For a caller that turns the rows into JSON straight from the driver's values (the public
+    page, app/services/project_rows.py ``public_answers``)."""
     dialect = connection.sync_engine.dialect  # known before the connection is started
     # A statement hook on the engine (tests inject failures so) sees every statement: with one
     # listening, statements go through SQLAlchemy.
@@ -163,20 +174,21 @@ async def fetch(
                 # 503) or says what failed, as every other read's does.
                 log.debug("driver read failed, read again through SQLAlchemy: %r", exc)
             else:
-                return records
+                return records, None
     elif dialect.name == "sqlite" and started is None and not hooked:
         reads = sqlite_reads.reads_of(connection.sync_engine)
         plan = driver_plan(stmt, dialect) if reads is not None else None
         if reads is not None and plan is not None:
             args = plan.args(params)
             try:
-                here = reads.run_here(plan.sql, args, plan.results)
+                here = reads.run_here(plan.sql, args, None)
                 if here is not None:
-                    return here
+                    return here, plan
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(
-                    reads.executor(), reads.run, plan.sql, args, plan.results
+                pooled = await loop.run_in_executor(
+                    reads.executor(), reads.run, plan.sql, args, None
                 )
+                return pooled, plan
             except sqlite_reads.Interrupted as exc:
                 # Not read again: the same statement would run as long.
                 raise DatabaseUnavailable(
@@ -187,4 +199,4 @@ async def fetch(
     if connection.sync_connection is None:
         await connection.start()
     rows: Sequence[Any] = (await connection.execute(stmt, params)).all()
-    return rows
+    return rows, None

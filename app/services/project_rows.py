@@ -10,10 +10,14 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Numeric
+
 from app.auth import Principal
 from app.models import Project
 from app.reference.taxonomy import taxonomy_version
 from app.repositories import projects as repo
+from app.repositories.sqlite_reads import Convert
+from app.repositories.statements import DriverPlan
 from app.schemas.common import money_str
 from app.schemas.project import ANSWER_FIELDS, INPUT_FIELDS, ProjectFields
 from app.schemas.project_fields import (
@@ -208,12 +212,17 @@ def _verified(
     }
 
 
-def _shown(spec: FieldSpec, index: dict[str, int], env: dict[str, Any]) -> str:
-    """The field's answer as an expression of the list row ``v`` (and of ``private``: whether
-    the caller sees the private fields)."""
+def _shown(
+    spec: FieldSpec, value: Callable[[str], str], env: dict[str, Any], money: str | None = None
+) -> str:
+    """The field's answer as an expression of the list row (``value``: a column's value as an
+    expression; and of ``private``: whether the caller sees the private fields). ``money``, if
+    given, is the expression of an amount's answer, instead of formatting its Decimal."""
     kind = spec.kind
-    at = [f"v[{index[column]}]" for column in spec.columns]
+    at = [value(column) for column in spec.columns]
     if isinstance(kind, Amount):
+        if money is not None:
+            return money
         return "f'{" + at[0] + ":.2f}'"  # as schemas.common.money_str, inline
     if isinstance(kind, Mask):
         env[f"decode_{spec.name}"] = lru_cache(maxsize=None)(kind.flags.decode)
@@ -244,11 +253,78 @@ _REGION_CODE, _PILOT, _STATUS = _INDEX["region_code"], _INDEX["pilot_id"], _INDE
 
 def _answer_builder() -> Callable[[Sequence[Any], bool], dict[str, Any]]:
     env: dict[str, Any] = {}
-    items = [(spec.name, _shown(spec, _INDEX, env)) for spec in ANSWER_FIELDS]
+    items = [(spec.name, _shown(spec, lambda c: f"v[{_INDEX[c]}]", env)) for spec in ANSWER_FIELDS]
     return _dict_builder("answer", "v, private", items, env)
 
 
 _answer = _answer_builder()
+
+
+def _money_text(convert: Convert) -> Callable[[Any], str]:
+    """A stored amount as its answer's text, straight from sqlite3's value: ``"%.2f" % x`` is
+    the text SQLAlchemy's Numeric(…, 2) reads (``Decimal("%.2f" % x)``) and formats back, so the
+    Decimal is skipped; anything else (a non-finite float, a text) goes the long way."""
+
+    def text(value: Any) -> str:
+        if value.__class__ is float or value.__class__ is int:
+            shown = f"{value:.2f}"
+            if shown[-1] in _DIGITS:
+                return shown
+        return f"{convert(value) if convert is not None else value:.2f}"
+
+    return text
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _raw_answer_builder(converts: Sequence[Convert]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """The public answer (no private fields) straight from one of sqlite3's rows: ``_answer``
+    with each column's conversion (``converts``, statements.DriverPlan) inlined, and amounts
+    formatted from sqlite3's value without the Decimal SQLAlchemy would make of it."""
+    env: dict[str, Any] = {"private": False}
+
+    def value(column: str) -> str:
+        i = _INDEX[column]
+        if converts[i] is None:
+            return f"r[{i}]"
+        env[f"c{i}"] = converts[i]
+        return f"c{i}(r[{i}])"
+
+    items = []
+    for spec in ANSWER_FIELDS:
+        money = None
+        if isinstance(spec.kind, Amount) and _is_money(repo.LIST_COLUMNS[_INDEX[spec.columns[0]]]):
+            i = _INDEX[spec.columns[0]]
+            env[f"m{i}"] = _money_text(converts[i])
+            money = f"m{i}(r[{i}])"
+        items.append((spec.name, _shown(spec, value, env, money)))
+    return _dict_builder("public_answer", "r", items, env)
+
+
+def _is_money(column: Any) -> bool:
+    """A Numeric of two places read as Decimal: what ``_money_text`` stands in for."""
+    kind = column.type
+    return isinstance(kind, Numeric) and kind.asdecimal and kind.scale == 2
+
+
+_RAW_BUILDERS: dict[int, tuple[DriverPlan, Callable[[Sequence[Any]], dict[str, Any]]]] = {}
+
+
+def public_answers(rows: Sequence[Any], raw: DriverPlan | None) -> list[dict[str, Any]]:
+    """The public's answers of a page of ``LIST_COLUMNS`` rows: ``to_json(row, ANONYMOUS)``
+    each, also for the rows of ``statements.fetch_raw`` left unconverted (``raw`` their plan),
+    whose answers are built from sqlite3's values in one step (a builder compiled once per
+    plan)."""
+    if raw is None or not raw.converts:
+        return [_answer(r, False) for r in rows]  # the public never sees the contact
+    held = _RAW_BUILDERS.get(id(raw))
+    if held is None or held[0] is not raw:
+        held = (raw, _raw_answer_builder(raw.converts))
+        if len(_RAW_BUILDERS) >= 1024:
+            _RAW_BUILDERS.clear()
+        _RAW_BUILDERS[id(raw)] = held
+    return list(map(held[1], rows))
 
 
 def to_json(

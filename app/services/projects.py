@@ -50,6 +50,7 @@ from app.services.project_rows import (
     column_values,
     columns_of,
     field_changes,
+    public_answers,
     to_json,
 )
 
@@ -113,10 +114,10 @@ async def list_public(
 ) -> tuple[dict[str, Any], datetime | None]:
     """``list_projects`` for the public, on a connection of its own (no session: the public is
     granted no contact and holds no key)."""
-    rows, after, until = await repo.list_rows_on(
+    rows, raw, after, until = await repo.list_raw_on(
         connection, ANONYMOUS, filters, sort=sort, cursor=cursor, limit=limit
     )
-    page = {"items": [to_json(r, ANONYMOUS) for r in rows], "next_cursor": after}
+    page = {"items": public_answers(rows, raw), "next_cursor": after}
     return page, until
 
 
