@@ -13,6 +13,7 @@ from app.services import project_rows
 
 def test_money_text_is_the_decimal_formatted() -> None:
     process = Numeric(18, 2)._cached_result_processor(sqlite.dialect(), None)
+    assert process is not None  # SQLite stores numbers: its reading always converts
     text = project_rows._money_text(process)
     rng = random.Random(14)
     values: list[object] = [0, 0.0, -0.0, 5, -7, 0.125, 0.165, 2.675, 12500000.005, 1e20, 1e-9]
