@@ -169,6 +169,9 @@ class Sealer:
         blocked = False
         while len(seals) < SEAL_BATCH and not blocked:
             rows = await repo.events_after(session, last_id, SEAL_BATCH - len(seals))
+            # End the read transaction before hashing: on SQLite an open snapshot holds back
+            # the WAL checkpoint while an import writes, and every later read pays for it.
+            await session.commit()
             if not rows:
                 break
             again = False
