@@ -123,6 +123,7 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
             # Outside the timing: seal what is left, then the whole chain must verify.
             event.remove(engine, "before_cursor_execute", _before)
             event.remove(engine, "after_cursor_execute", _after)
+            await app.state.audit_sealer.stop()  # one sealer: the background one may be mid-round
             while await app.state.audit_sealer.seal():
                 pass
             async with app.state.sessions() as session:
