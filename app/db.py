@@ -140,6 +140,13 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Page cache of up to 32 MiB (default 2 MiB): an import's inserts land at random places
+        # in the projects' indexes (UUID keys), and once those outgrow the cache every chunk
+        # reads them back from the OS (INSERT INTO projects 96 -> 224 ms a chunk by 100,000
+        # rows). Pages are allocated as used, so only a connection that touches that much
+        # holds it; the bound is pool ceiling (5 + 10 overflow) x 32 MiB, in practice the
+        # one or two connections that write, since SQLite serialises writers.
+        cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -76,6 +76,7 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
     os.environ.update(env, CLIMATELIB_IMPORT_WORKER="false")
     from app.config import Settings
     from app.main import create_app
+    from app.services.audit_chain import verify
     from app.services.import_worker import ImportWorker
 
     settings = Settings()
@@ -119,6 +120,17 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
             job = (await http.get(answer.headers["location"])).json()
             if job["status"] != "succeeded":
                 raise RuntimeError(f"the job ended {job['status']}")
+            # Outside the timing: seal what is left, then the whole chain must verify.
+            event.remove(engine, "before_cursor_execute", _before)
+            event.remove(engine, "after_cursor_execute", _after)
+            await app.state.audit_sealer.stop()  # one sealer: the background one may be mid-round
+            while await app.state.audit_sealer.seal():
+                pass
+            async with app.state.sessions() as session:
+                verdict = await verify(session)
+            if not verdict.ok or verdict.unsealed:
+                raise RuntimeError(f"the audit chain does not verify after the import: {verdict}")
+            print(f"  audit chain verifies: {verdict.checked} links", file=sys.stderr)
     biggest = sorted(timer.sql, key=lambda k: -max(timer.sql[k].values()))[:6]
     return Figure(
         rows=rows,

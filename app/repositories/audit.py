@@ -99,9 +99,12 @@ def ever_submitted(project_id: Any) -> Any:
 # ---- the chain ------------------------------------------------------------------------------
 
 
-def event_columns() -> list[str]:
+_EVENT_COLUMNS = tuple(c.name for c in _EVENTS.columns)
+
+
+def event_columns() -> tuple[str, ...]:
     """The audit event's columns, in table order: what the canonical JSON of an event holds."""
-    return [c.name for c in _EVENTS.columns]
+    return _EVENT_COLUMNS
 
 
 async def take_sealer_lock(session: AsyncSession) -> bool:
@@ -119,6 +122,17 @@ async def take_sealer_lock(session: AsyncSession) -> bool:
 async def head(session: AsyncSession) -> AuditSeal | None:
     """The latest link of the chain, or None before the first seal."""
     return await session.scalar(select(AuditSeal).order_by(AuditSeal.event_id.desc()).limit(1))
+
+
+async def head_link(session: AsyncSession) -> tuple[int, str] | None:
+    """The latest link as (event id, hash), or None before the first seal: what the sealer
+    chains from, read without loading the whole row into an ORM object."""
+    row = (
+        await session.execute(
+            select(_SEALS.c.event_id, _SEALS.c.hash).order_by(_SEALS.c.event_id.desc()).limit(1)
+        )
+    ).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
 
 
 async def last_event_id(session: AsyncSession) -> int:

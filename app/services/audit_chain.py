@@ -23,7 +23,12 @@ before then (it took the id before a later one committed). Once no transaction t
 then is still running (``pg_stat_activity``), it reads again: the ids that committed meanwhile
 are sealed, those still missing never will be and are passed over. A long transaction delays
 the passing of a gap, never the sealing of contiguous events. On SQLite writers are serialised
-and the sealer writes in a write transaction of its own, so every id it does not see is final.
+and each takes ids above every committed one, so in the snapshot the sealer reads every missing
+id is final.
+
+*Locks held briefly.* The sealer reads and hashes a batch in a read transaction, then takes its
+lock (on SQLite the database's one write lock) only to check the head has not moved and insert
+the links; if it moved, another sealer got there first and this round ends.
 """
 
 import asyncio
@@ -46,7 +51,10 @@ from app.repositories import audit as repo
 
 GENESIS = "0" * 64
 ALGORITHMS = ("sha256", "sm3")
-BATCH = 500
+BATCH = 500  # links per read when verifying
+# Events per sealing transaction. An import writes over a thousand events a second; at 500 a
+# batch the sealer ran several transactions a second, each with its lock, head read and commit.
+SEAL_BATCH = 5_000
 _WRITE = {"sqlite_begin": "IMMEDIATE"}  # SQLite: take the write lock up front
 
 log = logging.getLogger("climatelib.audit")
@@ -114,33 +122,56 @@ class Sealer:
         check_algorithm(self.algorithm)
 
     async def seal(self) -> int:
-        """Seal what has committed (below any gap still in flight); how many events it sealed."""
-        async with self.sessions() as session:
-            head = await repo.head(session)
-            if await repo.last_event_id(session) <= (head.event_id if head else 0):
-                return 0  # nothing new: no lock, no write transaction
+        """Seal what has committed (below any gap still in flight); how many events it sealed.
+
+        Each batch is read and hashed in a read transaction of its own, then written in a short
+        write transaction that holds the sealer's lock only to check the head has not moved and
+        insert the links: on SQLite that lock is the database's one write lock, which an import
+        or a batch request is waiting for meanwhile (docs/architecture.md, *Audit trail*).
+        """
         total = 0
         while True:
+            async with self.sessions() as session:
+                head = await repo.head_link(session)
+                seals, last_id, more = await self._link_batch(session, head)
+            if not seals:
+                return total  # nothing new: no lock, no write transaction
             async with self.sessions() as session:
                 await session.connection(execution_options=_WRITE)
                 if not await repo.take_sealer_lock(session):
                     return total  # another process is sealing right now
-                sealed, more = await self._seal_batch(session)
+                if await repo.head_link(session) != head:
+                    return total  # another process sealed meanwhile: next round starts there
+                await repo.add_seals(session, seals)
                 await session.commit()
-            total += sealed
+            for gap in [g for g in self.gaps if g <= last_id]:
+                del self.gaps[gap]
+            total += len(seals)
             if not more:
                 return total
 
-    async def _seal_batch(self, session: AsyncSession) -> tuple[int, bool]:
-        """Seal up to ``BATCH`` events in this transaction; (how many, whether to go on)."""
-        head = await repo.head(session)
-        last_id, last_hash = (head.event_id, head.hash) if head else (0, GENESIS)
+    async def _link_batch(
+        self, session: AsyncSession, head: tuple[int, str] | None
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """The links of up to ``SEAL_BATCH`` committed events after ``head``: (the links, the last
+        event id they reach, whether to go on). Writes nothing.
+
+        On SQLite the events are read from one snapshot (WAL): writers are serialised and each
+        takes ids above every committed one, so an id missing below the largest one seen
+        never commits (a rolled-back insert) and is passed over, as it was when this ran under
+        the write lock. The write transaction then only checks the head is still ``head``.
+        """
+        last_id, last_hash = head if head else (0, GENESIS)
         passed: set[int] = set()  # missing ids found final in this batch
         seals: list[dict[str, Any]] = []
         now = utcnow()
+        algorithm = self.algorithm
         blocked = False
-        while len(seals) < BATCH and not blocked:
-            rows = await repo.events_after(session, last_id, BATCH - len(seals))
+        while len(seals) < SEAL_BATCH and not blocked:
+            rows = await repo.events_after(session, last_id, SEAL_BATCH - len(seals))
+            # End the read transaction before hashing: on SQLite an open snapshot holds back
+            # the WAL checkpoint while an import writes, and every later read pays for it.
+            await session.commit()
             if not rows:
                 break
             again = False
@@ -153,27 +184,24 @@ class Sealer:
                     else:
                         blocked = True
                     break
-                last_hash = link(last_hash, row, self.algorithm)
+                last_hash = link(last_hash, row, algorithm)
                 last_id = row["id"]
                 seals.append(
                     {
                         "event_id": last_id,
                         "hash": last_hash,
-                        "algorithm": self.algorithm,
+                        "algorithm": algorithm,
                         "sealed_at": now,
                     }
                 )
-            if not again and len(rows) < BATCH:
+            if not again and len(rows) < SEAL_BATCH:
                 break
-        await repo.add_seals(session, seals)
-        for gap in [g for g in self.gaps if g <= last_id]:
-            del self.gaps[gap]
-        return len(seals), len(seals) == BATCH and not blocked
+        return seals, last_id, len(seals) == SEAL_BATCH and not blocked
 
     async def _gap_is_final(self, session: AsyncSession, missing: int) -> bool:
         """Whether no transaction that could still commit event ``missing`` is running."""
         if session.get_bind().dialect.name != "postgresql":
-            return True  # writers are serialised and this transaction holds the write lock
+            return True  # writers are serialised: see _link_batch
         seen = self.gaps.get(missing)
         if seen is None:
             seen = self.gaps[missing] = await repo.clock(session)
