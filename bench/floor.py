@@ -112,6 +112,18 @@ def _uuid_text(hex32: str) -> str:
     return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
 
+def _between(first: str, stop: str | None) -> tuple[str, ...]:
+    """The plain columns from ``first`` up to ``stop`` (excluded; None: to the end)."""
+    return _FIELDS[_FIELDS.index(first) : _FIELDS.index(stop) if stop else None]
+
+
+# The runs of columns the answer takes as they are, found once (not per row: this is the floor).
+_HEAD = _between("id", "owner_name")
+_CLASSIFIED_TO_MONEY = _between("primary_category", "financing_types_mask")
+_TENOR_TO_SUMMARY_EN = _between("tenor_months", "location_lat")
+_TAIL = _between("version", None)
+
+
 def shape(row: Any, dialect: str) -> dict[str, Any]:
     """One row as the API writes a project item to the public (same fields, same order)."""
     v = dict(zip(_FIELDS, row, strict=True))
@@ -131,14 +143,14 @@ def shape(row: Any, dialect: str) -> dict[str, Any]:
         classifications = orjson.loads(classifications)
     outcome = v["two_high_outcome"]
     return {
-        **{k: v[k] for k in _FIELDS[:9]},
+        **{k: v[k] for k in _HEAD},
         "owner": {"name": v["owner_name"], "uscc": v["owner_uscc"], "type": v["owner_type"]},
         "objective": v["objective"],
         "categories": CATEGORIES.decode(v["categories_mask"]),
         "classifications": classifications,
-        **{k: v[k] for k in _FIELDS[15:26]},
+        **{k: v[k] for k in _CLASSIFIED_TO_MONEY},
         "financing_types": FINANCING_TYPES.decode(v["financing_types_mask"]),
-        **{k: v[k] for k in _FIELDS[27:40]},
+        **{k: v[k] for k in _TENOR_TO_SUMMARY_EN},
         "location": (
             {"lat": v["location_lat"], "lon": v["location_lon"]}
             if v["location_lat"] is not None
@@ -164,7 +176,7 @@ def shape(row: Any, dialect: str) -> dict[str, Any]:
             "reports": v["verified_reports"] or 0,
             "days": v["verified_days"] or 0,
         },
-        **{k: v[k] for k in _FIELDS[53:]},
+        **{k: v[k] for k in _TAIL},
     }
 
 

@@ -4,6 +4,7 @@ and exactly those the library-side masks (a product's ranked projects) list; the
 catalogue are each product's own; the full re-match counts the reference pairs."""
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,33 @@ class TestProductsAcceptingAProject:
             assert accepted == {k for k, listed in enumerate(by_product) if position in listed}
 
 
+def _matched(
+    library: list[dict[str, Any]], products: list[dict[str, Any]]
+) -> tuple[Library, list[Any], Catalogue, list[Any]]:
+    """The library, the products' criteria and catalogue, and each product's climate bests."""
+    lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+    crits = [_criteria(c) for c in products]
+    best = [climate_best(lib, eligible_positions(lib, crit, TODAY)) for crit in crits]
+    return lib, crits, Catalogue.build(crits), best
+
+
+def _accepted(
+    lib: Library, crits: list[Any], catalogue: Catalogue, best: list[Any]
+) -> Iterator[tuple[int, Any, Bests]]:
+    """Per project: its position, the products accepting it and their climate bests."""
+    for position in range(lib.size):
+        ks = accepting(catalogue, lib, position, TODAY)
+        yield (
+            position,
+            ks,
+            Bests(
+                ks,
+                np.array([best[k].mitigation for k in ks], dtype=np.float64),
+                np.array([best[k].adaptation for k in ks], dtype=np.float64),
+            ),
+        )
+
+
 class TestScoresOverTheCatalogue:
     @settings(max_examples=150, deadline=None)
     @given(
@@ -64,17 +92,8 @@ class TestScoresOverTheCatalogue:
     ) -> None:
         """A project's ranked products score every accepting product at once over the
         catalogue's columns: each score is the one ``score`` gives the pair, to the last bit."""
-        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
-        crits = [_criteria(c) for c in products]
-        catalogue = Catalogue.build(crits)
-        best = [climate_best(lib, eligible_positions(lib, crit, TODAY)) for crit in crits]
-        for position in range(lib.size):
-            ks = accepting(catalogue, lib, position, TODAY)
-            bests = Bests(
-                ks,
-                np.array([best[k].mitigation for k in ks], dtype=np.float64),
-                np.array([best[k].adaptation for k in ks], dtype=np.float64),
-            )
+        lib, crits, catalogue, best = _matched(library, products)
+        for position, ks, bests in _accepted(lib, crits, catalogue, best):
             at = np.array([position], dtype=np.intp)
             expected = [int(score(lib, crits[k], at, best[k]).score_centi[0]) for k in ks]
             assert score_products(catalogue, lib, position, bests).tolist() == expected
@@ -89,17 +108,8 @@ class TestScoresOverTheCatalogue:
     ) -> None:
         """A project's ranked page explains its products together (``explain_accepted``): each
         explanation, items, points and score, is the one ``explain`` gives the pair."""
-        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
-        crits = [_criteria(c) for c in products]
-        catalogue = Catalogue.build(crits)
-        best = [climate_best(lib, eligible_positions(lib, crit, TODAY)) for crit in crits]
-        for position in range(lib.size):
-            ks = accepting(catalogue, lib, position, TODAY)
-            bests = Bests(
-                ks,
-                np.array([best[k].mitigation for k in ks], dtype=np.float64),
-                np.array([best[k].adaptation for k in ks], dtype=np.float64),
-            )
+        lib, crits, catalogue, best = _matched(library, products)
+        for position, ks, bests in _accepted(lib, crits, catalogue, best):
             got = explain_accepted(catalogue, lib, [crits[k] for k in ks], position, TODAY, bests)
             assert got == [explain(lib, crits[k], position, TODAY, best[k]) for k in ks]
             assert got == [explain(lib, crits[k], position, TODAY) for k in ks]
