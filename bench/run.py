@@ -22,6 +22,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import random
 import statistics
 import sys
@@ -442,6 +443,16 @@ def evaluate(
         ].note = (
             f"raw query p50 {raw['p50_ms']:.2f} ms, the app {app1.p50_ms / raw['p50_ms']:.2f} × it"
         )
+    limited1, limited32 = load(name, RATE_LIMITED, 1), load(name, RATE_LIMITED, 32)
+    if limited1 is not None or limited32 is not None:
+        add("list page throughput, 32 conns, 1 worker, Redis rate limits (× floor)",
+            _ratio(limited32, floor32, "rps"), 0.6, "min", "×")  # fmt: skip
+        ratio = _ratio(limited32, app32, "rps")
+        targets[-1].note = f"{ratio:.2f} × without limits" if ratio else ""
+        add("list page p50, 1 conn, Redis rate limits (× the floor's p50)",
+            _ratio(limited1, floor1, "p50_ms"), 1.5, "max", "×")  # fmt: skip
+        ratio = _ratio(limited1, app1, "p50_ms")
+        targets[-1].note = f"{ratio:.2f} × without limits" if ratio else ""
     for ranked in ("product's ranked projects", "project's ranked products"):
         one, many = load(ranked, "app w=1", 1), load(ranked, "app w=1", 32)
         add(f"{ranked} p50, 1 conn", one.p50_ms if one else None, 20.0, "max", "ms")
@@ -603,6 +614,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 _progress(rows[-1])
 
+        if args.ratelimit == "redis":
+            rows += _rate_limited_list(args, env, seconds, projects)
+
         query = (LIST_QUERY["status"], LIST_QUERY["region_code"], int(LIST_QUERY["limit"]))
         predicate = floor.fastest_predicate(db.url, order, *query)
         floor_env = {
@@ -664,6 +678,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": targets,
         "raw_query": raw,
     }
+
+
+# Per minute and per address: never reached by the load (all of it comes from one address), yet
+# an emission interval of 6 µs, so every request still runs the whole count in Redis.
+BENCH_RATE_LIMIT = 10_000_000
+RATE_LIMITED = "app w=1 +redis limits"
+
+
+def _rate_limited_list(
+    args: argparse.Namespace, env: dict[str, str], seconds: float, projects: int
+) -> list[Row]:
+    """The list page again, from one worker counting every request in Redis as production does."""
+    import redis
+
+    prefix = f"climatelib-bench:{uuid.uuid4().hex[:12]}:"
+    limited_env = env | {
+        "CLIMATELIB_RATE_LIMITS": "true",
+        "CLIMATELIB_REDIS_URL": args.redis_url,
+        "CLIMATELIB_REDIS_KEY_PREFIX": prefix,
+        "CLIMATELIB_RATE_LIMIT_PER_ADDRESS": str(BENCH_RATE_LIMIT),
+        "CLIMATELIB_RATE_LIMIT_PER_KEY": str(BENCH_RATE_LIMIT),
+    }
+    name = "filtered list page"
+    try:
+        with serving(
+            RATE_LIMITED, args.app, limited_env, startup_timeout=max(60.0, projects / 2_000)
+        ) as server:
+            answer = httpx.get(server.base_url + LIST_PATH, timeout=30)
+            if "ratelimit" not in answer.headers:
+                row = Row(name, RATE_LIMITED, None, note="no RateLimit field: limits not on")
+                _progress(row)
+                return [row]
+            return load_rows(name, RATE_LIMITED, server.base_url, [LIST_PATH], {}, seconds,
+                             args.driver)  # fmt: skip
+    finally:
+        with redis.Redis.from_url(args.redis_url) as client:
+            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
 
 
 def _create_order_index(url: str, order: str) -> None:
@@ -887,6 +940,18 @@ def main() -> None:
         help="module:function that re-matches everything; gets a session or an engine",
     )
     parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--ratelimit",
+        choices=["none", "redis"],
+        default="none",
+        help="redis: also load the list page from one worker with rate limits counted in Redis "
+        "(as in production; limits raised out of reach), beside the same page without them",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the Redis of --ratelimit redis (its keys get a prefix of their own, deleted after)",
+    )
     parser.add_argument(
         "--app",
         default="app.asgi:app",
