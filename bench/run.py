@@ -36,7 +36,16 @@ from typing import Any
 import httpx
 
 from bench import floor
-from bench.common import RESULTS, Database, Load, machine, run_load, serving, throwaway_database
+from bench.common import (
+    RESULTS,
+    Database,
+    Load,
+    Server,
+    machine,
+    run_load,
+    serving,
+    throwaway_database,
+)
 from bench.generate import Generated, Spec, api_item, generate, project_rows
 
 LIST_QUERY = {"status": "in_library", "region_code": "44", "limit": "50"}
@@ -284,13 +293,21 @@ def load_rows(
     headers: dict[str, str],
     seconds: float,
     driver: str,
+    served_by: Server | None = None,
 ) -> list[Row]:
+    """With ``served_by``, each row also says the server's CPU per request under that load."""
     run_load(base_url, paths, 4, max(1.0, seconds / 3), headers, driver)  # warm up
     rows = []
     for connections in CONNECTIONS:
+        cpu = served_by.cpu_seconds() if served_by else 0.0
         load = run_load(base_url, paths, connections, seconds, headers, driver)
-        note = f"{load.errors} errors" if load.errors else ""
-        rows.append(Row(name, server, connections, load, note))
+        notes = [f"{load.errors} errors"] if load.errors else []
+        extra = {}
+        if served_by is not None and load.requests:
+            per_request = (served_by.cpu_seconds() - cpu) * 1000 / load.requests
+            extra["server_cpu_ms_per_request"] = round(per_request, 3)
+            notes.append(f"server CPU {per_request:.2f} ms/req")
+        rows.append(Row(name, server, connections, load, "; ".join(notes), extra=extra))
         _progress(rows[-1])
     return rows
 
@@ -447,12 +464,10 @@ def evaluate(
     if limited1 is not None or limited32 is not None:
         add("list page throughput, 32 conns, 1 worker, Redis rate limits (× floor)",
             _ratio(limited32, floor32, "rps"), 0.6, "min", "×")  # fmt: skip
-        ratio = _ratio(limited32, app32, "rps")
-        targets[-1].note = f"{ratio:.2f} × without limits" if ratio else ""
+        targets[-1].note = _beside(_ratio(limited32, app32, "rps"), rows, name, 32)
         add("list page p50, 1 conn, Redis rate limits (× the floor's p50)",
             _ratio(limited1, floor1, "p50_ms"), 1.5, "max", "×")  # fmt: skip
-        ratio = _ratio(limited1, app1, "p50_ms")
-        targets[-1].note = f"{ratio:.2f} × without limits" if ratio else ""
+        targets[-1].note = _beside(_ratio(limited1, app1, "p50_ms"), rows, name, 1)
     for ranked in ("product's ranked projects", "project's ranked products"):
         one, many = load(ranked, "app w=1", 1), load(ranked, "app w=1", 32)
         add(f"{ranked} p50, 1 conn", one.p50_ms if one else None, 20.0, "max", "ms")
@@ -493,6 +508,22 @@ def evaluate(
             )
         )
     return targets
+
+
+def _beside(ratio: float | None, rows: list[Row], name: str, connections: int) -> str:
+    """The rate-limited figure against the same page without limits, and what the limits cost
+    the server in CPU per request."""
+    notes = [f"{ratio:.2f} × without limits"] if ratio else []
+    cpu = [
+        (r.extra.get("server_cpu_ms_per_request") if r else None)
+        for r in (
+            _find(rows, name, RATE_LIMITED, connections),
+            _find(rows, name, "app w=1", connections),
+        )
+    ]
+    if cpu[0] is not None and cpu[1] is not None:
+        notes.append(f"server CPU {cpu[0]:.2f} against {cpu[1]:.2f} ms/req")
+    return "; ".join(notes)
 
 
 def _ratio_of(load: Load | None) -> float | None:
@@ -585,6 +616,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         headers,
                         seconds,
                         args.driver,
+                        server,
                     )
                 if workers == args.workers[0] and not args.only:
                     why = availability(
@@ -633,6 +665,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 {},
                 seconds,
                 args.driver,
+                server,
             )
         raw = floor.raw_query_times(db.url, order, *query, predicate=predicate)
         print(
@@ -711,7 +744,7 @@ def _rate_limited_list(
                 _progress(row)
                 return [row]
             return load_rows(name, RATE_LIMITED, server.base_url, [LIST_PATH], {}, seconds,
-                             args.driver)  # fmt: skip
+                             args.driver, server)  # fmt: skip
     finally:
         with redis.Redis.from_url(args.redis_url) as client:
             keys = list(client.scan_iter(match=prefix + "*", count=1000))
