@@ -228,20 +228,26 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
 
+def _tls(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS of a ``rediss://`` URL: verified against the system's authorities unless its
+    query names others (``ssl_ca_certs``) or turns verification off (``ssl_cert_reqs=none``)."""
+    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
+    if str(options.get("ssl_cert_reqs", "required")).lower() in ("none", str(ssl.CERT_NONE)):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class RedisBuckets:
     PAUSE_AFTER_FAILURE_S = 5.0
     TIMEOUT_S = 0.25
 
     def __init__(self, url: str, prefix: str) -> None:
-        options = parse_url(url)
+        options: dict[str, Any] = dict(parse_url(url))
         self._unix_path: str | None = options.get("path")
         self._host: str = options.get("host", "localhost")
         self._port: int = options.get("port", 6379)
-        self._ssl = (
-            ssl.create_default_context()
-            if options.get("connection_class") is SSLConnection
-            else None
-        )
+        self._ssl = _tls(options) if options.get("connection_class") is SSLConnection else None
         # Sent once per connection, before anything else; their "+OK"s are checked like replies.
         self._hello: list[bytes] = []
         password, username = options.get("password"), options.get("username")

@@ -4,6 +4,7 @@ and let through (with a warning) when Redis is gone."""
 import asyncio
 import logging
 import re
+import ssl
 import time
 
 import pytest
@@ -253,3 +254,12 @@ class TestThroughTheApplication:
             answers = [await http.get("/api/v1/taxonomy") for _ in range(10)]
         assert [a.status_code for a in answers] == [200] * 10
         assert all("ratelimit" not in a.headers for a in answers)
+
+
+def test_tls_urls_are_verified_unless_their_query_says_otherwise() -> None:
+    verified = RedisBuckets("rediss://redis.internal:6380/0", "p:")._ssl
+    assert verified is not None
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+    unverified = RedisBuckets("rediss://redis.internal:6380/0?ssl_cert_reqs=none", "p:")._ssl
+    assert unverified is not None and unverified.verify_mode == ssl.CERT_NONE
+    assert RedisBuckets("redis://redis.internal:6379/0", "p:")._ssl is None
