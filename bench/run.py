@@ -740,16 +740,20 @@ def _rate_limited_list(
         ) as server:
             answer = httpx.get(server.base_url + LIST_PATH, timeout=30)
             if "ratelimit" not in answer.headers:
-                row = Row(name, RATE_LIMITED, None, note="no RateLimit field: limits not on")
+                note = "no RateLimit field: limits not on (is Redis at --redis-url answering?)"
+                row = Row(name, RATE_LIMITED, None, note=note)
                 _progress(row)
                 return [row]
             return load_rows(name, RATE_LIMITED, server.base_url, [LIST_PATH], {}, seconds,
                              args.driver, server)  # fmt: skip
     finally:
-        with redis.Redis.from_url(args.redis_url) as client:
-            keys = list(client.scan_iter(match=prefix + "*", count=1000))
-            if keys:
-                client.delete(*keys)
+        try:
+            with redis.Redis.from_url(args.redis_url) as client:
+                keys = list(client.scan_iter(match=prefix + "*", count=1000))
+                if keys:
+                    client.delete(*keys)
+        except redis.RedisError as exc:
+            print(f"  the run's Redis keys ({prefix}*) were not deleted: {exc}", file=sys.stderr)
 
 
 def _create_order_index(url: str, order: str) -> None:
