@@ -171,9 +171,8 @@ class SqliteWriteGate:
     the gate (a sync connection, another program) is merely served out of turn.
     """
 
-    def __init__(self, timeout_s: float, busy_timeout_ms: int) -> None:
+    def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self.busy_timeout_ms = busy_timeout_ms
         self.released_at = 0.0
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -185,12 +184,6 @@ class SqliteWriteGate:
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         return loop, lock
-
-    def waiting(self) -> int:
-        """Writers of this process (of the running loop) queued for the lock."""
-        _, lock = self._lock()
-        waiters = getattr(lock, "_waiters", None)
-        return len(waiters) if waiters else 0
 
     def begin(self, conn: Connection, bulk: bool) -> None:
         """BEGIN IMMEDIATE in this writer's turn; runs in SQLAlchemy's greenlet (``begin``)."""
@@ -274,7 +267,7 @@ def _set_busy_timeout(conn: Connection, ms: int) -> None:
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     sync_engine = engine.sync_engine
-    gate = SqliteWriteGate(busy_timeout_ms / 1000, busy_timeout_ms)
+    gate = SqliteWriteGate(busy_timeout_ms / 1000)
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, record: Any) -> None:

@@ -162,6 +162,12 @@ class TestSubmit:
 
 
 class TestCancel:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        """The cancel waits for the chunk in hand, which on a loaded machine can outlast the
+        default 5 s busy timeout (a 503): what is tested is that it is served before the next."""
+        return settings.model_copy(update={"sqlite_busy_timeout_ms": 30_000})
+
     async def test_a_queued_job_is_cancelled_at_once_and_then_is_finished(
         self, idle_client: httpx.AsyncClient, idle_app: FastAPI
     ) -> None:
