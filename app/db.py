@@ -10,9 +10,10 @@ import logging
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import Depends, Request
 from sqlalchemy import event
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 
@@ -337,6 +339,50 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# session.info: what to undo outside the database should this transaction not commit.
+_UNDO = "db.undo"
+
+Undo = Callable[[AsyncSession, bool], Awaitable[None]]
+
+
+def undo_unless_committed(session: AsyncSession, undo: Undo) -> None:
+    """Have ``undo(session, certain)`` run if the request's transaction does not commit.
+
+    For effects outside the database (a stored file) made before the commit. ``certain`` is
+    True when the transaction was rolled back before committing; False when the commit itself
+    failed, which may still have landed (a connection lost after COMMIT was sent), so the undo
+    must check before removing what a committed row could point to. The session it gets is
+    rolled back and usable for that check (it fails if the database is down: the undo then
+    leaves the effect for a maintenance sweep). Only ``get_session`` runs these.
+    """
+    session.info.setdefault(_UNDO, []).append(undo)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    # Whatever was registered is now pointed to by committed rows: never undo it.
+    session.info.pop(_UNDO, None)
+
+
+async def _run_undo(session: AsyncSession, *, certain: bool) -> None:
+    undos: list[Undo] = session.info.pop(_UNDO, [])
+    if not undos:
+        return
+    # A cancelled request (client gone) still cleans up after itself.
+    with anyio.CancelScope(shield=True):
+        if not certain:
+            try:
+                await session.rollback()
+            except Exception:  # the undo's own check reports the database
+                log.warning("rollback after a failed commit failed", exc_info=True)
+        for undo in undos:
+            try:
+                await undo(session, certain)
+            except Exception:  # a failed undo must not hide the request's error
+                log.warning(
+                    "could not undo an effect of a transaction that did not commit", exc_info=True
+                )
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Yield the request's session; commit when the handler succeeds, roll back otherwise.
@@ -355,9 +401,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             try:
                 yield session
             except BaseException:
-                await session.rollback()
+                try:
+                    await session.rollback()
+                finally:
+                    await _run_undo(session, certain=True)
                 raise
-            await session.commit()
+            try:
+                await session.commit()
+            except BaseException:
+                await _run_undo(session, certain=False)
+                raise
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
