@@ -1,4 +1,4 @@
-"""The ``climatelib`` command: serve, migrate, keys, audit, openapi, push, demo."""
+"""The ``climatelib`` command: serve, migrate, keys, audit, documents, openapi, push, demo."""
 
 import argparse
 import asyncio
@@ -248,6 +248,43 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _documents_sweep(args: argparse.Namespace) -> int:
+    from app.db import create_engine, session_factory
+    from app.migrate import upgrade
+    from app.services import documents
+    from app.storage import store_from_settings
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            return await documents.sweep(
+                session_factory(engine),
+                store_from_settings(settings),
+                older_than=timedelta(minutes=args.older_than),
+                dry_run=args.dry_run,
+            )
+        finally:
+            await engine.dispose()
+
+    removed = asyncio.run(run())
+    for key in removed:
+        print(key)  # noqa: T201 - one key a line is the interface
+    verb = "would remove" if args.dry_run else "removed"
+    summary = f"climatelib: {verb} {len(removed)} stored object(s) no document points to"
+    print(summary, file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _minutes(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1 minute")
+    return value
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.openapi import render
@@ -409,6 +446,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="a head recorded earlier from GET /api/v1/audit/head: check the chain still holds it",
     )
     verify.set_defaults(func=_audit_verify)
+
+    docs = sub.add_parser("documents", help="the document store").add_subparsers(
+        dest="documents", required=True
+    )
+    sweep = docs.add_parser(
+        "sweep",
+        help="remove stored objects that no document row points to (left by a process that died "
+        "between storing an upload and committing its row); print their keys",
+        formatter_class=_Help,
+    )
+    sweep.add_argument(
+        "--older-than",
+        type=_minutes,
+        default=60,
+        metavar="MINUTES",
+        help="only objects written at least this long ago (spares uploads under way)",
+    )
+    sweep.add_argument("--dry-run", action="store_true", help="name them, remove nothing")
+    sweep.set_defaults(func=_documents_sweep)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document", formatter_class=_Help)
     openapi.add_argument("--output", default="openapi/openapi.json", help="file to write")

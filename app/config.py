@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     rate_limit_expensive: int = Field(
         default=5,
         ge=0,
-        description="Requests per 10 s per key or address to statistics, exports and matches.",
+        description=(
+            "Requests per 10 s per key or address to statistics, exports, matches, portfolios "
+            "and integrity flags."
+        ),
     )
     rate_limit_auth_failures: int = Field(
         default=20,

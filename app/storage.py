@@ -9,14 +9,17 @@ One interface, ``DocumentStore``, two implementations chosen by configuration:
   S3-compatible service (MinIO, Ceph, OSS, COS, AWS), through boto3.
 
 Both are blocking underneath; every call runs in a worker thread so the event loop never waits
-on a disk or the network. Keys are made by the caller (a document's id): the store neither
-names nor lists what it keeps.
+on a disk or the network. Keys are made by the caller (a document's id): the store never names
+what it keeps, and lists it only for the sweep of objects no row points to (``climatelib
+documents sweep``, app/services/documents.py).
 """
 
 import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -25,6 +28,13 @@ import anyio
 from app.config import Settings
 
 CHUNK_BYTES = 256 * 1024
+LIST_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    modified: datetime  # aware, UTC
 
 
 class DocumentStore(Protocol):
@@ -36,6 +46,9 @@ class DocumentStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Forget ``key`` (nothing happens if it is not kept)."""
+
+    def listing(self) -> AsyncIterator[list[StoredObject]]:
+        """Every object kept, in pages, with when it was last written."""
 
 
 class FileStore:
@@ -75,6 +88,31 @@ class FileStore:
 
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: self._path(key).unlink(missing_ok=True))
+
+    async def listing(self) -> AsyncIterator[list[StoredObject]]:
+        # One fan-out directory at a time, so a large store is never held in memory whole.
+        base = self.root / "documents"
+        folders = await anyio.to_thread.run_sync(
+            lambda: sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        )
+        for folder in folders:
+            page = await anyio.to_thread.run_sync(self._objects, folder)
+            if page:
+                yield page
+
+    @staticmethod
+    def _objects(folder: Path) -> list[StoredObject]:
+        found = []
+        for path in sorted(folder.iterdir()):
+            # A temporary name is a write under way (or one a crash cut short): not a key.
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            try:
+                modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            found.append(StoredObject(path.name, modified))
+        return found
 
 
 class S3Store:
@@ -128,6 +166,20 @@ class S3Store:
         await anyio.to_thread.run_sync(
             lambda: self.client.delete_object(Bucket=self.bucket, Key=key)
         )
+
+    async def listing(self) -> AsyncIterator[list[StoredObject]]:
+        pages = iter(
+            self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, PaginationConfig={"PageSize": LIST_PAGE}
+            )
+        )
+        while page := await anyio.to_thread.run_sync(next, pages, None):
+            objects = [
+                StoredObject(o["Key"], o["LastModified"].astimezone(UTC))
+                for o in page.get("Contents", [])
+            ]
+            if objects:
+                yield objects
 
 
 def store_from_settings(settings: Settings) -> DocumentStore:

@@ -13,12 +13,13 @@ milliseconds of the statements that take most time in either.
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -38,6 +39,9 @@ class Figure:
     first_chunks_s: float
     last_chunks_s: float
     statements_ms_per_chunk: dict[str, dict[str, float]]  # statement → {"first", "last"}
+    # Statements sent per chunk (the worker's and, when on, the background sealer's).
+    statements_per_chunk: dict[str, float] = field(default_factory=dict)
+    seal_interval_s: float = 1.0
     # CPU of this process (time.process_time): the worker's Python, the driver and, on SQLite,
     # the database itself; the rest of the wall time is waiting (PostgreSQL's own CPU, the disk,
     # other processes on a shared machine).
@@ -53,6 +57,7 @@ class Timer:
         self.chunks = chunks
         self.done = 0
         self.sql: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.count: dict[str, int] = defaultdict(int)
         self.chunk: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
 
@@ -64,6 +69,7 @@ class Timer:
     def statement(self, text: str, seconds: float) -> None:
         if (edge := self.edge()) is not None:
             self.sql[" ".join(text.split()[:3])][edge] += seconds
+            self.count[edge] += 1
 
     def chunk_done(self, seconds: float, cpu: float) -> None:
         if (edge := self.edge()) is not None:
@@ -72,8 +78,21 @@ class Timer:
         self.done += 1
 
 
-async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int) -> Figure:
-    os.environ.update(env, CLIMATELIB_IMPORT_WORKER="false")
+async def run(
+    keys: dict[str, str],
+    data: bytes,
+    env: dict[str, str],
+    rows: int,
+    seal_interval_s: float = 1.0,
+    profile: str | None = None,
+) -> Figure:
+    # seal_interval_s 0: no sealer while the import runs (the chain is still sealed and verified
+    # after it), to tell the sealer's share of the import's time from the writes' own.
+    os.environ.update(
+        env,
+        CLIMATELIB_IMPORT_WORKER="false",
+        CLIMATELIB_AUDIT_SEAL_INTERVAL_S=str(seal_interval_s),
+    )
     from app.config import Settings
     from app.main import create_app
     from app.services.audit_chain import verify
@@ -113,8 +132,14 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
                 return going
 
             worker._chunk = timed  # type: ignore[method-assign]
+            profiler = cProfile.Profile() if profile else None
             started, cpu_started = time.perf_counter(), time.process_time()
+            if profiler is not None:
+                profiler.enable()
             await worker.run_once()
+            if profiler is not None and profile:
+                profiler.disable()
+                profiler.dump_stats(profile)
             seconds = time.perf_counter() - started
             cpu_seconds = time.process_time() - cpu_started
             job = (await http.get(answer.headers["location"])).json()
@@ -141,6 +166,8 @@ async def run(keys: dict[str, str], data: bytes, env: dict[str, str], rows: int)
         cpu_seconds=round(cpu_seconds, 2),
         first_chunks_cpu_s=round(timer.cpu["first"], 2),
         last_chunks_cpu_s=round(timer.cpu["last"], 2),
+        seal_interval_s=seal_interval_s,
+        statements_per_chunk={edge: timer.count[edge] / EDGE for edge in ("first", "last")},
         statements_ms_per_chunk={
             name: {
                 edge: round(timer.sql[name][edge] * 1000 / EDGE, 1) for edge in ("first", "last")
@@ -155,12 +182,19 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seal-interval",
+        type=float,
+        default=1.0,
+        help="the audit sealer's interval while the import runs (0: no sealer until it ends)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the worker into FILE")
     args = parser.parse_args()
     if args.rows < 2 * EDGE * 1000:
         parser.error(f"--rows must be at least {2 * EDGE * 1000}")
     with throwaway_database(args.db) as db:
         keys, data, env = prepare(db, args.rows, args.seed)  # before any event loop runs
-        figure = asyncio.run(run(keys, data, env, args.rows))
+        figure = asyncio.run(run(keys, data, env, args.rows, args.seal_interval, args.profile))
     linear = figure.last_chunks_s <= figure.first_chunks_s * 1.10
     print(
         f"{figure.rows} rows in {figure.seconds:.1f} s ({figure.rows_per_s} rows/s, worker only); "
@@ -171,6 +205,11 @@ def main() -> None:
         f"  CPU of this process {figure.cpu_seconds:.1f} s of {figure.seconds:.1f} s "
         f"(first {EDGE} chunks {figure.first_chunks_cpu_s:.2f} s, "
         f"last {figure.last_chunks_cpu_s:.2f} s)"
+    )
+    counts = figure.statements_per_chunk
+    print(
+        f"  sealer interval {figure.seal_interval_s:g} s; statements a chunk: "
+        f"first {counts['first']:.1f}, last {counts['last']:.1f}"
     )
     for name, times in figure.statements_ms_per_chunk.items():
         print(f"  {times['first']:7.1f} → {times['last']:7.1f} ms a chunk  {name}")

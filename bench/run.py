@@ -880,6 +880,22 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
             for position in chosen_positions
         ]
     )
+    # Untimed: how full those pages are. At 100k × 2k most projects have fewer than 50 accepting
+    # products, at 1M × 20k nearly all fill the page, and each listed product is explained, so
+    # the sample above compares pages of unequal length. The same request over projects whose
+    # page is full at both scales separates the growth per request from the growth per page.
+    project_side |= _page_fill(snap, chosen_positions, day)
+    full = _full_pages(snap, day, random.Random(spec.seed + 2), 50)
+    project_full = (
+        _per_request(
+            [
+                functools.partial(service.ranked_products, snap, position, None, 50, day)
+                for position in full
+            ]
+        )
+        if full
+        else {"p50_ms": None, "p99_ms": None}
+    )
     result = {
         "projects": spec.projects,
         "library_projects": library.size,
@@ -896,10 +912,39 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
         "rss_mb": round(_rss_mb(), 1),
         "product_ranked_projects": product_side,
         "project_ranked_products": project_side,
+        "project_ranked_products_full_page": project_full | {"projects": len(full)},
     }
     print(f"  {json.dumps(result)}", file=sys.stderr)
     del rows
     return result
+
+
+def _page_fill(snap: Any, positions: Sequence[int], day: Any) -> dict[str, float]:
+    """The median number of products accepting the projects at ``positions``, and of those on
+    their first page (at most 50)."""
+    from app.services.matching.eligibility import accepting
+
+    counts = [len(accepting(snap.catalogue, snap.library, p, day)) for p in positions]
+    return {
+        "accepting_median": statistics.median(counts),
+        "page_median": statistics.median(min(50, c) for c in counts),
+    }
+
+
+def _full_pages(snap: Any, day: Any, rng: random.Random, wanted: int) -> list[int]:
+    """Up to ``wanted`` random library positions whose first page of 50 products is full and
+    has more after it (at least 51 accepting products); a few thousand draws at most."""
+    from app.services.matching.eligibility import accepting
+
+    lib = snap.library
+    found: list[int] = []
+    for _ in range(20_000):
+        if len(found) == wanted or not lib.size:
+            break
+        position = rng.randrange(lib.size)
+        if len(accepting(snap.catalogue, lib, position, day)) > 50:
+            found.append(position)
+    return found
 
 
 def national(args: argparse.Namespace) -> dict[str, Any]:
@@ -913,6 +958,7 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
         side: round(b[side]["p50_ms"] / a[side]["p50_ms"], 2)
         for side in ("product_ranked_projects", "project_ranked_products")
     }
+    full_a, full_b = (r["project_ranked_products_full_page"] for r in rows)
     targets = [
         Target(
             "national re-match (in memory, arrays built)", b["rematch_seconds"], 10.0, "max", "s"
@@ -946,6 +992,14 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
             1.5,
             "max",
             "×",
+            f"median page {a['project_ranked_products']['page_median']:g} against "
+            f"{b['project_ranked_products']['page_median']:g} products; full pages at both "
+            f"scales: {full_a['p50_ms']} against {full_b['p50_ms']} ms"
+            + (
+                f" = {full_b['p50_ms'] / full_a['p50_ms']:.2f} ×"
+                if full_a["p50_ms"] and full_b["p50_ms"]
+                else ""
+            ),
         ),
     ]
     return {"scales": rows, "targets": targets, "machine": machine()}
@@ -1172,6 +1226,12 @@ def _national_main(args: argparse.Namespace) -> None:
     for side in ("product_ranked_projects", "project_ranked_products"):
         for q in ("p50_ms", "p99_ms"):
             print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
+    side = "project_ranked_products"
+    for q in ("accepting_median", "page_median"):
+        print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
+    side = "project_ranked_products_full_page"
+    for q in ("projects", "p50_ms", "p99_ms"):
+        print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
     print()
     print(targets_table(result["targets"]))
     RESULTS.mkdir(exist_ok=True)

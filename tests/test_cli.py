@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,27 @@ def test_serve_says_where_it_listens(tmp_path: Path) -> None:
             process.wait(10)
     assert f"serving http://127.0.0.1:{port}" in line
     assert "/docs" in line and "1 worker" in line
+
+
+def test_documents_sweep_removes_old_unrecorded_objects(database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "documents" / "ab"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ("ab" + "0" * 30), folder / ("ab" + "1" * 30)
+    for path in (old, fresh):
+        path.write_bytes(b"%PDF-1.7\n")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    env = {"CLIMATELIB_STORAGE_DIR": str(tmp_path)}
+    args = ("documents", "sweep", "--older-than", "30")
+    dry = run_cli(*args, "--dry-run", database_url=database_url, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout == old.name + "\n"
+    assert old.exists()
+    swept = run_cli(*args, database_url=database_url, env=env)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stdout == old.name + "\n"
+    assert "removed 1 stored object" in swept.stderr
+    assert not old.exists()
+    assert fresh.exists()  # may be an upload whose row is about to commit
+    refused = run_cli("documents", "sweep", "--older-than", "0", database_url=database_url)
+    assert refused.returncode == 2

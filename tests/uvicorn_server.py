@@ -80,6 +80,9 @@ class ServerProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # A group of its own: with several workers, killing the group leaves no worker
+                # behind (SIGKILL to uvicorn's supervisor alone orphans them).
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -97,7 +100,7 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL: no shutdown, no rollback, connections dropped by the kernel."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.process = None
 
@@ -107,7 +110,7 @@ class ServerProcess:
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self.process = None
 

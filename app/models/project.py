@@ -122,6 +122,8 @@ class Project(Base):
         Index("ix_projects_status_created", "status", "created_at", "id"),
         # The bbox filter narrows by longitude first (a point is both coordinates or none).
         Index("ix_projects_location", "location_lon", "location_lat"),
+        # The integrity flags' likely_duplicate: the other projects of the same owner.
+        Index("ix_projects_owner_uscc", "owner_uscc"),
     )
 
     id: Mapped[UUIDPk]

@@ -67,7 +67,9 @@ class RateLimitMiddleware:
             if name == b"authorization":
                 credential = value
                 break
-        charges = self.policy.charges(scope["path"], address, credential)
+        charges = self.policy.charges(
+            scope["path"], address, credential, scope.get("query_string", b"")
+        )
         used = await self.buckets.charge(charges) if charges else None
         fields: list[tuple[bytes, bytes]] = []
         if used is not None:

@@ -2,8 +2,10 @@
 
 - A request with an ``Authorization`` header counts against that key (its digest: the key is not
   known to be valid yet, and is never kept); one without counts against its client address.
-- Statistics, exports and match lists (up to seconds of work each) count again, lower and over
-  a shorter window, per key or address.
+- Statistics, exports, match lists, institutions' portfolios (JSON or the XLSX workbook, an
+  aggregate over every offer and payment) and integrity flags (a project's, or the project list
+  filtered by ``flag=``: each compares it with its peers), up to seconds of work each, count
+  again, lower and over a shorter window, per key or address.
 - Every 401 answered to a request that carried credentials counts against its client address;
   once those are used up, requests with credentials from that address are refused before the key
   is looked up, so guessing keys costs the guesser time and the database nothing.
@@ -22,14 +24,18 @@ from app.ratelimit.buckets import Charge, Quota
 
 EXPENSIVE_PATH = re.compile(
     r"/api/v1/(?:stats/overview|projects/export|export/iati"
-    r"|(?:products|projects)/[^/]+/matches|matching/preview)"
+    r"|(?:products|projects)/[^/]+/matches|matching/preview"
+    r"|institutions/[^/]+/portfolio|projects/[^/]+/integrity)"
 )
+# The project list is cheap, but not with a flag filter: every candidate is checked.
+FLAG_FILTERED_PATH = "/api/v1/projects"
+FLAG_PARAMETER = re.compile(rb"(?:^|&)flag=")
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 SUBJECTS = {
     "per-key": "this API key",
     "per-address": "this client address without a key",
-    "expensive": "statistics, exports and matches",
+    "expensive": "statistics, exports, matches, portfolios and integrity flags",
     "failed-auth": "failed authentications from this client address",
 }
 
@@ -61,7 +67,9 @@ class RatePolicy:
     def is_active(self) -> bool:
         return any((self.per_key, self.per_address, self.expensive, self.failed_auth))
 
-    def charges(self, path: str, address: str, credential: bytes | None) -> list[Charge]:
+    def charges(
+        self, path: str, address: str, credential: bytes | None, query: bytes = b""
+    ) -> list[Charge]:
         """The buckets one request is charged against, the failed-key check first."""
         out = []
         if credential is None:
@@ -74,7 +82,10 @@ class RatePolicy:
                 out.append(Charge(self.failed_auth, "f:" + address, cost=0))
             if self.per_key is not None:
                 out.append(Charge(self.per_key, identity))
-        if self.expensive is not None and EXPENSIVE_PATH.fullmatch(path):
+        if self.expensive is not None and (
+            EXPENSIVE_PATH.fullmatch(path)
+            or (path == FLAG_FILTERED_PATH and FLAG_PARAMETER.search(query))
+        ):
             out.append(Charge(self.expensive, "x:" + identity))
         return out
 

@@ -5,6 +5,7 @@ code and serves its parent's objective.
 """
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -31,6 +32,13 @@ def category_codes() -> tuple[str, ...]:
 
 def category_parents() -> dict[str, str]:
     """Second-level code → its first-level parent (M2.1 → M2), in the file's order."""
+    return dict(_parents())
+
+
+@lru_cache(maxsize=1)
+def _parents() -> dict[str, str]:
+    # Kept, not rebuilt: every project validated asks twice (an import, 2,000 times a second).
+    # Read only; category_parents hands out copies.
     return {
         child["code"]: c["code"]
         for c in taxonomy()["categories"]
@@ -51,15 +59,17 @@ def mask_order() -> tuple[str, ...]:
     return order
 
 
-def category_objective() -> dict[str, str]:
-    """Category code (either level) → the objective it serves (M… mitigation, A… adaptation)."""
+@lru_cache(maxsize=1)
+def category_objective() -> Mapping[str, str]:
+    """Category code (either level) → the objective it serves (M… mitigation, A… adaptation).
+    Kept (read only): every project validated asks."""
     top = {c["code"]: c["objective"] for c in taxonomy()["categories"]}
-    return {**top, **{child: top[parent] for child, parent in category_parents().items()}}
+    return {**top, **{child: top[parent] for child, parent in _parents().items()}}
 
 
 def redundant_categories(codes: list[str]) -> list[tuple[int, str, str]]:
     """(position, code, parent) of each second-level code listed next to its own parent."""
-    parents = category_parents()
+    parents = _parents()
     listed = set(codes)
     return [
         (i, code, parents[code])

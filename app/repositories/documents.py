@@ -88,3 +88,13 @@ async def list_readable(
 async def add(session: AsyncSession, document: Document) -> None:
     session.add(document)
     await session.flush()
+
+
+async def recorded_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these storage keys a document row points to."""
+    if not keys:
+        return set()
+    found = await session.scalars(
+        select(Document.storage_key).where(Document.storage_key.in_(keys))
+    )
+    return set(found.all())

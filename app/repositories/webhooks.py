@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -125,6 +125,36 @@ async def attempts_of(session: AsyncSession, delivery_id: uuid.UUID) -> list[Web
 
 # --- the outbox ----------------------------------------------------------------------------------
 
+# PostgreSQL: writers hold this advisory lock shared from the moment they ask which event types
+# anyone subscribes to until they commit; a new subscription takes it exclusively before its own
+# commit. So a writer that found no listener for its events commits before the subscription
+# does, and every writer after that sees it. SQLite needs none: writers hold the one write lock.
+_SUBSCRIPTIONS_LOCK = 0x77686F6F6B737562  # "whooksub"
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def lock_subscriptions(session: AsyncSession) -> None:
+    """Wait for the writers that already looked at the subscriptions (and hold off new ones
+    until this transaction ends): a subscription made now hears every event committed after."""
+    if _postgres(session):
+        await session.execute(select(func.pg_advisory_xact_lock(_SUBSCRIPTIONS_LOCK)))
+
+
+async def subscribed_types(session: AsyncSession, now: datetime) -> set[str]:
+    """The event types some subscription of a working key listens to, as of this transaction,
+    kept until it ends (see ``_SUBSCRIPTIONS_LOCK``)."""
+    if _postgres(session):
+        await session.execute(select(func.pg_advisory_xact_lock_shared(_SUBSCRIPTIONS_LOCK)))
+    found = await session.execute(
+        select(WebhookSubscription.events)
+        .join(ApiKey, ApiKey.id == WebhookSubscription.key_id)
+        .where(_working_key(now))
+    )
+    return {type_ for (events,) in found.all() for type_ in events}
+
 
 async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write events into the outbox (in the caller's transaction)."""
@@ -155,15 +185,18 @@ async def has_waiting(session: AsyncSession, now: datetime) -> bool:
     return due.first() is not None
 
 
+def _working_key(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        ApiKey.revoked_at.is_(None), or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now)
+    )
+
+
 async def listeners(session: AsyncSession, now: datetime) -> list[tuple[WebhookSubscription, Any]]:
     """Every subscription whose key still works, with the key's role and scope."""
     found = await session.execute(
         select(WebhookSubscription, ApiKey.role, ApiKey.scope)
         .join(ApiKey, ApiKey.id == WebhookSubscription.key_id)
-        .where(
-            ApiKey.revoked_at.is_(None),
-            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-        )
+        .where(_working_key(now))
     )
     return [(row[0], (row[1], row[2])) for row in found.all()]
 

@@ -88,11 +88,23 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not canonical: {type(value).__name__}")
 
 
+# What json.dumps writes by itself (it calls ``default`` for anything else).
+_JSON_NATIVE = (str, int, float, dict, list, tuple, type(None))
+
+
 def canonical(event: Mapping[Any, Any]) -> bytes:
     """The event's canonical JSON: every column of ``audit_events`` by name, keys sorted at every
     level, no whitespace, UTF-8 (not escaped); times as ISO 8601 in UTC with microseconds, ids,
     decimals and dates as strings; JSON values as stored."""
-    document = {name: event[name] for name in repo.event_columns()}
+    document = {}
+    for name in repo.event_columns():
+        value = event[name]
+        # The columns' own types (times, ids) made plain here rather than through ``default``:
+        # the same text, without a Python call back from the encoder per value. The sealer
+        # hashes every event an import writes, in the import's process.
+        if not isinstance(value, _JSON_NATIVE):
+            value = _plain(value)
+        document[name] = value
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
     ).encode()

@@ -10,17 +10,20 @@ the row, with the content's SHA-256, to the database, with an event in the proje
 """
 
 import hashlib
+import logging
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import IO
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
+from app.db import Undo, undo_unless_committed
 from app.errors import (
     Forbidden,
     NotFound,
@@ -31,11 +34,14 @@ from app.errors import (
     field_error,
 )
 from app.models import Document, DocumentType, DocumentVisibility, Project, Role
+from app.models.base import utcnow
 from app.repositories import documents as repo
 from app.repositories import projects as projects_repo
 from app.schemas.document import DocumentRead
 from app.services import audit
 from app.storage import DocumentStore
+
+log = logging.getLogger("climatelib.documents")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -260,8 +266,10 @@ async def upload(
         created_by=principal.key_id,
     )
     await repo.add(session, document)
-    # The bytes go last: every refusal above leaves nothing behind. If the transaction then
-    # fails to commit, the stored object is an orphan no row points to (never served).
+    # The bytes go last: every refusal above leaves nothing behind. Should the transaction not
+    # commit, the object is removed again (registered before the put: a put cut short may have
+    # left part of it); a process that dies between the put and the commit leaves it to sweep().
+    undo_unless_committed(session, _forget_unless_recorded(store, document.storage_key))
     await store.put(document.storage_key, incoming.file, incoming.size, kind.media_type)
     shown = present(document)
     await audit.record(
@@ -282,6 +290,48 @@ async def upload(
         ),
     )
     return shown
+
+
+def _forget_unless_recorded(store: DocumentStore, key: str) -> Undo:
+    async def undo(session: AsyncSession, certain: bool) -> None:
+        # A commit that reported failure may have landed: never remove what a row points to.
+        if not certain and await repo.recorded_keys(session, [key]):
+            return
+        await store.delete(key)
+        log.info(
+            "removed the stored object of a document that was not recorded",
+            extra={"storage_key": key},
+        )
+
+    return undo
+
+
+async def sweep(
+    sessions: async_sessionmaker[AsyncSession],
+    store: DocumentStore,
+    *,
+    older_than: timedelta,
+    dry_run: bool = False,
+) -> list[str]:
+    """Remove the stored objects no document row points to, written more than ``older_than``
+    ago, and name them. The age spares uploads under way: their bytes are stored just before
+    their row commits. What is left for it: the objects of a process that died between the two
+    (every other failed upload removes its own)."""
+    cutoff = utcnow() - older_than
+    removed: list[str] = []
+    async for page in store.listing():
+        old = [o.key for o in page if o.modified < cutoff]
+        if not old:
+            continue
+        async with sessions() as session:
+            recorded = await repo.recorded_keys(session, old)
+        for key in old:
+            if key in recorded:
+                continue
+            if not dry_run:
+                await store.delete(key)
+            removed.append(key)
+    return removed
 
 
 async def list_documents(

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.config import Settings
+from app.db import BULK_WRITE
 from app.errors import AppError, is_unavailable
 from app.models import ImportJob, ImportStatus, Role
 from app.models.base import utcnow
@@ -194,7 +195,10 @@ class ImportWorker:
     ) -> bool:
         """Import one chunk in one transaction; whether the job goes on."""
         async with self.sessions() as session:
-            await session.connection(execution_options=_WRITE)
+            # Chunks follow one another: on SQLite each lets waiting writers take the lock first
+            # (app.db.SqliteWriteGate), so a cancel, another region's create or a review step
+            # waits for one chunk at most.
+            await session.connection(execution_options=BULK_WRITE)
             job = await repo.lock_leased(session, job_id, self.owner)
             if job is None:  # the lease ran out and another worker took the job over
                 return False

@@ -11,7 +11,7 @@ what they need (``load``, ``full_codes``) and run ``check``.
 
 import uuid
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,19 @@ class FullCodes:
     """Every pilot's full codes (a few dozen rows): which pilot a region code belongs to whole."""
 
     rows: tuple[tuple[uuid.UUID, PilotCode], ...]
+    # Answers already given: a batch asks for each of its items, mostly about a few districts.
+    held: dict[tuple[str, date], uuid.UUID | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     def holder(self, region_code: str, on: date) -> uuid.UUID | None:
         """The pilot whose full code held ``region_code`` on ``on`` (the first in code order)."""
-        return next((pid for pid, code in self.rows if code.holds(region_code, on)), None)
+        key = (region_code, on)
+        if key not in self.held:
+            self.held[key] = next(
+                (pid for pid, code in self.rows if code.holds(region_code, on)), None
+            )
+        return self.held[key]
 
 
 async def full_codes(session: AsyncSession) -> FullCodes:

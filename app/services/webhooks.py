@@ -2,8 +2,9 @@
 URL guard and the Standard Webhooks signature.
 
 Writers call ``emit`` next to ``audit.record`` with the same audit events, in the same
-transaction: the events it cares about become rows of the outbox (``webhook_outbox``), so an
-event exists exactly when its change committed. ``import_finished`` does the same for a finished
+transaction: the events it cares about, of a type some subscription names, become rows of the
+outbox (``webhook_outbox``), so an event exists exactly when its change committed while a
+subscription named its type. ``import_finished`` does the same for a finished
 import job (which has no audit event). Everything after that — which subscriptions hear an event,
 ``match.new``, signing, delivery and retries — happens in the delivery worker
 (``webhooks_worker``), after the commit.
@@ -149,6 +150,8 @@ async def create(
         )
     await vetted_addresses(body.url, allow_private=allow_private)
     assert principal.key_id is not None  # noqa: S101 - _require_key
+    # Writers skip the events no subscription names: wait for those that looked already.
+    await repo.lock_subscriptions(session)
     subscription = WebhookSubscription(
         key_id=principal.key_id,
         url=body.url,
@@ -299,9 +302,29 @@ async def emit(session: AsyncSession, *events: Mapping[str, Any]) -> None:
             rows += await _engagement_rows(session, event, action, object_id)
         elif kind == "product":
             rows += await _product_rows(session, event, object_id)
+    await _enqueue_heard(session, rows)
+
+
+async def _enqueue_heard(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write the rows some subscription may hear. Who exactly may is the worker's question
+    (``may_hear``); this only skips the types no subscription of a working key names, under the
+    lock that makes a subscription created concurrently wait for this transaction."""
+    if not rows:
+        return
+    heard = await repo.subscribed_types(session, utcnow())
+    rows = [row for row in rows if _wanted(row, heard)]
     if rows:
         await repo.enqueue(session, rows)
         wake_workers(session)
+
+
+def _wanted(row: Mapping[str, Any], heard: set[str]) -> bool:
+    if row["type"] != MATCH_CHECK:
+        return row["type"] in heard
+    # A project's check also moves its matching baseline (webhook_match_state) while nobody
+    # listens, so that a later subscriber's first match.new compares with the project as it was
+    # just before, not as it was long ago; a product's check only ever makes match.new events.
+    return "project_id" in row["data"] or "match.new" in heard
 
 
 def _match_check(session: AsyncSession, project_id: uuid.UUID, approved: bool) -> list[Any]:
@@ -456,8 +479,9 @@ async def import_finished(session: AsyncSession, job: ImportJob) -> None:
         "error": job.error,
         "failure": job.failure,
     }
-    await repo.enqueue(session, [outbox_row("import.finished", data, {"scope": job.source_scope})])
-    wake_workers(session)
+    await _enqueue_heard(
+        session, [outbox_row("import.finished", data, {"scope": job.source_scope})]
+    )
 
 
 # --- waking this process's worker on commit ------------------------------------------------------

@@ -468,3 +468,97 @@ class TestImports:
         assert message.json["data"]["rows_done"] == 1001
         assert message.json["data"]["created"] == 1001
         assert receiver.at("/other") == []
+
+
+async def _outbox(app: FastAPI) -> list[tuple[str, bool]]:
+    """Every outbox row: its type, and for a match check whether it is a project's."""
+    async with app.state.sessions() as session:
+        rows = (await session.execute(select(WebhookOutbox.type, WebhookOutbox.data))).all()
+    return sorted((type_, "project_id" in data) for type_, data in rows)
+
+
+async def _offer(client: httpx.AsyncClient, keys: Keys, project_id: str) -> None:
+    _, bank = await institution(client, keys, name=f"银行 {uuid.uuid4().hex[:6]}")
+    loan = await product(client, bank)
+    offer = await client.post(
+        "/api/v1/engagements",
+        json={
+            "project_id": project_id,
+            "product_id": loan["id"],
+            "amount": "1000000.00",
+            "annual_rate": "3.2",
+            "tenor_months": 36,
+        },
+        headers=bank,
+    )
+    assert offer.status_code == 201, offer.text
+
+
+class TestOnlyWhatSomeoneHears:
+    """Writers skip the events no subscription names; a subscription still hears every event
+    committed after it, even one whose writer was in flight while it was made."""
+
+    async def test_without_subscriptions_no_event_is_written(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        region = await keys.region("440304")
+        exiting, offered = (
+            await in_library(client, keys, region),
+            await in_library(client, keys, region),
+        )
+        await move_project(client, await keys.admin(), exiting, "exit", reason_code="completed")
+        await _offer(client, keys, offered["id"])
+        await settled(app)
+        # Only the project's own match check is left: it keeps its matching baseline current
+        # for a later match.new subscriber. No product's check, no event anyone would hear.
+        assert set(await _outbox(app)) == {(webhooks.MATCH_CHECK, True)}
+
+    async def test_only_the_subscribed_types_are_written_and_delivered(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, receiver: Receiver
+    ) -> None:
+        region = await keys.region("440304")
+        hook = await subscribe(client, region, receiver.url("/r"), "project.approved")
+        project = await in_library(client, keys, region)
+        await _offer(client, keys, project["id"])
+        await settled(app)
+        assert [t for t, _ in await _outbox(app) if t != webhooks.MATCH_CHECK] == [
+            "project.approved"
+        ]
+        (message,) = receiver.at("/r")
+        assert verify(hook["secret"], message)
+        assert message.json["data"]["project_id"] == project["id"]
+
+        # Subscribing to offers now: the next offer is written and heard, the earlier one was not.
+        bank_hook = await subscribe(client, region, receiver.url("/offers"), "engagement.offer")
+        await _offer(client, keys, project["id"])
+        await settled(app)
+        (offer,) = receiver.at("/offers")
+        assert verify(bank_hook["secret"], offer)
+        assert offer.json["type"] == "engagement.offer"
+
+    async def test_a_subscription_waits_for_writers_that_found_no_listener(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, receiver: Receiver
+    ) -> None:
+        region = await keys.region("440304")
+        async with app.state.sessions() as writer:
+            # A writer in flight (SQLite: holding the write lock, as every writer does) that has
+            # looked and found nobody subscribed.
+            await writer.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            assert await webhooks_repo.subscribed_types(writer, utcnow()) == set()
+            creating = asyncio.create_task(
+                client.post(
+                    HOOKS,
+                    json={"url": receiver.url("/late"), "events": ["project.approved"]},
+                    headers=region,
+                )
+            )
+            await asyncio.sleep(0.5)
+            # Not made while that writer may still commit an event it did not write.
+            assert not creating.done()
+            await writer.commit()
+        created = await creating
+        assert created.status_code == 201, created.text
+        project = await in_library(client, keys, region)
+        await settled(app)
+        (message,) = receiver.at("/late")
+        assert message.json["data"]["project_id"] == project["id"]

@@ -2,6 +2,7 @@
 quotas per key, per address, for expensive endpoints and for failed authentications."""
 
 import re
+import uuid
 
 import httpx
 import pytest
@@ -189,9 +190,35 @@ class TestQuotas:
             )
             body = assert_rate_limited(await http.get("/api/v1/projects/export"), "expensive")
             assert body["detail"] == (
-                "More than 2 requests in 10 s for statistics, exports and matches; retry in 5 s."
+                "More than 2 requests in 10 s for statistics, exports, matches, portfolios and "
+                "integrity flags; retry in 5 s."
             )
             assert (await http.get("/api/v1/taxonomy")).status_code == 200
+
+    async def test_portfolios_and_integrity_flags_draw_from_the_expensive_quota(
+        self, limited: Settings, database_url: str
+    ) -> None:
+        # On both databases: the portfolio and the flags answer from either.
+        settings = limited.model_copy(update={"database_url": database_url})
+        async with running(settings) as (app, http):
+            keys = Keys(app)
+            admin, reviewer = await keys.admin(), await keys.issue(Role.reviewer, "44")
+            portfolio = f"/api/v1/institutions/{uuid.uuid4()}/portfolio"
+            json_answer = await http.get(portfolio, headers=admin)
+            workbook = await http.get(portfolio, params={"format": "xlsx"}, headers=admin)
+            assert remaining(json_answer) == {"per-key": 4, "expensive": 1}
+            assert remaining(workbook) == {"per-key": 3, "expensive": 0}
+            integrity = f"/api/v1/projects/{uuid.uuid4()}/integrity"
+            assert_rate_limited(await http.get(integrity, headers=admin), "expensive")
+
+            # The project list is expensive only when filtered by a flag.
+            plain = await http.get("/api/v1/projects", headers=reviewer)
+            assert remaining(plain) == {"per-key": 4}
+            flagged = await http.get(
+                "/api/v1/projects", params={"status": "submitted", "flag": "x"}, headers=reviewer
+            )
+            assert remaining(flagged) == {"per-key": 3, "expensive": 1}
+            assert remaining(await http.get(integrity, headers=reviewer))["expensive"] == 0
 
     async def test_wrong_keys_are_refused_before_lookup_after_the_failure_quota(
         self, limited: Settings

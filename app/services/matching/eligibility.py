@@ -652,6 +652,10 @@ against every product) the index costs more than it saves: each distinct mask is
 over the whole library and ANDed per product, as plain booleans."""
 
 _ALL_GETTERS = tuple((criterion, attrgetter(*criterion.keyed_by)) for criterion in CRITERIA)
+DETAIL_KEYS = _ALL_GETTERS
+"""Each criterion with the getter of its keyed_by fields, in the table's order: a criterion's
+detail for one project depends on the product through these fields alone (a test holds every
+detail to it), so products that agree on them share the text."""
 
 
 def _match_small(

@@ -11,7 +11,7 @@ import numpy as np
 
 from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria
-from app.services.matching.eligibility import CRITERIA, eligible_positions
+from app.services.matching.eligibility import CRITERIA, DETAIL_KEYS, eligible_positions
 from app.services.matching.library import Library
 from app.services.matching.scoring import (
     COMPONENTS,
@@ -133,18 +133,22 @@ def explain_accepted(
     for column in given:
         summed += column
     scores = total(bests.products, {"summed": summed}).score_centi
+    # The detail texts were half the page's cost: one project against products that mostly
+    # share a type, a region, a range, so each distinct text is built once per page. A detail
+    # reads the product only through its criterion's keyed_by fields; the key is their repr,
+    # so values that compare equal but print apart (0.0 and -0.0) never share a text.
+    texts: dict[tuple[str, str], str] = {}
     out = []
     for j, c in enumerate(criteria):
         row = [_availability(c, today)]
-        row.extend(
-            {
-                "criterion": criterion.name,
-                "passed": True,
-                "detail": criterion.detail(lib, c, position),
-                "points": None,
-            }
-            for criterion in CRITERIA
-        )
+        for criterion, values in DETAIL_KEYS:
+            key = (criterion.name, repr(values(c)))
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = criterion.detail(lib, c, position)
+            row.append(
+                {"criterion": criterion.name, "passed": True, "detail": text, "points": None}
+            )
         best = ClimateBest(float(bests.mitigation[j]), float(bests.adaptation[j]))
         shares = c.weight_shares()
         for k, component in enumerate(COMPONENTS):

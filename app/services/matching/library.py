@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from app.models import Objective
 from app.models.flags import CATEGORIES
 from app.reference.classifications import GFC_2025, ancestors
-from app.repositories.matching import ProjectRow
+from app.repositories.matching import ProjectColumns, ProjectRow
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES
 
 Index = NDArray[np.intp] | slice
@@ -36,20 +36,29 @@ _NO_CODES: frozenset[str] = frozenset()
 
 def _gfc_codes(classifications: Any) -> frozenset[str]:
     """A project's gfc-2025 codes and every code they fall under (4.1 → 4.1, 4)."""
+    if isinstance(classifications, str):
+        classifications = json.loads(classifications) if classifications else None
     if not classifications:
         return _NO_CODES
-    if isinstance(classifications, str):
-        classifications = json.loads(classifications)
     codes = {a for c in classifications if c["scheme"] == GFC_2025 for a in ancestors(c["code"])}
     return frozenset(codes) if codes else _NO_CODES
 
 
 def _gfc_column(values: Sequence[Any]) -> NDArray[np.object_]:
     """Each project's code set; projects share a handful of distinct classification lists (most
-    have none), so each distinct one is parsed once. A decoded list is keyed by its (scheme,
-    code) pairs, all ``_gfc_codes`` reads: serialising each row to JSON for a key was 60 % of
-    building the columns from PostgreSQL."""
+    have none), so each distinct one is parsed once. The full load's values are JSON text (or
+    None), found by a dict lookup each; a decoded list (the patch rows on PostgreSQL) is keyed
+    by its (scheme, code) pairs, all ``_gfc_codes`` reads: serialising each row to JSON for a
+    key was 60 % of building the columns from PostgreSQL."""
     out = np.empty(len(values), dtype=np.object_)
+    try:
+        distinct = {value: _gfc_codes(value) for value in dict.fromkeys(values)}
+    except TypeError:  # unhashable: decoded lists
+        pass
+    else:
+        for i, found in enumerate(map(distinct.__getitem__, values)):
+            out[i] = found
+        return out
     seen: dict[Any, frozenset[str]] = {}
     for i, value in enumerate(values):
         if not value:
@@ -63,55 +72,31 @@ def _gfc_column(values: Sequence[Any]) -> NDArray[np.object_]:
     return out
 
 
-def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
-    n = len(rows)
-    # One pass turns the rows into columns (tuples); each array is then built from its column.
-    (
-        ids,
-        regions,
-        objectives,
-        category_masks,
-        financing_masks,
-        construction,
-        remaining_cents,
-        tenors,
-        reductions,
-        sinks,
-        beneficiary_counts,
-        verified,
-        two_high,
-        classifications,
-        verified_reports,
-        verified_tco2e,
-        verified_days,
-        verified_beneficiaries,
-    ) = zip(*rows, strict=True) if n else ((),) * len(ProjectRow._fields)
+def _columns(projects: ProjectColumns) -> dict[str, Any]:
+    n = len(projects)
+    objectives, construction = projects.objective, projects.construction_status
+    reductions, sinks = projects.emission_reduction_tco2e, projects.carbon_sink_tco2e
+    verified_reports, verified_days = projects.verified_reports, projects.verified_days
 
     def column(values: Any, dtype: Any) -> Any:
         return np.fromiter(values, dtype=dtype, count=n)
 
-    remaining = np.array(remaining_cents, dtype=np.int64).reshape(n)
+    remaining = projects.remaining_cents
     # Verified monitoring results (MRV) take the place of the stated figures per project where
     # there are any: tonnes a year over the verified periods, the beneficiaries verified;
     # ``results`` says which basis each project's figures have.
-    results = column(
-        (c > 0 and d > 0 for c, d in zip(verified_reports, verified_days, strict=True)), np.bool_
-    )
-    stated = column(
-        ((r or 0.0) + (s or 0.0) for r, s in zip(reductions, sinks, strict=True)), np.float64
-    )
-    days = np.array(verified_days, dtype=np.float64).reshape(n)
+    results = (verified_reports > 0) & (verified_days > 0)
+    stated = reductions + sinks
+    days = verified_days.astype(np.float64)
     yearly = np.divide(
-        np.array(verified_tco2e, dtype=np.float64).reshape(n) * 365.0,
+        projects.verified_tco2e * 365.0,
         days,
         out=np.zeros(n, dtype=np.float64),
         where=days > 0,
     )
     benefit = np.where(results, yearly, stated)
     beneficiaries = np.where(
-        results,
-        np.array(verified_beneficiaries, dtype=np.float64).reshape(n),
-        column((b or 0 for b in beneficiary_counts), np.float64),
+        results, projects.verified_beneficiaries, projects.adaptation_beneficiaries
     )
     objective = column(map(OBJECTIVE_CODES.__getitem__, objectives), np.int8)
     cstatus = column(map(CONSTRUCTION_CODES.__getitem__, construction), np.int8)
@@ -125,27 +110,27 @@ def _columns(rows: Sequence[ProjectRow]) -> dict[str, Any]:
     mitigates = objective != OBJECTIVE_CODES[Objective.adaptation]
     adapts = objective != OBJECTIVE_CODES[Objective.mitigation]
     # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
-    halves = np.frombuffer(b"".join(i.bytes for i in ids), dtype=">u8").reshape(n, 2)
-    tenor = np.array([-1 if t is None else t for t in tenors], dtype=np.int64).reshape(n)
+    halves = np.frombuffer(b"".join(i.bytes for i in projects.ids), dtype=">u8").reshape(n, 2)
+    tenor = projects.tenor_months
     return {
         "alive": np.ones(n, dtype=np.bool_),
         "id_hi": halves[:, 0].astype(np.uint64),
         "id_lo": halves[:, 1].astype(np.uint64),
-        "region": np.array(regions, dtype=np.int32).reshape(n),
+        "region": projects.region_code,
         "objective": objective,
         # one bit per code: a set of accepted codes is then one AND, not a gather
         "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
-        "categories": np.array(category_masks, dtype=np.uint32).reshape(n),
-        "ftypes": np.array(financing_masks, dtype=np.uint8).reshape(n),
+        "categories": projects.categories_mask,
+        "ftypes": projects.financing_types_mask,
         "cstatus": cstatus,
         "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
         "remaining": remaining,
         "tenor": np.minimum(tenor, 32_767).astype(np.int16),
         "benefit": benefit,
-        "verified": np.array(verified, dtype=np.bool_).reshape(n),
+        "verified": projects.third_party_verified,
         "results": results,
-        "two_high": np.array(two_high, dtype=np.bool_).reshape(n),
-        "gfc": _gfc_column(classifications),
+        "two_high": projects.is_two_high,
+        "gfc": _gfc_column(projects.classifications),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
         "adaptation_intensity": np.where(adapts, beneficiaries * per_10k, 0.0),
     }
@@ -208,8 +193,13 @@ class Library(Columns):
 
     @classmethod
     def build(cls, rows: Sequence[ProjectRow]) -> "Library":
-        ids = [r.id for r in rows]
-        return cls(ids=ids, position={pid: i for i, pid in enumerate(ids)}, **_columns(rows))
+        return cls.of_columns(ProjectColumns.of_rows(rows))
+
+    @classmethod
+    def of_columns(cls, projects: ProjectColumns) -> "Library":
+        ids = list(projects.ids)
+        position = dict(zip(ids, range(len(ids)), strict=True))
+        return cls(ids=ids, position=position, **_columns(projects))
 
     def apply(self, rows: Sequence[ProjectRow], gone: Sequence[uuid.UUID]) -> None:
         """Patch in place: ``rows`` are library projects (new or changed), ``gone`` left it."""
@@ -226,7 +216,7 @@ class Library(Columns):
         fresh = [r for r in rows if r.id not in self.position]
         if known:
             at = np.array([self.position[r.id] for r in known], dtype=np.intp)
-            columns = _columns(known)
+            columns = _columns(ProjectColumns.of_rows(known))
             if index is not None and not np.array_equal(self.region[at], columns["region"]):
                 index = self._index = None  # a project moved region: its slot is elsewhere
             for name, values in columns.items():
@@ -236,7 +226,7 @@ class Library(Columns):
         if fresh:
             self._index = None  # appended positions have no slot in the region order yet
             start = self.size
-            for name, values in _columns(fresh).items():
+            for name, values in _columns(ProjectColumns.of_rows(fresh)).items():
                 setattr(self, name, np.concatenate([getattr(self, name), values]))
             for k, r in enumerate(fresh):
                 self.ids.append(r.id)

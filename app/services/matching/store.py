@@ -140,7 +140,7 @@ def gc_paused() -> Iterator[None]:
 
 async def _full_library(session: AsyncSession) -> Library:
     with gc_paused():
-        return Library.build(await repo.library_rows(session))
+        return Library.of_columns(await repo.library_columns(session))
 
 
 PATCH_ROWS = 20_000

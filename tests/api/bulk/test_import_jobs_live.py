@@ -1,6 +1,7 @@
 """Import jobs across real server processes: a job survives its process being killed (SIGKILL)
 midway, resuming in a new one with every row applied once; two processes on one PostgreSQL
-database never run the same job twice."""
+database never run the same job twice; another region's creates are served while a job runs,
+by the job's process or another one on the same database (SQLite's one write lock included)."""
 
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from app.db import create_engine, session_factory
 from app.models import AuditEvent, ImportJob, ImportResult, Project, Role
 from tests.api.bulk.helpers import IMPORT
 from tests.api.bulk.test_import import row, to_csv
+from tests.factories import project_payload
 from tests.uvicorn_server import ServerProcess, issue_key
 
 # Short leases and polls keep each test within seconds; the defaults are 30 s and 1 s.
@@ -164,3 +166,55 @@ async def test_two_processes_on_one_database_never_run_the_same_job_twice(
     after = await counts(database_url)
     assert after["projects"] == after["refs"] == after["steps"] == jobs * rows_each
     assert sorted(after["results"].values()) == [(rows_each, rows_each)] * jobs
+
+
+def create_until_finished(
+    url: str, path: str, importer: dict[str, str], other: dict[str, str]
+) -> tuple[list[float], dict[str, Any]]:
+    """Region 110101 creates projects one after another until the job has finished: the time
+    each create took, and the finished job."""
+    took: list[float] = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        while True:
+            body = project_payload(region_code="110101", external_ref=f"B-{len(took)}")
+            started = time.monotonic()
+            answer = http.post("/api/v1/projects", json=body, headers=other)
+            took.append(time.monotonic() - started)
+            assert answer.status_code == 201, answer.text
+            job: dict[str, Any] = http.get(path, headers=importer).json()
+            if finished(job):
+                return took, job
+            time.sleep(0.05)
+
+
+# A create waits for the chunk in hand at most (on SQLite: the write lock, app.db.SqliteWriteGate),
+# not for the job. Chunks take from a few tenths of a second to seconds on a busy machine, so the
+# bound is in chunks: one running, one the create may just miss, and room for the create itself.
+CREATE_BOUND_CHUNKS = 3
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_another_regions_creates_are_served_while_a_job_runs(
+    database_url: str, servers: Servers, workers: str
+) -> None:
+    total = 8000
+    importer = await issue_key(database_url, Role.region, "440304")
+    other = await issue_key(database_url, Role.region, "110101")
+    # Two workers: the job runs in one of them and the creates land on both. A lease and a busy
+    # timeout longer than any chunk on a loaded machine: a job resumed elsewhere, or a create
+    # given up (503), is not what this is about; how long each create waited is.
+    server = servers(
+        database_url, workers=workers, import_lease_s="60", sqlite_busy_timeout_ms="30000"
+    )
+    server.start()
+    location = submit(server.url, importer, [row(n) for n in range(total)])
+    path = location.removeprefix(server.url)
+    done_at_start = poll(location, importer, lambda job: job["rows_done"] >= 1000, 60)["rows_done"]
+    started_at = time.monotonic()
+    took, job = create_until_finished(server.url, path, importer, other)
+    chunk_s = (time.monotonic() - started_at) / ((total - done_at_start) / 1000)
+    assert job["status"] == "succeeded", job
+    assert len(took) >= 5, "too few creates while the job ran"
+    assert max(took) < CREATE_BOUND_CHUNKS * chunk_s, (chunk_s, sorted(took)[-5:])
+    after = await counts(database_url)
+    assert after["projects"] == total + len(took)

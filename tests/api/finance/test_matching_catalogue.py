@@ -3,6 +3,7 @@ columns (a project's ranked products), are exactly the pairs the plain-Python re
 and exactly those the library-side masks (a product's ranked projects) list; the scores over the
 catalogue are each product's own; the full re-match counts the reference pairs."""
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from app.services.matching.catalogue import Catalogue
 from app.services.matching.eligibility import (
     CRITERIA,
+    DETAIL_KEYS,
     _keyed,
     _match,
     accepting,
@@ -113,6 +115,48 @@ class TestScoresOverTheCatalogue:
             got = explain_accepted(catalogue, lib, [crits[k] for k in ks], position, TODAY, bests)
             assert got == [explain(lib, crits[k], position, TODAY, best[k]) for k in ks]
             assert got == [explain(lib, crits[k], position, TODAY) for k in ks]
+
+
+@st.composite
+def alike(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Products each made of the fields of two drawn ones (a page of products that share types,
+    regions, ranges, as a real catalogue's do, but differ elsewhere)."""
+    pool = (draw(criteria()), draw(criteria()))
+    picks = draw(st.lists(st.lists(st.booleans(), min_size=len(pool[0])), min_size=1, max_size=10))
+    return [
+        {name: pool[int(pick)][name] for name, pick in zip(pool[0], row, strict=False)}
+        for row in picks
+    ]
+
+
+class TestSharedDetailTexts:
+    @settings(max_examples=150, deadline=None)
+    @given(library=st.lists(projects(), min_size=1, max_size=6), products=alike())
+    def test_a_page_of_alike_products_is_explained_pair_by_pair(
+        self, library: list[dict[str, Any]], products: list[dict[str, Any]]
+    ) -> None:
+        """``explain_accepted`` builds each distinct detail text once per page: on products that
+        share most criteria each explanation is still the pair's own."""
+        lib, crits, catalogue, best = _matched(library, products)
+        for position, ks, bests in _accepted(lib, crits, catalogue, best):
+            got = explain_accepted(catalogue, lib, [crits[k] for k in ks], position, TODAY, bests)
+            assert got == [explain(lib, crits[k], position, TODAY, best[k]) for k in ks]
+
+    @settings(max_examples=150, deadline=None)
+    @given(project=projects(), products=st.tuples(criteria(), criteria()))
+    def test_a_detail_reads_the_product_only_through_its_keyed_fields(
+        self, project: dict[str, Any], products: tuple[dict[str, Any], dict[str, Any]]
+    ) -> None:
+        """Two products that agree on a criterion's keyed_by fields get the same detail text,
+        whatever else differs (what lets a page share the texts)."""
+        lib = Library.build([_row(uuid.uuid4(), project)])
+        a, b = (_criteria(c) for c in products)
+        for criterion, values in DETAIL_KEYS:
+            mixed = dataclasses.replace(
+                b, **{name: getattr(a, name) for name in criterion.keyed_by}
+            )
+            assert values(mixed) == values(a)
+            assert criterion.detail(lib, mixed, 0) == criterion.detail(lib, a, 0)
 
 
 class TestFullRematch:

@@ -7,6 +7,7 @@ import io
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ import httpx
 import openpyxl
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.services import documents as documents_service
 from tests.api.results.s3_server import moto_server
 from tests.conftest import Keys
 from tests.factories import institution, library_project, product
@@ -364,3 +368,83 @@ class TestRefusedUploads:
         empty = await _upload(client, region, project_id, "a.pdf", b"")
         assert (empty.status_code, empty.json()["code"]) == (422, "empty_file")
         await self._nothing_stored(client, settings, project_id)
+
+
+class TestNoOrphanedObjects:
+    """An upload whose transaction does not commit leaves no stored object; what a process that
+    died between the two steps leaves behind, the sweep removes once it is old enough."""
+
+    async def test_a_failure_after_the_bytes_are_stored_removes_them(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        kept = await _upload(client, region, project_id, "kept.pdf", PDF)
+        assert kept.status_code == 201, kept.text
+        before = stored(settings)
+        assert len(before) == 1
+
+        async def broken_record(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("the history could not be written")
+
+        # Fails after store.put, inside the request's transaction: it is rolled back.
+        monkeypatch.setattr("app.services.audit.record", broken_record)
+        failed = await _upload(client, region, project_id, "lost.pdf", PDF)
+        assert failed.status_code == 500
+        assert stored(settings) == before
+        listed = await client.get(f"/api/v1/projects/{project_id}/documents", headers=region)
+        assert [d["filename"] for d in listed.json()["items"]] == ["kept.pdf"]
+
+    async def test_a_commit_that_fails_removes_them(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+
+        def refuse(_session: Session) -> None:
+            raise RuntimeError("the commit fails")
+
+        event.listen(Session, "before_commit", refuse)
+        try:
+            failed = await _upload(client, region, project_id, "lost.pdf", PDF)
+        finally:
+            event.remove(Session, "before_commit", refuse)
+        assert failed.status_code == 500
+        assert stored(settings) == []
+        listed = await client.get(f"/api/v1/projects/{project_id}/documents", headers=region)
+        assert listed.json()["items"] == []
+
+    async def test_the_sweep_removes_old_objects_no_row_points_to(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        kept = await _upload(client, region, project_id, "kept.pdf", PDF)
+        assert kept.status_code == 201, kept.text
+        store = app.state.document_store
+        orphan = uuid.uuid4().hex  # as a process that died before its commit leaves it
+        await store.put(orphan, io.BytesIO(PDF), len(PDF), "application/pdf")
+        assert len(stored(settings)) == 2
+
+        # Too young: it may be an upload whose row is about to commit.
+        young = await documents_service.sweep(
+            app.state.sessions, store, older_than=timedelta(minutes=5)
+        )
+        assert young == []
+        assert len(stored(settings)) == 2
+        named = await documents_service.sweep(
+            app.state.sessions, store, older_than=timedelta(0), dry_run=True
+        )
+        assert named == [orphan]
+        assert len(stored(settings)) == 2
+        removed = await documents_service.sweep(app.state.sessions, store, older_than=timedelta(0))
+        assert removed == [orphan]
+        assert orphan not in stored(settings)
+        content = await client.get(kept.json()["content_url"], headers=region)
+        assert content.status_code == 200
+        assert content.content == PDF

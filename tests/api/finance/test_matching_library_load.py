@@ -1,0 +1,199 @@
+"""The full load reads the library as columns (``library_columns``); the patch path reads rows
+(``library_rows``). On both databases the library built from the columns holds, project by
+project, exactly what the one built from the rows holds, and what one built from the values
+written holds: library projects only, with their classifications, verified results, missing
+tenors and figures, and 两高 flags."""
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.repositories import matching as repo
+from app.services.matching.eligibility import match_all
+from app.services.matching.library import COLUMN_NAMES, Library
+from tests.api.finance.test_matching_property import (
+    PLAIN,
+    PROVIDES,
+    TODAY,
+    _criteria,
+    _results_columns,
+    _row,
+    projects,
+)
+from tests.factories import library_project
+
+# Left out of the library whatever their values: only ``in_library`` projects are matched.
+EXCLUDED = ["draft", "submitted", "recommended", "returned", "rejected", "withdrawn", "exited"]
+
+
+def _columns(p: dict[str, Any]) -> dict[str, Any]:
+    """A drawn project (``test_matching_property.projects``) as the columns written."""
+    return {
+        "region_code": p["region_code"],
+        "objective": p["objective"],
+        "categories": sorted(p["categories"]),
+        "financing_types": sorted(p["financing_types"]),
+        "construction_status": p["construction_status"],
+        "total_investment": p["financing_need"],
+        "financing_need": p["financing_need"],
+        "financing_secured": p["financing_secured"],
+        "tenor_months": p["tenor_months"],
+        "annual_emission_reduction_tco2e": p["reduction"],
+        "annual_carbon_sink_tco2e": p["sink"],
+        "adaptation_beneficiaries": p["beneficiaries"],
+        "third_party_verified": p["verified"],
+        "is_two_high": p["two_high"],
+        "classifications": [{"scheme": "gfc-2025", "code": g} for g in p["gfc"]],
+        **_results_columns(p),
+    }
+
+
+def _by_id(lib: Library) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each project's values in every column, keyed by its id (positions may differ)."""
+    values = {name: getattr(lib, name) for name in COLUMN_NAMES}
+    return {
+        pid: {
+            name: column[i] if name == "gfc" else column[i].item()
+            for name, column in values.items()
+        }
+        for pid, i in lib.position.items()
+    }
+
+
+def _dtypes(lib: Library) -> dict[str, np.dtype[Any]]:
+    return {name: getattr(lib, name).dtype for name in COLUMN_NAMES}
+
+
+async def _loaded(app: FastAPI) -> tuple[Library, Library]:
+    """The library as the full load builds it, and as built from the patch path's rows."""
+    async with app.state.sessions.begin() as session:
+        bulk = Library.of_columns(await repo.library_columns(session))
+        rows = Library.build(await repo.library_rows(session))
+    return bulk, rows
+
+
+def _assert_same(bulk: Library, expected: Library) -> None:
+    assert bulk.size == len(bulk.position) == expected.size
+    assert set(bulk.ids) == set(expected.ids)
+    assert all(isinstance(pid, uuid.UUID) for pid in bulk.ids)
+    assert _dtypes(bulk) == _dtypes(expected)
+    assert _by_id(bulk) == _by_id(expected)
+    # the positions are the ids' own (the 128-bit halves are each id's)
+    for pid, i in bulk.position.items():
+        assert bulk.ids[i] == pid
+        assert (int(bulk.id_hi[i]) << 64) | int(bulk.id_lo[i]) == pid.int
+
+
+def _counts(lib: Library) -> list[int]:
+    """Eligible projects per product type, with and without a region: the whole matcher."""
+    plain = [
+        *({**PLAIN, "type": t} for t in PROVIDES),
+        *({**PLAIN, "type": t, "region_prefixes": ["44"]} for t in PROVIDES),
+    ]
+    return [m.eligible for m in match_all(lib, [_criteria(c) for c in plain], TODAY)]
+
+
+class TestFullLoad:
+    async def test_an_empty_library_loads_as_empty_columns(self, app: FastAPI) -> None:
+        await library_project(app, status="draft")
+        bulk, rows = await _loaded(app)
+        assert bulk.size == 0
+        _assert_same(bulk, rows)
+        assert _counts(bulk) == [0] * len(_counts(bulk))
+
+    async def test_the_columns_are_the_rows_for_each_kind_of_project(self, app: FastAPI) -> None:
+        written: dict[str, dict[str, Any]] = {}
+        cases: list[dict[str, Any]] = [
+            {},
+            # nothing optional stated: no tenor, no figures
+            {
+                "tenor_months": None,
+                "annual_emission_reduction_tco2e": None,
+                "annual_carbon_sink_tco2e": None,
+                "adaptation_beneficiaries": None,
+            },
+            {
+                "objective": "adaptation",
+                "categories": ["A1"],
+                "annual_emission_reduction_tco2e": None,
+                "adaptation_beneficiaries": 12_000,
+                "region_code": "330102",
+            },
+            {"objective": "both", "annual_carbon_sink_tco2e": 55.5, "adaptation_beneficiaries": 7},
+            # classifications: gfc-2025 codes (with their parents implied), another scheme
+            {"classifications": [{"scheme": "gfc-2025", "code": "4.1"}]},
+            {
+                "classifications": [
+                    {"scheme": "gfc-2025", "code": "4.1"},
+                    {"scheme": "gfc-2025", "code": "1.2"},
+                ]
+            },
+            {"classifications": [{"scheme": "cbi", "code": "solar"}]},
+            # verified monitoring results (MRV) in place of the stated figures
+            {
+                "verified_reports": 2,
+                "verified_emission_reduction_tco2e": Decimal("1234.567"),
+                "verified_carbon_sink_tco2e": Decimal("10.001"),
+                "verified_days": 365,
+                "verified_adaptation_beneficiaries": 300,
+                "third_party_verified": True,
+            },
+            # reports without verified days count as no results
+            {"verified_reports": 1, "verified_days": 0},
+            {"is_two_high": True, "tenor_months": 360},
+            {"financing_secured": "10000000.00"},  # nothing left to finance
+            {"financing_secured": "3333333.33", "construction_status": "operational"},
+            # figures whose shortest text has 17 significant digits
+            {"annual_emission_reduction_tco2e": 0.1 + 0.2, "annual_carbon_sink_tco2e": 1 / 3},
+            {"classifications": None},  # stored as JSON null
+        ]
+        for case in cases:
+            written[await library_project(app, **case)] = case
+        excluded = {await library_project(app, status=s) for s in EXCLUDED}
+        bulk, rows = await _loaded(app)
+        _assert_same(bulk, rows)
+        assert {str(pid) for pid in bulk.ids} == set(written)
+        assert not excluded & {str(pid) for pid in bulk.ids}
+        at = {str(pid): i for pid, i in bulk.position.items()}
+        assert bulk.gfc[at[_key(written, 4)]] == {"4", "4.1"}
+        assert bulk.gfc[at[_key(written, 6)]] == frozenset()
+        assert bulk.tenor[at[_key(written, 1)]] == -1
+        assert bool(bulk.results[at[_key(written, 7)]])
+        assert not bulk.results[at[_key(written, 8)]]
+        assert bool(bulk.two_high[at[_key(written, 9)]])
+        assert bulk.benefit[at[_key(written, 12)]] == 0.1 + 0.2 + 1 / 3
+        assert bulk.gfc[at[_key(written, 13)]] == frozenset()
+        assert _counts(bulk) == _counts(rows)
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(batch=st.lists(st.tuples(projects(), st.sampled_from(["in_library", *EXCLUDED]))))
+    async def test_the_columns_are_the_rows_and_the_values_written(
+        self, app: FastAPI, batch: list[tuple[dict[str, Any], str]]
+    ) -> None:
+        """Drawn projects accumulate over the examples (the database is the test's): after
+        each batch the full load equals the rows and a library built from the drawn values."""
+        if not hasattr(app.state, "load_library"):
+            app.state.load_library = {}
+        library: dict[uuid.UUID, dict[str, Any]] = app.state.load_library
+        for p, status in batch:
+            pid = uuid.UUID(await library_project(app, status=status, **_columns(p)))
+            if status == "in_library":
+                library[pid] = p
+        bulk, rows = await _loaded(app)
+        _assert_same(bulk, rows)
+        reference = Library.build([_row(pid, p) for pid, p in library.items()])
+        _assert_same(bulk, reference)
+        assert _counts(bulk) == _counts(reference)
+
+
+def _key(written: dict[str, dict[str, Any]], k: int) -> str:
+    return list(written)[k]
