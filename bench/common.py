@@ -138,6 +138,19 @@ class Server:
                     out.append(round(int(line.split()[1]) / 1024, 1))
         return sorted(out)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU used so far by the server's processes (a load's cost, whatever
+        else the machine is doing: compare it before and after)."""
+        ticks = 0
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self.process.pid:
+                    ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             # The server was started in its own session: signal its group so that uvicorn's

@@ -22,6 +22,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import random
 import statistics
 import sys
@@ -35,7 +36,16 @@ from typing import Any
 import httpx
 
 from bench import floor
-from bench.common import RESULTS, Database, Load, machine, run_load, serving, throwaway_database
+from bench.common import (
+    RESULTS,
+    Database,
+    Load,
+    Server,
+    machine,
+    run_load,
+    serving,
+    throwaway_database,
+)
 from bench.generate import Generated, Spec, api_item, generate, project_rows
 
 LIST_QUERY = {"status": "in_library", "region_code": "44", "limit": "50"}
@@ -283,13 +293,21 @@ def load_rows(
     headers: dict[str, str],
     seconds: float,
     driver: str,
+    served_by: Server | None = None,
 ) -> list[Row]:
+    """With ``served_by``, each row also says the server's CPU per request under that load."""
     run_load(base_url, paths, 4, max(1.0, seconds / 3), headers, driver)  # warm up
     rows = []
     for connections in CONNECTIONS:
+        cpu = served_by.cpu_seconds() if served_by else 0.0
         load = run_load(base_url, paths, connections, seconds, headers, driver)
-        note = f"{load.errors} errors" if load.errors else ""
-        rows.append(Row(name, server, connections, load, note))
+        notes = [f"{load.errors} errors"] if load.errors else []
+        extra = {}
+        if served_by is not None and load.requests:
+            per_request = (served_by.cpu_seconds() - cpu) * 1000 / load.requests
+            extra["server_cpu_ms_per_request"] = round(per_request, 3)
+            notes.append(f"server CPU {per_request:.2f} ms/req")
+        rows.append(Row(name, server, connections, load, "; ".join(notes), extra=extra))
         _progress(rows[-1])
     return rows
 
@@ -442,6 +460,14 @@ def evaluate(
         ].note = (
             f"raw query p50 {raw['p50_ms']:.2f} ms, the app {app1.p50_ms / raw['p50_ms']:.2f} × it"
         )
+    limited1, limited32 = load(name, RATE_LIMITED, 1), load(name, RATE_LIMITED, 32)
+    if limited1 is not None or limited32 is not None:
+        add("list page throughput, 32 conns, 1 worker, Redis rate limits (× floor)",
+            _ratio(limited32, floor32, "rps"), 0.6, "min", "×")  # fmt: skip
+        targets[-1].note = _beside(_ratio(limited32, app32, "rps"), rows, name, 32)
+        add("list page p50, 1 conn, Redis rate limits (× the floor's p50)",
+            _ratio(limited1, floor1, "p50_ms"), 1.5, "max", "×")  # fmt: skip
+        targets[-1].note = _beside(_ratio(limited1, app1, "p50_ms"), rows, name, 1)
     for ranked in ("product's ranked projects", "project's ranked products"):
         one, many = load(ranked, "app w=1", 1), load(ranked, "app w=1", 32)
         add(f"{ranked} p50, 1 conn", one.p50_ms if one else None, 20.0, "max", "ms")
@@ -482,6 +508,22 @@ def evaluate(
             )
         )
     return targets
+
+
+def _beside(ratio: float | None, rows: list[Row], name: str, connections: int) -> str:
+    """The rate-limited figure against the same page without limits, and what the limits cost
+    the server in CPU per request."""
+    notes = [f"{ratio:.2f} × without limits"] if ratio else []
+    cpu = [
+        (r.extra.get("server_cpu_ms_per_request") if r else None)
+        for r in (
+            _find(rows, name, RATE_LIMITED, connections),
+            _find(rows, name, "app w=1", connections),
+        )
+    ]
+    if cpu[0] is not None and cpu[1] is not None:
+        notes.append(f"server CPU {cpu[0]:.2f} against {cpu[1]:.2f} ms/req")
+    return "; ".join(notes)
 
 
 def _ratio_of(load: Load | None) -> float | None:
@@ -574,6 +616,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         headers,
                         seconds,
                         args.driver,
+                        server,
                     )
                 if workers == args.workers[0] and not args.only:
                     why = availability(
@@ -603,6 +646,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 _progress(rows[-1])
 
+        if args.ratelimit == "redis":
+            rows += _rate_limited_list(args, env, seconds, projects)
+
         query = (LIST_QUERY["status"], LIST_QUERY["region_code"], int(LIST_QUERY["limit"]))
         predicate = floor.fastest_predicate(db.url, order, *query)
         floor_env = {
@@ -619,6 +665,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 {},
                 seconds,
                 args.driver,
+                server,
             )
         raw = floor.raw_query_times(db.url, order, *query, predicate=predicate)
         print(
@@ -664,6 +711,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": targets,
         "raw_query": raw,
     }
+
+
+# Per minute and per address: never reached by the load (all of it comes from one address), yet
+# an emission interval of 6 µs, so every request still runs the whole count in Redis.
+BENCH_RATE_LIMIT = 10_000_000
+RATE_LIMITED = "app w=1 +redis limits"
+
+
+def _rate_limited_list(
+    args: argparse.Namespace, env: dict[str, str], seconds: float, projects: int
+) -> list[Row]:
+    """The list page again, from one worker counting every request in Redis as production does."""
+    import redis
+
+    prefix = f"climatelib-bench:{uuid.uuid4().hex[:12]}:"
+    limited_env = env | {
+        "CLIMATELIB_RATE_LIMITS": "true",
+        "CLIMATELIB_REDIS_URL": args.redis_url,
+        "CLIMATELIB_REDIS_KEY_PREFIX": prefix,
+        "CLIMATELIB_RATE_LIMIT_PER_ADDRESS": str(BENCH_RATE_LIMIT),
+        "CLIMATELIB_RATE_LIMIT_PER_KEY": str(BENCH_RATE_LIMIT),
+    }
+    name = "filtered list page"
+    try:
+        with serving(
+            RATE_LIMITED, args.app, limited_env, startup_timeout=max(60.0, projects / 2_000)
+        ) as server:
+            answer = httpx.get(server.base_url + LIST_PATH, timeout=30)
+            if "ratelimit" not in answer.headers:
+                note = "no RateLimit field: limits not on (is Redis at --redis-url answering?)"
+                row = Row(name, RATE_LIMITED, None, note=note)
+                _progress(row)
+                return [row]
+            return load_rows(name, RATE_LIMITED, server.base_url, [LIST_PATH], {}, seconds,
+                             args.driver, server)  # fmt: skip
+    finally:
+        try:
+            with redis.Redis.from_url(args.redis_url) as client:
+                keys = list(client.scan_iter(match=prefix + "*", count=1000))
+                if keys:
+                    client.delete(*keys)
+        except redis.RedisError as exc:
+            print(f"  the run's Redis keys ({prefix}*) were not deleted: {exc}", file=sys.stderr)
 
 
 def _create_order_index(url: str, order: str) -> None:
@@ -941,6 +1031,18 @@ def main() -> None:
         help="module:function that re-matches everything; gets a session or an engine",
     )
     parser.add_argument("--driver", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--ratelimit",
+        choices=["none", "redis"],
+        default="none",
+        help="redis: also load the list page from one worker with rate limits counted in Redis "
+        "(as in production; limits raised out of reach), beside the same page without them",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="the Redis of --ratelimit redis (its keys get a prefix of their own, deleted after)",
+    )
     parser.add_argument(
         "--app",
         default="app.asgi:app",

@@ -70,7 +70,11 @@ class RedisBuckets:
         try:
             reply = await self._script(keys=[self._prefix + c.key for c in charges], args=args)
         except (RedisError, OSError, TimeoutError) as exc:
+            # Requests in flight when Redis went away all fail together: one warning per outage.
+            already_paused = time.monotonic() < self._paused_until
             self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
+            if already_paused:
+                return None
             log.warning(
                 "rate limits not counted: Redis unavailable, requests let through",
                 extra={"error": f"{type(exc).__name__}: {exc}"},
