@@ -568,6 +568,14 @@ def _match(
 
 def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.intp]:
     """Positions of every library project the product accepts, in position order."""
+    slots = eligible_slots(lib, c, today)
+    return np.sort(lib.index.order[slots]) if len(slots) else slots
+
+
+def eligible_slots(lib: Library, c: Criteria, today: date) -> NDArray[np.intp]:
+    """Slots (in ``lib.index``) of every library project the product accepts, in slot order:
+    ``eligible_positions`` without mapping to positions and sorting them, for callers that read
+    the region-ordered columns (``RegionIndex.columns``), where a product's run is contiguous."""
     if not c.is_valid_on(today) or lib.size == 0:
         return np.empty(0, dtype=np.intp)
     index = lib.index
@@ -578,7 +586,7 @@ def eligible_positions(lib: Library, c: Criteria, today: date) -> NDArray[np.int
     chosen, later = _select(
         index, c, _keyed(c), lambda key: key in index.masks or (wide and key[0] in common)
     )
-    return np.sort(index.order[_slots(index, c, chosen, later)])
+    return _slots(index, c, chosen, later)
 
 
 def passes(lib: Library, c: Criteria, position: int, today: date) -> bool:

@@ -39,7 +39,7 @@ class Component:
     name: str
     rule: str
     """The component as the API documentation states it (continuation lines indented two)."""
-    share: Callable[[Library, Criteria, NDArray[np.intp], ClimateBest], Shares]
+    share: Callable[[Columns, Criteria, NDArray[np.intp], ClimateBest], Shares]
     """The share in [0, 1] of eligible positions, given the product's best climate benefits."""
     over_products: "Callable[[Catalogue, Library, int, Bests], Shares]"
     """The same share the other way round: one project's, for the given catalogue products that
@@ -51,7 +51,7 @@ class Component:
 
 
 def _climate_fractions(
-    lib: Library, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, positions: NDArray[np.intp], best: ClimateBest
 ) -> tuple[Shares, Shares]:
     """Each benefit over its group's best (0 when that best is 0). Outside its group a
     project's intensity is 0, so only `both` projects can have two fractions above 0."""
@@ -66,7 +66,7 @@ def _climate_fractions(
 
 
 def _climate_benefit(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     out: Shares = np.maximum(*_climate_fractions(lib, positions, best))
     return out
@@ -118,7 +118,7 @@ def _climate_detail(lib: Library, position: int, best: ClimateBest) -> str:
 
 
 def _amount_fit(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     n = len(positions)
     remaining = lib.remaining[positions].astype(np.float64)
@@ -138,19 +138,19 @@ def _amount_fit(
 READINESS = np.array((0.25, 0.5, 0.75, 1.0), dtype=np.float64)
 
 
-def _readiness(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Shares:
+def _readiness(lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Shares:
     out: Shares = READINESS[lib.cstatus[positions]]
     return out
 
 
 def _verification(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     return lib.verified[positions].astype(np.float64)
 
 
 def _category_targeted(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> Shares:
     n = len(positions)
     if not c.categories:
@@ -296,7 +296,7 @@ def climate_best(lib: Columns, positions: NDArray[np.intp]) -> ClimateBest:
 
 
 def points(
-    lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
+    lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest
 ) -> dict[str, Shares]:
     """Points per component: the share times the component's re-weighted maximum.
 
@@ -316,7 +316,7 @@ class Scored:
     score_centi: NDArray[np.int64]
 
 
-def score(lib: Library, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Scored:
+def score(lib: Columns, c: Criteria, positions: NDArray[np.intp], best: ClimateBest) -> Scored:
     """The total score (integer hundredths) of eligible positions."""
     return total(positions, points(lib, c, positions, best))
 
@@ -350,21 +350,33 @@ def cursor_of(score_centi: int, project_id: uuid.UUID) -> Cursor:
     return (score_centi, project_id.int >> 64, project_id.int & 0xFFFF_FFFF_FFFF_FFFF)
 
 
-def top(lib: Library, scored: Scored, after: Cursor | None, limit: int) -> NDArray[np.intp]:
+def top(lib: Columns, scored: Scored, after: Cursor | None, limit: int) -> NDArray[np.intp]:
     """Indices (into ``scored``) of the first ``limit`` pairs after the cursor, ordered by score
     descending, then project id ascending."""
     s = scored.score_centi
-    hi = lib.id_hi[scored.positions]
-    lo = lib.id_lo[scored.positions]
+    at = scored.positions
+    # The ids are gathered only where the score alone does not decide: the cursor's ties and
+    # the few pairs left after the threshold (a wide product has 10^5 candidates).
     if after is not None:
         cs, chi, clo = after
-        later = (hi > chi) | ((hi == chi) & (lo > clo))
-        chosen = np.flatnonzero((s < cs) | ((s == cs) & later))
+        chosen = np.flatnonzero(s <= cs)
+        tie = s[chosen] == cs
+        if tie.any():
+            tied = at[chosen[tie]]
+            hi, lo = lib.id_hi[tied], lib.id_lo[tied]
+            keep = ~tie
+            keep[tie] = (hi > chi) | ((hi == chi) & (lo > clo))
+            chosen = chosen[keep]
+        if len(chosen) > limit > 0:
+            # every pair scoring at least the limit-th best score, ties included (sorted below)
+            threshold = -np.partition(-s[chosen], limit - 1)[limit - 1]
+            chosen = chosen[s[chosen] >= threshold]
+    elif len(s) > limit > 0:
+        # the same on the scores themselves: no index or negated copy of every candidate
+        threshold = np.partition(s, len(s) - limit)[len(s) - limit]
+        chosen = np.flatnonzero(s >= threshold)
     else:
         chosen = np.arange(len(s))
-    if len(chosen) > limit > 0:
-        # every pair scoring at least the limit-th best score, ties included, then a full sort
-        threshold = -np.partition(-s[chosen], limit - 1)[limit - 1]
-        chosen = chosen[s[chosen] >= threshold]
-    order = np.lexsort((lo[chosen], hi[chosen], -s[chosen]))
+    kept = at[chosen]
+    order = np.lexsort((lib.id_lo[kept], lib.id_hi[kept], -s[chosen]))
     return chosen[order][:limit].astype(np.intp)

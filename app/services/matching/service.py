@@ -38,14 +38,19 @@ from app.services.matching.criteria import (
     Criteria,
     criteria_of,
 )
-from app.services.matching.eligibility import accepting, eligible_positions, match_all
+from app.services.matching.eligibility import (
+    accepting,
+    eligible_positions,
+    eligible_slots,
+    match_all,
+)
 from app.services.matching.explanation import (
     Explanation,
     explain,
     explain_accepted,
     explain_many,
 )
-from app.services.matching.library import Library
+from app.services.matching.library import Columns, Library
 from app.services.matching.scoring import (
     Bests,
     ClimateBest,
@@ -153,7 +158,7 @@ class ProjectFilters:
     min_score: float | None = None
 
 
-def _filter(lib: Library, positions: Any, f: ProjectFilters) -> Any:
+def _filter(lib: Columns, positions: Any, f: ProjectFilters) -> Any:
     keep = np.ones(len(positions), dtype=np.bool_)
     if f.region_code:
         lo = int(f.region_code) * 10 ** (6 - len(f.region_code))
@@ -255,16 +260,22 @@ def ranked_projects(
     with_explanation: bool = True,
 ) -> RankedProjects:
     """The page after ``after`` of the projects ``criteria`` accept, best first (score, id)."""
-    positions = eligible_positions(lib, criteria, day)
-    best = climate_best(lib, positions)
-    positions = _filter(lib, positions, filters)
-    scored = score(lib, criteria, positions, best)
+    # Ranked over the region index's slots and its region-ordered columns: a product's
+    # candidates are a few contiguous runs there, so the gathers stay within them (at 10^6
+    # projects their positions are spread over the whole library), and the positions need no
+    # sort (the order is by score and id). Only the page is mapped back to positions.
+    index = lib.index
+    cols = index.columns
+    slots = eligible_slots(lib, criteria, day)
+    best = climate_best(cols, slots)
+    slots = _filter(cols, slots, filters)
+    scored = score(cols, criteria, slots, best)
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
-    chosen = top(lib, scored, after, limit + 1)
+    chosen = top(cols, scored, after, limit + 1)
     page = chosen[:limit]
-    page_positions = [int(scored.positions[i]) for i in page]
+    page_positions = [int(index.order[scored.positions[i]]) for i in page]
     explanations = (
         explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
     )

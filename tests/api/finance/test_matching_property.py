@@ -23,7 +23,8 @@ from app.services.matching.criteria import criteria_of
 from app.services.matching.eligibility import eligible_positions, match_all
 from app.services.matching.explanation import explain
 from app.services.matching.library import Library
-from app.services.matching.scoring import climate_best, score
+from app.services.matching.scoring import climate_best, cursor_of, score
+from app.services.matching.service import ProjectFilters, ranked_projects
 from tests.conftest import Keys
 from tests.factories import institution, library_project
 
@@ -438,3 +439,59 @@ class TestPatchedLibrary:
             == rebuilt
             == {pid for pid, p in state.items() if reference_eligible(p, c, TODAY)}
         )
+
+
+class TestRankedPages:
+    @settings(max_examples=150, deadline=None)
+    @given(
+        distinct=st.lists(projects(), min_size=1, max_size=8),
+        copies=st.lists(st.integers(1, 4), min_size=8, max_size=8),
+        c=criteria() | st.sampled_from(sorted(PROVIDES)).map(lambda t: {**PLAIN, "type": t}),
+        limit=st.integers(1, 4),
+        min_score=st.none() | st.sampled_from([0.0, 30.0, 55.5]),
+    )
+    def test_pages_walk_the_reference_order(
+        self,
+        distinct: list[dict[str, Any]],
+        copies: list[int],
+        c: dict[str, Any],
+        limit: int,
+        min_score: float | None,
+    ) -> None:
+        """Walked page by page through its cursors, a product's ranked list is every project the
+        reference accepts, in (score descending, id) order, each once: copies of one project
+        score alike, so ties fall across page boundaries. Each item's score and explanation are
+        the pair's own (``explain``)."""
+        library = [p for p, n in zip(distinct, copies, strict=False) for _ in range(n)]
+        ids = [uuid.uuid4() for _ in library]
+        lib = Library.build([_row(i, p) for i, p in zip(ids, library, strict=True)])
+        crit = _criteria(c)
+        best = climate_best(lib, eligible_positions(lib, crit, TODAY))
+        explained = {
+            pid: explain(lib, crit, lib.position[pid], TODAY, best)
+            for pid, p in zip(ids, library, strict=True)
+            if reference_eligible(p, c, TODAY)
+        }
+        centi = {pid: round(e.score * 100) for pid, e in explained.items() if e.score is not None}
+        floor = None if min_score is None else round(min_score * 100)
+        expected = sorted(
+            (pid for pid in explained if floor is None or centi[pid] >= floor),
+            key=lambda pid: (-centi[pid], pid.int),
+        )
+        filters = ProjectFilters(min_score=min_score)
+        walked: list[uuid.UUID] = []
+        after = None
+        for _ in range(len(library) + 1):
+            page = ranked_projects(lib, crit, filters, after, limit, TODAY)
+            assert len(page.ids) <= limit
+            assert page.scores_centi == [centi[pid] for pid in page.ids]
+            assert page.explanations is not None
+            assert [e.items for e in page.explanations] == [
+                explained[pid].items for pid in page.ids
+            ]
+            walked += page.ids
+            assert page.more == (len(walked) < len(expected))
+            if not page.more:
+                break
+            after = cursor_of(page.scores_centi[-1], page.ids[-1])
+        assert walked == expected
