@@ -246,8 +246,10 @@ class TestShutdown:
         self, database_url: str, library: Library
     ) -> None:
         # Stalled exports that nothing else would end (no send timeout), and an export read to
-        # its end while the server drains.
-        env = {"CLIMATELIB_SEND_TIMEOUT_S": "0", "CLIMATELIB_SHUTDOWN_TIMEOUT_S": "3"}
+        # its end while the server drains. The drain must outlast the whole export (14 MB of CSV,
+        # about 1 s on a quiet machine): at 3 s a CI run cut it short once on SQLite.
+        timeout = 10
+        env = {"CLIMATELIB_SEND_TIMEOUT_S": "0", "CLIMATELIB_SHUTDOWN_TIMEOUT_S": str(timeout)}
         with serve(database_url, env) as (server, process), stalled(server, 4):
             rows: list[int] = []
             started = threading.Event()
@@ -271,6 +273,6 @@ class TestShutdown:
             process.wait(timeout=30)
             elapsed = time.monotonic() - signalled
             whole.join(timeout=30)
-        assert elapsed < 3 + 3, elapsed
+        assert elapsed < timeout + 3, elapsed
         # The request in flight at SIGTERM was drained: the whole export arrived.
         assert rows == [ROWS]
