@@ -284,6 +284,27 @@ async def product(
     return dict(response.json())
 
 
+async def offer(
+    client: httpx.AsyncClient, keys: Keys, project_id: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """A new bank's offer of a new green loan on ``project_id``: its headers and the offer."""
+    _, bank = await institution(client, keys, name=f"银行 {uuid.uuid4().hex[:6]}")
+    loan = await product(client, bank)
+    response = await client.post(
+        "/api/v1/engagements",
+        json={
+            "project_id": project_id,
+            "product_id": loan["id"],
+            "amount": "1000000.00",
+            "annual_rate": "3.2",
+            "tenor_months": 36,
+        },
+        headers=bank,
+    )
+    assert response.status_code == 201, response.text
+    return bank, dict(response.json())
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

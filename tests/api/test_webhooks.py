@@ -23,7 +23,7 @@ from app.services.webhooks_worker import MAX_IN_FLIGHT, WebhookWorker
 from tests.api.bulk.test_import import row, to_csv, upload
 from tests.api.webhook_receiver import Receiver, verify
 from tests.conftest import Keys
-from tests.factories import in_library, institution, move_project, product
+from tests.factories import in_library, institution, move_project, offer, product
 
 HOOKS = "/api/v1/webhooks"
 PROJECTS = "/api/v1/projects"
@@ -477,23 +477,6 @@ async def _outbox(app: FastAPI) -> list[tuple[str, bool]]:
     return sorted((type_, "project_id" in data) for type_, data in rows)
 
 
-async def _offer(client: httpx.AsyncClient, keys: Keys, project_id: str) -> None:
-    _, bank = await institution(client, keys, name=f"银行 {uuid.uuid4().hex[:6]}")
-    loan = await product(client, bank)
-    offer = await client.post(
-        "/api/v1/engagements",
-        json={
-            "project_id": project_id,
-            "product_id": loan["id"],
-            "amount": "1000000.00",
-            "annual_rate": "3.2",
-            "tenor_months": 36,
-        },
-        headers=bank,
-    )
-    assert offer.status_code == 201, offer.text
-
-
 class TestOnlyWhatSomeoneHears:
     """Writers skip the events no subscription names; a subscription still hears every event
     committed after it, even one whose writer was in flight while it was made."""
@@ -507,7 +490,7 @@ class TestOnlyWhatSomeoneHears:
             await in_library(client, keys, region),
         )
         await move_project(client, await keys.admin(), exiting, "exit", reason_code="completed")
-        await _offer(client, keys, offered["id"])
+        await offer(client, keys, offered["id"])
         await settled(app)
         # Only the project's own match check is left: it keeps its matching baseline current
         # for a later match.new subscriber. No product's check, no event anyone would hear.
@@ -519,7 +502,7 @@ class TestOnlyWhatSomeoneHears:
         region = await keys.region("440304")
         hook = await subscribe(client, region, receiver.url("/r"), "project.approved")
         project = await in_library(client, keys, region)
-        await _offer(client, keys, project["id"])
+        await offer(client, keys, project["id"])
         await settled(app)
         assert [t for t, _ in await _outbox(app) if t != webhooks.MATCH_CHECK] == [
             "project.approved"
@@ -530,11 +513,11 @@ class TestOnlyWhatSomeoneHears:
 
         # Subscribing to offers now: the next offer is written and heard, the earlier one was not.
         bank_hook = await subscribe(client, region, receiver.url("/offers"), "engagement.offer")
-        await _offer(client, keys, project["id"])
+        await offer(client, keys, project["id"])
         await settled(app)
-        (offer,) = receiver.at("/offers")
-        assert verify(bank_hook["secret"], offer)
-        assert offer.json["type"] == "engagement.offer"
+        (delivered,) = receiver.at("/offers")
+        assert verify(bank_hook["secret"], delivered)
+        assert delivered.json["type"] == "engagement.offer"
 
     async def test_a_subscription_waits_for_writers_that_found_no_listener(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, receiver: Receiver

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.services import documents as documents_service
 from tests.api.results.s3_server import moto_server
 from tests.conftest import Keys
-from tests.factories import institution, library_project, product
+from tests.factories import institution, library_project, offer
 
 MAX_BYTES = 64 * 1024
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -121,23 +121,10 @@ async def _upload(
 async def _accepted_institution(
     client: httpx.AsyncClient, keys: Keys, project_id: str, region: dict[str, str], accept: bool
 ) -> dict[str, str]:
-    _, bank = await institution(client, keys, name=f"银行 {uuid.uuid4().hex[:6]}")
-    loan = await product(client, bank)
-    offer = await client.post(
-        "/api/v1/engagements",
-        json={
-            "project_id": project_id,
-            "product_id": loan["id"],
-            "amount": "1000000.00",
-            "annual_rate": "3.2",
-            "tenor_months": 36,
-        },
-        headers=bank,
-    )
-    assert offer.status_code == 201, offer.text
+    bank, offered = await offer(client, keys, project_id)
     if accept:
         step = await client.post(
-            f"/api/v1/engagements/{offer.json()['id']}/transitions",
+            f"/api/v1/engagements/{offered['id']}/transitions",
             json={"action": "accept"},
             headers=region,
         )
