@@ -12,7 +12,6 @@ from app.auth import AdminDep, PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import InstitutionType, Role
-from app.responses import json_response
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead, InstitutionUpdate
 from app.services import institutions
@@ -28,10 +27,9 @@ IfMatch = Annotated[
 ]
 
 
-def _with_etag(answer: InstitutionRead) -> Response:
-    return json_response(
-        answer.model_dump(mode="json"), headers={"ETag": institutions.etag(answer)}
-    )
+def _with_etag(answer: InstitutionRead, response: Response) -> InstitutionRead:
+    response.headers["ETag"] = institutions.etag(answer)
+    return answer
 
 
 @router.post(
@@ -82,10 +80,12 @@ async def list_institutions(
     summary="Get an institution",
     responses=responses(404),
 )
-async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> Response:
+async def get_institution(
+    institution_id: uuid.UUID, session: SessionDep, response: Response
+) -> InstitutionRead:
     """Get one institution with its ETag; `If-None-Match` with the current ETag answers 304
     with no body."""
-    return _with_etag(await institutions.get(session, institution_id))
+    return _with_etag(await institutions.get(session, institution_id), response)
 
 
 @router.patch(
@@ -101,10 +101,11 @@ async def update_institution(
     body: InstitutionUpdate,
     session: SessionDep,
     principal: PrincipalDep,
+    response: Response,
     if_match: IfMatch = None,
-) -> Response:
+) -> InstitutionRead:
     """Change the fields sent (If-Match required). An administrator changes the name, type and
     open-data consent; the institution's own key gives or withdraws its consent, nothing else
     (403). The USCC never changes (422). The IATI export reflects a consent change at once."""
     answer = await institutions.update(session, principal, institution_id, body, if_match)
-    return _with_etag(answer)
+    return _with_etag(answer, response)
