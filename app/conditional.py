@@ -1,9 +1,9 @@
 """ETag and ``If-None-Match`` → 304 for the public reads (DESIGN §9), in one middleware.
 
 A GET of a public read (``PUBLIC_READS``: the project list and one project, statistics, the
-taxonomy, regions, pilots) that answers 200 with JSON and no ETag of its own gets one: a hash of
-the caller's credentials and of the body. When the request's ``If-None-Match`` holds it, the
-answer is 304 with no body (its headers kept: ETag, Vary, request id, rate limits).
+taxonomy, regions, pilots, institutions) that answers 200 with JSON and no ETag of its own gets
+one: a hash of the caller's credentials and of the body. When the request's ``If-None-Match``
+holds it, the answer is 304 with no body (its headers kept: ETag, Vary, request id, rate limits).
 
 Why a hash of the answer rather than a change counter: the body is what the caller would see,
 computed afresh by the route for this request, so the ETag changes exactly when what the caller
@@ -32,6 +32,7 @@ PUBLIC_READS = (
     "/api/v1/taxonomy",
     "/api/v1/regions",
     "/api/v1/pilots",
+    "/api/v1/institutions",
 )
 # Headers a 304 does not carry (RFC 9110 §15.4.5: it describes the stored answer, has no body).
 _NOT_ON_304 = ("content-length", "content-type", "content-encoding", "transfer-encoding")

@@ -16,8 +16,13 @@ def readable() -> Select[Institution]:
     return select(Institution)
 
 
-async def get(session: AsyncSession, institution_id: uuid.UUID) -> Institution | None:
-    return await session.scalar(readable().where(Institution.id == institution_id))
+async def get(
+    session: AsyncSession, institution_id: uuid.UUID, *, for_update: bool = False
+) -> Institution | None:
+    stmt = readable().where(Institution.id == institution_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
 
 
 async def by_uscc(session: AsyncSession, uscc: str) -> Institution | None:

@@ -9,10 +9,17 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Engagement, EngagementStatus, Institution, Payment, PaymentKind
+from app.models import (
+    Engagement,
+    EngagementStatus,
+    Institution,
+    Payment,
+    PaymentKind,
+    Project,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +85,21 @@ async def flows(session: AsyncSession, project_ids: Iterable[uuid.UUID]) -> list
 
 def _cents(value: object) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+async def touch_financed_by(session: AsyncSession, institution_id: uuid.UUID) -> int:
+    """Restamp the projects this institution financed (their ``updated_at`` by the database's
+    clock, and their version), so that a feed read with ``updated_since`` (the IATI export, the
+    project list) hands them out again after a change to how open data names the institution;
+    the number of projects."""
+    financed = select(Engagement.project_id).where(
+        Engagement.institution_id == institution_id,
+        Engagement.status == EngagementStatus.financed,
+    )
+    result = await session.execute(
+        update(Project)
+        .where(Project.id.in_(financed))
+        .values(version=Project.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,20 +1,35 @@
-"""Financial institutions (金融机构): administrators register them, anyone reads them."""
+"""Financial institutions (金融机构): administrators register them, anyone reads them; an
+administrator or the institution itself changes them (who may change what:
+app/services/institutions.py)."""
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from app import idempotency
-from app.auth import AdminDep
+from app.auth import AdminDep, PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
-from app.models import InstitutionType
+from app.models import InstitutionType, Role
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
-from app.schemas.institution import InstitutionCreate, InstitutionRead
+from app.schemas.institution import InstitutionCreate, InstitutionRead, InstitutionUpdate
 from app.services import institutions
 
 router = APIRouter(prefix="/api/v1", tags=["institutions"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of the institution this write is based on (required).",
+    ),
+]
+
+
+def _with_etag(answer: InstitutionRead, response: Response) -> InstitutionRead:
+    response.headers["ETag"] = institutions.etag(answer)
+    return answer
 
 
 @router.post(
@@ -65,6 +80,32 @@ async def list_institutions(
     summary="Get an institution",
     responses=responses(404),
 )
-async def get_institution(institution_id: uuid.UUID, session: SessionDep) -> InstitutionRead:
-    """Get one institution."""
-    return await institutions.get(session, institution_id)
+async def get_institution(
+    institution_id: uuid.UUID, session: SessionDep, response: Response
+) -> InstitutionRead:
+    """Get one institution with its ETag; `If-None-Match` with the current ETag answers 304
+    with no body."""
+    return _with_etag(await institutions.get(session, institution_id), response)
+
+
+@router.patch(
+    "/institutions/{institution_id}",
+    response_model=InstitutionRead,
+    operation_id="update_institution",
+    summary="Change an institution (its open-data consent, or the register's fields)",
+    responses=responses(401, 403, 404, 412, 422, 428),
+    dependencies=[require_roles(Role.admin, Role.institution)],  # type: ignore[list-item]
+)
+async def update_institution(
+    institution_id: uuid.UUID,
+    body: InstitutionUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InstitutionRead:
+    """Change the fields sent (If-Match required). An administrator changes the name, type and
+    open-data consent; the institution's own key gives or withdraws its consent, nothing else
+    (403). The USCC never changes (422). The IATI export reflects a consent change at once."""
+    answer = await institutions.update(session, principal, institution_id, body, if_match)
+    return _with_etag(answer, response)

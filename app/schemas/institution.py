@@ -30,6 +30,32 @@ class InstitutionCreate(InputModel):
     )
 
 
+class InstitutionUpdate(InputModel):
+    """The fields a PATCH may change; ``uscc`` identifies the institution and never changes, so
+    it is refused like any unknown field (422)."""
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Registered name (administrators only).",
+        examples=["湖州银行股份有限公司"],
+    )
+    type: InstitutionType | None = Field(
+        default=None, description="Kind of institution (administrators only).", examples=["bank"]
+    )
+    open_data_consent: bool | None = Field(
+        default=None,
+        description=(
+            "The institution agrees (true) or no longer agrees (false) to open publication: "
+            "from the change on, open data (the IATI export) names it as the provider of the "
+            "funds it commits and disburses, or leaves them without a provider name. The "
+            "institution's own key or an administrator may set it."
+        ),
+        examples=[True],
+    )
+
+
 class InstitutionRead(OutputModel):
     id: uuid.UUID = Field(description="Institution id; an institution key's scope.")
     name: str = Field(description="Registered name.")
