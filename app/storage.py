@@ -87,10 +87,12 @@ class FileStore:
         source.seek(0)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             with os.fdopen(fd, "wb") as out:
+                # Held until the file is renamed into place (closing drops it).
+                fcntl.flock(out.fileno(), fcntl.LOCK_EX)
                 shutil.copyfileobj(source, out, CHUNK_BYTES)
-            os.replace(temporary, path)
+                out.flush()
+                os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -151,7 +153,7 @@ def _remove_if_abandoned(path: Path, written_before: datetime, dry_run: bool) ->
     lock); whether it was (or, dry, would be) removed."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except (FileNotFoundError, OSError):  # renamed into place or removed meanwhile; a link
+    except OSError:  # renamed into place or removed meanwhile; a symbolic link
         return False
     try:
         try:

@@ -25,8 +25,9 @@ class HashedUploadFile(UploadFile):
     """An uploaded file that hashes its bytes as the parser writes them."""
 
     def __init__(self, source: StarletteUploadFile) -> None:
-        super().__init__(source.file, size=source.size, filename=source.filename)
-        self.headers = source.headers
+        super().__init__(
+            source.file, size=source.size, filename=source.filename, headers=source.headers
+        )
         self._hash = hashlib.sha256()
 
     async def write(self, data: bytes) -> None:

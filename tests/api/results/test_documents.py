@@ -26,6 +26,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.main import create_app
 from app.services import documents as documents_service
 from tests.api.results.s3_server import moto_server
 from tests.conftest import Keys
@@ -354,6 +355,21 @@ class TestRefusedUploads:
         assert answer.json()["code"] == code
         await self._nothing_stored(client, settings, project_id)
 
+    async def test_a_broken_multipart_body_is_400(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        for content_type in ("multipart/form-data", "multipart/form-data; boundary=x"):
+            answer = await client.post(
+                f"/api/v1/projects/{project_id}/documents",
+                content=b"--y\r\nnot a part",
+                headers={**region, "Content-Type": content_type, "Idempotency-Key": "broken"},
+            )
+            assert answer.status_code == 400, (content_type, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        await self._nothing_stored(client, settings, project_id)
+
     async def test_bad_form_values_are_422(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
     ) -> None:
@@ -517,6 +533,27 @@ class TestIdempotencyKey:
         assert again.status_code == 201, again.text
         assert again.headers["idempotent-replayed"] == "true"
         assert again.json()["id"] == first.json()["id"]
+
+    async def test_a_file_spooled_to_disk_is_hashed_whole(self, settings: Settings) -> None:
+        """Past 1 MB the parser's temporary file moves to disk: the digest still covers every
+        byte, and a retry still replays (this test's own app takes files of a few MB)."""
+        big = settings.model_copy(update={"document_max_bytes": 3 * 1024 * 1024})
+        app = create_app(big)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                project_id = await library_project(app)
+                region = await Keys(app).region("440304")
+                data = b"%PDF-1.7\n" + os.urandom(2 * 1024 * 1024 + 12345)
+                first = await _upload(client, region, project_id, "big.pdf", data, key="big")
+                assert first.status_code == 201, first.text
+                assert first.json()["sha256"] == hashlib.sha256(data).hexdigest()
+                again = await _upload(client, region, project_id, "big.pdf", data, key="big")
+                assert again.headers["idempotent-replayed"] == "true"
+                assert again.json() == first.json()
+                got = await client.get(first.json()["content_url"], headers=region)
+                assert got.content == data
+                assert stored(big) == [uuid.UUID(first.json()["id"]).hex]
 
     @pytest.mark.parametrize(
         "change",
