@@ -29,6 +29,7 @@ from app.config import Settings
 from app.main import create_app
 from app.services import documents as documents_service
 from tests.api.results.s3_server import moto_server
+from tests.api.test_raw_answers import assert_declared_shape
 from tests.conftest import Keys
 from tests.factories import institution, library_project, offer
 
@@ -483,9 +484,12 @@ class TestIdempotencyKey:
         assert first.status_code == 201, first.text
         assert first.headers["location"] == first.json()["content_url"]
         assert "idempotent-replayed" not in first.headers
+        route = "POST /api/v1/projects/{project_id}/documents"
+        assert_declared_shape(app, first, route)  # the route encodes its answer itself
         for _ in range(2):
             again = await _upload(client, region, project_id, "可研.pdf", PDF, key="doc-1")
             assert again.status_code == 201, again.text
+            assert_declared_shape(app, again, route)
             assert again.json() == first.json()
             assert again.headers["location"] == first.headers["location"]
             assert again.headers["idempotent-replayed"] == "true"
