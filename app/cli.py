@@ -257,7 +257,7 @@ def _documents_sweep(args: argparse.Namespace) -> int:
     settings = get_settings()
     upgrade(settings.database_url)
 
-    async def run() -> list[str]:
+    async def run() -> documents.Swept:
         engine = create_engine(settings)
         try:
             return await documents.sweep(
@@ -269,11 +269,14 @@ def _documents_sweep(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    removed = asyncio.run(run())
-    for key in removed:
-        print(key)  # noqa: T201 - one key a line is the interface
+    swept = asyncio.run(run())
+    for name in swept.objects + swept.partial_writes:
+        print(name)  # noqa: T201 - one name a line is the interface
     verb = "would remove" if args.dry_run else "removed"
-    summary = f"climatelib: {verb} {len(removed)} stored object(s) no document points to"
+    summary = (
+        f"climatelib: {verb} {len(swept.objects)} stored object(s) no document points to and "
+        f"{len(swept.partial_writes)} partial write(s) a crash left"
+    )
     print(summary, file=sys.stderr)  # noqa: T201
     return 0
 
@@ -453,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = docs.add_parser(
         "sweep",
         help="remove stored objects that no document row points to (left by a process that died "
-        "between storing an upload and committing its row); print their keys",
+        "between storing an upload and committing its row) and partial writes (temporary "
+        "upload files, unfinished S3 multipart uploads) a crash left; print their names",
         formatter_class=_Help,
     )
     sweep.add_argument(
@@ -461,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_minutes,
         default=60,
         metavar="MINUTES",
-        help="only objects written at least this long ago (spares uploads under way)",
+        help="only what was written at least this long ago (spares uploads under way)",
     )
     sweep.add_argument("--dry-run", action="store_true", help="name them, remove nothing")
     sweep.set_defaults(func=_documents_sweep)

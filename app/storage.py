@@ -11,9 +11,12 @@ One interface, ``DocumentStore``, two implementations chosen by configuration:
 Both are blocking underneath; every call runs in a worker thread so the event loop never waits
 on a disk or the network. Keys are made by the caller (a document's id): the store never names
 what it keeps, and lists it only for the sweep of objects no row points to (``climatelib
-documents sweep``, app/services/documents.py).
+documents sweep``, app/services/documents.py). The sweep also removes what a write cut short
+by a crash left behind (``remove_partial_writes``): on the filesystem a temporary file never
+renamed into place, on S3 a multipart upload never completed.
 """
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -50,9 +53,22 @@ class DocumentStore(Protocol):
     def listing(self) -> AsyncIterator[list[StoredObject]]:
         """Every object kept, in pages, with when it was last written."""
 
+    async def remove_partial_writes(self, written_before: datetime, *, dry_run: bool) -> list[str]:
+        """Remove (with ``dry_run`` only name) what writes cut short left behind, last written
+        before ``written_before``; never a write under way. Their names, relative to the store."""
+
+
+TEMPORARY_PREFIX = ".upload-"
+
 
 class FileStore:
-    """Documents as files under a directory, two levels of fan-out by key."""
+    """Documents as files under a directory, two levels of fan-out by key.
+
+    A write goes to a temporary file (``.upload-*`` beside its key) that is renamed into place
+    once whole. The writer holds an exclusive ``flock`` on the temporary file while it writes, so
+    the sweep, which takes the lock without waiting before it removes one, never removes a write
+    under way; the kernel drops the lock of a process that dies, whose file is then fair game.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -69,11 +85,14 @@ class FileStore:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         source.seek(0)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
+                # Held until the file is renamed into place (closing drops it).
+                fcntl.flock(out.fileno(), fcntl.LOCK_EX)
                 shutil.copyfileobj(source, out, CHUNK_BYTES)
-            os.replace(temporary, path)
+                out.flush()
+                os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -100,6 +119,20 @@ class FileStore:
             if page:
                 yield page
 
+    async def remove_partial_writes(self, written_before: datetime, *, dry_run: bool) -> list[str]:
+        return await anyio.to_thread.run_sync(self._remove_partial_writes, written_before, dry_run)
+
+    def _remove_partial_writes(self, written_before: datetime, dry_run: bool) -> list[str]:
+        base = self.root / "documents"
+        if not base.is_dir():
+            return []
+        removed = []
+        for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+            for path in sorted(folder.glob(f"{TEMPORARY_PREFIX}*")):
+                if _remove_if_abandoned(path, written_before, dry_run):
+                    removed.append(path.relative_to(self.root).as_posix())
+        return removed
+
     @staticmethod
     def _objects(folder: Path) -> list[StoredObject]:
         found = []
@@ -113,6 +146,28 @@ class FileStore:
                 continue
             found.append(StoredObject(path.name, modified))
         return found
+
+
+def _remove_if_abandoned(path: Path, written_before: datetime, dry_run: bool) -> bool:
+    """Remove a temporary file written before the cutoff whose writer is gone (nobody holds its
+    lock); whether it was (or, dry, would be) removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:  # renamed into place or removed meanwhile; a symbolic link
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a write under way
+            return False
+        # Read under the lock: a writer that held it until now may have just written.
+        if datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC) >= written_before:
+            return False
+        if not dry_run:
+            path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)  # drops the lock
 
 
 class S3Store:
@@ -180,6 +235,37 @@ class S3Store:
             ]
             if objects:
                 yield objects
+
+    async def remove_partial_writes(self, written_before: datetime, *, dry_run: bool) -> list[str]:
+        # An object appears only once its upload completes; a large one goes up as a multipart
+        # upload, whose parts a process that died keeps (and the bucket bills) until aborted.
+        return await anyio.to_thread.run_sync(self._remove_partial_writes, written_before, dry_run)
+
+    def _remove_partial_writes(self, written_before: datetime, dry_run: bool) -> list[str]:
+        removed = []
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                key, upload_id = upload["Key"], upload["UploadId"]
+                if self._last_written(upload) >= written_before:
+                    continue  # may be under way: a part went up since the cutoff
+                if not dry_run:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+                removed.append(f"{key} (multipart upload {upload_id})")
+        return removed
+
+    def _last_written(self, upload: dict[str, Any]) -> datetime:
+        """When the upload was begun, or its latest part was sent."""
+        latest: datetime = upload["Initiated"]
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
+        for page in pages:
+            for part in page.get("Parts", []):
+                latest = max(latest, part["LastModified"])
+        return latest.astimezone(UTC)
 
 
 def store_from_settings(settings: Settings) -> DocumentStore:

@@ -108,21 +108,30 @@ def test_documents_sweep_removes_old_unrecorded_objects(database_url: str, tmp_p
     folder = tmp_path / "documents" / "ab"
     folder.mkdir(parents=True)
     old, fresh = folder / ("ab" + "0" * 30), folder / ("ab" + "1" * 30)
-    for path in (old, fresh):
+    # Temporary files of writes a crash cut short, one of them too young to tell from a write
+    # under way.
+    old_partial, fresh_partial = folder / ".upload-k3x9q2", folder / ".upload-p7w1z0"
+    for path in (old, fresh, old_partial, fresh_partial):
         path.write_bytes(b"%PDF-1.7\n")
     an_hour_ago = time.time() - 3600
-    os.utime(old, (an_hour_ago, an_hour_ago))
+    for path in (old, old_partial):
+        os.utime(path, (an_hour_ago, an_hour_ago))
     env = {"CLIMATELIB_STORAGE_DIR": str(tmp_path)}
     args = ("documents", "sweep", "--older-than", "30")
+    named = f"{old.name}\ndocuments/ab/{old_partial.name}\n"
     dry = run_cli(*args, "--dry-run", database_url=database_url, env=env)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout == old.name + "\n"
-    assert old.exists()
+    assert dry.stdout == named
+    assert "would remove 1 stored object(s)" in dry.stderr
+    assert "and 1 partial write(s)" in dry.stderr
+    assert old.exists() and old_partial.exists()
     swept = run_cli(*args, database_url=database_url, env=env)
     assert swept.returncode == 0, swept.stderr
-    assert swept.stdout == old.name + "\n"
+    assert swept.stdout == named
     assert "removed 1 stored object" in swept.stderr
-    assert not old.exists()
+    assert "and 1 partial write(s)" in swept.stderr
+    assert not old.exists() and not old_partial.exists()
     assert fresh.exists()  # may be an upload whose row is about to commit
+    assert fresh_partial.exists()  # may be a write under way
     refused = run_cli("documents", "sweep", "--older-than", "0", database_url=database_url)
     assert refused.returncode == 2

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
+from app import idempotency, uploads
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import problem_response, responses
@@ -46,7 +47,8 @@ def _too_large(request: Request, max_bytes: int) -> Response:
 class CappedUploadRoute(APIRoute):
     """A route whose multipart body is cut as soon as it passes the document cap (plus room for
     the multipart framing): a declared Content-Length over it is refused before a byte is read,
-    a streamed body at the first chunk past it. The file's exact size is checked again after."""
+    a streamed body at the first chunk past it. The file's exact size is checked again after.
+    The form is parsed by ``app.uploads``, which hashes the file as it streams in."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -70,6 +72,7 @@ class CappedUploadRoute(APIRoute):
 
             request._receive = counting_receive
             try:
+                await uploads.parse_form(request)
                 return await handler(request)
             except _UploadTooLarge:
                 return _too_large(request, max_bytes)
@@ -87,7 +90,7 @@ upload_router = APIRouter(prefix="/api/v1", tags=["documents"], route_class=Capp
     response_model=DocumentRead,
     operation_id="upload_project_document",
     summary="Attach a document to a project",
-    responses=responses(401, 403, 404, 413, 415, 422),
+    responses=responses(401, 403, 404, 409, 413, 415, 422),
 )
 async def upload_project_document(
     project_id: uuid.UUID,
@@ -103,19 +106,34 @@ async def upload_project_document(
     *,
     session: SessionDep,
     principal: PrincipalDep,
-) -> DocumentRead:
-    """Attach a document to a project (its region or the administrator); kept with its SHA-256."""
+    idempotency_key: idempotency.IdempotencyKey = None,
+) -> Response:
+    """Attach a document to a project (its region or the administrator); kept with its SHA-256.
+
+    With an `Idempotency-Key`, a retry with the same file (by content), file name, part
+    Content-Type, `type` and `visibility` answers the first upload's document again, storing
+    nothing more; the same key with another file or field answers 422."""
     state = request.app.state
-    return await documents.upload(
-        session,
-        state.document_store,
-        principal,
-        project_id,
-        documents.Upload(file.file, file.filename, file.content_type, file.size or 0),
-        type=type,
-        visibility=visibility,
-        max_bytes=state.settings.document_max_bytes,
+    incoming = documents.Upload(
+        file.file, file.filename, file.content_type, file.size or 0, uploads.sha256_of(file)
     )
+    fingerprint = documents.fingerprint(incoming, type=type, visibility=visibility)
+
+    async def produce() -> idempotency.Stored:
+        document = await documents.upload(
+            session,
+            state.document_store,
+            principal,
+            project_id,
+            incoming,
+            type=type,
+            visibility=visibility,
+            max_bytes=state.settings.document_max_bytes,
+        )
+        body = document.model_dump(mode="json", by_alias=True)
+        return idempotency.Stored(201, body, {"Location": document.content_url})
+
+    return await idempotency.run(request, session, principal, idempotency_key, fingerprint, produce)
 
 
 @router.get(

@@ -9,7 +9,6 @@ before every check has passed; the bytes then go to the document store (app/stor
 the row, with the content's SHA-256, to the database, with an event in the project's history.
 """
 
-import hashlib
 import logging
 import uuid
 import zipfile
@@ -159,20 +158,29 @@ def declared_kind(filename: str | None, content_type: str | None) -> FileKind:
 
 @dataclass(frozen=True)
 class Upload:
-    """A file as the router received it (spooled, read from its start)."""
+    """A file as the router received it (spooled, read from its start), with the SHA-256 of its
+    bytes, taken as they streamed in (app/uploads.py)."""
 
     file: IO[bytes]
     filename: str | None
     content_type: str | None
     size: int
+    sha256: str
 
 
-def _digest(source: IO[bytes]) -> str:
-    source.seek(0)
-    digest = hashlib.sha256()
-    while chunk := source.read(256 * 1024):
-        digest.update(chunk)
-    return digest.hexdigest()
+def fingerprint(
+    incoming: Upload, *, type: DocumentType, visibility: DocumentVisibility
+) -> dict[str, str | None]:
+    """What makes two uploads the same request for an ``Idempotency-Key``: the file's content
+    (its digest, not the multipart body, whose boundary changes from try to try), its name, the
+    part's Content-Type (with the name it decides the type kept) and the form's fields."""
+    return {
+        "file_sha256": incoming.sha256,
+        "filename": incoming.filename,
+        "content_type": incoming.content_type,
+        "type": type.value,
+        "visibility": visibility.value,
+    }
 
 
 def file_too_large(max_bytes: int) -> PayloadTooLarge:
@@ -249,7 +257,6 @@ async def upload(
             f"The file is named {kind.name} but its content is {what}.",
             code="content_type_mismatch",
         )
-    sha256 = await anyio.to_thread.run_sync(_digest, incoming.file)
     document_id = uuid.uuid4()
     document = Document(
         id=document_id,
@@ -261,7 +268,7 @@ async def upload(
         ],
         media_type=kind.media_type,
         size_bytes=incoming.size,
-        sha256=sha256,
+        sha256=incoming.sha256,
         storage_key=document_id.hex,
         created_by=principal.key_id,
     )
@@ -306,17 +313,27 @@ def _forget_unless_recorded(store: DocumentStore, key: str) -> Undo:
     return undo
 
 
+@dataclass(frozen=True)
+class Swept:
+    """What a sweep removed (or, dry, would remove): the keys of objects no row points to, and
+    the names of what writes cut short left in the store."""
+
+    objects: list[str]
+    partial_writes: list[str]
+
+
 async def sweep(
     sessions: async_sessionmaker[AsyncSession],
     store: DocumentStore,
     *,
     older_than: timedelta,
     dry_run: bool = False,
-) -> list[str]:
-    """Remove the stored objects no document row points to, written more than ``older_than``
-    ago, and name them. The age spares uploads under way: their bytes are stored just before
-    their row commits. What is left for it: the objects of a process that died between the two
-    (every other failed upload removes its own)."""
+) -> Swept:
+    """Remove the stored objects no document row points to, and the leftovers of writes cut
+    short, written more than ``older_than`` ago, and name them. The age spares uploads under
+    way: their bytes are stored just before their row commits (and a write under way is never
+    taken for a leftover, whatever its age: app/storage.py). What is left for it: the objects
+    and partial writes of a process that died (every other failed upload removes its own)."""
     cutoff = utcnow() - older_than
     removed: list[str] = []
     async for page in store.listing():
@@ -331,7 +348,8 @@ async def sweep(
             if not dry_run:
                 await store.delete(key)
             removed.append(key)
-    return removed
+    partial = await store.remove_partial_writes(cutoff, dry_run=dry_run)
+    return Swept(removed, partial)
 
 
 async def list_documents(

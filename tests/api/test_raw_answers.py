@@ -35,6 +35,8 @@ CHECKED = {
     ("POST", "/api/v1/projects/{project_id}/transitions"),
     ("POST", "/api/v1/projects/batch"),
     ("POST", "/api/v1/projects/import"),
+    # tests/api/results/test_documents.py (TestIdempotencyKey)
+    ("POST", "/api/v1/projects/{project_id}/documents"),
     # tests/api/test_raw_answers_figures.py
     ("GET", "/api/v1/stats/overview"),
     ("GET", "/api/v1/products/{product_id}/matches"),

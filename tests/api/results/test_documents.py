@@ -1,9 +1,14 @@
 """Project documents through HTTP, on both document stores (the filesystem, and S3 as moto's
 server speaks it) and both databases: the round trip with what each actor sees, who may upload,
-the size cap (413) and the type checked by content (415), each refusal leaving nothing stored."""
+the size cap (413) and the type checked by content (415), each refusal leaving nothing stored;
+Idempotency-Key on uploads; the sweep of what a crash leaves in the store."""
 
+import asyncio
+import fcntl
 import hashlib
 import io
+import os
+import time
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -17,11 +22,14 @@ import openpyxl
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.main import create_app
 from app.services import documents as documents_service
 from tests.api.results.s3_server import moto_server
+from tests.api.test_raw_answers import assert_declared_shape
 from tests.conftest import Keys
 from tests.factories import institution, library_project, offer
 
@@ -108,14 +116,24 @@ async def _upload(
     content_type: str | None = None,
     type: str = "feasibility_study",
     visibility: str = "public",
+    key: str | None = None,
 ) -> httpx.Response:
     part = (name, data, content_type) if content_type else (name, data)
     return await client.post(
         f"/api/v1/projects/{project_id}/documents",
         files={"file": part},
         data={"type": type, "visibility": visibility},
-        headers=headers,
+        headers=headers | ({"Idempotency-Key": key} if key else {}),
     )
+
+
+async def _documents(
+    client: httpx.AsyncClient, headers: dict[str, str], project_id: str
+) -> list[str]:
+    """The ids of the project's documents the caller sees."""
+    listed = await client.get(f"/api/v1/projects/{project_id}/documents", headers=headers)
+    assert listed.status_code == 200, listed.text
+    return [d["id"] for d in listed.json()["items"]]
 
 
 async def _accepted_institution(
@@ -338,6 +356,21 @@ class TestRefusedUploads:
         assert answer.json()["code"] == code
         await self._nothing_stored(client, settings, project_id)
 
+    async def test_a_broken_multipart_body_is_400(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        for content_type in ("multipart/form-data", "multipart/form-data; boundary=x"):
+            answer = await client.post(
+                f"/api/v1/projects/{project_id}/documents",
+                content=b"--y\r\nnot a part",
+                headers={**region, "Content-Type": content_type, "Idempotency-Key": "broken"},
+            )
+            assert answer.status_code == 400, (content_type, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+        await self._nothing_stored(client, settings, project_id)
+
     async def test_bad_form_values_are_422(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
     ) -> None:
@@ -422,16 +455,383 @@ class TestNoOrphanedObjects:
         young = await documents_service.sweep(
             app.state.sessions, store, older_than=timedelta(minutes=5)
         )
-        assert young == []
+        assert young == documents_service.Swept([], [])
         assert len(stored(settings)) == 2
         named = await documents_service.sweep(
             app.state.sessions, store, older_than=timedelta(0), dry_run=True
         )
-        assert named == [orphan]
+        assert named == documents_service.Swept([orphan], [])
         assert len(stored(settings)) == 2
         removed = await documents_service.sweep(app.state.sessions, store, older_than=timedelta(0))
-        assert removed == [orphan]
+        assert removed == documents_service.Swept([orphan], [])
         assert orphan not in stored(settings)
         content = await client.get(kept.json()["content_url"], headers=region)
         assert content.status_code == 200
         assert content.content == PDF
+
+
+class TestIdempotencyKey:
+    """An upload with an Idempotency-Key: a retry with the same file and fields answers the first
+    document again and stores nothing more; another file or field under the key is a 422; a
+    failed try leaves the key free; two tries at once never make two documents."""
+
+    async def test_a_retry_replays_the_first_upload(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        first = await _upload(client, region, project_id, "可研.pdf", PDF, key="doc-1")
+        assert first.status_code == 201, first.text
+        assert first.headers["location"] == first.json()["content_url"]
+        assert "idempotent-replayed" not in first.headers
+        route = "POST /api/v1/projects/{project_id}/documents"
+        assert_declared_shape(app, first, route)  # the route encodes its answer itself
+        for _ in range(2):
+            again = await _upload(client, region, project_id, "可研.pdf", PDF, key="doc-1")
+            assert again.status_code == 201, again.text
+            assert_declared_shape(app, again, route)
+            assert again.json() == first.json()
+            assert again.headers["location"] == first.headers["location"]
+            assert again.headers["idempotent-replayed"] == "true"
+        assert stored(settings) == [uuid.UUID(first.json()["id"]).hex]
+        assert await _documents(client, region, project_id) == [first.json()["id"]]
+        history = await client.get(f"/api/v1/projects/{project_id}/history", headers=region)
+        actions = [e["action"] for e in history.json()["items"]]
+        assert actions.count("document_add") == 1
+
+    async def test_the_file_is_hashed_as_it_streams_in(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        """A body sent in small chunks: the digest kept (and fingerprinted) is the whole file's,
+        and a retry sent in other chunks, with another multipart boundary, is the same request."""
+        project_id = await library_project(app)
+        region = {**await keys.region("440304"), "Idempotency-Key": "chunked"}
+        data = "第一行,1\n".encode() * 4000  # about 44 KB of CSV
+
+        async def send(boundary: str, chunk_size: int) -> httpx.Response:
+            body = (
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\nother\r\n'
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    'filename="t.csv"\r\nContent-Type: text/csv\r\n\r\n'
+                ).encode()
+                + data
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for start in range(0, len(body), chunk_size):
+                    yield body[start : start + chunk_size]
+
+            return await client.post(
+                f"/api/v1/projects/{project_id}/documents",
+                content=chunks(),
+                headers={**region, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+
+        first = await send("boundary-one", 997)
+        assert first.status_code == 201, first.text
+        assert first.json()["sha256"] == hashlib.sha256(data).hexdigest()
+        assert first.json()["size_bytes"] == len(data)
+        again = await send("another-boundary-two", 4096)
+        assert again.status_code == 201, again.text
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["id"] == first.json()["id"]
+
+    async def test_a_file_spooled_to_disk_is_hashed_whole(self, settings: Settings) -> None:
+        """Past 1 MB the parser's temporary file moves to disk: the digest still covers every
+        byte, and a retry still replays (this test's own app takes files of a few MB)."""
+        big = settings.model_copy(update={"document_max_bytes": 3 * 1024 * 1024})
+        app = create_app(big)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                project_id = await library_project(app)
+                region = await Keys(app).region("440304")
+                data = b"%PDF-1.7\n" + os.urandom(2 * 1024 * 1024 + 12345)
+                first = await _upload(client, region, project_id, "big.pdf", data, key="big")
+                assert first.status_code == 201, first.text
+                assert first.json()["sha256"] == hashlib.sha256(data).hexdigest()
+                again = await _upload(client, region, project_id, "big.pdf", data, key="big")
+                assert again.headers["idempotent-replayed"] == "true"
+                assert again.json() == first.json()
+                got = await client.get(first.json()["content_url"], headers=region)
+                assert got.content == data
+                assert stored(big) == [uuid.UUID(first.json()["id"]).hex]
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"data": PDF + b"%changed\n"},
+            {"name": "other.pdf"},
+            {"content_type": "application/octet-stream"},
+            {"type": "eia_approval"},
+            {"visibility": "restricted"},
+        ],
+        ids=["content", "filename", "content-type", "type", "visibility"],
+    )
+    async def test_same_key_with_another_file_or_field_is_422(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        change: dict[str, Any],
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        form: dict[str, Any] = {"name": "a.pdf", "data": PDF}
+        first = await _upload(client, region, project_id, **form, key="doc-2")
+        assert first.status_code == 201, first.text
+        other = await _upload(client, region, project_id, **(form | change), key="doc-2")
+        assert other.status_code == 422, other.text
+        assert other.headers["content-type"] == "application/problem+json"
+        problem = other.json()
+        assert problem["code"] == "idempotency_key_reused"
+        assert problem["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert stored(settings) == [uuid.UUID(first.json()["id"]).hex]
+        assert await _documents(client, region, project_id) == [first.json()["id"]]
+
+    async def test_keys_are_scoped_to_the_caller(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region, admin = await keys.region("440304"), await keys.admin()
+        a = await _upload(client, region, project_id, "a.pdf", PDF, key="shared")
+        b = await _upload(client, admin, project_id, "a.pdf", PDF, key="shared")
+        assert a.status_code == b.status_code == 201
+        assert "idempotent-replayed" not in b.headers
+        assert a.json()["id"] != b.json()["id"]
+        assert len(stored(settings)) == 2
+
+    async def test_a_refused_upload_leaves_the_key_free(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        refused = await _upload(client, region, project_id, "a.pdf", PNG, key="doc-3")
+        assert refused.status_code == 415
+        assert stored(settings) == []
+        # Another file under the key: the refusal kept no claim, so this is no reuse.
+        good = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-3")
+        assert good.status_code == 201, good.text
+
+    async def test_a_retry_after_a_storage_error_succeeds(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        store = app.state.document_store
+        put = store.put
+
+        async def failing_put(*_args: Any, **_kwargs: Any) -> None:
+            raise OSError("the store is full")
+
+        monkeypatch.setattr(store, "put", failing_put)
+        failed = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-4")
+        assert failed.status_code == 500
+        monkeypatch.setattr(store, "put", put)
+        retry = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-4")
+        assert retry.status_code == 201, retry.text
+        assert "idempotent-replayed" not in retry.headers
+        assert stored(settings) == [uuid.UUID(retry.json()["id"]).hex]
+        assert await _documents(client, region, project_id) == [retry.json()["id"]]
+
+    async def test_a_retry_after_a_503_succeeds_and_the_object_is_gone(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        """The commit of the document, its history event and the key's answer fails as an
+        unavailable database does: the stored bytes are removed with the claim rolled back."""
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+
+        def unavailable(_session: Session) -> None:
+            raise sa_exc.OperationalError("COMMIT", {}, Exception("database is locked"))
+
+        event.listen(Session, "before_commit", unavailable)
+        try:
+            failed = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-5")
+        finally:
+            event.remove(Session, "before_commit", unavailable)
+        assert failed.status_code == 503, failed.text
+        assert failed.headers["retry-after"] == "1"
+        assert stored(settings) == []
+        retry = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-5")
+        assert retry.status_code == 201, retry.text
+        assert "idempotent-replayed" not in retry.headers
+        assert stored(settings) == [uuid.UUID(retry.json()["id"]).hex]
+
+    async def test_a_failure_recording_the_answer_removes_the_stored_bytes(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The key's answer is written after the bytes are stored, in the same transaction: its
+        failure rolls back the document and the claim, and the undo removes the object."""
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+
+        async def broken_complete(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("the answer could not be recorded")
+
+        monkeypatch.setattr("app.repositories.idempotency.complete", broken_complete)
+        failed = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-6")
+        assert failed.status_code == 500
+        assert stored(settings) == []
+        monkeypatch.undo()
+        retry = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-6")
+        assert retry.status_code == 201, retry.text
+        assert stored(settings) == [uuid.UUID(retry.json()["id"]).hex]
+        assert await _documents(client, region, project_id) == [retry.json()["id"]]
+
+    async def test_a_retry_while_the_first_is_storing_makes_no_second_document(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        db_kind: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The first upload holds its claim while its bytes go to the store. On PostgreSQL the
+        retry answers 409 idempotency_key_in_progress at once; on SQLite it waits for the first
+        transaction (one writer at a time) and replays its answer."""
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        store = app.state.document_store
+        put = store.put
+        storing, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_put(*args: Any, **kwargs: Any) -> None:
+            storing.set()
+            await release.wait()
+            await put(*args, **kwargs)
+
+        monkeypatch.setattr(store, "put", slow_put)
+        first = asyncio.ensure_future(
+            _upload(client, region, project_id, "a.pdf", PDF, key="doc-7")
+        )
+        await asyncio.wait_for(storing.wait(), 10)
+        if db_kind == "postgresql":
+            started = time.monotonic()
+            retry = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-7")
+            assert time.monotonic() - started < 2
+            assert retry.status_code == 409, retry.text
+            assert retry.json()["code"] == "idempotency_key_in_progress"
+            assert retry.headers["retry-after"] == "1"
+            release.set()
+        else:
+            waiting = asyncio.ensure_future(
+                _upload(client, region, project_id, "a.pdf", PDF, key="doc-7")
+            )
+            await asyncio.sleep(0.2)
+            release.set()
+            retry = await waiting
+            assert retry.status_code == 201, retry.text
+            assert retry.headers["idempotent-replayed"] == "true"
+        created = await first
+        assert created.status_code == 201, created.text
+        if db_kind != "postgresql":
+            assert retry.json() == created.json()
+        replay = await _upload(client, region, project_id, "a.pdf", PDF, key="doc-7")
+        assert replay.headers["idempotent-replayed"] == "true"
+        assert replay.json()["id"] == created.json()["id"]
+        assert stored(settings) == [uuid.UUID(created.json()["id"]).hex]
+        assert await _documents(client, region, project_id) == [created.json()["id"]]
+
+    async def test_a_burst_of_tries_with_one_key_makes_one_document(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        answers = await asyncio.gather(
+            *(_upload(client, region, project_id, "a.pdf", PDF, key="burst") for _ in range(5))
+        )
+        assert {a.status_code for a in answers} <= {201, 409}, [a.text for a in answers]
+        created = {a.json()["id"] for a in answers if a.status_code == 201}
+        assert len(created) == 1
+        assert stored(settings) == [uuid.UUID(created.pop()).hex]
+        assert len(await _documents(client, region, project_id)) == 1
+
+    async def test_the_spec_declares_the_header(self, client: httpx.AsyncClient) -> None:
+        spec = (await client.get("/openapi.json")).json()
+        upload = spec["paths"]["/api/v1/projects/{project_id}/documents"]["post"]
+        (declared,) = [p for p in upload["parameters"] if p["name"] == "Idempotency-Key"]
+        assert declared["in"] == "header"
+        assert declared["schema"]["maxLength"] == 200
+        assert {"409", "422"} <= set(upload["responses"])
+
+
+class TestSweepOfPartialWrites:
+    """What a write cut short by a crash leaves in the store (a temporary file never renamed
+    into place; an S3 multipart upload never completed) is swept once old enough, and never
+    while it is being written."""
+
+    async def test_the_sweep_removes_old_partial_writes_only(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, settings: Settings
+    ) -> None:
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        kept = await _upload(client, region, project_id, "kept.pdf", PDF)
+        assert kept.status_code == 201, kept.text
+        before = stored(settings)
+        if settings.s3_url:
+            await self._s3_case(app, settings.s3_url, settings.s3_bucket)
+        else:
+            await self._filesystem_case(app, settings)
+        assert stored(settings) == before
+        content = await client.get(kept.json()["content_url"], headers=region)
+        assert content.content == PDF
+
+    async def _filesystem_case(self, app: FastAPI, settings: Settings) -> None:
+        folder = Path(settings.storage_dir) / "documents" / "ab"
+        folder.mkdir(parents=True, exist_ok=True)
+        crashed, writing, young = (folder / f".upload-{n}" for n in ("crashed", "writing", "young"))
+        for path in (crashed, writing, young):
+            path.write_bytes(PDF[:10])
+        an_hour_ago = time.time() - 3600
+        for path in (crashed, writing):
+            os.utime(path, (an_hour_ago, an_hour_ago))
+        store, sessions = app.state.document_store, app.state.sessions
+        # A writer stalled for an hour but alive holds its lock: it is not a leftover.
+        with writing.open("ab") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            dry = await documents_service.sweep(
+                sessions, store, older_than=timedelta(minutes=30), dry_run=True
+            )
+            assert dry == documents_service.Swept([], ["documents/ab/.upload-crashed"])
+            assert crashed.exists()
+            swept = await documents_service.sweep(sessions, store, older_than=timedelta(minutes=30))
+            assert swept == dry
+            assert not crashed.exists()
+            assert writing.exists() and young.exists()
+        # Its writer gone (the lock dropped), the old one goes too; the young one stays.
+        swept = await documents_service.sweep(sessions, store, older_than=timedelta(minutes=30))
+        assert swept == documents_service.Swept([], ["documents/ab/.upload-writing"])
+        assert young.exists()
+        young.unlink()
+
+    async def _s3_case(self, app: FastAPI, url: str, bucket: str) -> None:
+        s3 = _s3(url)
+        started = s3.create_multipart_upload(Bucket=bucket, Key=uuid.uuid4().hex)
+        key, upload_id = started["Key"], started["UploadId"]
+        s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=PDF)
+        store, sessions = app.state.document_store, app.state.sessions
+        young = await documents_service.sweep(sessions, store, older_than=timedelta(minutes=5))
+        assert young == documents_service.Swept([], [])
+        name = f"{key} (multipart upload {upload_id})"
+        await asyncio.sleep(0.01)  # the cutoff below is then after the part went up
+        dry = await documents_service.sweep(sessions, store, older_than=timedelta(0), dry_run=True)
+        assert dry == documents_service.Swept([], [name])
+        assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+        swept = await documents_service.sweep(sessions, store, older_than=timedelta(0))
+        assert swept == dry
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
