@@ -7,12 +7,13 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import async_url
-from app.migrate import alembic_config, head_revision, upgrade
+from app.migrate import alembic_config, head_revision, include_object, upgrade
 from app.models import Base
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    opts = {"compare_type": True, "include_object": include_object(connection.dialect.name)}
+    context = MigrationContext.configure(connection, opts=opts)
     assert context.get_current_revision() == head_revision()
     return list(compare_metadata(context, Base.metadata))
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from sqlalchemy import DateTime, MetaData, Numeric, String, TypeDecorator, Uuid
+from sqlalchemy import DateTime, Index, MetaData, Numeric, String, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, mapped_column
@@ -19,6 +19,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def only_on(dialect: str, index: Index) -> Index:
+    """An index that only one kind of database has (``ddl_if``), marked so that comparing the
+    models with the migrated schema of the other kind leaves it out (``app.migrate``)."""
+    index.info["dialect"] = dialect
+    return index.ddl_if(dialect=dialect)
 
 
 def utcnow() -> datetime:

@@ -19,10 +19,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Money, Timestamp, UUIDPk, db_now
+from app.models.base import Base, Money, Timestamp, UUIDPk, db_now, only_on
 from app.models.flags import CATEGORIES, FINANCING_TYPES
 from app.reference.taxonomy import taxonomy_version
 
@@ -108,6 +109,32 @@ class ProjectStatus(StrEnum):
     exited = "exited"
 
 
+# What the matcher's full load reads of a library project besides its id
+# (app/repositories/matching.py), held by ix_projects_matching.
+_MATCHING_COLUMNS = (
+    "region_code",
+    "objective",
+    "categories_mask",
+    "financing_types_mask",
+    "construction_status",
+    "financing_need",
+    "financing_secured",
+    "tenor_months",
+    "annual_emission_reduction_tco2e",
+    "annual_carbon_sink_tco2e",
+    "adaptation_beneficiaries",
+    "third_party_verified",
+    "is_two_high",
+    "classifications",
+    "verified_reports",
+    "verified_emission_reduction_tco2e",
+    "verified_carbon_sink_tco2e",
+    "verified_days",
+    "verified_adaptation_beneficiaries",
+)
+_IN_LIBRARY = text("status = 'in_library'")
+
+
 class Project(Base):
     __tablename__ = "projects"
     __table_args__ = (
@@ -124,6 +151,27 @@ class Project(Base):
         Index("ix_projects_location", "location_lon", "location_lat"),
         # The integrity flags' likely_duplicate: the other projects of the same owner.
         Index("ix_projects_owner_uscc", "owner_uscc"),
+        # The matcher's full load scans this instead of the wide rows; drafts (what creates and
+        # imports write) never enter it. One index, defined per database (migration 0022).
+        only_on(
+            "postgresql",
+            Index(
+                "ix_projects_matching",
+                "id",
+                postgresql_include=list(_MATCHING_COLUMNS),
+                postgresql_where=_IN_LIBRARY,
+            ),
+        ),
+        only_on(
+            "sqlite",
+            Index(
+                "ix_projects_matching",
+                "status",
+                "id",
+                *_MATCHING_COLUMNS,
+                sqlite_where=_IN_LIBRARY,
+            ),
+        ),
     )
 
     id: Mapped[UUIDPk]

@@ -25,7 +25,7 @@ from tests.api.finance.test_matching_property import (
     _row,
     projects,
 )
-from tests.factories import library_project
+from tests.factories import library_project, set_project
 
 # Left out of the library whatever their values: only ``in_library`` projects are matched.
 EXCLUDED = ["draft", "submitted", "recommended", "returned", "rejected", "withdrawn", "exited"]
@@ -169,6 +169,39 @@ class TestFullLoad:
         assert bulk.benefit[at[_key(written, 12)]] == 0.1 + 0.2 + 1 / 3
         assert bulk.gfc[at[_key(written, 13)]] == frozenset()
         assert _counts(bulk) == _counts(rows)
+
+    async def test_the_columns_follow_projects_into_out_of_and_within_the_library(
+        self, app: FastAPI
+    ) -> None:
+        """The full load reads an index of the library's projects (migration 0022): a project
+        approved after it was written enters it, one that exits leaves it, and one whose
+        matching columns change in the library is read with its new values."""
+        entering = await library_project(app, status="recommended")
+        leaving = await library_project(app)
+        changing = await library_project(app, annual_carbon_sink_tco2e=12.5, tenor_months=24)
+        bulk, rows = await _loaded(app)
+        assert {str(pid) for pid in bulk.ids} == {leaving, changing}
+        await set_project(app, entering, status="in_library")
+        await set_project(app, leaving, status="exited")
+        await set_project(
+            app,
+            changing,
+            annual_emission_reduction_tco2e=0.0,
+            annual_carbon_sink_tco2e=1 / 3,
+            tenor_months=None,
+            financing_secured=Decimal("1234.56"),
+            classifications=[{"scheme": "gfc-2025", "code": "1.2"}],
+            verified_reports=1,
+            verified_emission_reduction_tco2e=Decimal("0.1"),
+            verified_carbon_sink_tco2e=Decimal("0.2"),
+            verified_days=30,
+        )
+        bulk, rows = await _loaded(app)
+        _assert_same(bulk, rows)
+        assert {str(pid) for pid in bulk.ids} == {entering, changing}
+        at = {str(pid): i for pid, i in bulk.position.items()}
+        assert bulk.tenor[at[changing]] == -1
+        assert bulk.gfc[at[changing]] == {"1", "1.2"}
 
     @settings(
         max_examples=10,
