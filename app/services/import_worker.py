@@ -75,6 +75,12 @@ def _take(rows: Rows, count: int) -> list[tuple[int, dict[str, Any]]]:
     return taken
 
 
+def _read_ahead(rows: Rows) -> asyncio.Future[list[tuple[int, dict[str, Any]]]]:
+    """The next chunk's rows, parsed in a thread from now on (one read ahead at a time: the
+    reader is a generator, so each read starts only after the previous one was awaited)."""
+    return asyncio.ensure_future(asyncio.to_thread(_take, rows, MAX_BATCH))
+
+
 def _principal(job: ImportJob) -> Principal:
     """The importing region's key as it was when it submitted the job."""
     return Principal(
@@ -177,18 +183,29 @@ class ImportWorker:
         if position:
             await asyncio.to_thread(_skip, rows, position, seen)
         principal = _principal(job)
-        while True:
-            if self.stopping.is_set():
-                async with self.sessions() as session:
-                    await session.connection(execution_options=_WRITE)
-                    await repo.release(session, job.id, self.owner, utcnow())
-                    await session.commit()
-                return
-            pairs = await asyncio.to_thread(_take, rows, MAX_BATCH)
-            entries = [Entry(position + i, row, item) for i, (row, item) in enumerate(pairs)]
-            if not await self._chunk(job.id, principal, entries, seen):
-                return
-            position += len(entries)
+        upcoming = _read_ahead(rows)
+        try:
+            while True:
+                if self.stopping.is_set():
+                    async with self.sessions() as session:
+                        await session.connection(execution_options=_WRITE)
+                        await repo.release(session, job.id, self.owner, utcnow())
+                        await session.commit()
+                    return
+                pairs = await upcoming
+                entries = [Entry(position + i, row, item) for i, (row, item) in enumerate(pairs)]
+                # The next chunk's rows are parsed (in a thread) while this one is written: on
+                # the event loop the chunk mostly waits for the database, and the parsing no
+                # longer stands between two chunks, when the writers that waited get their turn.
+                upcoming = _read_ahead(rows)
+                if not await self._chunk(job.id, principal, entries, seen):
+                    return
+                position += len(entries)
+        finally:
+            # Rows read ahead of a chunk that will not run are dropped, and so is an error in
+            # reading them (the job ended before them).
+            if not upcoming.cancel() and not upcoming.cancelled():
+                upcoming.exception()
 
     async def _chunk(
         self, job_id: uuid.UUID, principal: Principal, entries: list[Entry], seen: set[str]

@@ -43,6 +43,21 @@ def test_gb18030_csv_and_blank_rows_keep_row_numbers() -> None:
     assert [(r, i["name"]) for r, i in read_table(data, "p.csv", None)] == [(2, "甲"), (4, "乙")]
 
 
+def test_cells_are_trimmed_blank_ones_left_out_and_the_formula_mark_taken_off() -> None:
+    data = _csv(
+        ["name", "summary", "external_ref", "owner_name", "contact_name"],
+        ["  甲  ", "   ", "'=A1", "'It's", "'"],
+    )
+    [(_, item)] = list(read_table(data, "p.csv", "text/csv"))
+    # the apostrophe an export puts before a formula trigger goes; any other stays as typed
+    assert item == {
+        "name": "甲",
+        "external_ref": "=A1",
+        "owner": {"name": "'It's"},
+        "contact": {"name": "'"},
+    }
+
+
 def test_export_only_columns_are_ignored_on_import() -> None:
     data = _csv(["id", "status", "name"], ["abc", "in_library", "甲"])
     assert [i for _, i in read_table(data, None, None)] == [{"name": "甲"}]
