@@ -10,10 +10,10 @@ A router that creates a resource declares ``once: idempotency.CreateOnceDep`` an
     return await once(body, ProductRead, lambda: products.create(...), "/api/v1/products")
 
 which returns the created model (validated against the route's ``response_model`` like any other
-answer). An answer that shows a secret once (a new or rotated API key) is never stored: such a
-route declares ``once: idempotency.SecretOnceDep`` and answers ``await once(payload, 201, make)``;
-the record keeps only that the key was used, and a retry answers 409 ``secret_not_replayable``
-(another body 422, as everywhere).
+answer). An answer that shows a secret once (a new or rotated API key, a webhook's signing
+secret) is never stored: such a route declares ``once: idempotency.SecretOnceDep`` and answers
+``await once(payload, 201, make)``; the record keeps only that the key was used, and a retry
+answers 409 ``secret_not_replayable`` (another body 422, as everywhere).
 
 A route that encodes its answer itself calls ``run(request, session, principal, key,
 payload, produce)``, where ``produce`` does the work and returns ``Stored(status, body, headers)``;

@@ -87,6 +87,16 @@ def test_every_operation_says_who_may_call_it() -> None:
     assert public["POST /api/v1/projects"]["security"] == [{"HTTPBearer": []}]
 
 
+def test_every_creating_post_takes_an_idempotency_key() -> None:
+    """A POST that answers 201 creates something, so a retry of it must be safe (DESIGN: API
+    conventions); the header is declared exactly where a route uses app/idempotency.py."""
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    for where, operation in _operations(spec):
+        if where.startswith("POST ") and "201" in operation["responses"]:
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            assert "Idempotency-Key" in names, where
+
+
 def test_schema_names_are_clean_unique_and_their_titles() -> None:
     schemas = create_app().openapi()["components"]["schemas"]
     for name, schema in schemas.items():

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
@@ -26,16 +27,22 @@ router = APIRouter(prefix="/api/v1", tags=["monitoring"])
     response_model=MonitoringReportRead,
     operation_id="create_monitoring_report",
     summary="Report a project's results for a period",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 async def create_monitoring_report(
     project_id: uuid.UUID,
     body: MonitoringReportCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    once: idempotency.CreateOnceDep,
 ) -> MonitoringReportRead:
     """File the results a library or exited project delivered over a period (its region)."""
-    return await monitoring.submit(session, principal, project_id, body)
+    return await once(
+        body,
+        MonitoringReportRead,
+        lambda: monitoring.submit(session, principal, project_id, body),
+        f"/api/v1/projects/{project_id}/monitoring-reports",
+    )
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app import idempotency
 from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
@@ -23,16 +24,26 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
     response_model=WebhookCreated,
     operation_id="create_webhook",
     summary="Subscribe a URL to events",
-    responses=responses(401, 422),
+    responses=responses(401, 409, 422),
 )
 async def create_webhook(
-    body: WebhookCreate, request: Request, session: SessionDep, principal: PrincipalDep
+    body: WebhookCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    once: idempotency.SecretOnceDep,
 ) -> WebhookCreated:
     """Subscribe a URL for the caller's key; it hears only the events that key could read. The
-    signing secret is in this answer only. A URL that is not http(s) or whose host resolves to
-    a private, loopback or link-local address is refused (422 ``webhook_url_not_allowed``)."""
+    signing secret is in this answer only (a retry with the same Idempotency-Key answers 409
+    secret_not_replayable and subscribes nothing more). A URL that is not http(s) or whose host
+    resolves to a private, loopback or link-local address is refused (422
+    ``webhook_url_not_allowed``)."""
     allow = request.app.state.settings.webhook_allow_private
-    return await webhooks.create(session, principal, body, allow_private=allow)
+    return await once(
+        body.model_dump(mode="json"),
+        201,
+        lambda: webhooks.create(session, principal, body, allow_private=allow),
+    )
 
 
 @router.get(
