@@ -127,6 +127,13 @@ class Criteria:
         return self._shares
 
     @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What other modules derive from these criteria alone (a project's ranked page reads
+        each product's explanation parts from it), kept as long as this product version is. Not
+        a field: ``dataclasses.asdict`` (a webhook's payload) and ``replace`` leave it out."""
+        return {}
+
+    @cached_property
     def _shares(self) -> dict[str, float]:
         total = sum(self.weights.values())
         return {k: 100.0 * self.weights.get(k, 0.0) / total for k in DEFAULT_WEIGHTS}

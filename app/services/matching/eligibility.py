@@ -57,6 +57,9 @@ class Criterion:
     """The Criteria fields the mask depends on: products that agree on them share one mask,
     which the matcher computes once over the whole library (packed as bits) when enough
     products use it, and otherwise evaluates over each product's candidates only."""
+    reads: tuple[str, ...]
+    """The library columns the detail reads: projects that agree on them get the same text
+    from one product (a product's ranked page builds each distinct text once)."""
     common: bool = False
     """Products commonly agree on it (a type, a category list): a single request uses the
     memoised whole-library mask. Numeric thresholds are nearly unique per product and run over
@@ -351,6 +354,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _financing_type_detail,
         _financing_type_accepts,
         keyed_by=("type",),
+        reads=("ftypes",),
         common=True,
     ),
     Criterion(
@@ -360,6 +364,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _region_detail,
         _region_accepts,
         keyed_by=("region_prefixes",),
+        reads=("region",),
         indexed=True,
     ),
     Criterion(
@@ -370,6 +375,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _objective_detail,
         _objective_accepts,
         keyed_by=("objectives",),
+        reads=("objective",),
         common=True,
     ),
     Criterion(
@@ -379,6 +385,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _categories_detail,
         _categories_accepts,
         keyed_by=("categories",),
+        reads=("categories",),
         common=True,
     ),
     Criterion(
@@ -390,6 +397,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _gfc_accepts,
         # a set test per project in Python: over the whole library only when products share it
         keyed_by=("gfc_codes",),
+        reads=("gfc",),
     ),
     Criterion(
         "construction_status",
@@ -398,6 +406,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _construction_status_detail,
         _construction_status_accepts,
         keyed_by=("construction_statuses",),
+        reads=("cstatus",),
         common=True,
     ),
     Criterion(
@@ -408,6 +417,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _amount_detail,
         _amount_accepts,
         keyed_by=("amount_min_cents", "amount_max_cents"),
+        reads=("remaining",),
     ),
     Criterion(
         "tenor",
@@ -417,6 +427,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _tenor_detail,
         _tenor_accepts,
         keyed_by=("tenor_min_months", "tenor_max_months"),
+        reads=("tenor",),
     ),
     Criterion(
         "emission_reduction",
@@ -425,6 +436,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _emission_detail,
         _emission_accepts,
         keyed_by=("min_emission_reduction_tco2e",),
+        reads=("benefit", "results"),
     ),
     Criterion(
         "verification",
@@ -433,6 +445,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _verification_detail,
         _verification_accepts,
         keyed_by=("requires_verification",),
+        reads=("verified",),
         common=True,
     ),
     Criterion(
@@ -442,6 +455,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _verified_results_detail,
         _verified_results_accepts,
         keyed_by=("requires_verified_results",),
+        reads=("results",),
         common=True,
     ),
     Criterion(
@@ -453,6 +467,7 @@ CRITERIA: tuple[Criterion, ...] = (
         _two_high_detail,
         _two_high_accepts,
         keyed_by=("accepts_two_high_transition",),
+        reads=("two_high",),
         common=True,
     ),
 )

@@ -5,9 +5,10 @@ tables, so an explanation always describes the masks and shares that decided the
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria
@@ -42,6 +43,18 @@ def _availability(c: Criteria, today: date) -> dict[str, Any]:
     }
 
 
+def _project_keys(lib: Library, columns: tuple[str, ...], idx: NDArray[np.intp]) -> list[Any]:
+    """Per position, the values of ``columns`` (a criterion's ``reads``): equal keys, equal
+    detail texts. Floats by their repr, so values that compare equal but print apart (0.0 and
+    -0.0) never share a text."""
+    values = []
+    for name in columns:
+        column = getattr(lib, name)[idx]
+        listed = column.tolist()
+        values.append([repr(v) for v in listed] if column.dtype.kind == "f" else listed)
+    return values[0] if len(values) == 1 else list(zip(*values, strict=True))
+
+
 def explain_many(
     lib: Library,
     c: Criteria,
@@ -53,25 +66,37 @@ def explain_many(
     the points. Criteria and points are evaluated once over all the positions.
 
     ``best`` holds the climate denominators when the caller already computed the product's
-    eligible set; otherwise they are computed here.
+    eligible set; otherwise they are computed here. A criterion's item is built once per
+    distinct value of the columns its detail reads (``reads``) and verdict, so positions may
+    share item dicts (read them, never change them).
     """
     idx = np.asarray(positions, dtype=np.intp)
+    n = len(idx)
+    ints = idx.tolist()
     availability = _availability(c, today)
-    masks = [(criterion, criterion.mask(lib, c, idx)) for criterion in CRITERIA]
-    items: list[list[dict[str, Any]]] = [[dict(availability)] for _ in range(len(idx))]
-    for criterion, m in masks:
-        for k, position in enumerate(idx):
-            items[k].append(
-                {
+    items: list[list[dict[str, Any]]] = [[dict(availability)] for _ in range(n)]
+    passing = np.full(n, availability["passed"], dtype=np.bool_)
+    for criterion in CRITERIA:
+        m = criterion.mask(lib, c, idx)
+        if m is None:
+            verdicts = [True] * n
+        else:
+            passing &= m
+            verdicts = m.tolist()
+        built: dict[tuple[Any, bool], dict[str, Any]] = {}
+        for k, key in enumerate(_project_keys(lib, criterion.reads, idx)):
+            passed = verdicts[k]
+            item = built.get((key, passed))
+            if item is None:
+                item = built[key, passed] = {
                     "criterion": criterion.name,
-                    "passed": True if m is None else bool(m[k]),
-                    "detail": criterion.detail(lib, c, int(position)),
+                    "passed": passed,
+                    "detail": criterion.detail(lib, c, ints[k]),
                     "points": None,
                 }
-            )
-    eligible = [all(item["passed"] for item in row) for row in items]
+            items[k].append(item)
     out = [Explanation(eligible=False, score=None, items=row) for row in items]
-    chosen = [k for k, ok in enumerate(eligible) if ok]
+    chosen = np.flatnonzero(passing).tolist()
     if not chosen:
         return out
     if best is None:
@@ -79,25 +104,27 @@ def explain_many(
         best = climate_best(lib, eligible_positions(lib, c, today))
     sub = idx[chosen]
     given = points(lib, c, sub, best)
-    scored = total(sub, given)
-    shares = c.weight_shares()
+    scored = total(sub, given).score_centi.tolist()
+    given_points = [given[component.name].tolist() for component in COMPONENTS]
+    prepared = _prepared(c)
     for j, k in enumerate(chosen):
         row = items[k]
-        for component in COMPONENTS:
+        for t, component in enumerate(COMPONENTS):
+            describe = component.describe
             detail = (
-                component.detail
-                if component.describe is None
-                else component.describe(lib, int(sub[j]), best)
+                prepared.fixed[t]
+                if describe is None
+                else describe(lib, ints[k])(best) + prepared.maxima[t]
             )
             row.append(
                 {
                     "criterion": component.name,
                     "passed": True,
-                    "detail": f"{detail} (max {shares[component.name]:.2f} points)",
-                    "points": round(float(given[component.name][j]), 2),
+                    "detail": detail,
+                    "points": round(given_points[t][j], 2),
                 }
             )
-        out[k] = Explanation(eligible=True, score=int(scored.score_centi[j]) / 100, items=row)
+        out[k] = Explanation(eligible=True, score=scored[j] / 100, items=row)
     return out
 
 
@@ -106,6 +133,46 @@ def explain(
 ) -> Explanation:
     """One pair's explanation (see explain_many)."""
     return explain_many(lib, c, [position], today, best)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The parts of a product's explanation that depend on the product alone."""
+
+    keys: tuple[str, ...]
+    """Per criterion (``DETAIL_KEYS``' order) its name and keyed_by values: products with equal
+    keys share the detail text for any one project."""
+    maxima: tuple[str, ...]
+    """Per score component, the end of its detail: `` (max N points)``."""
+    fixed: tuple[str, ...]
+    """Per score component, its whole text where the detail does not depend on the project
+    (``describe`` is None)."""
+
+
+def _prepared(c: Criteria) -> _Prepared:
+    found: _Prepared | None = c.memo.get("explanation")
+    if found is None:
+        shares = c.weight_shares()
+        maxima = tuple(f" (max {shares[component.name]:.2f} points)" for component in COMPONENTS)
+        found = c.memo["explanation"] = _Prepared(
+            # the keyed_by values' repr, so values that compare equal but print apart (0.0 and
+            # -0.0) never share a text
+            keys=tuple(f"{criterion.name}={values(c)!r}" for criterion, values in DETAIL_KEYS),
+            maxima=maxima,
+            fixed=tuple(
+                component.detail + tail for component, tail in zip(COMPONENTS, maxima, strict=True)
+            ),
+        )
+    return found
+
+
+def _availability_detail(c: Criteria, today: date) -> tuple[bool, str]:
+    """The product_available item's (passed, detail), kept for the day asked last."""
+    found: tuple[date, bool, str] | None = c.memo.get("available")
+    if found is None or found[0] != today:
+        item = _availability(c, today)
+        found = c.memo["available"] = (today, item["passed"], item["detail"])
+    return found[1], found[2]
 
 
 def explain_accepted(
@@ -122,7 +189,11 @@ def explain_accepted(
     page at once: every criterion passed (that is what accepting means, the same rules as the
     masks), and each component's points come from its ``over_products`` share over the page's
     products, the points ``score_products`` sums (a property test holds them to ``share``'s).
-    Only the per-criterion detail texts stay per pair."""
+
+    Each item costs a few lookups: what depends on the product alone is built once per product
+    version (``_Prepared``), what depends on the project alone once per page (the climate
+    figures), and each criterion's item once per distinct key on the page, so the page's items
+    share those dicts (read them, never change them)."""
     maxima = cat.weight_shares[bests.products]
     given = [
         component.over_products(cat, lib, position, bests) * maxima[:, k]
@@ -132,38 +203,55 @@ def explain_accepted(
     summed = np.zeros(len(bests.products))
     for column in given:
         summed += column
-    scores = total(bests.products, {"summed": summed}).score_centi
+    scores = total(bests.products, {"summed": summed}).score_centi.tolist()
+    # Python floats: round() of one gives the same as of the numpy scalar, at a fraction of
+    # the cost.
+    given_points = [column.tolist() for column in given]
+    mitigation, adaptation = bests.mitigation.tolist(), bests.adaptation.tolist()
+    names = [component.name for component in COMPONENTS]
+    describing = [
+        (k, component.describe(lib, position))
+        for k, component in enumerate(COMPONENTS)
+        if component.describe is not None
+    ]
     # The detail texts were half the page's cost: one project against products that mostly
-    # share a type, a region, a range, so each distinct text is built once per page. A detail
-    # reads the product only through its criterion's keyed_by fields; the key is their repr,
-    # so values that compare equal but print apart (0.0 and -0.0) never share a text.
-    texts: dict[tuple[str, str], str] = {}
+    # share a type, a region, a range, so each distinct criterion item is built once per page
+    # (a detail reads the product only through its criterion's keyed_by fields).
+    shared: dict[str, dict[str, Any]] = {}
     out = []
     for j, c in enumerate(criteria):
-        row = [_availability(c, today)]
-        for criterion, values in DETAIL_KEYS:
-            key = (criterion.name, repr(values(c)))
-            text = texts.get(key)
-            if text is None:
-                text = texts[key] = criterion.detail(lib, c, position)
-            row.append(
-                {"criterion": criterion.name, "passed": True, "detail": text, "points": None}
-            )
-        best = ClimateBest(float(bests.mitigation[j]), float(bests.adaptation[j]))
-        shares = c.weight_shares()
-        for k, component in enumerate(COMPONENTS):
-            detail = (
-                component.detail
-                if component.describe is None
-                else component.describe(lib, position, best)
-            )
-            row.append(
+        prepared = _prepared(c)
+        passed, availability = _availability_detail(c, today)
+        found = [shared.get(key) for key in prepared.keys]
+        if None in found:
+            for t, ((criterion, _), key) in enumerate(zip(DETAIL_KEYS, prepared.keys, strict=True)):
+                if found[t] is None:
+                    found[t] = shared[key] = {
+                        "criterion": criterion.name,
+                        "passed": True,
+                        "detail": criterion.detail(lib, c, position),
+                        "points": None,
+                    }
+        details = list(prepared.fixed)
+        for k, describe in describing:
+            details[k] = describe(ClimateBest(mitigation[j], adaptation[j])) + prepared.maxima[k]
+        row: list[dict[str, Any]] = [
+            {
+                "criterion": "product_available",
+                "passed": passed,
+                "detail": availability,
+                "points": None,
+            },
+            *cast(list[dict[str, Any]], found),
+            *[
                 {
-                    "criterion": component.name,
+                    "criterion": name,
                     "passed": True,
-                    "detail": f"{detail} (max {shares[component.name]:.2f} points)",
-                    "points": round(float(given[k][j]), 2),
+                    "detail": detail,
+                    "points": round(column[j], 2),
                 }
-            )
-        out.append(Explanation(eligible=True, score=int(scores[j]) / 100, items=row))
+                for name, detail, column in zip(names, details, given_points, strict=True)
+            ],
+        ]
+        out.append(Explanation(eligible=True, score=scores[j] / 100, items=row))
     return out

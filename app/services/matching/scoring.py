@@ -46,8 +46,9 @@ class Component:
     accept it (a project's ranked products); a property test holds the two to the same points."""
     detail: str
     """What the component rewards, in a pair's explanation."""
-    describe: Callable[[Library, int, ClimateBest], str] | None = None
-    """The explanation's detail for one project where it depends on the project."""
+    describe: Callable[[Library, int], Callable[[ClimateBest], str]] | None = None
+    """The explanation's detail where it depends on the project: given the project at a
+    position, its detail as a function of the product's climate denominators."""
 
 
 def _climate_fractions(
@@ -82,39 +83,42 @@ _MITIGATION_GROUP = "eligible mitigation projects (objective mitigation or both)
 _ADAPTATION_GROUP = "eligible adaptation projects (objective adaptation or both)"
 
 
-def _comparison(figure: str, basis: str, value: float, best: float, group: str) -> str:
-    return (
-        f"{figure} ({basis}) per 10,000 CNY of remaining need: {value:.6g} against the best "
-        f"{best:.6g} among the product's {group}"
-    )
-
-
-def _climate_detail(lib: Library, position: int, best: ClimateBest) -> str:
+def _climate_describer(lib: Library, position: int) -> Callable[[ClimateBest], str]:
+    """The climate detail of the project at ``position`` as a function of a product's climate
+    denominators: the project's own figures are read and formatted once, so a project's ranked
+    page formats only each product's bests."""
     objective = int(lib.objective[position])
     # Verified results (MRV) stand in for the stated figures where a project has them.
     verified = bool(lib.results[position])
-    mitigation = _comparison(
-        _VERIFIED_MITIGATION_FIGURE if verified else _MITIGATION_FIGURE,
-        "verified" if verified else "stated",
-        float(lib.mitigation_intensity[position]),
-        best.mitigation,
-        _MITIGATION_GROUP,
+    basis = "verified" if verified else "stated"
+    m_value = float(lib.mitigation_intensity[position])
+    a_value = float(lib.adaptation_intensity[position])
+    m_head = (
+        f"{_VERIFIED_MITIGATION_FIGURE if verified else _MITIGATION_FIGURE} ({basis}) "
+        f"per 10,000 CNY of remaining need: {m_value:.6g} against the best "
     )
-    adaptation = _comparison(
-        _VERIFIED_ADAPTATION_FIGURE if verified else _ADAPTATION_FIGURE,
-        "verified" if verified else "stated",
-        float(lib.adaptation_intensity[position]),
-        best.adaptation,
-        _ADAPTATION_GROUP,
+    a_head = (
+        f"{_VERIFIED_ADAPTATION_FIGURE if verified else _ADAPTATION_FIGURE} ({basis}) "
+        f"per 10,000 CNY of remaining need: {a_value:.6g} against the best "
     )
+    m_tail = f" among the product's {_MITIGATION_GROUP}"
+    a_tail = f" among the product's {_ADAPTATION_GROUP}"
     if objective == OBJECTIVE_CODES[Objective.mitigation]:
-        return mitigation
+        return lambda best: f"{m_head}{best.mitigation:.6g}{m_tail}"
     if objective == OBJECTIVE_CODES[Objective.adaptation]:
-        return adaptation
-    # `both`: the same better-of-two as the share, so the text names the figure that scored.
-    m, a = _climate_fractions(lib, np.array([position], dtype=np.intp), best)
-    used, other = (adaptation, mitigation) if a[0] > m[0] else (mitigation, adaptation)
-    return f"the better of the project's two benefits: {used}; not used: {other}"
+        return lambda best: f"{a_head}{best.adaptation:.6g}{a_tail}"
+
+    def both(best: ClimateBest) -> str:
+        mitigation = f"{m_head}{best.mitigation:.6g}{m_tail}"
+        adaptation = f"{a_head}{best.adaptation:.6g}{a_tail}"
+        # The same better-of-two as the share (``_climate_fractions``, the same float64
+        # divisions), so the text names the figure that scored.
+        m = m_value / best.mitigation if best.mitigation > 0 else 0.0
+        a = a_value / best.adaptation if best.adaptation > 0 else 0.0
+        used, other = (adaptation, mitigation) if a > m else (mitigation, adaptation)
+        return f"the better of the project's two benefits: {used}; not used: {other}"
+
+    return both
 
 
 def _amount_fit(
@@ -238,7 +242,7 @@ COMPONENTS: tuple[Component, ...] = (
         _climate_benefit,
         _climate_benefit_over,
         "climate benefit per 10,000 CNY of remaining need against its comparison group",
-        _climate_detail,
+        _climate_describer,
     ),
     Component(
         "amount_fit",

@@ -22,7 +22,7 @@ from app.services.matching.eligibility import (
     eligible_positions,
     match_all,
 )
-from app.services.matching.explanation import explain, explain_accepted
+from app.services.matching.explanation import explain, explain_accepted, explain_many
 from app.services.matching.library import Library
 from app.services.matching.scoring import Bests, climate_best, score, score_products
 from tests.api.finance.test_matching_property import (
@@ -157,6 +157,45 @@ class TestSharedDetailTexts:
             )
             assert values(mixed) == values(a)
             assert criterion.detail(lib, mixed, 0) == criterion.detail(lib, a, 0)
+
+
+class TestDetailsReadTheirColumns:
+    @settings(max_examples=150, deadline=None)
+    @given(pair=st.tuples(projects(), projects()), product=criteria())
+    def test_a_detail_reads_the_project_only_through_its_columns(
+        self, pair: tuple[dict[str, Any], dict[str, Any]], product: dict[str, Any]
+    ) -> None:
+        """A project that takes another's values in a criterion's ``reads`` columns gets that
+        project's detail text, whatever else differs (what lets a product's page share them)."""
+        lib = Library.build([_row(uuid.uuid4(), p) for p in pair])
+        c = _criteria(product)
+        for criterion in CRITERIA:
+            copy = dataclasses.replace(lib)
+            for name in criterion.reads:
+                column = getattr(lib, name).copy()
+                column[1] = column[0]
+                setattr(copy, name, column)
+            assert criterion.detail(copy, c, 1) == criterion.detail(lib, c, 0)
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        distinct=st.lists(projects(), min_size=1, max_size=4),
+        picks=st.lists(st.integers(0, 3), min_size=1, max_size=12),
+        product=criteria(),
+    )
+    def test_a_page_explained_at_once_is_each_pairs_own(
+        self, distinct: list[dict[str, Any]], picks: list[int], product: dict[str, Any]
+    ) -> None:
+        """``explain_many`` builds each distinct detail once over its positions (projects that
+        repeat one another's values share it): each explanation is still the one the pair gets
+        alone, eligible or not."""
+        library = [distinct[k % len(distinct)] for k in picks]
+        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+        c = _criteria(product)
+        best = climate_best(lib, eligible_positions(lib, c, TODAY))
+        positions = list(range(lib.size))
+        got = explain_many(lib, c, positions, TODAY, best)
+        assert got == [explain(lib, c, position, TODAY, best) for position in positions]
 
 
 class TestFullRematch:
