@@ -23,8 +23,6 @@ from app.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
     RuleViolation,
     field_error,
 )
@@ -34,7 +32,7 @@ from app.repositories import institutions as repo
 from app.repositories import open_data
 from app.schemas.common import Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead, InstitutionUpdate
-from app.services import audit
+from app.services import audit, preconditions
 
 # What an institution's own key may change of itself: its agreement, nothing of the register.
 SELF_FIELDS = frozenset({"open_data_consent"})
@@ -122,21 +120,6 @@ def _ensure_writer(principal: Principal, institution_id: uuid.UUID, sent: set[st
         )
 
 
-def _check_if_match(current: str, if_match: str | None) -> None:
-    """Writes carry the ETag they were based on: missing → 428, stale → 412."""
-    if if_match is None:
-        raise PreconditionRequired(
-            f"Send If-Match with the institution's ETag ({current}).", code="if_match_required"
-        )
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
-    if "*" not in tags and current not in tags:
-        raise PreconditionFailed(
-            f"The institution changed since that ETag; the current one is {current}.",
-            code="stale_etag",
-            headers={"ETag": current},
-        )
-
-
 async def update(
     session: AsyncSession,
     principal: Principal,
@@ -159,7 +142,9 @@ async def update(
             code="required",
             errors=[field_error(["body", name], "required", message) for name in nulls],
         )
-    _check_if_match(etag(InstitutionRead.model_validate(institution)), if_match)
+    preconditions.check_if_match(
+        etag(InstitutionRead.model_validate(institution)), if_match, "institution"
+    )
     before = {name: getattr(institution, name) for name in values}
     changed = audit.changes(before, values, values)
     if not changed:

@@ -17,7 +17,6 @@ from app.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
-    PreconditionRequired,
     RuleViolation,
     Unauthorized,
     field_error,
@@ -41,6 +40,7 @@ from app.services import (
     integrity,
     lifecycle,
     pilot_membership,
+    preconditions,
     project_rules,
     revisions,
     validation,
@@ -201,28 +201,12 @@ async def create(session: AsyncSession, principal: Principal, data: ProjectCreat
     return project
 
 
-def check_if_match(project: Project, if_match: str | None) -> None:
-    """Writes carry the ETag they were based on: missing → 428, stale → 412."""
-    if if_match is None:
-        raise PreconditionRequired(
-            f"Send If-Match with the project's ETag ({etag(project.version)}).",
-            code="if_match_required",
-        )
-    tags = [t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")]
-    if "*" not in tags and str(project.version) not in tags:
-        raise PreconditionFailed(
-            f"The project changed since that ETag; the current one is {etag(project.version)}.",
-            code="stale_etag",
-            headers={"ETag": etag(project.version)},
-        )
-
-
 async def _writable(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID, if_match: str | None
 ) -> Project:
     project = await _visible(session, principal, project_id)
     project_rules.ensure_owner(principal, project.region_code, project.pilot_id)
-    check_if_match(project, if_match)
+    preconditions.check_if_match(etag(project.version), if_match, "project")
     return project
 
 
@@ -371,7 +355,7 @@ async def transition(
     """Move a project along its lifecycle."""
     project = await _visible(session, principal, project_id)
     lifecycle.authorize(principal, project, body.action, body.reason, body.reason_code)
-    check_if_match(project, if_match)
+    preconditions.check_if_match(etag(project.version), if_match, "project")
     await lifecycle.apply(session, principal, project, body.action, body.reason, body.reason_code)
     await _flush(session)
     return project

@@ -3,13 +3,13 @@ subscription's (its signing secret is never stored: the retry answers 409 secret
 and subscribes nothing more), through HTTP on both databases."""
 
 from datetime import date
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.models import IdempotencyRecord
+from tests.api.results.test_monitoring import report
 from tests.conftest import Keys
 from tests.factories import library_project
 
@@ -17,21 +17,8 @@ HOOKS = "/api/v1/webhooks"
 HOOK = {"url": "https://93.184.215.14/hook", "events": ["match.new"]}
 
 
-def _report(start: str, end: str) -> dict[str, Any]:
-    return {
-        "period_start": start,
-        "period_end": end,
-        "emission_reduction_tco2e": "480.250",
-        "carbon_sink_tco2e": "0",
-        "energy_saving_tce": "100.5",
-        "adaptation_beneficiaries": 0,
-        "methodology": "CCER-14-001-V01",
-        "verifier": "中国质量认证中心",
-    }
-
-
-FIRST_HALF = _report("2025-01-01", "2025-06-30")
-SECOND_HALF = _report("2025-07-01", "2025-12-31")
+FIRST_HALF = report()
+SECOND_HALF = report(period_start="2025-07-01", period_end="2025-12-31")
 
 
 async def _reports_url(app: FastAPI) -> str:
@@ -99,7 +86,7 @@ class TestMonitoringReport:
         assert made.status_code == 201, made.text
         once = region | {"Idempotency-Key": "report-after-failure"}
         # Refused by the service after the key was claimed: the period overlaps the first.
-        overlapping = _report("2025-03-01", "2025-09-30")
+        overlapping = report(period_start="2025-03-01", period_end="2025-09-30")
         refused = await client.post(url, json=overlapping, headers=once)
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] != "idempotency_key_reused"
