@@ -817,10 +817,13 @@ def _per_request(samples: Sequence[Callable[[], Any]]) -> dict[str, float]:
     }
 
 
-def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
+def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) -> dict[str, Any]:
     """Everything the matcher holds and does per process, at one scale, without a database:
     the library generated (``bench.generate.matching_rows``), its columns built, their memory
     traced, the full re-match, and the in-memory part of both ranked lists (50 each, 50 per page).
+
+    ``same`` names the products and projects (hex ids) whose full first pages are timed as the
+    same requests at both scales: None at the first, which picks them (returned as ``same``).
     """
     import tracemalloc
 
@@ -856,7 +859,7 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
     for _ in range(3):
         snap.climate_best.clear()
         started = time.perf_counter()
-        service.rematch_snapshot(snap, day)
+        counts = service.rematch_snapshot(snap, day)
         times.append(time.perf_counter() - started)
     # The region index and the packed masks the re-match kept (app.services.matching.library
     # RegionIndex): part of the matching cache beside the library's own columns.
@@ -888,16 +891,50 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
     # the sample above compares pages of unequal length. The same request over projects whose
     # page is full at both scales separates the growth per request from the growth per page.
     project_side |= _page_fill(snap, chosen_positions, day)
-    full = _full_pages(snap, day, random.Random(spec.seed + 2), 50)
+    product_side |= {
+        "eligible_median": statistics.median(counts[e.id] for e in chosen_products),
+        "page_median": statistics.median(min(50, counts[e.id]) for e in chosen_products),
+    }
+    # The same requests at both scales, each with a full page (more than 50 to list): the
+    # smaller data set is the start of the larger (same seed: the same first projects and
+    # products), so these are the first scale's requests asked again of ten times the data.
+    if same is None:
+        picked = random.Random(spec.seed + 3)
+        same = {
+            "products": [
+                e.id.hex for e in picked.sample(products, len(products)) if counts[e.id] > 50
+            ][:50],
+            "projects": [
+                library.ids[p].hex for p in _full_pages(snap, day, random.Random(spec.seed + 2), 50)
+            ],
+        }
+    by_id = {e.id.hex: e for e in products}
+    same_products = [by_id[h] for h in same["products"] if h in by_id]
+    same_positions = [
+        library.position[u] for h in same["projects"] if (u := uuid.UUID(h)) in library.position
+    ]
+    none = {"p50_ms": None, "p99_ms": None, "cpu_p50_ms": None}
+    product_full = (
+        _per_request(
+            [
+                functools.partial(
+                    service.ranked_projects, library, entry.criteria, filters, None, 50, day
+                )
+                for entry in same_products
+            ]
+        )
+        if same_products
+        else none
+    )
     project_full = (
         _per_request(
             [
                 functools.partial(service.ranked_products, snap, position, None, 50, day)
-                for position in full
+                for position in same_positions
             ]
         )
-        if full
-        else {"p50_ms": None, "p99_ms": None, "cpu_p50_ms": None}
+        if same_positions
+        else none
     )
     result = {
         "projects": spec.projects,
@@ -915,7 +952,21 @@ def _scale(spec: Spec, rng: random.Random) -> dict[str, Any]:
         "rss_mb": round(_rss_mb(), 1),
         "product_ranked_projects": product_side,
         "project_ranked_products": project_side,
-        "project_ranked_products_full_page": project_full | {"projects": len(full)},
+        "product_ranked_projects_full_page": product_full
+        | {
+            "products": len(same_products),
+            "eligible_median": statistics.median(counts[e.id] for e in same_products)
+            if same_products
+            else None,
+        },
+        "project_ranked_products_full_page": project_full
+        | {
+            "projects": len(same_positions),
+            "accepting_median": _page_fill(snap, same_positions, day)["accepting_median"]
+            if same_positions
+            else None,
+        },
+        "same": same,
     }
     print(f"  {json.dumps(result)}", file=sys.stderr)
     del rows
@@ -950,18 +1001,31 @@ def _full_pages(snap: Any, day: Any, rng: random.Random, wanted: int) -> list[in
     return found
 
 
+def full_a_b(rows: Sequence[dict[str, Any]], side: str, count: str) -> str:
+    """How many requests and the median pairs each lists, at both scales."""
+    a, b = (r[side] for r in rows)
+    kind = "products" if "products" in a else "projects"
+    return f"{a[kind]} {kind}, median {a[count]:g} against {b[count]:g} to rank"
+
+
 def national(args: argparse.Namespace) -> dict[str, Any]:
     """1,000,000 projects × 20,000 products against 100,000 × 2,000, both in this process."""
     rng = random.Random(2026)
     small = Spec(projects=100_000, products=2_000)
     large = Spec(projects=args.projects or 1_000_000, products=args.products or 20_000)
-    rows = [_scale(small, rng), _scale(large, rng)]
+    first = _scale(small, rng, None)
+    rows = [first, _scale(large, rng, first["same"])]
     a, b = rows
     ratio = {
         side: round(b[side]["p50_ms"] / a[side]["p50_ms"], 2)
-        for side in ("product_ranked_projects", "project_ranked_products")
+        for side in (
+            "product_ranked_projects",
+            "project_ranked_products",
+            "product_ranked_projects_full_page",
+            "project_ranked_products_full_page",
+        )
+        if a[side]["p50_ms"] and b[side]["p50_ms"]
     }
-    full_a, full_b = (r["project_ranked_products_full_page"] for r in rows)
 
     def cpu(side: str) -> str:
         small_cpu, large_cpu = a[side]["cpu_p50_ms"], b[side]["cpu_p50_ms"]
@@ -993,7 +1057,9 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
             1.5,
             "max",
             "×",
-            cpu("product_ranked_projects"),
+            f"{cpu('product_ranked_projects')}; random products, median page "
+            f"{a['product_ranked_projects']['page_median']:g} against "
+            f"{b['product_ranked_projects']['page_median']:g} projects",
         ),
         Target(
             "project's ranked products p50 (in memory), national / 100k",
@@ -1001,17 +1067,29 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
             1.5,
             "max",
             "×",
-            f"{cpu('project_ranked_products')}; "
-            f"median page {a['project_ranked_products']['page_median']:g} against "
-            f"{b['project_ranked_products']['page_median']:g} products; full pages at both "
-            f"scales: {full_a['p50_ms']} against {full_b['p50_ms']} ms"
-            + (
-                f" = {full_b['p50_ms'] / full_a['p50_ms']:.2f} ×"
-                if full_a["p50_ms"] and full_b["p50_ms"]
-                else ""
-            ),
+            f"{cpu('project_ranked_products')}; random projects, median page "
+            f"{a['project_ranked_products']['page_median']:g} against "
+            f"{b['project_ranked_products']['page_median']:g} products",
         ),
     ]
+    # The same requests at both scales, each page full (50 listed): what ten times the data
+    # costs one request, apart from how many pairs the random samples' pages list.
+    for side, what in (
+        ("product_ranked_projects_full_page", "product's ranked projects, same products"),
+        ("project_ranked_products_full_page", "project's ranked products, same projects"),
+    ):
+        if side in ratio:
+            count = "eligible_median" if side.startswith("product") else "accepting_median"
+            targets.append(
+                Target(
+                    f"{what}, full pages, p50 national / 100k",
+                    ratio[side],
+                    1.5,
+                    "max",
+                    "×",
+                    f"{cpu(side)}; {full_a_b(rows, side, count)}",
+                )
+            )
     return {"scales": rows, "targets": targets, "machine": machine()}
 
 
@@ -1236,12 +1314,24 @@ def _national_main(args: argparse.Namespace) -> None:
     for side in ("product_ranked_projects", "project_ranked_products"):
         for q in ("p50_ms", "p99_ms", "cpu_p50_ms"):
             print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
-    side = "project_ranked_products"
-    for q in ("accepting_median", "page_median"):
-        print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
-    side = "project_ranked_products_full_page"
-    for q in ("projects", "p50_ms", "p99_ms", "cpu_p50_ms"):
-        print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
+    for side, counts in (
+        ("product_ranked_projects", ("eligible_median", "page_median")),
+        ("project_ranked_products", ("accepting_median", "page_median")),
+        ("product_ranked_projects_full_page", ("products", "eligible_median")),
+        ("project_ranked_products_full_page", ("projects", "accepting_median")),
+    ):
+        quantities = (
+            counts
+            if side.endswith("products") or side.endswith("projects")
+            else (
+                *counts,
+                "p50_ms",
+                "p99_ms",
+                "cpu_p50_ms",
+            )
+        )
+        for q in quantities:
+            print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
     print()
     print(targets_table(result["targets"]))
     RESULTS.mkdir(exist_ok=True)

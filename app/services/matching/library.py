@@ -253,8 +253,42 @@ def pack(mask: Mask) -> Words:
 
 def unpack(words: Words, lo: int, hi: int, base: int) -> NDArray[np.intp]:
     """The rows in ``lo``–``hi`` whose bit is set, where ``words`` starts at row ``base``."""
+    if len(words) >= SPARSE_WORDS:
+        # A wide run (a nationwide product at 10^6 projects: 12,500 words) with few survivors,
+        # 0.5 % for a typical product: unpacking a byte per row and scanning them all was 3/4 of
+        # its ranked page. Then only the set words are read, their bits peeled lowest first.
+        at = np.flatnonzero(words)
+        held = words[at]
+        if int(np.bitwise_count(held).sum()) * SPARSE_SHARE < len(words) * 64:
+            return _set_bits(held, at * 64 + base, lo, hi)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little")
     return (np.flatnonzero(bits[lo - base : hi - base]) + lo).astype(np.intp)
+
+
+SPARSE_WORDS = 256
+SPARSE_SHARE = 40
+"""``unpack`` peels the set bits of a run of at least ``SPARSE_WORDS`` words (16,384 rows) when
+fewer than one row in ``SPARSE_SHARE`` is set; denser or shorter, unpacking every bit costs
+less (measured at 2 · 10^4 to 8 · 10^5 rows: peeling is 3–15× faster below 0.5 %, even
+at 2.5 %)."""
+
+
+def _set_bits(words: Words, first: NDArray[np.intp], lo: int, hi: int) -> NDArray[np.intp]:
+    """The rows set in ``words`` (none 0; word k's bit 0 is row ``first[k]``) within ``lo``–``hi``,
+    ascending: each round takes every word's lowest set bit (its trailing zeros are the bits
+    set below it, ``w & -w`` less one) and clears it, so the rounds are the most bits a word
+    has, not 64."""
+    found = []
+    one = np.uint64(1)
+    while len(words):
+        low = words & (~words + one)
+        found.append(first + np.bitwise_count(low - one).astype(np.intp))
+        words = words & (words - one)
+        left = words != 0
+        words, first = words[left], first[left]
+    rows = np.sort(np.concatenate(found)) if found else np.empty(0, dtype=np.intp)
+    out: NDArray[np.intp] = rows[(rows >= lo) & (rows < hi)].astype(np.intp)
+    return out
 
 
 @dataclass
