@@ -13,10 +13,11 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# Objects allocated and not yet freed that set off a young collection (default 700). Requests
-# free nearly everything they make by reference counting: only what outlives them, or a
-# reference cycle, counts towards this, so collections become rare, and each still scans only
-# what was made since the last one. A few megabytes of cyclic garbage at most wait for one.
+# Objects made and not yet freed that set off a young collection (default 700). Requests free
+# nearly everything they make by reference counting, so the count grows only with what is in
+# flight (32 pages' rows stayed below it), outlives them, or sits in a reference cycle:
+# collections become rare, and each still scans only what was made since the last one. A few
+# megabytes of cyclic garbage at most wait for one.
 YOUNG_THRESHOLD = 50_000
 
 
