@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import __version__, openapi
+from app import __version__, collector, openapi
 from app.conditional import ConditionalGetMiddleware
 from app.config import Settings, get_settings
 from app.cors import CORSMiddleware
@@ -141,7 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hooks.start()
         app.state.webhook_worker = hooks
         try:
-            yield
+            # Started and warmed: what is alive now lives as long as the process.
+            with collector.settled():
+                yield
         finally:
             # All at once: a job's worker gives its lease up between chunks, and must not go
             # on importing while the others wind down.
