@@ -11,20 +11,29 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
+from app.config import Settings
 from app.models import Role
 from tests.conftest import Keys
-from tests.factories import PROJECTS, project_payload
+from tests.factories import PROJECTS, create_project, project_payload
 
 SLOW_S = 2.0
 # What the other writer may take at most: a fraction of SLOW_S (it takes milliseconds).
 BOUND_S = 0.6
 SLOW_HOST = "slow-resolver.example"
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={"storage_dir": str(tmp_path / "store")})
 
 
 @pytest.fixture
@@ -117,6 +126,52 @@ async def test_a_body_that_arrives_slowly_does_not_hold_up_other_writers(
     answer = await slow
     assert answer.status_code == 201, answer.text
     assert took < BOUND_S, f"another writer waited {took:.2f} s behind a slow body"
+
+
+async def test_a_slow_document_store_does_not_hold_up_other_writers(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    keys: Keys,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file goes to the store before the upload's transaction writes; a replay of the same
+    upload answers the first document and keeps no second file."""
+    store = app.state.document_store
+    put = store.put
+    putting = asyncio.Event()
+
+    async def slow_put(*args: Any, **kwargs: Any) -> None:
+        putting.set()
+        await asyncio.sleep(SLOW_S)
+        await put(*args, **kwargs)
+
+    monkeypatch.setattr(store, "put", slow_put)
+    region = await keys.region("440304")
+    other = await keys.region("110118")
+    project = await create_project(client, region)
+    await timed_create(client, other)
+
+    async def upload() -> httpx.Response:
+        return await client.post(
+            f"/api/v1/projects/{project['id']}/documents",
+            files={"file": ("plan.pdf", PDF, "application/pdf")},
+            data={"type": "plan", "visibility": "public"},
+            headers=region | {"Idempotency-Key": "slow-upload"},
+        )
+
+    first = asyncio.create_task(upload())
+    await asyncio.wait_for(putting.wait(), 5)
+    took = await timed_create(client, other)
+    answer = await first
+    assert answer.status_code == 201, answer.text
+    assert took < BOUND_S, f"another writer waited {took:.2f} s behind a document's storing"
+    again = await upload()
+    assert again.status_code == 201, again.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == answer.json()["id"]
+    kept = [p for p in (Path(settings.storage_dir) / "documents").rglob("*") if p.is_file()]
+    assert len(kept) == 1
 
 
 async def test_a_write_refused_before_it_writes_never_waits_for_the_lock(
