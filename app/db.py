@@ -407,7 +407,8 @@ async def read_apart(session: AsyncSession) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        # Nothing to commit: the reads' results are plain rows, not objects rollback expires.
+        # Only reads ran: nothing to commit. Objects loaded here come back expired; the write
+        # transaction reads what it relies on again.
         await session.rollback()
 
 
@@ -423,6 +424,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # takes the write lock (BEGIN IMMEDIATE, read by _configure_sqlite; PostgreSQL ignores the
     # option), so whatever the request waits on before it (the body, authentication's reads in
     # ``read_apart``, a host name's lookup) holds no lock other writers wait for.
+    # (Session-wide execution options, applied to each connection the session takes, are
+    # SQLAlchemy 2.1's.)
     writes = request.method not in _READ_METHODS
     async with factory(execution_options=WRITE if writes else {}) as session:
         try:
