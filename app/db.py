@@ -136,7 +136,8 @@ def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
 
 
 # Execution options of a write transaction (read on SQLite by _configure_sqlite; PostgreSQL has
-# no use for them). WRITE takes SQLite's write lock up front; BULK_WRITE is one of a long run of
+# no use for them). WRITE takes SQLite's write lock as the transaction begins (its first statement,
+# not its first write: no read-to-write upgrade to deadlock on); BULK_WRITE is one of a long run of
 # back-to-back write transactions (an import job's chunks) and lets other writers in between.
 WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"}
 BULK_WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE", "sqlite_bulk": True}
