@@ -4,12 +4,13 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionDep
+from app.db import SessionDep, read_apart
 from app.errors import Forbidden, Unauthorized
 from app.models import Role
 from app.models.base import utcnow
@@ -86,26 +87,15 @@ def region_prefixes_of(code: str) -> str:
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by an administrator.")
 
 
-async def get_principal(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Turn the request's bearer key into a Principal; no key is the anonymous public."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return ANONYMOUS
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Use 'Authorization: Bearer <key>'.", code="invalid_authorization")
+async def _key_of(session: AsyncSession, key: str) -> tuple[Any, tuple[str, ...]]:
+    """The key's row and the region prefixes its scope covers; 401 for a key that is unknown,
+    revoked or expired."""
     now = utcnow()
-    row = await api_keys_repo.credentials(session, digest(credentials.credentials), now)
+    row = await api_keys_repo.credentials(session, digest(key), now)
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("The API key has expired.", code="api_key_expired")
-    usage = getattr(request.app.state, "key_usage", None)
-    if usage is not None:
-        usage.note(row.id, row.last_used_at)
     role = Role(row.role)
     prefixes: tuple[str, ...] = ()
     if role is Role.reviewer and row.scope:
@@ -119,7 +109,30 @@ async def get_principal(
             prefixes = tuple(sorted(region_prefixes_of(c) for c in codes))
         else:
             prefixes = (region_prefixes_of(row.scope),)
-    principal = Principal(role=role, scope=row.scope, key_id=row.id, region_prefixes=prefixes)
+    return row, prefixes
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Turn the request's bearer key into a Principal; no key is the anonymous public."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return ANONYMOUS
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Use 'Authorization: Bearer <key>'.", code="invalid_authorization")
+    # Read outside a write request's transaction: a caller holds SQLite's write lock only once
+    # its request writes, never while it is being identified (or refused).
+    async with read_apart(session):
+        row, prefixes = await _key_of(session, credentials.credentials)
+    usage = getattr(request.app.state, "key_usage", None)
+    if usage is not None:
+        usage.note(row.id, row.last_used_at)
+    principal = Principal(
+        role=Role(row.role), scope=row.scope, key_id=row.id, region_prefixes=prefixes
+    )
     request.state.principal = principal
     return principal
 

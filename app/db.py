@@ -11,6 +11,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
@@ -135,10 +136,12 @@ def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
 
 
 # Execution options of a write transaction (read on SQLite by _configure_sqlite; PostgreSQL has
-# no use for them). WRITE takes SQLite's write lock up front; BULK_WRITE is one of a long run of
+# no use for them). WRITE takes SQLite's write lock as the transaction begins (its first statement,
+# not its first write: no read-to-write upgrade to deadlock on); BULK_WRITE is one of a long run of
 # back-to-back write transactions (an import job's chunks) and lets other writers in between.
 WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"}
 BULK_WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE", "sqlite_bulk": True}
+_READ: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 
 # The longest a writer waits between two tries for the lock while another process holds it.
 SQLITE_LOCK_POLL_S = 0.002
@@ -398,6 +401,32 @@ async def _run_undo(session: AsyncSession, *, certain: bool) -> None:
                 )
 
 
+@asynccontextmanager
+async def read_apart(session: AsyncSession) -> AsyncIterator[None]:
+    """Run the block's statements, which only read, outside the request's write transaction.
+
+    On SQLite a write request's transaction holds the database's one write lock from its first
+    statement to its commit. Reads that come before anything is written and may be followed by
+    slow work (authentication, before a host name's lookup) run here instead in a read
+    transaction of their own (no lock), ended with the block; the write transaction begins at
+    the next statement. Anywhere else (PostgreSQL, a read request, a transaction already begun)
+    the block simply runs in the request's transaction."""
+    if (
+        session.in_transaction()
+        or session.sync_session.execution_options.get("sqlite_begin") != "IMMEDIATE"
+        or session.get_bind().dialect.name != "sqlite"
+    ):
+        yield
+        return
+    await session.connection(execution_options=_READ)
+    try:
+        yield
+    finally:
+        # Only reads ran: nothing to commit. Objects loaded here come back expired; the write
+        # transaction reads what it relies on again.
+        await session.rollback()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Yield the request's session; commit when the handler succeeds, roll back otherwise.
 
@@ -406,12 +435,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     ``DatabaseUnavailable`` (503), whether it fails the checkout, a statement or the commit.
     """
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with factory() as session:
+    # A write request's transaction begins at its first statement, not here: on SQLite it then
+    # takes the write lock (BEGIN IMMEDIATE, read by _configure_sqlite; PostgreSQL ignores the
+    # option), so whatever the request waits on before it (the body, authentication's reads in
+    # ``read_apart``, a host name's lookup) holds no lock other writers wait for.
+    # (Session-wide execution options, applied to each connection the session takes, are
+    # SQLAlchemy 2.1's.)
+    writes = request.method not in _READ_METHODS
+    async with factory(execution_options=WRITE if writes else {}) as session:
         try:
-            if request.method not in _READ_METHODS:
-                # Only SQLite reads this option (see _configure_sqlite): writers take the lock
-                # up front.
-                await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             try:
                 yield session
             except BaseException:

@@ -117,10 +117,11 @@ async def run(kind: str, url: str, latency_events: int, events: int) -> Figure:
                 key, _ = await api_keys.create(session, name="bench", role=Role.admin, scope=None)
             admin = Principal(role=Role.admin, key_id=key.id)
             hook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            body = WebhookCreate(url=hook_url, events=["project.approved"])
+            vetted = await webhooks.vet(admin, body, allow_private=True)
             async with sessions.begin() as session:
                 await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-                body = WebhookCreate(url=hook_url, events=["project.approved"])
-                await webhooks.create(session, admin, body, allow_private=True)
+                await webhooks.create(session, admin, vetted)
 
             async def write(numbers: range) -> None:
                 async with sessions.begin() as session:

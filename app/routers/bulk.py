@@ -97,10 +97,12 @@ async def import_projects(
     data = await file.read()
     fingerprint = {"file_sha256": hashlib.sha256(data).hexdigest(), "filename": file.filename}
 
+    # Read before the transaction's first write (the Idempotency-Key's claim): a large workbook
+    # is seconds of parsing.
+    scanned = await batch_import.scan(data, file.filename, file.content_type)
+
     async def produce() -> idempotency.Stored:
-        outcome = await batch_import.run_import(
-            session, principal, data, file.filename, file.content_type
-        )
+        outcome = await batch_import.run_import(session, principal, scanned)
         if outcome.job is None:
             return idempotency.Stored(200, outcome.answer)
         job = ImportJobRead.model_validate(outcome.answer).model_dump(mode="json")

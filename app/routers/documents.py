@@ -119,21 +119,32 @@ async def upload_project_document(
     )
     fingerprint = documents.fingerprint(incoming, type=type, visibility=visibility)
 
+    # Checked and stored before the transaction's first write (the Idempotency-Key's claim).
+    staged = await documents.stage(
+        session,
+        state.document_store,
+        principal,
+        project_id,
+        incoming,
+        type=type,
+        visibility=visibility,
+        max_bytes=state.settings.document_max_bytes,
+    )
+    recorded = False
+
     async def produce() -> idempotency.Stored:
-        document = await documents.upload(
-            session,
-            state.document_store,
-            principal,
-            project_id,
-            incoming,
-            type=type,
-            visibility=visibility,
-            max_bytes=state.settings.document_max_bytes,
-        )
+        nonlocal recorded
+        document = await documents.record(session, principal, staged)
+        recorded = True
         body = document.model_dump(mode="json", by_alias=True)
         return idempotency.Stored(201, body, {"Location": document.content_url})
 
-    return await idempotency.run(request, session, principal, idempotency_key, fingerprint, produce)
+    answer = await idempotency.run(
+        request, session, principal, idempotency_key, fingerprint, produce
+    )
+    if not recorded:  # a replay: the first upload's document answers, this file is not kept
+        await documents.discard(state.document_store, staged)
+    return answer
 
 
 @router.get(

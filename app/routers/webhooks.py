@@ -39,10 +39,10 @@ async def create_webhook(
     resolves to a private, loopback or link-local address is refused (422
     ``webhook_url_not_allowed``)."""
     allow = request.app.state.settings.webhook_allow_private
+    # Before the first write (the Idempotency-Key's claim): the host's lookup may be slow.
+    vetted = await webhooks.vet(principal, body, allow_private=allow)
     return await once(
-        body.model_dump(mode="json"),
-        201,
-        lambda: webhooks.create(session, principal, body, allow_private=allow),
+        body.model_dump(mode="json"), 201, lambda: webhooks.create(session, principal, vetted)
     )
 
 

@@ -41,28 +41,24 @@ class Outcome:
     job: ImportJob | None = None
 
 
-async def run_import(
-    session: AsyncSession,
-    principal: Principal,
-    data: bytes,
-    filename: str | None,
-    content_type: str | None,
-) -> Outcome:
-    """Upsert a file of one batch at once; queue a larger one as a job."""
-    rows_total, first = await _scan(data, filename, content_type)
-    if first is None:
-        job = await import_jobs.submit(session, principal, data, filename, content_type, rows_total)
-        return Outcome(import_jobs.document(job), job)
-    entries = [Entry(i, row, item) for i, (row, item) in enumerate(first)]
-    results = await upsert(session, principal, entries, for_import=True)
-    return Outcome({"results": results, "summary": summarize(results)})
+@dataclass(frozen=True)
+class Scanned:
+    """A file read and checked (``scan``): how many rows it holds, and its rows if they fit one
+    batch (else None)."""
+
+    data: bytes
+    filename: str | None
+    content_type: str | None
+    rows_total: int
+    first: list[tuple[int, dict[str, Any]]] | None
 
 
-async def _scan(
-    data: bytes, filename: str | None, content_type: str | None
-) -> tuple[int, list[tuple[int, dict[str, Any]]] | None]:
-    """How many rows the file holds, and its rows if they fit one batch (else None); 413 or 422
-    for a file past a limit, unreadable or without rows."""
+async def scan(data: bytes, filename: str | None, content_type: str | None) -> Scanned:
+    """Read the whole file; 413 or 422 for a file past a limit, unreadable or without rows.
+
+    Called before the request's transaction writes anything: parsing a large workbook is seconds
+    of CPU, and on SQLite a write transaction holds the database's one write lock until it
+    commits."""
     try:
         # Parsing a large workbook is seconds of CPU: keep it off the event loop.
         total, rows = await asyncio.to_thread(_read_rows, data, filename, content_type)
@@ -82,7 +78,19 @@ async def _scan(
             code="empty_file",
             errors=[field_error(["body", "file"], "empty_file", "No rows.")],
         )
-    return total, rows
+    return Scanned(data, filename, content_type, total, rows)
+
+
+async def run_import(session: AsyncSession, principal: Principal, file: Scanned) -> Outcome:
+    """Upsert a file of one batch at once; queue a larger one as a job."""
+    if file.first is None:
+        job = await import_jobs.submit(
+            session, principal, file.data, file.filename, file.content_type, file.rows_total
+        )
+        return Outcome(import_jobs.document(job), job)
+    entries = [Entry(i, row, item) for i, (row, item) in enumerate(file.first)]
+    results = await upsert(session, principal, entries, for_import=True)
+    return Outcome({"results": results, "summary": summarize(results)})
 
 
 def _read_rows(

@@ -5,8 +5,9 @@ XLSX, DOCX, plain text or CSV, recognised by its content (the first bytes, and f
 the parts of the zip), never by its name alone; the name's extension and the part's
 Content-Type, where they name a type, must agree with the content (415 otherwise). The size is
 capped while the upload streams in (the router) and checked again here. Nothing is stored
-before every check has passed; the bytes then go to the document store (app/storage.py) and
-the row, with the content's SHA-256, to the database, with an event in the project's history.
+before every check has passed; the bytes then go to the document store (app/storage.py), before
+the request's transaction writes anything (``stage``), and the row, with the content's SHA-256,
+to the database, with an event in the project's history (``record``).
 """
 
 import logging
@@ -22,7 +23,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
-from app.db import Undo, undo_unless_committed
+from app.db import Undo, read_apart, undo_unless_committed
 from app.errors import (
     Forbidden,
     NotFound,
@@ -217,20 +218,8 @@ async def _project(session: AsyncSession, principal: Principal, project_id: uuid
     return project
 
 
-async def upload(
-    session: AsyncSession,
-    store: DocumentStore,
-    principal: Principal,
-    project_id: uuid.UUID,
-    incoming: Upload,
-    *,
-    type: DocumentType,
-    visibility: DocumentVisibility,
-    max_bytes: int,
-) -> DocumentRead:
-    """Check a file (size, type by content) and keep it as a document of the project."""
-    if principal.is_anonymous:
-        raise Unauthorized("Uploading a document needs an API key.")
+async def _editable(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> Project:
+    """The project, if the caller may add documents to it (its region or the administrator)."""
     project = await _project(session, principal, project_id)
     if principal.role is not Role.admin and not (
         principal.role is Role.region
@@ -240,6 +229,39 @@ async def upload(
             "Only the project's region and the administrator add documents.",
             code="not_project_region",
         )
+    return project
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A checked file whose bytes are in the store, waiting for its row (``record``)."""
+
+    document: Document
+
+
+async def stage(
+    session: AsyncSession,
+    store: DocumentStore,
+    principal: Principal,
+    project_id: uuid.UUID,
+    incoming: Upload,
+    *,
+    type: DocumentType,
+    visibility: DocumentVisibility,
+    max_bytes: int,
+) -> Staged:
+    """Check a file (who, size, type by content) and put its bytes in the store, all before the
+    request's transaction writes anything: reading the content and storing it take as long as
+    the file is large or the store slow, and on SQLite a write transaction holds the database's
+    one write lock until it commits.
+
+    Should the request not commit (a refusal after this, an ``Idempotency-Key`` in use), the
+    object is removed again (registered before the put: a put cut short may have left part of
+    it); a process that dies before the commit leaves it to ``sweep``."""
+    if principal.is_anonymous:
+        raise Unauthorized("Uploading a document needs an API key.")
+    async with read_apart(session):
+        await _editable(session, principal, project_id)
     if incoming.size > max_bytes:
         raise file_too_large(max_bytes)
     if incoming.size == 0:
@@ -260,7 +282,7 @@ async def upload(
     document_id = uuid.uuid4()
     document = Document(
         id=document_id,
-        project_id=project.id,
+        project_id=project_id,
         type=type,
         visibility=visibility,
         filename=(PurePosixPath(incoming.filename or "").name or f"document{kind.extensions[0]}")[
@@ -272,12 +294,17 @@ async def upload(
         storage_key=document_id.hex,
         created_by=principal.key_id,
     )
-    await repo.add(session, document)
-    # The bytes go last: every refusal above leaves nothing behind. Should the transaction not
-    # commit, the object is removed again (registered before the put: a put cut short may have
-    # left part of it); a process that dies between the put and the commit leaves it to sweep().
     undo_unless_committed(session, _forget_unless_recorded(store, document.storage_key))
     await store.put(document.storage_key, incoming.file, incoming.size, kind.media_type)
+    return Staged(document)
+
+
+async def record(session: AsyncSession, principal: Principal, staged: Staged) -> DocumentRead:
+    """Keep a staged file as a document of its project, with the event in the project's history.
+    The project is read again in this transaction: its state then is what the event records."""
+    document = staged.document
+    project = await _editable(session, principal, document.project_id)
+    await repo.add(session, document)
     shown = present(document)
     await audit.record(
         session,
@@ -297,6 +324,19 @@ async def upload(
         ),
     )
     return shown
+
+
+async def discard(store: DocumentStore, staged: Staged) -> None:
+    """Remove a staged file no row will point to (its request replayed an earlier answer); one
+    the store fails to remove is left to ``sweep``, the answer stands."""
+    try:
+        await store.delete(staged.document.storage_key)
+    except Exception:
+        log.warning(
+            "could not remove the file of a replayed upload",
+            extra={"storage_key": staged.document.storage_key},
+            exc_info=True,
+        )
 
 
 def _forget_unless_recorded(store: DocumentStore, key: str) -> Undo:

@@ -135,10 +135,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-async def create(
-    session: AsyncSession, principal: Principal, body: WebhookCreate, *, allow_private: bool
-) -> WebhookCreated:
-    """Subscribe ``body.url`` for the caller's key; the secret is in this answer only."""
+@dataclasses.dataclass(frozen=True)
+class Vetted:
+    """A subscription request that passed every check made without the database."""
+
+    body: WebhookCreate
+
+
+async def vet(principal: Principal, body: WebhookCreate, *, allow_private: bool) -> Vetted:
+    """Check a subscription request before its transaction writes anything: the key, the event
+    types, and the URL's host, whose lookup may take as long as the resolver's timeout (on
+    SQLite, a lookup inside the transaction would hold the write lock for that long)."""
     _require_key(principal)
     unknown = [e for e in body.events if e not in EVENT_TYPES]
     if unknown:
@@ -149,7 +156,13 @@ async def create(
             errors=[field_error(["body", "events"], "unknown_webhook_event", message)],
         )
     await vetted_addresses(body.url, allow_private=allow_private)
-    assert principal.key_id is not None  # noqa: S101 - _require_key
+    return Vetted(body)
+
+
+async def create(session: AsyncSession, principal: Principal, vetted: Vetted) -> WebhookCreated:
+    """Subscribe the vetted URL for the caller's key; the secret is in this answer only."""
+    body = vetted.body
+    assert principal.key_id is not None  # noqa: S101 - vet checked the key
     # Writers skip the events no subscription names: wait for those that looked already.
     await repo.lock_subscriptions(session)
     subscription = WebhookSubscription(
