@@ -7,11 +7,14 @@ import sqlite3
 import pytest
 
 from app.config import Settings
+from tests.conftest import Keys
 from tests.factories import PROJECTS
 from tests.guard.conftest import running
 from tests.guard.declared import assert_declared, declared_headers, document
 
 RATE_FIELDS = {"ratelimit-policy", "ratelimit"}
+INSTITUTIONS = "/api/v1/institutions"
+BANK = {"name": "x", "uscc": "91350100M000100Y43", "type": "bank"}
 
 
 def test_every_operation_declares_the_refusals_before_routing() -> None:
@@ -61,19 +64,19 @@ async def test_rate_limit_answers_are_as_declared(limited: Settings) -> None:
 
 
 async def test_database_unavailable_is_as_declared(limited: Settings, sqlite_url: str) -> None:
-    async with running(limited.model_copy(update={"sqlite_busy_timeout_ms": 100})) as (_, http):
+    async with running(limited.model_copy(update={"sqlite_busy_timeout_ms": 100})) as (app, http):
+        # A real key and a valid body: identifying the caller reads without the write lock, so
+        # only a request that gets as far as writing meets it, waits, then gives up.
+        headers = await Keys(app).admin()
         blocker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
         try:
             blocker.execute("BEGIN EXCLUSIVE")
-            # A write takes the write lock before anything else: here it waits, then gives up.
-            answer = await http.post(
-                PROJECTS, json={}, headers={"Authorization": "Bearer clk_whatever"}
-            )
+            answer = await http.post(INSTITUTIONS, json=BANK, headers=headers)
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
     assert answer.status_code == 503, answer.text
-    assert_declared("POST", PROJECTS, answer)
+    assert_declared("POST", INSTITUTIONS, answer)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
