@@ -12,7 +12,7 @@ from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
 from app.models import Role
-from app.openapi import KEY_OPTIONAL
+from app.openapi import KEY_OPTIONAL, SENDS_ETAG
 from app.responses import json_response
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
 from app.routers.public_read import PublicRead, declared_route
@@ -50,6 +50,7 @@ def _project_response(body: dict[str, Any], status_code: int = 200) -> Response:
 @router.post(
     "/projects",
     status_code=201,
+    openapi_extra=SENDS_ETAG,
     response_model=ProjectRead,
     operation_id="create_project",
     summary="Push a project (draft)",
