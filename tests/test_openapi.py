@@ -199,6 +199,11 @@ def test_every_if_match_write_declares_428_412_and_its_etag() -> None:
         "POST /api/v1/projects/{project_id}/transitions",
         "PATCH /api/v1/institutions/{institution_id}",
     }
+    # One declaration of the header (app/routers/if_match.py), the same on every write.
+    declared = [
+        [p for p in operation["parameters"] if p["name"] == "If-Match"] for _, operation in writes
+    ]
+    assert all(d == declared[0] for d in declared) and len(declared[0]) == 1
     for where, operation in writes:
         answers = operation["responses"]
         assert "428" in answers, where
