@@ -270,7 +270,7 @@ def _add_headers(answer: dict[str, Any], headers: dict[str, Any]) -> None:
     answer["headers"] = dict(sorted({**answer.get("headers", {}), **headers}.items()))
 
 
-def is_conditional_read(path: str, method: str, operation: dict[str, Any]) -> bool:
+def _is_conditional_read(path: str, method: str, operation: dict[str, Any]) -> bool:
     """Whether app/conditional.py gives this operation's 200 an ETag and answers 304."""
     content = operation["responses"].get("200", {}).get("content", {})
     return method == "get" and path.startswith(PUBLIC_READS) and any(is_json(t) for t in content)
@@ -278,7 +278,7 @@ def is_conditional_read(path: str, method: str, operation: dict[str, Any]) -> bo
 
 def _declare_conditional(path: str, method: str, operation: dict[str, Any]) -> None:
     answers = operation["responses"]
-    if is_conditional_read(path, method, operation):
+    if _is_conditional_read(path, method, operation):
         content = answers["200"]["content"]
         # Sent with every JSON answer; a route that may answer another type (a spreadsheet)
         # sends it only with JSON.
@@ -289,7 +289,8 @@ def _declare_conditional(path: str, method: str, operation: dict[str, Any]) -> N
         p.get("in") == "header" and p.get("name") == "If-Match"
         for p in operation.get("parameters", [])
     )
-    if takes_if_match or operation.pop("x-sends-etag", False):
+    sends_etag = operation.pop("x-sends-etag", False)
+    if takes_if_match or sends_etag:
         for status, answer in answers.items():
             if status.startswith("2"):
                 _add_headers(answer, {"ETag": {**_ETAG, "required": True}})
