@@ -1,9 +1,10 @@
 """ETag and ``If-None-Match`` → 304 for the public reads (DESIGN §9), in one middleware.
 
 A GET of a public read (``PUBLIC_READS``: the project list and one project, statistics, the
-taxonomy, regions, pilots, institutions) that answers 200 with JSON and no ETag of its own gets
-one: a hash of the caller's credentials and of the body. When the request's ``If-None-Match``
-holds it, the answer is 304 with no body (its headers kept: ETag, Vary, request id, rate limits).
+taxonomy, regions, pilots, institutions) that answers 200 with JSON (or GeoJSON) and no ETag of
+its own gets one: a hash of the caller's credentials and of the body. When the request's
+``If-None-Match`` holds it, the answer is 304 with no body (its headers kept: ETag, Vary, request
+id, rate limits).
 
 Why a hash of the answer rather than a change counter: the body is what the caller would see,
 computed afresh by the route for this request, so the ETag changes exactly when what the caller
@@ -36,6 +37,12 @@ PUBLIC_READS = (
 )
 # Headers a 304 does not carry (RFC 9110 §15.4.5: it describes the stored answer, has no body).
 _NOT_ON_304 = ("content-length", "content-type", "content-encoding", "transfer-encoding")
+
+
+def is_json(content_type: str) -> bool:
+    """Whether an answer of this type gets an ETag: JSON, and the JSON-based types (GeoJSON)."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def etag_of(body: bytes, credentials: bytes) -> str:
@@ -96,8 +103,7 @@ class ConditionalGetMiddleware:
                 headers = MutableHeaders(raw=list(message["headers"]))
                 add_vary(headers)
                 message["headers"] = headers.raw
-                json = headers.get("content-type", "").startswith("application/json")
-                if message["status"] == 200 and json:
+                if message["status"] == 200 and is_json(headers.get("content-type", "")):
                     if "etag" in headers:
                         if matches(if_none_match, headers["etag"]):
                             message["status"] = 304

@@ -17,6 +17,13 @@ The refusals that come before any route are declared on every operation they can
 with ``Retry-After`` and the ``RateLimit-Policy``/``RateLimit`` fields (``app/ratelimit/``, which
 also adds those fields to every answer it lets through), and 503 with ``Retry-After`` wherever the
 database may be away (everything but the process's own probes).
+
+Conditional requests are declared from the rules that make them (``_declare_conditional``): a
+public read (app/conditional.py's ``PUBLIC_READS``) answering JSON takes ``If-None-Match``, sends
+``ETag`` with its 200 and may answer 304; a write that takes ``If-Match`` answers 428 without it,
+412 (with the current ``ETag``) when it is stale, and ``ETag`` with its success; a route that
+sends its own ``ETag`` otherwise says so with ``SENDS_ETAG``. A route's own success headers
+(``X-Updated-Until``) are kept beside the ones added here.
 """
 
 import json
@@ -26,11 +33,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.conditional import PUBLIC_READS, is_json
 from app.errors import PROBLEM_MEDIA_TYPE, responses
 from app.ratelimit.policy import UNLIMITED_PATHS
 
 KEY_OPTIONAL: dict[str, Any] = {"x-key-optional": True}
 """``openapi_extra`` of a route anyone may call, that shows more to a key."""
+
+SENDS_ETAG: dict[str, Any] = {"x-sends-etag": True}
+"""``openapi_extra`` of a route whose success sends an ``ETag`` that no rule of
+``_declare_conditional`` covers (a create answering the new object's version)."""
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # A 422 is a validation problem (one entry per offending field) or a domain rule's refusal.
@@ -99,6 +111,26 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 _RATE_FIELDS = ("RateLimit-Policy", "RateLimit")
+# Inline where used (each says whether it is required), so not a shared component.
+_ETAG: dict[str, Any] = {
+    "description": (
+        "The answer's entity tag: send it as `If-None-Match` to read again (304 while it "
+        "holds) or, where a write takes one, as `If-Match`. A project's for a key that "
+        'writes it is its version (`"3"`); elsewhere a hash of the answer as the caller sees '
+        "it (vary by `Authorization`)."
+    ),
+    "schema": {"type": "string"},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": (
+        "ETag(s) of an answer the caller holds: while one is still current the answer is 304, "
+        "with no body."
+    ),
+    "schema": {"type": "string"},
+}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -123,6 +155,13 @@ RESPONSES: dict[str, dict[str, Any]] = {
         **{name: {**HEADERS[name], "required": True} for name in _RATE_FIELDS},
     ),
     "HeadersTooLarge": _refusal("A request header field, or all of them, is larger than its limit"),
+    "NotModified": {
+        "description": "Not modified: If-None-Match names the current ETag; no body",
+        "headers": {
+            "ETag": {**_ETAG, "required": True},
+            **{name: _ref("headers", name) for name in _RATE_FIELDS},
+        },
+    },
     "DatabaseUnavailable": _refusal(
         "The database is unavailable for a moment; retry after Retry-After seconds",
         **{"Retry-After": _ref("headers", "Retry-After")},
@@ -157,9 +196,10 @@ def install(app: FastAPI) -> None:
             info["description"] = info.get("description", "").rstrip() + MONEY_NOTE
             schema["servers"] = SERVERS
             for path, operations in schema.get("paths", {}).items():
-                for operation in operations.values():
+                for method, operation in operations.items():
                     _tell_the_truth(operation)
                     _declare_refusals(path, operation)
+                    _declare_conditional(path, method, operation)
             components = schema.setdefault("components", {})
             components["headers"] = HEADERS
             components["responses"] = RESPONSES
@@ -221,7 +261,50 @@ def _declare_refusals(path: str, operation: dict[str, Any]) -> None:
     if limited:
         for status, answer in answers.items():
             if status.startswith("2"):
-                answer["headers"] = {name: _ref("headers", name) for name in _RATE_FIELDS}
+                _add_headers(answer, {name: _ref("headers", name) for name in _RATE_FIELDS})
+    operation["responses"] = dict(sorted(answers.items()))
+
+
+def _add_headers(answer: dict[str, Any], headers: dict[str, Any]) -> None:
+    """Add to an answer's headers, keeping those its route declared."""
+    answer["headers"] = dict(sorted({**answer.get("headers", {}), **headers}.items()))
+
+
+def _is_conditional_read(path: str, method: str, operation: dict[str, Any]) -> bool:
+    """Whether app/conditional.py gives this operation's 200 an ETag and answers 304."""
+    content = operation["responses"].get("200", {}).get("content", {})
+    return method == "get" and path.startswith(PUBLIC_READS) and any(is_json(t) for t in content)
+
+
+def _declare_conditional(path: str, method: str, operation: dict[str, Any]) -> None:
+    answers = operation["responses"]
+    if _is_conditional_read(path, method, operation):
+        content = answers["200"]["content"]
+        # Sent with every JSON answer; a route that may answer another type (a spreadsheet)
+        # sends it only with JSON.
+        _add_headers(answers["200"], {"ETag": {**_ETAG, "required": all(map(is_json, content))}})
+        answers["304"] = _ref("responses", "NotModified")
+        operation.setdefault("parameters", []).append(_IF_NONE_MATCH)
+    takes_if_match = any(
+        p.get("in") == "header" and p.get("name") == "If-Match"
+        for p in operation.get("parameters", [])
+    )
+    sends_etag = operation.pop("x-sends-etag", False)
+    if takes_if_match or sends_etag:
+        for status, answer in answers.items():
+            if status.startswith("2"):
+                _add_headers(answer, {"ETag": {**_ETAG, "required": True}})
+    if takes_if_match:
+        for status in ("412", "428"):
+            answers.setdefault(
+                status,
+                {
+                    "description": responses(int(status))[int(status)]["description"],
+                    "content": _PROBLEM,
+                },
+            )
+        stale = {**_ETAG, "required": True, "description": "The current ETag."}
+        _add_headers(answers["412"], {"ETag": stale})
     operation["responses"] = dict(sorted(answers.items()))
 
 

@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 
+from app.conditional import PUBLIC_READS, is_json
 from app.errors import PROBLEM_MEDIA_TYPE
 from app.main import create_app
 from app.openapi import render
+from tests.conftest import Keys
+from tests.factories import in_library
 from tests.guard.declared import assert_declared
 
 SPEC = Path(__file__).parent.parent / "openapi" / "openapi.json"
@@ -142,3 +145,105 @@ async def test_a_refused_query_answers_what_the_document_declares(
     declared = assert_declared("GET", "/api/v1/products", answer)
     assert "ValidationProblem" in json.dumps(declared)
     assert answer.json()["errors"][0]["loc"] == ["query", "limit"]
+
+
+def _conditional_reads(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The GETs app/conditional.py answers: under PUBLIC_READS, with a JSON 200."""
+    return [
+        (path, item["get"])
+        for path, item in spec["paths"].items()
+        if "get" in item
+        and path.startswith(PUBLIC_READS)
+        and any(is_json(t) for t in item["get"]["responses"]["200"].get("content", {}))
+    ]
+
+
+def test_every_conditional_read_declares_etag_and_304() -> None:
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    reads = dict(_conditional_reads(spec))
+    assert {
+        "/api/v1/projects",
+        "/api/v1/projects/{project_id}",
+        "/api/v1/projects.geojson",
+        "/api/v1/stats/overview",
+        "/api/v1/institutions/{institution_id}",
+        "/api/v1/taxonomy",
+    } <= set(reads)
+    not_modified = spec["components"]["responses"]["NotModified"]
+    assert not_modified["headers"]["ETag"]["required"] is True
+    assert "content" not in not_modified
+    for path, operation in reads.items():
+        answers = operation["responses"]
+        assert "ETag" in answers["200"]["headers"], path
+        assert answers["304"] == {"$ref": "#/components/responses/NotModified"}, path
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert "If-None-Match" in headers, path
+    # A route's own success headers stay beside the added ones.
+    assert "X-Updated-Until" in reads["/api/v1/projects"]["responses"]["200"]["headers"]
+    # What is not a conditional read declares neither.
+    for where, operation in _operations(spec):
+        path = where.split(" ", 1)[1]
+        if not (where.startswith("GET ") and path in reads):
+            assert "304" not in operation["responses"], where
+
+
+def test_every_if_match_write_declares_428_412_and_its_etag() -> None:
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    writes = [
+        (where, operation)
+        for where, operation in _operations(spec)
+        if any(p["name"] == "If-Match" for p in operation.get("parameters", []))
+    ]
+    assert {where for where, _ in writes} == {
+        "PATCH /api/v1/projects/{project_id}",
+        "POST /api/v1/projects/{project_id}/transitions",
+        "PATCH /api/v1/institutions/{institution_id}",
+    }
+    # One declaration of the header (app/routers/if_match.py), the same on every write.
+    declared = [
+        [p for p in operation["parameters"] if p["name"] == "If-Match"] for _, operation in writes
+    ]
+    assert all(d == declared[0] for d in declared) and len(declared[0]) == 1
+    for where, operation in writes:
+        answers = operation["responses"]
+        assert "428" in answers, where
+        assert answers["412"]["headers"]["ETag"]["required"] is True, where
+        for status, answer in answers.items():
+            if status.startswith("2"):
+                assert answer["headers"]["ETag"]["required"] is True, (where, status)
+
+
+async def test_conditional_answers_are_the_declared_ones(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    spec = json.loads(SPEC.read_text(encoding="utf-8"))
+    futian = await keys.region("440304")
+    project = await in_library(client, keys, futian)
+    # Every conditional read without a path parameter, as the public calls it.
+    for path, _operation in _conditional_reads(spec):
+        if "{" in path:
+            continue
+        first = await client.get(path)
+        if first.status_code != 200:  # a read that needs parameters or a key
+            continue
+        assert "etag" in first.headers, path
+        again = await client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b"", path
+        assert again.headers["etag"] == first.headers["etag"], path
+    # A project for the key that writes it: its version, If-Match's 428 and 412.
+    url = f"/api/v1/projects/{project['id']}"
+    read = await client.get(url, headers=futian)
+    assert_declared("GET", "/api/v1/projects/{project_id}", read)
+    patch = {"financing_secured": "1000.00"}  # a progress field: changes at once
+    missing = await client.patch(url, json=patch, headers=futian)
+    assert missing.status_code == 428
+    updated = await client.patch(
+        url, json=patch, headers={**futian, "If-Match": read.headers["etag"]}
+    )
+    assert_declared("PATCH", "/api/v1/projects/{project_id}", updated)
+    stale = await client.patch(
+        url, json=patch, headers={**futian, "If-Match": read.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    assert_declared("PATCH", "/api/v1/projects/{project_id}", stale)
+    assert stale.headers["etag"] == updated.headers["etag"]

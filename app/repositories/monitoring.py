@@ -147,8 +147,9 @@ async def add_verified(
     days: int,
 ) -> None:
     """Add a verified report to the project's verified totals, in one UPDATE (the database
-    adds, so two verifications at once both count). The project's version stays: its region's
-    fields did not change."""
+    adds, so two verifications at once both count). The version moves with ``updated_at``, as
+    every restamp of a project does (app/repositories/open_data.py, ``_restamp``): a writing
+    key's ETag is the version and its view shows the verified figures."""
     p = Project
     await session.execute(
         update(p)
@@ -164,6 +165,7 @@ async def add_verified(
             ),
             verified_reports=p.verified_reports + 1,
             verified_days=p.verified_days + days,
+            version=p.version + 1,
         )
         .execution_options(synchronize_session=False)
     )

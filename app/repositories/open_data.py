@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,19 +88,39 @@ def _cents(value: object) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-async def touch_financed_by(session: AsyncSession, institution_id: uuid.UUID) -> int:
-    """Restamp the projects this institution financed (their ``updated_at`` by the database's
-    clock, and their version), so that a feed read with ``updated_since`` (the IATI export, the
-    project list) hands them out again after a change to how open data names the institution;
-    the number of projects."""
-    financed = select(Engagement.project_id).where(
-        Engagement.institution_id == institution_id,
-        Engagement.status == EngagementStatus.financed,
-    )
+# What a project's IATI activity holds besides its own row: its financed engagements'
+# commitments (the financing step restamps the project itself, app/repositories/engagements.py
+# ``add_secured``), their disbursements (``touch_activity``), the verified monitoring figures (the
+# verification's UPDATE of the project stamps ``updated_at``) and how open data names the
+# institutions that financed it (``touch_financed_by``). Documents and repayments are not
+# exported, so they restamp nothing.
+
+
+async def _restamp(session: AsyncSession, project_ids: Any) -> int:
+    """Restamp these projects (``updated_at`` by the database's clock, the column's onupdate,
+    and the version) so that a feed read with ``updated_since`` (the IATI export, the project
+    list) hands them out again; the number of projects. The version moves with ``updated_at``
+    because a writing key's ETag is the version and its view shows ``updated_at``: a restamp
+    left at the same version would answer that key a 304 with a stale body."""
     result = await session.execute(
         update(Project)
-        .where(Project.id.in_(financed))
+        .where(Project.id.in_(project_ids))
         .values(version=Project.version + 1)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def touch_activity(session: AsyncSession, project_id: uuid.UUID) -> None:
+    """Restamp a project whose activity changed without a write to its row (a disbursement)."""
+    await _restamp(session, [project_id])
+
+
+async def touch_financed_by(session: AsyncSession, institution_id: uuid.UUID) -> int:
+    """Restamp the projects this institution financed, after a change to how open data names
+    the institution; the number of projects."""
+    financed = select(Engagement.project_id).where(
+        Engagement.institution_id == institution_id,
+        Engagement.status == EngagementStatus.financed,
+    )
+    return await _restamp(session, financed)

@@ -5,26 +5,19 @@ app/services/institutions.py)."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from app import idempotency
 from app.auth import AdminDep, PrincipalDep, require_roles
 from app.db import SessionDep
 from app.errors import responses
 from app.models import InstitutionType, Role
+from app.routers.if_match import IfMatch
 from app.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.schemas.institution import InstitutionCreate, InstitutionRead, InstitutionUpdate
 from app.services import institutions
 
 router = APIRouter(prefix="/api/v1", tags=["institutions"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description="The ETag of the institution this write is based on (required).",
-    ),
-]
 
 
 def _with_etag(answer: InstitutionRead, response: Response) -> InstitutionRead:

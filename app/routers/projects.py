@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -12,8 +12,9 @@ from app.auth import PrincipalDep
 from app.db import SessionDep
 from app.errors import responses
 from app.models import Role
-from app.openapi import KEY_OPTIONAL
+from app.openapi import KEY_OPTIONAL, SENDS_ETAG
 from app.responses import json_response
+from app.routers.if_match import IfMatch
 from app.routers.project_params import FiltersDep, RegionDep, SortQuery
 from app.routers.public_read import PublicRead, declared_route
 from app.routers.query_types import UPDATED_UNTIL_DOC, updated_until_header
@@ -29,14 +30,6 @@ from app.services import projects
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The ETag of the project this write is based on, e.g. "3" (required).',
-    ),
-]
-
 
 # The roles that write a project (its region; the reviewer and the administrator move it along
 # its lifecycle): their view of it is the row's, so its version tells when it changed.
@@ -50,6 +43,7 @@ def _project_response(body: dict[str, Any], status_code: int = 200) -> Response:
 @router.post(
     "/projects",
     status_code=201,
+    openapi_extra=SENDS_ETAG,
     response_model=ProjectRead,
     operation_id="create_project",
     summary="Push a project (draft)",

@@ -10,6 +10,7 @@ the request's transaction writes anything (``stage``), and the row, with the con
 to the database, with an event in the project's history (``record``).
 """
 
+import codecs
 import logging
 import uuid
 import zipfile
@@ -104,19 +105,35 @@ def _office_kind(source: IO[bytes]) -> frozenset[str]:
     return frozenset()
 
 
+# Text is read in pieces of this size: memory stays bounded whatever the upload's size.
+TEXT_CHUNK = 64 * 1024
+# C0 control characters but tab, line feed, form feed and carriage return. In UTF-8 and in
+# GB18030 every byte of a multi-byte character is 0x30 or above, so a byte below 0x20 is always
+# a character of its own: a control character under either decoding.
+_CONTROL = bytes(b for b in range(32) if chr(b) not in "\t\r\n\f")
+
+
 def _is_text(source: IO[bytes]) -> bool:
     """UTF-8 (with or without a BOM) or GB18030 text without control characters but tab and
-    line ends."""
+    line ends, throughout: the stored type says the whole file is text, so a file that turns
+    binary past its start is not. Read in ``TEXT_CHUNK`` pieces, each decoded incrementally (a
+    character split between two pieces is carried to the next); GB18030 is tried only when the
+    file is not UTF-8."""
     source.seek(0)
-    data = source.read()
-    if not data:
+    if not source.read(1):
         return False
     for encoding in ("utf-8-sig", "gb18030"):
+        source.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            text = data.decode(encoding)
+            while chunk := source.read(TEXT_CHUNK):
+                if chunk != chunk.translate(None, _CONTROL):
+                    return False  # a control character whichever the encoding
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
-        return not any(ord(c) < 32 and c not in "\t\r\n\f" for c in text)
+        return True
     return False
 
 

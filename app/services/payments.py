@@ -4,7 +4,8 @@
 records each disbursement and repayment as it happens; their sums never exceed what allows them
 (disbursed ≤ signed, repaid ≤ disbursed), so ``outstanding = disbursed − repaid`` is never
 negative. The engagement row is read locked first, so two payments recorded at once are checked
-one after the other.
+one after the other. A disbursement restamps the project (app/repositories/open_data.py): its
+IATI activity gains a transaction, which the export's ``updated_since`` feed must hand out.
 """
 
 import uuid
@@ -16,6 +17,7 @@ from app.auth import Principal
 from app.errors import Conflict, Forbidden, NotFound, RuleViolation, Unauthorized, field_error
 from app.models import Engagement, EngagementStatus, Payment, PaymentKind, Role
 from app.repositories import engagements as repo
+from app.repositories import open_data
 from app.schemas.common import Page
 from app.schemas.engagement import PaymentCreate, PaymentRead
 from app.services.engagements import load
@@ -102,6 +104,8 @@ async def record(
         created_by=principal.key_id,
     )
     await repo.add_payment(session, payment)
+    if body.kind is PaymentKind.disbursement:  # the IATI activity's incoming funds
+        await open_data.touch_activity(session, engagement.project_id)
     return _read(payment)
 
 

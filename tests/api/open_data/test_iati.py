@@ -281,6 +281,48 @@ class TestIatiExport:
             assert datetime.fromisoformat(stamp) >= datetime.fromisoformat(watermark)
         assert len(ids) <= 2
 
+    async def test_a_disbursement_restamps_its_activity_for_the_feed(
+        self, client: httpx.AsyncClient, keys: Keys
+    ) -> None:
+        futian = await keys.region("440304")
+        project = await in_library(client, keys, futian, name="福田储能")
+        _, bank = await _bank(client, keys, "开放银行", True)
+        await _finance(client, bank, futian, project["id"], "8000000.00", [])
+        ref = f"{ORG}-{project['library_code']}"
+        url = f"/api/v1/projects/{project['id']}"
+        read = await client.get(url, headers=futian)
+        # written later, so that the read's watermark passes the financed project's stamp
+        later = await in_library(client, keys, futian, name="福田光伏")
+        first = await client.get(IATI, params={"updated_since": "2000-01-01T00:00:00Z"})
+        assert set(_activities(first)) == {ref, f"{ORG}-{later['library_code']}"}
+        (transaction,) = _activities(first)[ref].findall("transaction")
+        assert transaction.find("transaction-type").get("code") == "11"
+
+        offer = (await _ok(await client.get("/api/v1/engagements", headers=bank)))["items"][0]
+        paid = {"amount": "2500000.00", "date": TODAY.isoformat()}
+        payments = f"/api/v1/engagements/{offer['id']}/disbursements"
+        await _ok(await client.post(payments, json=paid, headers=bank), 201)
+        since = await client.get(IATI, params={"updated_since": first.headers["x-updated-until"]})
+        assert ref in _activities(since)
+        activity = _activities(since)[ref]
+        assert [
+            (t.find("transaction-type").get("code"), t.findtext("value"))
+            for t in activity.findall("transaction")
+        ] == [("11", "8000000.00"), ("1", "2500000.00")]
+        restamped = await _ok(await client.get(url, headers=futian))
+        assert activity.get("last-updated-datetime") == restamped["updated_at"][:19] + "Z"
+        # The restamp is a write the region's ETag shows: its stale If-Match is refused once.
+        assert restamped["version"] == read.json()["version"] + 1
+        fresh = await client.get(url, headers={**futian, "If-None-Match": read.headers["etag"]})
+        assert fresh.status_code == 200 and fresh.headers["etag"] != read.headers["etag"]
+        stale = {**futian, "If-Match": read.headers["etag"]}
+        assert (await client.patch(url, json={"summary": "储能"}, headers=stale)).status_code == 412
+
+        # A repayment is not in the activity: it restamps nothing.
+        repaid = {**paid, "kind": "repayment"}
+        await _ok(await client.post(payments, json=repaid, headers=bank), 201)
+        assert (await _ok(await client.get(url, headers=futian))) == restamped
+
     async def test_reporting_org_is_configured(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
     ) -> None:

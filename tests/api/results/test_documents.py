@@ -127,6 +127,12 @@ async def _upload(
     )
 
 
+def _take_a_mebibyte(app: FastAPI) -> None:
+    """Raise the cap (read per request) past these tests' small one, for files of many pieces."""
+    update = {"document_max_bytes": 1024 * 1024}
+    app.state.settings = app.state.settings.model_copy(update=update)
+
+
 async def _documents(
     client: httpx.AsyncClient, headers: dict[str, str], project_id: str
 ) -> list[str]:
@@ -354,6 +360,53 @@ class TestRefusedUploads:
         answer = await _upload(client, region, project_id, name, data, content_type=content_type)
         assert answer.status_code == 415, answer.text
         assert answer.json()["code"] == code
+        await self._nothing_stored(client, settings, project_id)
+
+    @pytest.mark.parametrize(
+        ("name", "encoding", "media_type"),
+        [("long.txt", "utf-8", "text/plain"), ("long.csv", "gb18030", "text/csv")],
+    )
+    async def test_a_large_text_file_is_text_across_its_pieces(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        name: str,
+        encoding: str,
+        media_type: str,
+    ) -> None:
+        # Rows of odd length with multi-byte characters: pieces split characters many times.
+        row = "编号,名称,减排量\n1,福田光伏,8200.5\n".encode(encoding)
+        data = row * (5 * documents_service.TEXT_CHUNK // len(row))
+        assert any(
+            data[: n * documents_service.TEXT_CHUNK].decode(encoding, "replace").endswith("\ufffd")
+            for n in range(1, 5)
+        ), "no piece ends inside a character"
+        _take_a_mebibyte(app)
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        answer = await _upload(client, region, project_id, name, data)
+        assert answer.status_code == 201, answer.text
+        assert (answer.json()["media_type"], answer.json()["size_bytes"]) == (media_type, len(data))
+
+    @pytest.mark.parametrize(
+        "tail", [b"\x00\x01binary", b"\xff\xfe\xfd not UTF-8 nor GB18030"], ids=["nul", "bad"]
+    )
+    async def test_text_that_turns_binary_past_its_first_piece_is_415(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        settings: Settings,
+        tail: bytes,
+    ) -> None:
+        text = "福田光伏,8200.5\n".encode() * (3 * documents_service.TEXT_CHUNK // 20)
+        _take_a_mebibyte(app)
+        project_id = await library_project(app)
+        region = await keys.region("440304")
+        answer = await _upload(client, region, project_id, "notes.txt", text + tail + text)
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["code"] == "content_type_mismatch"
         await self._nothing_stored(client, settings, project_id)
 
     async def test_a_broken_multipart_body_is_400(

@@ -257,6 +257,23 @@ class TestCycle:
         region = await keys.region("440304")
         await _ok(await client.post(reports_url(project_id), json=report(), headers=region), 201)
 
+    async def test_verification_changes_the_writers_etag(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        project_id = await _project(app)
+        region, reviewer = await keys.region("440304"), await keys.reviewer("44")
+        url = f"/api/v1/projects/{project_id}"
+        read = await client.get(url, headers=region)
+        filed = await _ok(
+            await client.post(reports_url(project_id), json=report(), headers=region), 201
+        )
+        await _ok(await _step(client, reviewer, project_id, filed["id"], "verify", "checked"))
+        # The region's ETag is the version: the verified figures it sees changed, so no 304.
+        again = await client.get(url, headers={**region, "If-None-Match": read.headers["etag"]})
+        assert again.status_code == 200 and again.headers["etag"] != read.headers["etag"]
+        assert again.json()["verified"]["reports"] == 1
+        assert again.json()["version"] == read.json()["version"] + 1
+
 
 class TestBadInput:
     """DESIGN §16: each refused with its own code, nothing stored."""
