@@ -857,7 +857,7 @@ def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) ->
     day = service.today()
     times = []
     for _ in range(3):
-        snap.climate_best.clear()
+        snap.bests = None
         started = time.perf_counter()
         counts = service.rematch_snapshot(snap, day)
         times.append(time.perf_counter() - started)

@@ -53,7 +53,6 @@ from app.services.matching.explanation import (
 from app.services.matching.library import Columns, Library
 from app.services.matching.scoring import (
     Bests,
-    ClimateBest,
     Cursor,
     Scored,
     climate_best,
@@ -290,23 +289,16 @@ def ranked_projects(
 # --- a project's ranked eligible products -------------------------------------------------------
 
 
-def _climate_best(snap: Snapshot, entry: ProductEntry, day: date) -> ClimateBest:
-    cached = snap.climate_best.get(entry.id)
-    if cached is None:
-        positions = eligible_positions(snap.library, entry.criteria, day)
-        cached = snap.climate_best[entry.id] = climate_best(snap.library, positions)
-    return cached
-
-
 def _climate_bests(snap: Snapshot, products: NDArray[np.intp], day: date) -> Bests:
-    """The climate denominators of some catalogue products, as columns (memoised per snapshot
-    like ``_climate_best``; NaN: not known yet)."""
+    """The climate denominators of some catalogue products offered on ``day``, as columns,
+    memoised per snapshot (NaN: not known yet)."""
     if snap.bests is None:
         n = len(snap.products)
         snap.bests = (np.full(n, np.nan), np.full(n, np.nan))
     mitigation, adaptation = snap.bests
     for k in products[np.isnan(mitigation[products])]:
-        best = _climate_best(snap, snap.products[int(k)], day)
+        positions = eligible_positions(snap.library, snap.products[int(k)].criteria, day)
+        best = climate_best(snap.library, positions)
         mitigation[k], adaptation[k] = best.mitigation, best.adaptation
     return Bests(products, mitigation[products], adaptation[products])
 
@@ -314,20 +306,26 @@ def _climate_bests(snap: Snapshot, products: NDArray[np.intp], day: date) -> Bes
 def rematch_snapshot(snap: Snapshot, day: date | None = None) -> dict[uuid.UUID, int]:
     """Re-match every active product against the whole library: eligible count per product.
 
-    Also fills each product's climate denominators, so the per-project view answers from memory.
+    Also fills the climate denominators of the products offered on ``day``, so the per-project
+    view answers from memory. A product not offered that day accepts nothing, so its
+    denominators came out 0; they are left unknown instead (filled on first use), since the day
+    it is offered they are those of its eligible projects. The memo needs no day: eligibility
+    reads the day only through the product's validity (``Criteria.is_valid_on``), so an offered
+    product's denominators are the same on every day it is offered, and only an offered product
+    is ever scored.
     """
     day = day or today()
     # no cycles are made; a collection over the library's million objects would cost more
     with gc_paused():
         results = match_all(snap.library, [entry.criteria for entry in snap.products], day)
-    counts = {}
-    for entry, result in zip(snap.products, results, strict=True):
-        snap.climate_best[entry.id] = result.climate_best
-        counts[entry.id] = result.eligible
-    snap.bests = (
-        np.array([r.climate_best.mitigation for r in results], dtype=np.float64),
-        np.array([r.climate_best.adaptation for r in results], dtype=np.float64),
-    )
+    offered = np.array([entry.criteria.is_valid_on(day) for entry in snap.products], dtype=bool)
+    counts = {
+        entry.id: result.eligible for entry, result in zip(snap.products, results, strict=True)
+    }
+    mitigation = np.array([r.climate_best.mitigation for r in results], dtype=np.float64)
+    adaptation = np.array([r.climate_best.adaptation for r in results], dtype=np.float64)
+    mitigation[~offered] = adaptation[~offered] = np.nan
+    snap.bests = (mitigation, adaptation)
     return counts
 
 

@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ from app.repositories import matching as repo
 from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria, criteria_of
 from app.services.matching.library import Library
-from app.services.matching.scoring import ClimateBest
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,12 @@ class Snapshot:
     library: Library
     products: list[ProductEntry]
     position: repo.FeedPosition
-    # The best climate benefits among each product's eligible projects: the climate component's
-    # denominators, memoised for the per-project view (valid for this snapshot only).
-    climate_best: dict[uuid.UUID, ClimateBest] = field(default_factory=dict)
     bests: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
-    """The same denominators as columns over ``products`` (NaN: not known yet)."""
+    """The best climate benefits among each product's eligible projects (mitigation,
+    adaptation), the climate component's denominators, as columns over ``products``, memoised
+    for the per-project view (this snapshot only; NaN: not known yet). Filled only for products
+    offered on the day asked: the same on every day a product is offered, and never read on
+    another (see ``rematch_snapshot``)."""
     _catalogue: Catalogue | None = None
 
     @property
