@@ -6,6 +6,7 @@ notice it."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -72,20 +73,13 @@ async def _setup(client: httpx.AsyncClient, keys: Keys, app: FastAPI) -> dict[st
     }
 
 
-async def _project_side(
-    http: httpx.AsyncClient, s: dict[str, Any], project: str
+async def _ranked(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str], key: str
 ) -> dict[str, dict[str, Any]]:
-    response = await http.get(f"/api/v1/projects/{project}/matches", headers=s["reviewer"])
+    """A ranked page's items by the id of what they rank (``key``)."""
+    response = await http.get(path, headers=headers)
     assert response.status_code == 200, response.text
-    return {item["product_id"]: item for item in response.json()["items"]}
-
-
-async def _product_side(
-    http: httpx.AsyncClient, s: dict[str, Any], product_id: str
-) -> dict[str, dict[str, Any]]:
-    response = await http.get(f"/api/v1/products/{product_id}/matches", headers=s["bank"])
-    assert response.status_code == 200, response.text
-    return {item["project_id"]: item for item in response.json()["items"]}
+    return {item[key]: item for item in response.json()["items"]}
 
 
 async def _explained(
@@ -109,9 +103,14 @@ async def _agree(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every view of every pair agrees on ``http``; ``offered`` names the products valid today.
     Returns each project's ranked products."""
-    by_project = {p: await _project_side(http, s, s[p]) for p in ("weak", "strong")}
+    by_project = {
+        p: await _ranked(http, f"/api/v1/projects/{s[p]}/matches", s["reviewer"], "product_id")
+        for p in ("weak", "strong")
+    }
     for name, product_id in s["products"].items():
-        listed = await _product_side(http, s, product_id)
+        listed = await _ranked(
+            http, f"/api/v1/products/{product_id}/matches", s["bank"], "project_id"
+        )
         for p, products in by_project.items():
             explained = await _explained(http, s, s[p], product_id)
             if name not in offered:
@@ -125,60 +124,62 @@ async def _agree(
     return by_project
 
 
+@dataclass
+class World:
+    """The first process's client, the pairs set up on it, its settings and the clock."""
+
+    client: httpx.AsyncClient
+    s: dict[str, Any]
+    settings: Settings
+    set_day: Callable[[date], None]
+
+
+@pytest.fixture
+async def world(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    app: FastAPI,
+    settings: Settings,
+    set_day: Callable[[date], None],
+) -> World:
+    return World(client, await _setup(client, keys, app), settings, set_day)
+
+
 class TestValidityAcrossDays:
     async def test_a_rematch_the_day_before_does_not_decide_todays_scores(
-        self,
-        client: httpx.AsyncClient,
-        keys: Keys,
-        app: FastAPI,
-        settings: Settings,
-        set_day: Callable[[date], None],
+        self, world: World
     ) -> None:
-        s = await _setup(client, keys, app)
+        s = world.s
         opening = s["products"]["opening"]
         # a process that re-matched everything today, before "opening" is offered
-        async with process(settings) as rematched:
+        async with process(world.settings) as rematched:
             today = await _agree(rematched, s, {"steady", "closing"})
             # weak: 40 · (1 / 2.5) climate + 20 amount + 10 readiness, on every product
             assert today["weak"][s["products"]["steady"]]["score"] == 46.0
-            set_day(TOMORROW)
+            world.set_day(TOMORROW)
             tomorrow = await _agree(rematched, s, {"steady", "opening"})
             assert tomorrow["weak"][opening]["score"] == 46.0
             assert tomorrow["strong"][opening]["score"] == 70.0
             assert "against the best 2.5 " in _climate(tomorrow["weak"][opening])["detail"]
             # a process re-matching afresh tomorrow gives the same pages
-            async with process(settings) as fresh:
+            async with process(world.settings) as fresh:
                 assert await _agree(fresh, s, {"steady", "opening"}) == tomorrow
 
-    async def test_pages_asked_on_either_day_agree(
-        self,
-        client: httpx.AsyncClient,
-        keys: Keys,
-        app: FastAPI,
-        settings: Settings,
-        set_day: Callable[[date], None],
-    ) -> None:
+    async def test_pages_asked_on_either_day_agree(self, world: World) -> None:
         # The cache filled by the requests themselves (no re-match since the writes).
-        s = await _setup(client, keys, app)
-        await _agree(client, s, {"steady", "closing"})
-        set_day(TOMORROW)
-        tomorrow = await _agree(client, s, {"steady", "opening"})
-        async with process(settings) as fresh:
-            assert await _agree(fresh, s, {"steady", "opening"}) == tomorrow
+        await _agree(world.client, world.s, {"steady", "closing"})
+        world.set_day(TOMORROW)
+        tomorrow = await _agree(world.client, world.s, {"steady", "opening"})
+        async with process(world.settings) as fresh:
+            assert await _agree(fresh, world.s, {"steady", "opening"}) == tomorrow
 
     async def test_a_rematch_on_a_later_day_sees_the_product_again_if_the_clock_goes_back(
-        self,
-        client: httpx.AsyncClient,
-        keys: Keys,
-        app: FastAPI,
-        settings: Settings,
-        set_day: Callable[[date], None],
+        self, world: World
     ) -> None:
         # Re-matched tomorrow ("closing" no longer offered), then asked about today: the memo
         # of a day must not stand for another one in either direction.
-        s = await _setup(client, keys, app)
-        set_day(TOMORROW)
-        async with process(settings) as rematched:
-            await _agree(rematched, s, {"steady", "opening"})
-            set_day(TODAY)
-            await _agree(rematched, s, {"steady", "closing"})
+        world.set_day(TOMORROW)
+        async with process(world.settings) as rematched:
+            await _agree(rematched, world.s, {"steady", "opening"})
+            world.set_day(TODAY)
+            await _agree(rematched, world.s, {"steady", "closing"})
