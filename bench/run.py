@@ -817,6 +817,13 @@ def _per_request(samples: Sequence[Callable[[], Any]]) -> dict[str, float]:
     }
 
 
+def _timed(samples: Sequence[Callable[[], Any]]) -> dict[str, Any]:
+    """``_per_request`` of the samples, or no figures when there are none."""
+    if not samples:
+        return {"p50_ms": None, "p99_ms": None, "cpu_p50_ms": None}
+    return _per_request(samples)
+
+
 def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) -> dict[str, Any]:
     """Everything the matcher holds and does per process, at one scale, without a database:
     the library generated (``bench.generate.matching_rows``), its columns built, their memory
@@ -913,28 +920,19 @@ def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) ->
     same_positions = [
         library.position[u] for h in same["projects"] if (u := uuid.UUID(h)) in library.position
     ]
-    none = {"p50_ms": None, "p99_ms": None, "cpu_p50_ms": None}
-    product_full = (
-        _per_request(
-            [
-                functools.partial(
-                    service.ranked_projects, library, entry.criteria, filters, None, 50, day
-                )
-                for entry in same_products
-            ]
-        )
-        if same_products
-        else none
+    product_full = _timed(
+        [
+            functools.partial(
+                service.ranked_projects, library, entry.criteria, filters, None, 50, day
+            )
+            for entry in same_products
+        ]
     )
-    project_full = (
-        _per_request(
-            [
-                functools.partial(service.ranked_products, snap, position, None, 50, day)
-                for position in same_positions
-            ]
-        )
-        if same_positions
-        else none
+    project_full = _timed(
+        [
+            functools.partial(service.ranked_products, snap, position, None, 50, day)
+            for position in same_positions
+        ]
     )
     result = {
         "projects": spec.projects,
@@ -1320,17 +1318,9 @@ def _national_main(args: argparse.Namespace) -> None:
         ("product_ranked_projects_full_page", ("products", "eligible_median")),
         ("project_ranked_products_full_page", ("projects", "accepting_median")),
     ):
-        quantities = (
-            counts
-            if side.endswith("products") or side.endswith("projects")
-            else (
-                *counts,
-                "p50_ms",
-                "p99_ms",
-                "cpu_p50_ms",
-            )
-        )
-        for q in quantities:
+        # The random samples' timings are in the rows above.
+        timed = ("p50_ms", "p99_ms", "cpu_p50_ms") if side.endswith("full_page") else ()
+        for q in (*counts, *timed):
             print(f"| {side} {q} | " + " | ".join(str(r[side][q]) for r in result["scales"]) + " |")
     print()
     print(targets_table(result["targets"]))
