@@ -291,21 +291,23 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         record.info[_BUSY] = int(busy_timeout_ms)
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Page cache of up to 32 MiB (default 2 MiB): an import's inserts land at random places
-        # in the projects' indexes (UUID keys), and once those outgrow the cache every chunk
-        # reads them back from the OS (INSERT INTO projects 96 -> 224 ms a chunk by 100,000
-        # rows). Pages are allocated as used, so only a connection that touches that much
-        # holds it; the bound is pool ceiling (5 + 10 overflow) x 32 MiB, in practice the
-        # one or two connections that write, since SQLite serialises writers.
+        # in ix_projects_owner_uscc (and, before ids were time-ordered, in every index keyed by
+        # a project id), and once those outgrow the cache every chunk reads them back from the
+        # OS (INSERT INTO projects 96 -> 224 ms a chunk by 100,000 rows with UUID4 ids). Pages
+        # are allocated as used, so only a connection that touches that much holds it; the
+        # bound is pool ceiling (5 + 10 overflow) x 32 MiB, in practice the one or two
+        # connections that write, since SQLite serialises writers.
         cursor.execute("PRAGMA cache_size=-32768")
-        # A checkpoint once the WAL holds about 40 MiB, not SQLite's 4 MiB (1,000 pages). The
-        # projects' UUID primary key and owner_uscc index take inserts at random places, so
-        # a chunk of 1,000 rows dirties ever more of their pages as the table grows (536 ->
-        # 1,838 WAL frames a chunk from 0 to 100,000 rows), and at 1,000 pages every chunk's
-        # commit copied them all back into the database and synced it: commit 6 -> 70 ms a
-        # chunk. Checkpointed every few chunks instead, a page rewritten by several of them is
-        # copied once, and commits stay flat. The WAL file keeps its largest size (a 50 MB
-        # upload already makes it that big); the commit that crosses the mark (a chunk or any
-        # other writer) runs the checkpoint, tens of milliseconds.
+        # A checkpoint once the WAL holds about 40 MiB, not SQLite's 4 MiB (1,000 pages).
+        # ix_projects_owner_uscc takes inserts at random places (so did the primary key and
+        # audit_events (object_id, id) with UUID4 ids), so a chunk of 1,000 rows dirties ever
+        # more of its pages as the table grows (WAL frames a chunk of projects and their events
+        # from 0 to 100,000 rows: 615 -> 2,604 with UUID4 ids, 519 -> 1,143 with UUIDv7s), and
+        # at 1,000 pages every chunk's commit copied them all back into the database and synced
+        # it: commit 6 -> 70 ms a chunk. Checkpointed every few chunks instead, a page rewritten
+        # by several of them is copied once, and commits stay flat. The WAL file keeps its
+        # largest size (a 50 MB upload already makes it that big); the commit that crosses the
+        # mark (a chunk or any other writer) runs the checkpoint, tens of milliseconds.
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 

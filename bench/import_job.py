@@ -54,6 +54,10 @@ class Figure:
     # The server's CPU per 1,000 rows from the POST to the job's end (the other region's creates
     # and the sealer included): what moves least with the load of a shared machine.
     server_cpu_ms_per_1000: float = 0.0
+    # The same for the first and the last stretch alone: whether the rows cost more as the table
+    # grows, read where the wall-clock stretches move with the machine's load.
+    first_10k_cpu_s: float = 0.0
+    last_10k_cpu_s: float = 0.0
 
 
 def _crossing(samples: list[tuple[float, int]], rows: int) -> float:
@@ -77,14 +81,17 @@ def measure(db: Database, rows: int, seed: int) -> Figure:
                 "/api/v1/projects/import", files={"file": ("projects.csv", data, "text/csv")}
             )
             submitted = time.perf_counter()
+            cpu_submitted = cpu_seconds(server.process.pid) - cpu_before
             if answer.status_code != 202:
                 raise RuntimeError(f"import answered {answer.status_code}: {answer.text[:300]}")
             location = answer.headers["location"]
             samples: list[tuple[float, int]] = []
+            cpu_at: dict[float, float] = {}  # the server's CPU at each poll, from the POST
             while True:
                 job = http.get(location).json()
                 now = time.perf_counter()
                 samples.append((now, job["rows_done"]))
+                cpu_at[now] = cpu_seconds(server.process.pid) - cpu_before
                 if job["status"] not in ("queued", "running"):
                     break
                 time.sleep(POLL_S)
@@ -100,6 +107,8 @@ def measure(db: Database, rows: int, seed: int) -> Figure:
     stretch = min(STRETCH, rows // 4)  # a smaller file compares its first and last quarters
     first = _crossing(samples, stretch) - submitted
     last = ended - _crossing(samples, rows - stretch)
+    first_cpu = cpu_at[_crossing(samples, stretch)] - cpu_submitted
+    last_cpu = cpu - cpu_at[_crossing(samples, rows - stretch)]
     marks = [submitted] + [_crossing(samples, n) for n in range(stretch, rows, stretch)] + [ended]
     stretches = [round(b - a, 2) for a, b in itertools.pairwise(marks)]
     times = sorted(t * 1000 for t in prober.times[probes_before:probes_during])
@@ -118,6 +127,8 @@ def measure(db: Database, rows: int, seed: int) -> Figure:
         probe_errors=prober.errors,
         stretches_s=stretches,
         server_cpu_ms_per_1000=round(cpu * 1_000_000 / rows),
+        first_10k_cpu_s=round(first_cpu, 2),
+        last_10k_cpu_s=round(last_cpu, 2),
     )
 
 
@@ -141,7 +152,8 @@ def main() -> None:
         f"other region's creates: {figure.probe_creates}, p50 {figure.probe_p50_ms:.0f} ms, "
         f"p99 {figure.probe_p99_ms:.0f} ms, max {figure.probe_max_ms:.0f} ms, "
         f"{figure.probe_errors} errors\n  each stretch of rows (s): {figure.stretches_s}\n"
-        f"  server CPU {figure.server_cpu_ms_per_1000:.0f} ms per 1,000 rows",
+        f"  server CPU {figure.server_cpu_ms_per_1000:.0f} ms per 1,000 rows; first 10,000 rows "
+        f"{figure.first_10k_cpu_s:.2f} s, last 10,000 {figure.last_10k_cpu_s:.2f} s",
         flush=True,
     )
     for target, met in verdict.items():

@@ -12,6 +12,8 @@ from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from app.ids import new_id
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -79,7 +81,7 @@ def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: object) -> str:
 
 
 Money = Annotated[Decimal, mapped_column(Numeric(18, 2))]
-UUIDPk = Annotated[uuid.UUID, mapped_column(Uuid, primary_key=True, default=uuid.uuid4)]
+UUIDPk = Annotated[uuid.UUID, mapped_column(Uuid, primary_key=True, default=new_id)]
 Timestamp = Annotated[datetime, mapped_column(UTCDateTime, default=utcnow)]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.ids import new_id
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
 
@@ -54,7 +55,7 @@ async def claim(
     inserted = await session.execute(
         insert(table)
         .values(
-            id=uuid.uuid4(),
+            id=new_id(),
             principal=identity,
             key=key,
             request_hash=request_hash,

@@ -20,6 +20,7 @@ import pydantic
 
 from app.auth import Principal
 from app.errors import AppError, RuleViolation, field_errors
+from app.ids import new_id
 from app.models import ProjectStatus, RevisionStatus
 from app.schemas.batch import ItemStatus
 from app.schemas.project import ProjectCreate, ProjectFields
@@ -71,7 +72,7 @@ class Plan:
         )
         if found:
             return ItemResult.refused(entry, ref, self.locator.rules_error(entry, found))
-        project_id = uuid.uuid4()
+        project_id = new_id()
         row = {
             **column_values(data),
             "id": project_id,
@@ -189,7 +190,7 @@ class Plan:
             if found:
                 raise self.locator.rules_error(entry, found)
             self._update(stored, column_values(now), before, now.model_dump(), progress)
-        revision_id = uuid.uuid4()
+        revision_id = new_id()
         self.revisions.append(
             {
                 "id": revision_id,

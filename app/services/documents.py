@@ -34,6 +34,7 @@ from app.errors import (
     UnsupportedMediaType,
     field_error,
 )
+from app.ids import new_id
 from app.models import Document, DocumentType, DocumentVisibility, Project, Role
 from app.models.base import utcnow
 from app.repositories import documents as repo
@@ -296,7 +297,7 @@ async def stage(
             f"The file is named {kind.name} but its content is {what}.",
             code="content_type_mismatch",
         )
-    document_id = uuid.uuid4()
+    document_id = new_id()
     document = Document(
         id=document_id,
         project_id=project_id,

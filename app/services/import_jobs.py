@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal
 from app.errors import Conflict, NotFound, Unauthorized
+from app.ids import new_id
 from app.models import ImportJob, ImportStatus
 from app.models.base import utcnow
 from app.models.import_job import FINISHED
@@ -76,7 +77,7 @@ async def submit(
     assert principal.scope is not None  # a region key always has a scope  # noqa: S101
     now = utcnow()
     job = ImportJob(
-        id=uuid.uuid4(),
+        id=new_id(),
         status=ImportStatus.queued,
         source_scope=principal.scope,
         region_prefixes=list(principal.region_prefixes),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, region_prefixes_of
 from app.errors import Conflict, FieldError, NotFound, RuleViolation, field_error
+from app.ids import new_id
 from app.models.base import db_now
 from app.models.pilot import Pilot, PilotCoverage, PilotKind, PilotRegion, PilotStatus
 from app.reference.regions import Region, RegionLevel, region_table
@@ -297,7 +298,7 @@ async def create(session: AsyncSession, admin: Principal, body: PilotCreate) -> 
     if await repo.name_taken(session, body.name, body.batch):
         raise Conflict("A pilot with this name exists in this batch.", code="pilot_exists")
     pilot = Pilot(
-        id=uuid.uuid4(),
+        id=new_id(),
         name=body.name,
         kind=body.kind,
         province_code=body.province,

@@ -22,6 +22,7 @@ from app.errors import (
     field_error,
     field_errors,
 )
+from app.ids import new_id
 from app.models import AuditEvent, Project, ProjectRevision, ProjectStatus
 from app.models.base import utcnow
 from app.models.project_query import ProjectFilters
@@ -185,7 +186,7 @@ async def create(session: AsyncSession, principal: Principal, data: ProjectCreat
     assert principal.scope is not None  # a region key always has a scope  # noqa: S101
     await _ensure_external_ref_free(session, principal.scope, data.external_ref, None)
     project = Project(
-        id=uuid.uuid4(),
+        id=new_id(),
         source_scope=principal.scope,
         status=ProjectStatus.draft,
         created_by=principal.key_id,

@@ -27,6 +27,7 @@ from app.errors import (
     Unauthorized,
     field_errors,
 )
+from app.ids import new_id
 from app.models import Project, ProjectRevision, ProjectStatus, RevisionStatus, Role
 from app.models.base import utcnow
 from app.repositories import revisions as repo
@@ -152,7 +153,7 @@ async def open_revision(
     values, screening = proposal(merged, fields)
     before = as_input(project)
     revision = ProjectRevision(
-        id=uuid.uuid4(),
+        id=new_id(),
         project_id=project.id,
         status=R.submitted,
         fields=values,

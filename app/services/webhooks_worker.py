@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import Principal, region_prefixes_of
 from app.config import Settings
 from app.errors import AppError, is_unavailable
+from app.ids import new_id
 from app.models import (
     DeliveryStatus,
     Role,
@@ -335,7 +336,7 @@ class WebhookWorker:
         self, sub: WebhookSubscription, event: WebhookOutbox, now: datetime
     ) -> dict[str, Any]:
         return {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "subscription_id": sub.id,
             "event_id": event.id,
             "event_type": event.type,
