@@ -23,6 +23,13 @@ accept it now and did not then newly match (a newly approved project: all that a
 seen before an edit: none, the first look only sets the baseline). A changed product is matched
 against the whole library with its criteria before and after the change; the projects it accepts
 only after newly match. So nothing is recomputed but the one project or the one product.
+
+A product whose validity starts on a later day newly matches when that day comes, and nothing is
+written then: the worker's day step (``day_step``, before each round, at most once a day per
+process) announces the products whose ``valid_from`` fell since the last day's run, each with
+every project it accepts, in the transaction that moves ``webhook_match_day`` on, so one process
+runs each day and days missed while nothing ran are caught up. A validity that ends makes no
+event (there is no event for a match that goes).
 """
 
 import asyncio
@@ -303,9 +310,13 @@ class WebhookWorker:
             return False
         async with self.sessions() as session:
             done = await repo.day_checked(session)
-        if done is not None and done >= day:  # a read first: no write lock for nothing
-            self.day_done = done
-            return False
+            if done is not None and done >= day:  # a read first: no write lock for nothing
+                self.day_done = done
+                return False
+            # Read before the claim, so that a rebuild of the cache never holds SQLite's write
+            # lock. A write committed after this read is checked after it commits, on this day
+            # or a later one, so the products it starts or the projects it brings are not lost.
+            snap = await matcher.snapshot(session)
         async with self.sessions() as session:
             await session.connection(execution_options=_WRITE)
             state = await repo.take_day(session)
@@ -316,7 +327,7 @@ class WebhookWorker:
                 self.day_done = since
                 return False
             if "match.new" in await repo.subscribed_types(session, utcnow()):
-                events = _started(await matcher.snapshot(session), since, day)
+                events = _started(snap, since, day)
                 await repo.enqueue(session, events)
                 if events:
                     webhooks.wake_workers(session)

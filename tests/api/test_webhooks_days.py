@@ -18,7 +18,6 @@ from app.config import Settings
 from app.main import create_app
 from app.models import WebhookOutbox
 from app.repositories import webhooks as webhooks_repo
-from app.services.matching import service as matching_service
 from app.services.webhooks_worker import WebhookWorker
 from tests.api.test_webhooks import receiver, settings, settled, subscribe
 from tests.api.webhook_receiver import Receiver, verify
@@ -263,13 +262,13 @@ class TestDayChange:
     ) -> None:
         w = world
         before = await _match_events(w.app)
-        snapshot = matching_service.snapshot
+        subscribed = webhooks_repo.subscribed_types
 
-        async def slow_snapshot(session: Any) -> Any:
+        async def slowly(session: Any, now: Any) -> set[str]:
             await asyncio.sleep(0.3)  # the winner holds its claim while the other tries
-            return await snapshot(session)
+            return await subscribed(session, now)
 
-        monkeypatch.setattr(matching_service, "snapshot", slow_snapshot)
+        monkeypatch.setattr(webhooks_repo, "subscribed_types", slowly)
         w.set_day(TOMORROW)
         async with other_process(settings) as other:
             first, second = w.worker(), w.worker(other)
