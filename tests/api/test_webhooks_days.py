@@ -5,7 +5,7 @@ then), once across processes and restarts, with days missed while nothing ran ca
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -49,10 +49,13 @@ class World:
     products: dict[str, str]
     set_day: Callable[[date], None]
     seen: int = 0
+    workers: list[WebhookWorker] = field(default_factory=list)
 
     def worker(self, app: FastAPI | None = None) -> WebhookWorker:
+        """A worker as another process (or this one restarted) would have it, not started."""
         app = app or self.app
-        return WebhookWorker(app.state.sessions, app.state.settings)
+        self.workers.append(WebhookWorker(app.state.sessions, app.state.settings))
+        return self.workers[-1]
 
     async def deliver(self) -> list[dict[str, Any]]:
         """Deliver what waits; the messages the bank received since the last call."""
@@ -86,7 +89,7 @@ async def world(
     app: FastAPI,
     receiver: Receiver,
     set_day: Callable[[date], None],
-) -> World:
+) -> AsyncIterator[World]:
     bank_id, bank = await institution(client, keys, name="甲银行")
     hook = await subscribe(client, bank, receiver.url("/bank"), "match.new")
     region = await keys.region("440300")
@@ -127,7 +130,9 @@ async def world(
             ("steady", "baoan"),
         ]
     )
-    return w
+    yield w
+    for worker in w.workers:
+        await worker.client.aclose()
 
 
 async def _match_events(app: FastAPI) -> int:
