@@ -10,8 +10,9 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.models import Role
 from app.services import api_keys
+from app.services.matching import service as matching_service
 
 PG_ADMIN_URL = os.environ.get(
     "CLIMATELIB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -155,6 +157,19 @@ def settings(database_url: str) -> Settings:
         audit_seal_interval_s=0,
         webhook_worker=False,  # tests/api/test_webhooks*.py turn it on
     )
+
+
+@pytest.fixture
+def set_day(monkeypatch: pytest.MonkeyPatch) -> Callable[[date], None]:
+    """The matcher's clock (``today()`` of the matching service, which the webhook worker reads
+    too), set by the test; it starts at the real day."""
+    day = [datetime.now(UTC).date()]
+    monkeypatch.setattr(matching_service, "today", lambda: day[0])
+
+    def move(to: date) -> None:
+        day[0] = to
+
+    return move
 
 
 @pytest.fixture

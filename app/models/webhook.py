@@ -7,11 +7,11 @@ that may hear it (one ``webhook_deliveries`` row each) and delivers them; every 
 """
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamp, UTCDateTime, UUIDPk
@@ -114,3 +114,17 @@ class WebhookMatchState(Base):
     project_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     row: Mapped[Any] = mapped_column(JSON)
     at: Mapped[Timestamp]
+
+
+class WebhookMatchDay(Base):
+    """How far ``match.new`` has announced the starts of products' validity: one row (id 1,
+    written by migration 0023). A day's run moves ``checked_through`` in the transaction that
+    writes its events, so each day is announced once whichever process gets there first."""
+
+    __tablename__ = "webhook_match_day"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    checked_through: Mapped[date | None] = mapped_column(
+        Date, doc="The last day whose starting products were announced; null: never run."
+    )
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,7 +11,7 @@ is fanned out once, by whoever holds it, or not at all if that transaction rolls
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
@@ -23,6 +23,7 @@ from app.models import (
     DeliveryStatus,
     WebhookAttempt,
     WebhookDelivery,
+    WebhookMatchDay,
     WebhookOutbox,
     WebhookSubscription,
 )
@@ -199,6 +200,30 @@ async def listeners(session: AsyncSession, now: datetime) -> list[tuple[WebhookS
         .where(_working_key(now))
     )
     return [(row[0], (row[1], row[2])) for row in found.all()]
+
+
+# --- the day's match.new run --------------------------------------------------------------------
+
+_DAY_ROW = 1  # webhook_match_day holds one row (migration 0023)
+
+
+async def day_checked(session: AsyncSession) -> date | None:
+    """The last day whose starting products were announced (a read, no lock)."""
+    found = await session.scalar(
+        select(WebhookMatchDay.checked_through).where(WebhookMatchDay.id == _DAY_ROW)
+    )
+    return found
+
+
+async def take_day(session: AsyncSession) -> WebhookMatchDay | None:
+    """The day row, locked until this transaction ends; None while another process's run holds
+    it (PostgreSQL skips the locked row; on SQLite the caller already holds the write lock)."""
+    found = await session.execute(
+        select(WebhookMatchDay)
+        .where(WebhookMatchDay.id == _DAY_ROW)
+        .with_for_update(skip_locked=True)
+    )
+    return found.scalar_one_or_none()
 
 
 # --- deliveries ----------------------------------------------------------------------------------

@@ -23,6 +23,13 @@ accept it now and did not then newly match (a newly approved project: all that a
 seen before an edit: none, the first look only sets the baseline). A changed product is matched
 against the whole library with its criteria before and after the change; the projects it accepts
 only after newly match. So nothing is recomputed but the one project or the one product.
+
+A product whose validity starts on a later day newly matches when that day comes, and nothing is
+written then: the worker's day step (``day_step``, before each round, at most once a day per
+process) announces the products whose ``valid_from`` fell since the last day's run, each with
+every project it accepts, in the transaction that moves ``webhook_match_day`` on, so one process
+runs each day and days missed while nothing ran are caught up. A validity that ends makes no
+event (there is no event for a match that goes).
 """
 
 import asyncio
@@ -33,7 +40,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import suppress
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -64,9 +71,9 @@ from app.repositories.matching import ProjectRow
 from app.repositories.reach import in_reach
 from app.services import webhooks
 from app.services.audit import json_safe
+from app.services.matching import service as matcher
 from app.services.matching.eligibility import eligible_positions, match_all
 from app.services.matching.library import Library
-from app.services.matching.service import snapshot, today
 from app.services.matching.store import ProductEntry, Snapshot
 
 log = logging.getLogger("climatelib.webhooks")
@@ -192,6 +199,24 @@ def _product_check(snap: Snapshot, data: Mapping[str, Any], day: date) -> list[A
     return _match_new(data["product_id"], data["institution_id"], ids) if ids else []
 
 
+def _started(snap: Snapshot, since: date | None, day: date) -> list[Any]:
+    """``match.new`` for the products whose validity began after ``since`` (never run: on
+    ``day`` only) and that are offered on ``day``: every project they accept is new to them,
+    since before their first day they accepted none. A product whose validity ended meanwhile
+    is left out (the projects it matched for a while match it no longer)."""
+    lib = snap.library
+    first = day if since is None else since + timedelta(days=1)
+    out: list[Any] = []
+    for entry in snap.products:
+        begins = entry.criteria.valid_from
+        if begins is None or not first <= begins <= day:
+            continue
+        ids = [lib.ids[int(i)] for i in eligible_positions(lib, entry.criteria, day)]
+        if ids:
+            out += _match_new(entry.id, entry.institution_id, ids)
+    return out
+
+
 # --- delivery ------------------------------------------------------------------------------------
 
 
@@ -221,6 +246,7 @@ class WebhookWorker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sending: set[asyncio.Task[None]] = set()
         self.in_flight = 0
+        self.day_done: date | None = None  # the day run this process knows is done
         self.client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False
         )
@@ -253,20 +279,63 @@ class WebhookWorker:
     async def _loop(self) -> None:
         woken = True
         while not self.stopping.is_set():
-            worked = False
             self.wake.clear()
-            try:
-                worked = await self.run_once(look_first=not woken)
-            except Exception as exc:  # the loop outlives any one failure
-                if is_unavailable(exc):
-                    log.warning("webhook worker: database unavailable: %s", type(exc).__name__)
-                else:
-                    log.exception("webhook worker failed")
+            # The day's run apart from the round: a failing one must not hold up deliveries.
+            started = await self._guarded(self.day_step())
+            worked = await self._guarded(self.run_once(look_first=not (woken or started)))
             woken = worked
             if not worked:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_s)
                     woken = True
+
+    async def _guarded(self, step: Coroutine[Any, Any, bool]) -> bool:
+        try:
+            return await step
+        except Exception as exc:  # the loop outlives any one failure
+            if is_unavailable(exc):
+                log.warning("webhook worker: database unavailable: %s", type(exc).__name__)
+            else:
+                log.exception("webhook worker failed")
+            return False
+
+    async def day_step(self) -> bool:
+        """Announce the products whose validity began since the last day's run (``match.new``,
+        as a product check would), once per day across every process; whether this process
+        ran it. The claim is the day row, moved in the transaction that writes the events: a
+        run that dies leaves the day to the next, and a process that finds the row locked by
+        another's run leaves it to that one. Nobody subscribing to ``match.new``: the day
+        moves on with nothing written, as a product's check is skipped then."""
+        day = matcher.today()
+        if self.day_done is not None and self.day_done >= day:
+            return False
+        async with self.sessions() as session:
+            done = await repo.day_checked(session)
+            if done is not None and done >= day:  # a read first: no write lock for nothing
+                self.day_done = done
+                return False
+            # Read before the claim, so that a rebuild of the cache never holds SQLite's write
+            # lock. A write committed after this read is checked after it commits, on this day
+            # or a later one, so the products it starts or the projects it brings are not lost.
+            snap = await matcher.snapshot(session)
+        async with self.sessions() as session:
+            await session.connection(execution_options=_WRITE)
+            state = await repo.take_day(session)
+            if state is None:
+                return False  # another process is running it
+            since = state.checked_through
+            if since is not None and since >= day:
+                self.day_done = since
+                return False
+            if "match.new" in await repo.subscribed_types(session, utcnow()):
+                events = _started(snap, since, day)
+                await repo.enqueue(session, events)
+                if events:
+                    webhooks.wake_workers(session)
+            state.checked_through, state.checked_at = day, utcnow()
+            await session.commit()
+        self.day_done = day
+        return True
 
     async def run_once(self, look_first: bool = True) -> bool:
         """One round: fan out what waits, deliver what is due; whether there was anything.
@@ -323,8 +392,8 @@ class WebhookWorker:
     async def _match_check(
         self, session: AsyncSession, data: Mapping[str, Any], wanted: bool
     ) -> list[Any]:
-        snap = await snapshot(session)
-        day = today()
+        snap = await matcher.snapshot(session)
+        day = matcher.today()
         if "project_id" in data:
             # Run even when nobody listens: it keeps the project's baseline current.
             found = await _project_check(session, snap, data, day)

@@ -16,24 +16,11 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.services.matching import service as matching_service
 from tests.conftest import Keys
 from tests.factories import institution, library_project, product
 
 TODAY = datetime.now(UTC).date()
 TOMORROW = TODAY + timedelta(days=1)
-
-
-@pytest.fixture
-def set_day(monkeypatch: pytest.MonkeyPatch) -> Callable[[date], None]:
-    """The matcher's clock, set by the test (it starts at the real day)."""
-    day = [TODAY]
-    monkeypatch.setattr(matching_service, "today", lambda: day[0])
-
-    def move(to: date) -> None:
-        day[0] = to
-
-    return move
 
 
 @asynccontextmanager
