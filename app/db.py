@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import orjson
@@ -356,6 +356,29 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+_READS_ONLY = "climatelib_reads_only"  # the attribute ``reads_only`` sets on an endpoint
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: _Endpoint) -> _Endpoint:
+    """Declare a route that only reads although its method is not GET (a POST whose question
+    is too large for a query string: the matching preview).
+
+    Its session is a reader's, as a GET's is: on SQLite it takes no write lock (a write request's
+    session does at its first statement), so it neither waits for writers nor makes them wait,
+    and never answers 503 for a lock it did not need. Nothing it runs may write: a statement that
+    did would take the lock mid-transaction, where SQLite may refuse the upgrade (a 503)."""
+    setattr(endpoint, _READS_ONLY, True)
+    return endpoint
+
+
+def _writes(request: Request) -> bool:
+    if request.method in _READ_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), _READS_ONLY, False)
+
+
 # session.info: what to undo outside the database should this transaction not commit.
 _UNDO = "db.undo"
 
@@ -441,8 +464,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # ``read_apart``, a host name's lookup) holds no lock other writers wait for.
     # (Session-wide execution options, applied to each connection the session takes, are
     # SQLAlchemy 2.1's.)
-    writes = request.method not in _READ_METHODS
-    async with factory(execution_options=WRITE if writes else {}) as session:
+    async with factory(execution_options=WRITE if _writes(request) else {}) as session:
         try:
             try:
                 yield session
