@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import orjson
@@ -66,8 +66,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
             url,
             hide_parameters=True,  # a failing write's parameters hold contact names and phones
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
-            # An in-memory database is one shared connection, not a pool to wait for.
-            **({} if in_memory else {"pool_timeout": settings.db_pool_timeout_s}),
+            # An in-memory database is one shared connection, not a pool to wait for. The
+            # connection given back last is handed out first: a writer's grown page cache
+            # (_grow_cache) stays with the writes while the process is quiet.
+            **(
+                {}
+                if in_memory
+                else {"pool_timeout": settings.db_pool_timeout_s, "pool_use_lifo": True}
+            ),
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         # The public reads' own sqlite3 connections (app/repositories/sqlite_reads.py).
@@ -153,8 +159,13 @@ SQLITE_BULK_GAP_S = 0.01
 # _configure_sqlite; SQLite's default is 1,000).
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 
+# The page cache of a connection that has written, at most (see _grow_cache; a connection that
+# has only read keeps SQLite's default, 2,000 KiB).
+SQLITE_WRITER_CACHE_KIB = 32 * 1024
+
 _HOLDS = "climatelib_sqlite_gate"  # connection-record info: the gate turn this connection holds
 _BUSY = "climatelib_sqlite_busy_ms"  # connection-record info: the busy timeout it is set to
+_GROWN = "climatelib_sqlite_cache_grown"  # connection-record info: its cache is a writer's
 
 
 class SqliteWriteGate:
@@ -274,6 +285,23 @@ def _set_busy_timeout(conn: Connection, ms: int) -> None:
         conn.info[_BUSY] = ms
 
 
+def _grow_cache(conn: Connection) -> None:
+    """Give a connection about to write a page cache of up to 32 MiB, kept from then on.
+
+    An import's inserts land at random places in ix_projects_owner_uscc (and, before ids were
+    time-ordered, in every index keyed by a project id), and once those outgrow SQLite's default
+    2 MiB every chunk reads them back from the OS (INSERT INTO projects 96 -> 224 ms a chunk by
+    100,000 rows with UUID4 ids). Readers gain nothing like it, and every
+    connection had the large cache: under a read load each of the pool's (5 + 10 overflow)
+    filled its own with the same pages, 130 MB more RSS at 100,000 projects than with the
+    default. Only connections that write grow it now; the pool hands out the connection
+    returned last first (``pool_use_lifo``), so the writes of a quiet process keep to one
+    connection and its warm cache."""
+    if not conn.info.get(_GROWN):
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+        conn.info[_GROWN] = True
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     sync_engine = engine.sync_engine
     gate = SqliteWriteGate(busy_timeout_ms / 1000)
@@ -290,14 +318,6 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         record.info[_BUSY] = int(busy_timeout_ms)
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # Page cache of up to 32 MiB (default 2 MiB): an import's inserts land at random places
-        # in ix_projects_owner_uscc (and, before ids were time-ordered, in every index keyed by
-        # a project id), and once those outgrow the cache every chunk reads them back from the
-        # OS (INSERT INTO projects 96 -> 224 ms a chunk by 100,000 rows with UUID4 ids). Pages
-        # are allocated as used, so only a connection that touches that much holds it; the
-        # bound is pool ceiling (5 + 10 overflow) x 32 MiB, in practice the one or two
-        # connections that write, since SQLite serialises writers.
-        cursor.execute("PRAGMA cache_size=-32768")
         # A checkpoint once the WAL holds about 40 MiB, not SQLite's 4 MiB (1,000 pages).
         # ix_projects_owner_uscc takes inserts at random places (so did the primary key and
         # audit_events (object_id, id) with UUID4 ids), so a chunk of 1,000 rows dirties ever
@@ -315,6 +335,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
         mode = options.get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE":
+            _grow_cache(conn)
         if mode == "IMMEDIATE" and in_greenlet():
             gate.begin(conn, bulk=bool(options.get("sqlite_bulk")))
             return
@@ -357,6 +379,29 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_READS_ONLY = "climatelib_reads_only"  # the attribute ``reads_only`` sets on an endpoint
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: _Endpoint) -> _Endpoint:
+    """Declare a route that only reads although its method is not GET (a POST whose question
+    is too large for a query string: the matching preview).
+
+    Its session is a reader's, as a GET's is: on SQLite it takes no write lock (a write request's
+    session does at its first statement), so it neither waits for writers nor makes them wait,
+    and never answers 503 for a lock it did not need. Nothing it runs may write: a statement that
+    did would take the lock mid-transaction, where SQLite may refuse the upgrade (a 503)."""
+    setattr(endpoint, _READS_ONLY, True)
+    return endpoint
+
+
+def _writes(request: Request) -> bool:
+    if request.method in _READ_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), _READS_ONLY, False)
+
 
 # session.info: what to undo outside the database should this transaction not commit.
 _UNDO = "db.undo"
@@ -443,8 +488,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # ``read_apart``, a host name's lookup) holds no lock other writers wait for.
     # (Session-wide execution options, applied to each connection the session takes, are
     # SQLAlchemy 2.1's.)
-    writes = request.method not in _READ_METHODS
-    async with factory(execution_options=WRITE if writes else {}) as session:
+    async with factory(execution_options=WRITE if _writes(request) else {}) as session:
         try:
             try:
                 yield session

@@ -62,15 +62,17 @@ class ImportJob(Base):
 
 
 class ImportUpload(Base):
-    """One part of a job's uploaded file, in order."""
+    """One part of a job's uploaded file, in order.
+
+    Stored before the job row (``services.import_jobs.stage``), so ``job_id`` is no foreign key:
+    parts whose job was never created are removed by housekeeping once ``staged_at`` is old."""
 
     __tablename__ = "import_uploads"
 
-    job_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True
-    )
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     part: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    staged_at: Mapped[datetime | None]
 
 
 class ImportResult(Base):

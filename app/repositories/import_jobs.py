@@ -12,11 +12,23 @@ lease another has taken finds nothing and stops, so a chunk is never applied twi
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
@@ -46,14 +58,32 @@ async def get_readable(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def add(session: AsyncSession, job: ImportJob, parts: Iterable[bytes]) -> None:
-    """Store a new job and its upload, part by part."""
+async def add(session: AsyncSession, job: ImportJob) -> None:
+    """Store a new job (its upload's parts are already staged under its id)."""
     session.add(job)
     await session.flush()
-    for number, data in enumerate(parts):
-        session.add(ImportUpload(job_id=job.id, part=number, data=data))
-        # One part at a time: the statement's parameters hold a megabyte, not the whole file.
-        await session.flush()
+
+
+async def stage_part(
+    session: AsyncSession, job_id: uuid.UUID, part: int, data: bytes, at: datetime
+) -> None:
+    """Store one part of a job's file, before the job exists."""
+    # Core, not the unit of work: nothing keeps the megabyte once it is written.
+    await session.execute(
+        insert(ImportUpload).values(job_id=job_id, part=part, data=data, staged_at=at)
+    )
+
+
+def _no_job() -> ColumnElement[bool]:
+    return ~exists().where(ImportJob.id == ImportUpload.job_id)
+
+
+async def drop_staged(session: AsyncSession, job_id: uuid.UUID) -> int:
+    """Remove the staged parts of a job that was not created (none if it was)."""
+    deleted = await session.execute(
+        delete(ImportUpload).where(ImportUpload.job_id == job_id, _no_job())
+    )
+    return int(getattr(deleted, "rowcount", 0) or 0)
 
 
 async def upload(session: AsyncSession, job_id: uuid.UUID) -> bytes | None:
@@ -173,6 +203,15 @@ async def results_page(
     rows = list((await session.execute(stmt)).scalars())
     following = next_cursor(rows, RESULT_KEYS, limit, RESULT_SORT, lambda r: [r.index])
     return rows[:limit], following
+
+
+async def purge_staged(session: AsyncSession, staged_before: datetime) -> int:
+    """Delete the parts staged before the cutoff whose job was never created (the request that
+    staged them died before its commit)."""
+    deleted = await session.execute(
+        delete(ImportUpload).where(ImportUpload.staged_at < staged_before, _no_job())
+    )
+    return int(getattr(deleted, "rowcount", 0) or 0)
 
 
 async def purge_uploads(session: AsyncSession, finished_before: datetime, now: datetime) -> int:

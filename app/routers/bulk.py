@@ -100,15 +100,26 @@ async def import_projects(
     # Read before the transaction's first write (the Idempotency-Key's claim): a large workbook
     # is seconds of parsing.
     scanned = await batch_import.scan(data, file.filename, file.content_type)
+    # A job's file is stored in short transactions of its own: SQLite's write lock is then held
+    # only to create the job.
+    staged = await batch_import.stage(session, scanned)
+    submitted = False
 
     async def produce() -> idempotency.Stored:
-        outcome = await batch_import.run_import(session, principal, scanned)
+        nonlocal submitted
+        outcome = await batch_import.run_import(session, principal, scanned, staged)
         if outcome.job is None:
             return idempotency.Stored(200, outcome.answer)
+        submitted = True
         job = ImportJobRead.model_validate(outcome.answer).model_dump(mode="json")
         return idempotency.Stored(202, job, {"Location": import_jobs.location(outcome.job.id)})
 
-    return await idempotency.run(request, session, principal, idempotency_key, fingerprint, produce)
+    answer = await idempotency.run(
+        request, session, principal, idempotency_key, fingerprint, produce
+    )
+    if staged is not None and not submitted:  # a replay: the first request's job answers
+        await import_jobs.discard(session, staged)
+    return answer
 
 
 @router.get(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.auth import PrincipalDep, require_roles
-from app.db import SessionDep
+from app.db import SessionDep, reads_only
 from app.errors import responses
 from app.models import ConstructionStatus, Objective, Role
 from app.responses import json_response
@@ -112,6 +112,7 @@ async def explain_match(
     responses=responses(401, 403, 422),
     dependencies=[require_roles(Role.institution, Role.admin)],  # type: ignore[list-item]
 )
+@reads_only
 async def preview_matching(
     body: PreviewRequest, session: SessionDep, principal: PrincipalDep
 ) -> PreviewRead:

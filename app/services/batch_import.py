@@ -81,11 +81,22 @@ async def scan(data: bytes, filename: str | None, content_type: str | None) -> S
     return Scanned(data, filename, content_type, total, rows)
 
 
-async def run_import(session: AsyncSession, principal: Principal, file: Scanned) -> Outcome:
-    """Upsert a file of one batch at once; queue a larger one as a job."""
+async def stage(session: AsyncSession, file: Scanned) -> import_jobs.Staged | None:
+    """Store a file larger than one batch for its job, before the request's transaction writes
+    anything (``import_jobs.stage``); None for a file imported at once."""
+    if file.first is not None:
+        return None
+    return await import_jobs.stage(session, file.data)
+
+
+async def run_import(
+    session: AsyncSession, principal: Principal, file: Scanned, staged: import_jobs.Staged | None
+) -> Outcome:
+    """Upsert a file of one batch at once; queue a larger one (``staged``) as a job."""
     if file.first is None:
+        assert staged is not None  # noqa: S101
         job = await import_jobs.submit(
-            session, principal, file.data, file.filename, file.content_type, file.rows_total
+            session, principal, staged, file.filename, file.content_type, file.rows_total
         )
         return Outcome(import_jobs.document(job), job)
     entries = [Entry(i, row, item) for i, (row, item) in enumerate(file.first)]

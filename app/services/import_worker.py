@@ -48,6 +48,9 @@ log = logging.getLogger("climatelib.imports")
 
 HOUSEKEEPING_EVERY_S = 600
 IDEMPOTENCY_KEPT = timedelta(hours=24)
+# Staged parts whose job was never created are this old before they go: a request stages its file
+# in seconds and creates the job right after, so only a request whose process died leaves them.
+STAGED_KEPT = timedelta(hours=1)
 # A job claimed this often (each restart or death of its process counts) is given up: a file that
 # kills its worker every time (say by exhausting its memory) must not do so forever.
 MAX_ATTEMPTS = 10
@@ -137,15 +140,20 @@ class ImportWorker:
                     await asyncio.wait_for(self.stopping.wait(), self.poll_s)
 
     async def housekeeping(self) -> None:
-        """Purge expired idempotency records and the uploads of long-finished jobs."""
+        """Purge expired idempotency records, the uploads of long-finished jobs and the staged
+        parts of jobs never created."""
         now = utcnow()
         async with self.sessions() as session:
             await session.connection(execution_options=_WRITE)
             keys = await idempotency_repo.purge(session, now - IDEMPOTENCY_KEPT)
             uploads = await repo.purge_uploads(session, now - self.retention, now)
+            staged = await repo.purge_staged(session, now - STAGED_KEPT)
             await session.commit()
-        if keys or uploads:
-            log.info("housekeeping", extra={"idempotency_keys": keys, "import_uploads": uploads})
+        if keys or uploads or staged:
+            log.info(
+                "housekeeping",
+                extra={"idempotency_keys": keys, "import_uploads": uploads, "staged_parts": staged},
+            )
 
     async def run_once(self) -> bool:
         """Claim one job and run it until it ends or this worker stops; False if none waited."""

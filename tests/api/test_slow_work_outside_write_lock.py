@@ -10,7 +10,7 @@ PostgreSQL writers of different rows never wait for each other; the tests run th
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +204,68 @@ async def test_a_write_refused_before_it_writes_never_waits_for_the_lock(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+PARTS = 8
+
+
+@pytest.fixture
+def slow_upload_parts(app: FastAPI) -> Iterator[asyncio.Event]:
+    """Storing an import job's file takes SLOW_S, SLOW_S / PARTS a part (a slow disk, or a file
+    of 50 MB); the event is set once the first part is being stored."""
+    from sqlalchemy import event
+    from sqlalchemy.util import await_
+
+    engine = app.state.engine.sync_engine
+    storing = asyncio.Event()
+
+    def slow(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO IMPORT_UPLOADS"):
+            storing.set()
+            await_(asyncio.sleep(SLOW_S / PARTS))
+
+    event.listen(engine, "before_cursor_execute", slow)
+    yield storing
+    event.remove(engine, "before_cursor_execute", slow)
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "slow-import-1"])
+async def test_storing_an_import_jobs_file_does_not_hold_up_other_writers(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    keys: Keys,
+    slow_upload_parts: asyncio.Event,
+    monkeypatch: pytest.MonkeyPatch,
+    idempotency_key: str | None,
+) -> None:
+    """The file's parts are stored before the transaction that creates the job, each in a
+    transaction of its own: another writer waits for one part at most. A replay answers the
+    first job and leaves no second copy of the file."""
+    from sqlalchemy import func, select
+
+    from app.models import ImportUpload
+    from app.services import import_jobs
+    from tests.api.bulk.test_import import row, to_csv, upload
+
+    importer = await keys.region("440304")
+    other = await keys.region("110118")
+    await timed_create(client, other)
+    headers = importer | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+    data = to_csv([row(n) for n in range(1001)])  # one batch and one: a job
+    monkeypatch.setattr(import_jobs, "UPLOAD_PART_BYTES", len(data) // PARTS + 1)
+    job = asyncio.create_task(
+        client.post("/api/v1/projects/import", headers=headers, **upload(data))
+    )
+    await asyncio.wait_for(slow_upload_parts.wait(), 5)
+    took = await timed_create(client, other)
+    answer = await job
+    assert answer.status_code == 202, answer.text
+    assert took < BOUND_S, f"another writer waited {took:.2f} s behind an import's file"
+    if idempotency_key:
+        again = await client.post("/api/v1/projects/import", headers=headers, **upload(data))
+        assert again.status_code == 202, again.text
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.json()["id"] == answer.json()["id"]
+    async with app.state.sessions() as session:
+        parts = await session.execute(select(func.count()).select_from(ImportUpload))
+        assert parts.scalar_one() == PARTS

@@ -148,6 +148,8 @@ class TestSubmit:
         )
         assert other.status_code == 422
         assert other.json()["code"] == "idempotency_key_reused"
+        # The refused and the replayed requests' files were staged, then removed again.
+        assert await _upload_parts(idle_app) == 1
 
     async def test_a_file_past_a_limit_is_refused_before_any_job(
         self, idle_client: httpx.AsyncClient, idle_app: FastAPI
@@ -327,6 +329,19 @@ class TestHousekeeping:
         assert await _upload_parts(app) == 0
         assert (await client.get(location, headers=region)).json()["status"] == "succeeded"
         assert len(await all_results(client, region, location)) == 1001
+
+    async def test_parts_staged_by_a_request_that_never_created_its_job_go_once_old(
+        self, idle_app: FastAPI, settings: Settings
+    ) -> None:
+        """A process that died between storing a file and creating its job left the parts."""
+        fresh, old = uuid.uuid4(), uuid.uuid4()
+        async with idle_app.state.sessions.begin() as session:
+            for job_id, at in ((fresh, utcnow()), (old, utcnow() - timedelta(hours=2))):
+                session.add(ImportUpload(job_id=job_id, part=0, data=b"x", staged_at=at))
+        await import_worker.ImportWorker(idle_app.state.sessions, settings).housekeeping()
+        async with idle_app.state.sessions() as session:
+            left = await session.execute(select(ImportUpload.job_id))
+            assert list(left.scalars()) == [fresh]
 
 
 async def _idempotency_keys(app: FastAPI) -> list[str]:
