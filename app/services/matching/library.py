@@ -112,7 +112,6 @@ def _columns(projects: ProjectColumns) -> dict[str, Any]:
     # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
     halves = np.frombuffer(b"".join(i.bytes for i in projects.ids), dtype=">u8").reshape(n, 2)
     tenor = projects.tenor_months
-    codes = stated_categories(projects.categories_mask)
     return {
         "alive": np.ones(n, dtype=np.bool_),
         "id_hi": halves[:, 0].astype(np.uint64),
@@ -122,8 +121,6 @@ def _columns(projects: ProjectColumns) -> dict[str, Any]:
         # one bit per code: a set of accepted codes is then one AND, not a gather
         "objective_bit": np.left_shift(np.uint8(1), objective.astype(np.uint8)),
         "categories": projects.categories_mask,
-        "stated": codes,
-        "stated_count": np.bitwise_count(codes),
         "ftypes": projects.financing_types_mask,
         "cstatus": cstatus,
         "cstatus_bit": np.left_shift(np.uint8(1), cstatus.astype(np.uint8)),
@@ -151,12 +148,6 @@ class Columns:
     objective: NDArray[np.int8]
     objective_bit: NDArray[np.uint8]
     categories: NDArray[np.uint32]
-    stated: NDArray[np.uint32]
-    """Per project: the category codes it states, without the parents they imply (what the
-    category_targeted score counts; kept as a column, a ranked page's scoring no longer derives
-    it per candidate)."""
-    stated_count: NDArray[np.uint8]
-    """How many codes ``stated`` holds."""
     ftypes: NDArray[np.uint8]
     cstatus: NDArray[np.int8]
     cstatus_bit: NDArray[np.uint8]

@@ -161,8 +161,8 @@ def _category_targeted(
         return np.zeros(n)
     # The codes the project states (not the parents they imply), each targeted when the product
     # lists it or its parent.
-    cats = lib.stated[positions]
-    counts = lib.stated_count[positions].astype(np.float64)
+    cats = stated_categories(lib.categories[positions])
+    counts = np.bitwise_count(cats).astype(np.float64)
     targeted = CATEGORIES.with_children(c.categories_mask)
     hits = np.bitwise_count(np.bitwise_and(cats, targeted)).astype(np.float64)
     out: Shares = np.divide(hits, counts, out=np.zeros(n), where=counts > 0)
