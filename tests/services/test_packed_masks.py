@@ -206,7 +206,7 @@ def test_wide_products_take_every_unpack_path(
         unpacked.append(1)
         return plain(*args, **kwargs)
 
-    monkeypatch.setattr(library_module.np, "unpackbits", counted_plain)
+    monkeypatch.setattr(np, "unpackbits", counted_plain)
     day = date(2026, 6, 1)
     for entry in products:
         ranked_projects(lib, entry.criteria, ProjectFilters(), None, 50, day, False)
