@@ -1,9 +1,11 @@
-"""Packed masks: ``unpack`` lists exactly the rows a plain byte-per-row unpacking lists, on both
-of its paths (the set bits peeled from a wide sparse run, every bit unpacked otherwise); and a
-product's ranked pages over a library wide enough to take the peeled path are the pages a plain
-evaluation of every criterion over every project gives."""
+"""Packed masks: ``unpack`` lists exactly the rows a plain byte-per-row unpacking lists, on each
+of its paths (the set bits peeled from a wide sparse run, a wide run's set bytes read through a
+table of their bits, every bit unpacked otherwise); and a product's ranked pages over a library
+wide enough to take those paths, filtered and paged, are the pages a plain evaluation of every
+criterion over every project gives."""
 
 import random
+import uuid
 from datetime import date
 from typing import Any
 
@@ -13,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from app.models.flags import CATEGORIES
 from app.services.matching import library as library_module
-from app.services.matching.criteria import Criteria
+from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES, Criteria
 from app.services.matching.eligibility import CRITERIA
 from app.services.matching.library import SPARSE_WORDS, Library, Words, pack, unpack
-from app.services.matching.scoring import climate_best, score
+from app.services.matching.scoring import climate_best, cursor_of, score
 from app.services.matching.service import ProjectFilters, ranked_projects, rematch_snapshot
 from app.services.matching.store import ProductEntry, Snapshot
 from bench.generate import Spec, matching_rows, product_entries
@@ -103,3 +106,108 @@ def test_ranked_pages_over_a_wide_library_are_the_plain_pages(
         listed += len(page.ids)
     assert peeled, "no product took the peeled path"
     assert listed > 200
+
+
+def _plain_list(
+    lib: Library, c: Criteria, day: date, f: ProjectFilters
+) -> list[tuple[int, uuid.UUID]]:
+    """Every pair of the product's list under ``f``, in order: ``_plain_page`` without a limit,
+    the filters applied to the plain positions one by one."""
+    ranked = _plain_page(lib, c, day, lib.size)
+    prefix = f.region_code or ""
+    out = []
+    for score_centi, p in ranked:
+        if not f"{int(lib.region[p]):06d}".startswith(prefix):
+            continue
+        if f.category and not int(lib.categories[p]) & CATEGORIES.bit(f.category):
+            continue
+        if f.objective and int(lib.objective[p]) != OBJECTIVE_CODES[f.objective]:
+            continue
+        if (
+            f.construction_status
+            and int(lib.cstatus[p]) != CONSTRUCTION_CODES[f.construction_status]
+        ):
+            continue
+        if f.min_score is not None and score_centi < round(f.min_score * 100):
+            continue
+        out.append((score_centi, lib.ids[p]))
+    return out
+
+
+_FILTERS = st.builds(
+    ProjectFilters,
+    region_code=st.sampled_from([None, "11", "44", "4403", "51", "65"]),
+    category=st.sampled_from([None, "M1", "M2", "A1"]),
+    objective=st.sampled_from([None, "mitigation", "adaptation", "both"]),
+    construction_status=st.sampled_from([None, "operational", "planning"]),
+    min_score=st.sampled_from([None, 20.0, 45.5, 60.0]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pick=st.integers(min_value=0, max_value=10**6),
+    filters=_FILTERS,
+    limit=st.sampled_from([1, 7, 50]),
+)
+def test_ranked_pages_with_filters_walk_the_plain_order(
+    wide_rematched: tuple[Library, list[ProductEntry]],
+    pick: int,
+    filters: ProjectFilters,
+    limit: int,
+) -> None:
+    """Each page after the last one's cursor, under any filters, is the next slice of the plain
+    list, until a page says no more follow; wide products reach every path of ``unpack``."""
+    lib, products = wide_rematched
+    entry = products[pick % len(products)]
+    day = date(2026, 6, 1)
+    expected = _plain_list(lib, entry.criteria, day, filters)
+    served: list[tuple[int, uuid.UUID]] = []
+    after = None
+    for _ in range(4):
+        page = ranked_projects(lib, entry.criteria, filters, after, limit, day, False)
+        served += list(zip(page.scores_centi, page.ids, strict=True))
+        assert served == expected[: len(served)]
+        assert page.more == (len(expected) > len(served))
+        if not page.more:
+            break
+        after = cursor_of(page.scores_centi[-1], page.ids[-1])
+
+
+@pytest.fixture(scope="module")
+def wide_rematched(wide: tuple[Library, list[ProductEntry]]) -> tuple[Library, list[ProductEntry]]:
+    """``wide`` with the masks every product shares kept, as after the app's startup."""
+    from app.repositories.matching import FeedPosition
+
+    lib, products = wide
+    rematch_snapshot(Snapshot(library=lib, products=products, position=FeedPosition(0)))
+    return wide
+
+
+def test_wide_products_take_every_unpack_path(
+    wide_rematched: tuple[Library, list[ProductEntry]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generated catalogue's products over ``wide`` unpack their runs through the peeled
+    bits, the byte table and the plain unpacking, so the property above covers all three."""
+    lib, products = wide_rematched
+    taken: dict[str, int] = {"_set_bits": 0, "_byte_bits": 0}
+    for name in taken:
+        original = getattr(library_module, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            taken[_name] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(library_module, name, counted)
+    plain = np.unpackbits
+    unpacked: list[int] = []
+
+    def counted_plain(*args: Any, **kwargs: Any) -> Any:
+        unpacked.append(1)
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(np, "unpackbits", counted_plain)
+    day = date(2026, 6, 1)
+    for entry in products:
+        ranked_projects(lib, entry.criteria, ProjectFilters(), None, 50, day, False)
+    assert taken["_set_bits"] and taken["_byte_bits"] and unpacked, (taken, len(unpacked))

@@ -158,6 +158,8 @@ class ProjectFilters:
 
 
 def _filter(lib: Columns, positions: Any, f: ProjectFilters) -> Any:
+    if not (f.region_code or f.category or f.objective or f.construction_status):
+        return positions
     keep = np.ones(len(positions), dtype=np.bool_)
     if f.region_code:
         lo = int(f.region_code) * 10 ** (6 - len(f.region_code))
