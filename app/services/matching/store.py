@@ -41,6 +41,24 @@ class ProductEntry:
     criteria: Criteria
 
 
+@dataclass(frozen=True)
+class Tiebreak:
+    """The active products in a project's list order among equal scores, (rate_min, id hex),
+    as a rank per catalogue position and the keys in rank order: the page is ordered by
+    (-score, rank) in numpy, and only its own keys are built in Python."""
+
+    rank: NDArray[np.int64]
+    keys: list[tuple[Any, str]]
+
+    @classmethod
+    def build(cls, products: list[ProductEntry], no_rate: Any) -> "Tiebreak":
+        keys = [(no_rate if e.rate_min is None else e.rate_min, e.id.hex) for e in products]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        rank = np.empty(len(keys), dtype=np.int64)
+        rank[order] = np.arange(len(keys), dtype=np.int64)
+        return cls(rank=rank, keys=[keys[k] for k in order])
+
+
 @dataclass
 class Snapshot:
     library: Library
@@ -52,6 +70,9 @@ class Snapshot:
     for the per-project view (this snapshot only; NaN: not known yet). Filled only for products
     offered on the day asked: the same on every day a product is offered, and never read on
     another (see ``rematch_snapshot``)."""
+    tiebreak: "Tiebreak | None" = None
+    """The products' order among equal scores on a project's page (built on first use; see
+    ``service.ranked_products``)."""
     _catalogue: Catalogue | None = None
 
     @property
@@ -112,11 +133,16 @@ class MatchingStore:
             in_library = {r.id for r in rows}
             library.apply(rows, [pid for pid in changes.projects if pid not in in_library])
         if changes.products:
-            products, catalogue = await _products(session), None
+            products, catalogue, tiebreak = await _products(session), None, None
         else:
             products, catalogue = snapshot.products, snapshot._catalogue
+            tiebreak = snapshot.tiebreak
         return Snapshot(
-            library=library, products=products, position=changes.position, _catalogue=catalogue
+            library=library,
+            products=products,
+            position=changes.position,
+            tiebreak=tiebreak,
+            _catalogue=catalogue,
         )
 
 
