@@ -49,11 +49,11 @@ class Criterion:
     """The rule as the API documentation states it (continuation lines indented two spaces)."""
     mask: Callable[[Columns, Criteria, Index], Mask | None]
     head: Callable[[Library, int], str]
-    """The explanation's detail is ``head`` + ``tail``: the project's values compared (the
-    project at one position) ..."""
+    """The first half of the explanation's detail: the project's values (at one position)."""
     tail: Callable[[Criteria], str]
-    """... and the product's (a product's tail is kept per product version; see
-    ``explain_accepted``)."""
+    """The second half: the product's values, read only through ``keyed_by`` (a project's
+    ranked page keeps each product's tails per product version and pays a concatenation per
+    distinct text)."""
     accepts: Callable[[Catalogue, Library, int], Mask | None]
     """The same rule the other way round: which products of a catalogue accept the project at
     one position (None: no product sets this criterion)."""
