@@ -107,15 +107,13 @@ def explain_many(
     given = points(lib, c, sub, best)
     scored = total(sub, given).score_centi.tolist()
     given_points = [given[component.name].tolist() for component in COMPONENTS]
-    prepared = _prepared(c)
+    kept = prepared(c)
     for j, k in enumerate(chosen):
         row = items[k]
         for t, component in enumerate(COMPONENTS):
             describe = component.describe
             detail = (
-                prepared.fixed[t]
-                if describe is None
-                else describe(lib, ints[k])(best) + prepared.maxima[t]
+                kept.fixed[t] if describe is None else describe(lib, ints[k])(best) + kept.maxima[t]
             )
             row.append(
                 {
@@ -152,7 +150,8 @@ class _Prepared:
     """Per criterion, the product's half of its detail text (``Criterion.tail``)."""
 
 
-def _prepared(c: Criteria) -> _Prepared:
+def prepared(c: Criteria) -> _Prepared:
+    """What a product's explanations read of it alone, kept per product version."""
     found: _Prepared | None = c.memo.get("explanation")
     if found is None:
         shares = c.weight_shares()
@@ -223,7 +222,7 @@ def explain_accepted(
     for column in given:
         summed += column
     scores = total(bests.products, {"summed": summed}).score_centi.tolist()
-    preps = [c.memo.get("explanation") or _prepared(c) for c in criteria]
+    preps = [c.memo.get("explanation") or prepared(c) for c in criteria]
     columns = [[_availability_item(c, today) for c in criteria]]
     # The detail texts were half the page's cost: one project against products that mostly
     # share a type, a region, a range, so each distinct criterion item is built once per page

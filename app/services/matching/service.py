@@ -343,7 +343,6 @@ async def rematch_all(session: AsyncSession) -> dict[uuid.UUID, int]:
 
 # Cursor of a project's list: (-score in hundredths, indicative rate_min, product id hex).
 _PROJECT_SORT = [SortKey(None, kind=int), SortKey(None, kind=Decimal), SortKey(None, kind=str)]
-_NO_RATE = Decimal("1000")  # products without an indicative rate sort after those with one
 
 
 async def project_matches(
@@ -399,9 +398,7 @@ def ranked_products(
     neg = -score_products(snap.catalogue, lib, position, bests)
     # The order is (-score, rate, id): (rate, id) is a rank per product kept per snapshot, so
     # the page is chosen and ordered in numpy, and only its keys are built in Python.
-    if snap.tiebreak is None:
-        snap.tiebreak = Tiebreak.build(snap.products, _NO_RATE)
-    tiebreak = snap.tiebreak
+    tiebreak = snap.tiebreak or Tiebreak.build(snap.products)
     rank = tiebreak.rank[bests.products]
     if after is None:
         chosen = np.arange(len(neg))
