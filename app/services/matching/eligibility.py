@@ -48,8 +48,12 @@ class Criterion:
     rule: str
     """The rule as the API documentation states it (continuation lines indented two spaces)."""
     mask: Callable[[Columns, Criteria, Index], Mask | None]
-    detail: Callable[[Library, Criteria, int], str]
-    """The values compared for the project at one position, for the explanation."""
+    head: Callable[[Library, int], str]
+    """The first half of the explanation's detail: the project's values (at one position)."""
+    tail: Callable[[Criteria], str]
+    """The second half: the product's values, read only through ``keyed_by`` (a project's
+    ranked page keeps each product's tails per product version and pays a concatenation per
+    distinct text)."""
     accepts: Callable[[Catalogue, Library, int], Mask | None]
     """The same rule the other way round: which products of a catalogue accept the project at
     one position (None: no product sets this criterion)."""
@@ -67,6 +71,10 @@ class Criterion:
     indexed: bool = False
     """The region index answers it (a prefix is a run of region-ordered slots), not the mask."""
 
+    def detail(self, lib: Library, c: Criteria, i: int) -> str:
+        """The values compared for the project at one position, for the explanation."""
+        return self.head(lib, i) + self.tail(c)
+
 
 def _fmt_cents(cents: int | None) -> str:
     return "none" if cents is None else f"{cents / 100:.2f}"
@@ -77,10 +85,12 @@ def _financing_type(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _financing_type_detail(lib: Library, c: Criteria, i: int) -> str:
-    wanted = FINANCING_TYPES.decode(int(lib.ftypes[i]))
-    offered = FINANCING_TYPES.decode(c.financing_types_mask)
-    return f"project asks for {wanted or 'nothing'}; product type {c.type.value} provides {offered}"
+def _financing_type_head(lib: Library, i: int) -> str:
+    return f"project asks for {FINANCING_TYPES.decode(int(lib.ftypes[i])) or 'nothing'}; "
+
+
+def _financing_type_tail(c: Criteria) -> str:
+    return f"product type {c.type.value} provides {FINANCING_TYPES.decode(c.financing_types_mask)}"
 
 
 def _financing_type_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -99,9 +109,12 @@ def _region(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _region_detail(lib: Library, c: Criteria, i: int) -> str:
-    served = list(c.region_prefixes) or "nationwide"
-    return f"project region {int(lib.region[i]):06d}; product serves {served}"
+def _region_head(lib: Library, i: int) -> str:
+    return f"project region {int(lib.region[i]):06d}; "
+
+
+def _region_tail(c: Criteria) -> str:
+    return f"product serves {list(c.region_prefixes) or 'nationwide'}"
 
 
 def _region_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -123,11 +136,12 @@ def _objective(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _objective_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"project objective {_OBJECTIVES[int(lib.objective[i])]}; product accepts "
-        f"{list(c.objectives) or 'any'}"
-    )
+def _objective_head(lib: Library, i: int) -> str:
+    return f"project objective {_OBJECTIVES[int(lib.objective[i])]}; "
+
+
+def _objective_tail(c: Criteria) -> str:
+    return f"product accepts {list(c.objectives) or 'any'}"
 
 
 def _objective_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -142,11 +156,12 @@ def _categories(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _categories_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"project categories {CATEGORIES.decode(int(lib.categories[i]))}; product accepts "
-        f"{list(c.categories) or 'any'}"
-    )
+def _categories_head(lib: Library, i: int) -> str:
+    return f"project categories {CATEGORIES.decode(int(lib.categories[i]))}; "
+
+
+def _categories_tail(c: Criteria) -> str:
+    return f"product accepts {list(c.categories) or 'any'}"
 
 
 def _categories_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -162,14 +177,15 @@ def _gfc(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return np.fromiter((not wanted.isdisjoint(s) for s in codes), np.bool_, count=len(codes))
 
 
-def _gfc_detail(lib: Library, c: Criteria, i: int) -> str:
+def _gfc_head(lib: Library, i: int) -> str:
     # The stored set holds each code's parents too; the most specific codes are the stated ones.
     held = lib.gfc[i]
     stated = sorted(code for code in held if not any(o.startswith(code + ".") for o in held))
-    return (
-        f"project {GFC_2025} classifications {stated or 'none'}; product accepts "
-        f"{list(c.gfc_codes)} (a code or one under it)"
-    )
+    return f"project {GFC_2025} classifications {stated or 'none'}; "
+
+
+def _gfc_tail(c: Criteria) -> str:
+    return f"product accepts {list(c.gfc_codes)} (a code or one under it)"
 
 
 def _gfc_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -190,11 +206,12 @@ def _construction_status(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _construction_status_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"project {_CONSTRUCTION[int(lib.cstatus[i])]}; product accepts "
-        f"{list(c.construction_statuses) or 'any'}"
-    )
+def _construction_status_head(lib: Library, i: int) -> str:
+    return f"project {_CONSTRUCTION[int(lib.cstatus[i])]}; "
+
+
+def _construction_status_tail(c: Criteria) -> str:
+    return f"product accepts {list(c.construction_statuses) or 'any'}"
 
 
 def _construction_status_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -212,10 +229,13 @@ def _amount(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return out
 
 
-def _amount_detail(lib: Library, c: Criteria, i: int) -> str:
+def _amount_head(lib: Library, i: int) -> str:
+    return f"remaining need {_fmt_cents(int(lib.remaining[i]))} CNY; "
+
+
+def _amount_tail(c: Criteria) -> str:
     return (
-        f"remaining need {_fmt_cents(int(lib.remaining[i]))} CNY; product range "
-        f"{_fmt_cents(c.amount_min_cents)}–{_fmt_cents(c.amount_max_cents)} "
+        f"product range {_fmt_cents(c.amount_min_cents)}–{_fmt_cents(c.amount_max_cents)} "
         "(the need must be positive)"
     )
 
@@ -241,13 +261,13 @@ def _tenor(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return within | (tenor < 0)
 
 
-def _tenor_detail(lib: Library, c: Criteria, i: int) -> str:
+def _tenor_head(lib: Library, i: int) -> str:
     tenor = int(lib.tenor[i])
-    stated = "not stated" if tenor < 0 else f"{tenor} months"
-    return (
-        f"project tenor {stated}; product {c.tenor_min_months or 'any'}–"
-        f"{c.tenor_max_months or 'any'} months"
-    )
+    return f"project tenor {'not stated' if tenor < 0 else f'{tenor} months'}; "
+
+
+def _tenor_tail(c: Criteria) -> str:
+    return f"product {c.tenor_min_months or 'any'}–{c.tenor_max_months or 'any'} months"
 
 
 def _tenor_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -264,12 +284,13 @@ def _emission(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return lib.benefit[idx] >= c.min_emission_reduction_tco2e
 
 
-def _emission_detail(lib: Library, c: Criteria, i: int) -> str:
+def _emission_head(lib: Library, i: int) -> str:
+    return f"annual reduction + sink ({basis(lib, i)}) {float(lib.benefit[i]):g} tCO2e; "
+
+
+def _emission_tail(c: Criteria) -> str:
     minimum = c.min_emission_reduction_tco2e
-    return (
-        f"annual reduction + sink ({basis(lib, i)}) {float(lib.benefit[i]):g} tCO2e; product "
-        f"minimum {'none' if minimum is None else minimum}"
-    )
+    return f"product minimum {'none' if minimum is None else minimum}"
 
 
 def basis(lib: Library, i: int) -> str:
@@ -283,11 +304,12 @@ def _verified_results(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return lib.results[idx].copy()
 
 
-def _verified_results_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"verified monitoring results: {bool(lib.results[i])}; product requires verified "
-        f"results: {c.requires_verified_results}"
-    )
+def _verified_results_head(lib: Library, i: int) -> str:
+    return f"verified monitoring results: {bool(lib.results[i])}; "
+
+
+def _verified_results_tail(c: Criteria) -> str:
+    return f"product requires verified results: {c.requires_verified_results}"
 
 
 def _verified_results_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -308,11 +330,12 @@ def _verification(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return lib.verified[idx].copy()
 
 
-def _verification_detail(lib: Library, c: Criteria, i: int) -> str:
-    return (
-        f"third-party verified: {bool(lib.verified[i])}; product requires verification: "
-        f"{c.requires_verification}"
-    )
+def _verification_head(lib: Library, i: int) -> str:
+    return f"third-party verified: {bool(lib.verified[i])}; "
+
+
+def _verification_tail(c: Criteria) -> str:
+    return f"product requires verification: {c.requires_verification}"
 
 
 def _verification_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -328,11 +351,15 @@ def _two_high(lib: Columns, c: Criteria, idx: Index) -> Mask | None:
     return ~lib.two_high[idx]
 
 
-def _two_high_detail(lib: Library, c: Criteria, i: int) -> str:
+def _two_high_head(lib: Library, i: int) -> str:
     # In the library a 两高 project is a transition one: the screening refuses the others.
     kind = "a 两高 transition project" if lib.two_high[i] else "not a 两高 project"
+    return f"the project is {kind}; "
+
+
+def _two_high_tail(c: Criteria) -> str:
     takes = "accepts" if c.accepts_two_high_transition else "does not accept"
-    return f"the project is {kind}; the product {takes} 两高 transition projects"
+    return f"the product {takes} 两高 transition projects"
 
 
 def _two_high_accepts(cat: Catalogue, lib: Library, i: int) -> Mask | None:
@@ -351,7 +378,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "  ↔ bond; carbon_fund ↔ fund or equity; equity ↔ equity; guarantee ↔ guarantee;"
         " leasing ↔ leasing);",
         _financing_type,
-        _financing_type_detail,
+        _financing_type_head,
+        _financing_type_tail,
         _financing_type_accepts,
         keyed_by=("type",),
         reads=("ftypes",),
@@ -361,7 +389,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "region",
         "the project's region code starts with one of region_prefixes;",
         _region,
-        _region_detail,
+        _region_head,
+        _region_tail,
         _region_accepts,
         keyed_by=("region_prefixes",),
         reads=("region",),
@@ -372,7 +401,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "the project's objective is listed (a `both` project also fits a product for\n"
         "  mitigation or adaptation);",
         _objective,
-        _objective_detail,
+        _objective_head,
+        _objective_tail,
         _objective_accepts,
         keyed_by=("objectives",),
         reads=("objective",),
@@ -382,7 +412,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "categories",
         "the project has at least one listed category;",
         _categories,
-        _categories_detail,
+        _categories_head,
+        _categories_tail,
         _categories_accepts,
         keyed_by=("categories",),
         reads=("categories",),
@@ -393,7 +424,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "one of the project's gfc-2025 classifications (《绿色金融支持项目目录（2025年版）》)\n"
         "  equals or falls under a listed code;",
         _gfc,
-        _gfc_detail,
+        _gfc_head,
+        _gfc_tail,
         _gfc_accepts,
         # a set test per project in Python: over the whole library only when products share it
         keyed_by=("gfc_codes",),
@@ -403,7 +435,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "construction_status",
         "the project's status is listed;",
         _construction_status,
-        _construction_status_detail,
+        _construction_status_head,
+        _construction_status_tail,
         _construction_status_accepts,
         keyed_by=("construction_statuses",),
         reads=("cstatus",),
@@ -414,7 +447,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "the remaining need (financing_need − financing_secured) is > 0 and within\n"
         "  amount_min–amount_max;",
         _amount,
-        _amount_detail,
+        _amount_head,
+        _amount_tail,
         _amount_accepts,
         keyed_by=("amount_min_cents", "amount_max_cents"),
         reads=("remaining",),
@@ -424,7 +458,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "the project's tenor is within tenor_min_months–tenor_max_months (a project that states\n"
         "  no tenor is not excluded);",
         _tenor,
-        _tenor_detail,
+        _tenor_head,
+        _tenor_tail,
         _tenor_accepts,
         keyed_by=("tenor_min_months", "tenor_max_months"),
         reads=("tenor",),
@@ -433,7 +468,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "emission_reduction",
         "annual emission reduction + carbon sink ≥ min_emission_reduction_tco2e;",
         _emission,
-        _emission_detail,
+        _emission_head,
+        _emission_tail,
         _emission_accepts,
         keyed_by=("min_emission_reduction_tco2e",),
         reads=("benefit", "results"),
@@ -442,7 +478,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "verification",
         "third-party verified when requires_verification;",
         _verification,
-        _verification_detail,
+        _verification_head,
+        _verification_tail,
         _verification_accepts,
         keyed_by=("requires_verification",),
         reads=("verified",),
@@ -452,7 +489,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "verified_results",
         "at least one verified monitoring report (MRV) when requires_verified_results;",
         _verified_results,
-        _verified_results_detail,
+        _verified_results_head,
+        _verified_results_tail,
         _verified_results_accepts,
         keyed_by=("requires_verified_results",),
         reads=("results",),
@@ -464,7 +502,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "  or capacity replacement in a 两高 sector, flagged by the screening) unless\n"
         "  accepts_two_high_transition (default yes).",
         _two_high,
-        _two_high_detail,
+        _two_high_head,
+        _two_high_tail,
         _two_high_accepts,
         keyed_by=("accepts_two_high_transition",),
         reads=("two_high",),

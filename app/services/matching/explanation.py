@@ -5,7 +5,7 @@ tables, so an explanation always describes the masks and shares that decided the
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,7 @@ from app.services.matching.scoring import (
     COMPONENTS,
     Bests,
     ClimateBest,
+    best_figures,
     climate_best,
     points,
     total,
@@ -106,15 +107,13 @@ def explain_many(
     given = points(lib, c, sub, best)
     scored = total(sub, given).score_centi.tolist()
     given_points = [given[component.name].tolist() for component in COMPONENTS]
-    prepared = _prepared(c)
+    kept = prepared(c)
     for j, k in enumerate(chosen):
         row = items[k]
         for t, component in enumerate(COMPONENTS):
             describe = component.describe
             detail = (
-                prepared.fixed[t]
-                if describe is None
-                else describe(lib, ints[k])(best) + prepared.maxima[t]
+                kept.fixed[t] if describe is None else describe(lib, ints[k])(best) + kept.maxima[t]
             )
             row.append(
                 {
@@ -147,17 +146,22 @@ class _Prepared:
     fixed: tuple[str, ...]
     """Per score component, its whole text where the detail does not depend on the project
     (``describe`` is None)."""
+    tails: tuple[str, ...]
+    """Per criterion, the product's half of its detail text (``Criterion.tail``)."""
 
 
-def _prepared(c: Criteria) -> _Prepared:
+def prepared(c: Criteria) -> _Prepared:
+    """What a product's explanations read of it alone, kept per product version."""
     found: _Prepared | None = c.memo.get("explanation")
     if found is None:
         shares = c.weight_shares()
         maxima = tuple(f" (max {shares[component.name]:.2f} points)" for component in COMPONENTS)
+        # the keyed_by values' repr, so values that compare equal but print apart (0.0 and
+        # -0.0) never share a text
+        keys = tuple(f"{criterion.name}={values(c)!r}" for criterion, values in DETAIL_KEYS)
         found = c.memo["explanation"] = _Prepared(
-            # the keyed_by values' repr, so values that compare equal but print apart (0.0 and
-            # -0.0) never share a text
-            keys=tuple(f"{criterion.name}={values(c)!r}" for criterion, values in DETAIL_KEYS),
+            keys=keys,
+            tails=tuple(criterion.tail(c) for criterion, _ in DETAIL_KEYS),
             maxima=maxima,
             fixed=tuple(
                 component.detail + tail for component, tail in zip(COMPONENTS, maxima, strict=True)
@@ -166,13 +170,25 @@ def _prepared(c: Criteria) -> _Prepared:
     return found
 
 
-def _availability_detail(c: Criteria, today: date) -> tuple[bool, str]:
-    """The product_available item's (passed, detail), kept for the day asked last."""
-    found: tuple[date, bool, str] | None = c.memo.get("available")
+def _best_figures(c: Criteria, m: float, a: float) -> tuple[ClimateBest, tuple[str, str]]:
+    """A product's climate denominators and their printed figures, kept while they stay the
+    same (a snapshot's): not zeros, which compare equal but print apart (0.0 and -0.0)."""
+    found: tuple[float, float, ClimateBest, tuple[str, str]] | None = c.memo.get("bests")
+    if found is not None and found[0] == m and found[1] == a and m and a:
+        return found[2], found[3]
+    best = ClimateBest(m, a)
+    figures = best_figures(best)
+    c.memo["bests"] = (m, a, best, figures)
+    return best, figures
+
+
+def _availability_item(c: Criteria, today: date) -> dict[str, Any]:
+    """The product_available item, kept for the day asked last: one dict shared by every page
+    that lists the product that day (read it, never change it)."""
+    found: tuple[date, dict[str, Any]] | None = c.memo.get("available")
     if found is None or found[0] != today:
-        item = _availability(c, today)
-        found = c.memo["available"] = (today, item["passed"], item["detail"])
-    return found[1], found[2]
+        found = c.memo["available"] = (today, _availability(c, today))
+    return found[1]
 
 
 def explain_accepted(
@@ -190,10 +206,12 @@ def explain_accepted(
     masks), and each component's points come from its ``over_products`` share over the page's
     products, the points ``score_products`` sums (a property test holds them to ``share``'s).
 
-    Each item costs a few lookups: what depends on the product alone is built once per product
-    version (``_Prepared``), what depends on the project alone once per page (the climate
-    figures), and each criterion's item once per distinct key on the page, so the page's items
-    share those dicts (read them, never change them)."""
+    What depends on the product alone is built once per product version (``_Prepared``, the
+    availability item once per day), what depends on the project alone once per page (the
+    criteria's and the climate's halves of their texts), and each item once per distinct
+    value on the page, so the page's items share those dicts (read them, never change them).
+    The items are built a column (a criterion or a component) at a time: what a page costs
+    per listed product is what a full page at the national scale pays fifty times."""
     maxima = cat.weight_shares[bests.products]
     given = [
         component.over_products(cat, lib, position, bests) * maxima[:, k]
@@ -204,54 +222,73 @@ def explain_accepted(
     for column in given:
         summed += column
     scores = total(bests.products, {"summed": summed}).score_centi.tolist()
-    # Python floats: round() of one gives the same as of the numpy scalar, at a fraction of
-    # the cost.
-    given_points = [column.tolist() for column in given]
-    mitigation, adaptation = bests.mitigation.tolist(), bests.adaptation.tolist()
-    names = [component.name for component in COMPONENTS]
-    describing = [
-        (k, component.describe(lib, position))
-        for k, component in enumerate(COMPONENTS)
-        if component.describe is not None
-    ]
+    preps = [c.memo.get("explanation") or prepared(c) for c in criteria]
+    columns = [[_availability_item(c, today) for c in criteria]]
     # The detail texts were half the page's cost: one project against products that mostly
     # share a type, a region, a range, so each distinct criterion item is built once per page
-    # (a detail reads the product only through its criterion's keyed_by fields).
-    shared: dict[str, dict[str, Any]] = {}
-    out = []
-    for j, c in enumerate(criteria):
-        prepared = _prepared(c)
-        passed, availability = _availability_detail(c, today)
-        found = [shared.get(key) for key in prepared.keys]
-        if None in found:
-            for t, ((criterion, _), key) in enumerate(zip(DETAIL_KEYS, prepared.keys, strict=True)):
-                if found[t] is None:
-                    found[t] = shared[key] = {
-                        "criterion": criterion.name,
-                        "passed": True,
-                        "detail": criterion.detail(lib, c, position),
-                        "points": None,
-                    }
-        details = list(prepared.fixed)
-        for k, describe in describing:
-            details[k] = describe(ClimateBest(mitigation[j], adaptation[j])) + prepared.maxima[k]
-        row: list[dict[str, Any]] = [
-            {
-                "criterion": "product_available",
-                "passed": passed,
-                "detail": availability,
+    # (a detail reads the product only through its criterion's keyed_by fields), from the
+    # project's half of the text (once per page) and the product's (once per product version).
+    for t, (criterion, _) in enumerate(DETAIL_KEYS if criteria else ()):
+        head = criterion.head(lib, position)
+        keys = [p.keys[t] for p in preps]
+        built = {
+            key: {
+                "criterion": criterion.name,
+                "passed": True,
+                "detail": head + p.tails[t],
                 "points": None,
-            },
-            *cast(list[dict[str, Any]], found),
-            *[
+            }
+            for key, p in dict(zip(keys, preps, strict=True)).items()
+        }
+        columns.append(list(map(built.__getitem__, keys)))
+    # Python floats: round() of one gives the same as of the numpy scalar, at a fraction of
+    # the cost.
+    for k, (component, column) in enumerate(zip(COMPONENTS, given, strict=True)):
+        name = component.name
+        points = column.tolist()
+        if component.describe is None:
+            details = [p.fixed[k] for p in preps]
+            if np.signbit(column).any():  # -0.0 equals 0.0 but prints apart: nothing shared
+                pairs: list[Any] = list(range(len(points)))
+            else:  # a few distinct (detail, points) per page but for amount_fit's points
+                pairs = list(zip(details, points, strict=True))
+            built = {}
+            for pair, detail, x in zip(pairs, details, points, strict=True):
+                if pair not in built:
+                    built[pair] = {
+                        "criterion": name,
+                        "passed": True,
+                        "detail": detail,
+                        "points": round(x, 2),
+                    }
+            columns.append(list(map(built.__getitem__, pairs)))
+            continue
+        describe = component.describe(lib, position)
+        # products with the same denominators (often the same best project) share the text
+        texts: dict[tuple[float, float], str] = {}
+        items = []
+        for c, p, m, a, x in zip(
+            criteria,
+            preps,
+            bests.mitigation.tolist(),
+            bests.adaptation.tolist(),
+            points,
+            strict=True,
+        ):
+            text = texts.get((m, a)) if m and a else None
+            if text is None:
+                best, figures = _best_figures(c, m, a)
+                text = texts[m, a] = describe(best, figures)
+            items.append(
                 {
                     "criterion": name,
                     "passed": True,
-                    "detail": detail,
-                    "points": round(column[j], 2),
+                    "detail": text + p.maxima[k],
+                    "points": round(x, 2),
                 }
-                for name, detail, column in zip(names, details, given_points, strict=True)
-            ],
-        ]
-        out.append(Explanation(eligible=True, score=scores[j] / 100, items=row))
-    return out
+            )
+        columns.append(items)
+    return [
+        Explanation(eligible=True, score=score / 100, items=list(row))
+        for score, row in zip(scores, zip(*columns, strict=True), strict=True)
+    ]

@@ -8,6 +8,7 @@ order by score (descending), then project id.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +47,7 @@ class Component:
     accept it (a project's ranked products); a property test holds the two to the same points."""
     detail: str
     """What the component rewards, in a pair's explanation."""
-    describe: Callable[[Library, int], Callable[[ClimateBest], str]] | None = None
+    describe: "Callable[[Library, int], Describe] | None" = None
     """The explanation's detail where it depends on the project: given the project at a
     position, its detail as a function of the product's climate denominators."""
 
@@ -83,10 +84,22 @@ _MITIGATION_GROUP = "eligible mitigation projects (objective mitigation or both)
 _ADAPTATION_GROUP = "eligible adaptation projects (objective adaptation or both)"
 
 
-def _climate_describer(lib: Library, position: int) -> Callable[[ClimateBest], str]:
+class Describe(Protocol):
+    def __call__(self, best: ClimateBest, figures: tuple[str, str] | None = None) -> str:
+        """The detail given a product's climate denominators (and, when the caller keeps
+        them, ``best_figures(best)``)."""
+        ...
+
+
+def best_figures(best: ClimateBest) -> tuple[str, str]:
+    """A product's climate denominators as the climate detail prints them."""
+    return f"{best.mitigation:.6g}", f"{best.adaptation:.6g}"
+
+
+def _climate_describer(lib: Library, position: int) -> Describe:
     """The climate detail of the project at ``position`` as a function of a product's climate
     denominators: the project's own figures are read and formatted once, so a project's ranked
-    page formats only each product's bests."""
+    page formats only each product's bests (or none, given them printed)."""
     objective = int(lib.objective[position])
     # Verified results (MRV) stand in for the stated figures where a project has them.
     verified = bool(lib.results[position])
@@ -104,13 +117,22 @@ def _climate_describer(lib: Library, position: int) -> Callable[[ClimateBest], s
     m_tail = f" among the product's {_MITIGATION_GROUP}"
     a_tail = f" among the product's {_ADAPTATION_GROUP}"
     if objective == OBJECTIVE_CODES[Objective.mitigation]:
-        return lambda best: f"{m_head}{best.mitigation:.6g}{m_tail}"
-    if objective == OBJECTIVE_CODES[Objective.adaptation]:
-        return lambda best: f"{a_head}{best.adaptation:.6g}{a_tail}"
 
-    def both(best: ClimateBest) -> str:
-        mitigation = f"{m_head}{best.mitigation:.6g}{m_tail}"
-        adaptation = f"{a_head}{best.adaptation:.6g}{a_tail}"
+        def mitigation(best: ClimateBest, figures: tuple[str, str] | None = None) -> str:
+            return m_head + (figures[0] if figures else f"{best.mitigation:.6g}") + m_tail
+
+        return mitigation
+    if objective == OBJECTIVE_CODES[Objective.adaptation]:
+
+        def adaptation(best: ClimateBest, figures: tuple[str, str] | None = None) -> str:
+            return a_head + (figures[1] if figures else f"{best.adaptation:.6g}") + a_tail
+
+        return adaptation
+
+    def both(best: ClimateBest, figures: tuple[str, str] | None = None) -> str:
+        m_best, a_best = figures or best_figures(best)
+        mitigation = m_head + m_best + m_tail
+        adaptation = a_head + a_best + a_tail
         # The same better-of-two as the share (``_climate_fractions``, the same float64
         # divisions), so the text names the figure that scored.
         m = m_value / best.mitigation if best.mitigation > 0 else 0.0

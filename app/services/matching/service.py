@@ -3,6 +3,7 @@
 How the matcher stays fresh and where its rules live: docs/architecture.md, *Matching*.
 """
 
+import bisect
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -61,7 +62,7 @@ from app.services.matching.scoring import (
     score_products,
     top,
 )
-from app.services.matching.store import ProductEntry, Snapshot, gc_paused, store_for
+from app.services.matching.store import ProductEntry, Snapshot, Tiebreak, gc_paused, store_for
 from app.services.product_criteria import check_criteria, criteria_values
 
 
@@ -344,7 +345,6 @@ async def rematch_all(session: AsyncSession) -> dict[uuid.UUID, int]:
 
 # Cursor of a project's list: (-score in hundredths, indicative rate_min, product id hex).
 _PROJECT_SORT = [SortKey(None, kind=int), SortKey(None, kind=Decimal), SortKey(None, kind=str)]
-_NO_RATE = Decimal("1000")  # products without an indicative rate sort after those with one
 
 
 async def project_matches(
@@ -398,27 +398,23 @@ def ranked_products(
     # thousands of eligible ones.
     bests = _climate_bests(snap, accepting(snap.catalogue, lib, position, day), day)
     neg = -score_products(snap.catalogue, lib, position, bests)
-    # The order is (-score, rate, id); only the best scores' keys are built in Python.
-    keep = np.ones(len(neg), dtype=np.bool_) if after is None else neg >= after[0]
-    chosen = np.flatnonzero(keep)
-    if len(chosen) > limit + 1:
-        # every product scoring at least the (limit+1)-th best once the cursor's ties are
-        # dropped; ties of the cursor's own score may fall, so keep a margin of them
-        ties = int(np.count_nonzero(neg[chosen] == neg[chosen].min())) if after else 0
-        cut = min(len(chosen) - 1, limit + ties)
-        threshold = np.partition(neg[chosen], cut)[cut]
-        chosen = chosen[neg[chosen] <= threshold]
-    found: list[tuple[ProductKey, int]] = []
-    for at in chosen:
-        j = int(at)
-        entry = snap.products[int(bests.products[j])]
-        rate = entry.rate_min if entry.rate_min is not None else _NO_RATE
-        key = (int(neg[j]), rate, entry.id.hex)
-        if after is None or key > after:
-            found.append((key, j))
-    found.sort(key=lambda t: t[0])
+    # The order is (-score, rate, id): (rate, id) is a rank per product kept per snapshot, so
+    # the page is chosen and ordered in numpy, and only its keys are built in Python.
+    tiebreak = snap.tiebreak or Tiebreak.build(snap.products)
+    rank = tiebreak.rank[bests.products]
+    if after is None:
+        chosen = np.arange(len(neg))
+    else:
+        # after the cursor: a lower score, or the same score and a later (rate, id)
+        later = bisect.bisect_right(tiebreak.keys, (after[1], after[2]))
+        chosen = np.flatnonzero((neg > after[0]) | ((neg == after[0]) & (rank >= later)))
+    ordered = chosen[np.lexsort((rank[chosen], neg[chosen]))][: limit + 1]
+    js = ordered[:limit]
+    keys: list[ProductKey] = [
+        (score, *tiebreak.keys[r])
+        for score, r in zip(neg[js].tolist(), rank[js].tolist(), strict=True)
+    ]
     # Explain the page's products together (``explain_accepted``: the items ``explain`` gives).
-    js = np.array([j for _, j in found[:limit]], dtype=np.intp)
     entries = [snap.products[int(k)] for k in bests.products[js]]
     explained = explain_accepted(
         snap.catalogue,
@@ -428,11 +424,8 @@ def ranked_products(
         day,
         Bests(bests.products[js], bests.mitigation[js], bests.adaptation[js]),
     )
-    page = [
-        (key, entry, explanation)
-        for (key, _), entry, explanation in zip(found[:limit], entries, explained, strict=True)
-    ]
-    return page, len(found) > limit
+    page = list(zip(keys, entries, explained, strict=True))
+    return page, len(ordered) > limit
 
 
 # --- one pair, explained ------------------------------------------------------------------------

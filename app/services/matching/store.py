@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.repositories import matching as repo
 from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria, criteria_of
+from app.services.matching.explanation import prepared
 from app.services.matching.library import Library
 
 
@@ -41,6 +43,28 @@ class ProductEntry:
     criteria: Criteria
 
 
+NO_RATE = Decimal("1000")
+"""Products without an indicative rate sort after those with one."""
+
+
+@dataclass(frozen=True)
+class Tiebreak:
+    """The active products in a project's list order among equal scores, (rate_min, id hex),
+    as a rank per catalogue position and the keys in rank order: the page is ordered by
+    (-score, rank) in numpy, and only its own keys are built in Python."""
+
+    rank: NDArray[np.int64]
+    keys: list[tuple[Any, str]]
+
+    @classmethod
+    def build(cls, products: list[ProductEntry]) -> "Tiebreak":
+        keys = [(NO_RATE if e.rate_min is None else e.rate_min, e.id.hex) for e in products]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        rank = np.empty(len(keys), dtype=np.int64)
+        rank[order] = np.arange(len(keys), dtype=np.int64)
+        return cls(rank=rank, keys=[keys[k] for k in order])
+
+
 @dataclass
 class Snapshot:
     library: Library
@@ -52,13 +76,23 @@ class Snapshot:
     for the per-project view (this snapshot only; NaN: not known yet). Filled only for products
     offered on the day asked: the same on every day a product is offered, and never read on
     another (see ``rematch_snapshot``)."""
+    tiebreak: "Tiebreak | None" = None
+    """The products' order among equal scores on a project's page (built with the catalogue;
+    see ``service.ranked_products``)."""
     _catalogue: Catalogue | None = None
 
     @property
     def catalogue(self) -> Catalogue:
         """The products' criteria as columns (built on first use, kept while they are)."""
         if self._catalogue is None:
-            self._catalogue = Catalogue.build([entry.criteria for entry in self.products])
+            criteria = [entry.criteria for entry in self.products]
+            # What a project's page reads of each product (its order, its explanation's texts)
+            # is built here with the columns, once per set of products, not by the requests
+            # that first list each product (at 20,000 products nearly every one of them).
+            self.tiebreak = Tiebreak.build(self.products)
+            for c in criteria:
+                prepared(c)
+            self._catalogue = Catalogue.build(criteria)
         return self._catalogue
 
 
@@ -112,11 +146,16 @@ class MatchingStore:
             in_library = {r.id for r in rows}
             library.apply(rows, [pid for pid in changes.projects if pid not in in_library])
         if changes.products:
-            products, catalogue = await _products(session), None
+            products, catalogue, tiebreak = await _products(session), None, None
         else:
             products, catalogue = snapshot.products, snapshot._catalogue
+            tiebreak = snapshot.tiebreak
         return Snapshot(
-            library=library, products=products, position=changes.position, _catalogue=catalogue
+            library=library,
+            products=products,
+            position=changes.position,
+            tiebreak=tiebreak,
+            _catalogue=catalogue,
         )
 
 
