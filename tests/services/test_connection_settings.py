@@ -25,7 +25,8 @@ async def test_each_connection_is_set_up_for_its_database(
             "PRAGMA journal_mode": "wal",
             "PRAGMA synchronous": "1",  # NORMAL
             "PRAGMA foreign_keys": "1",
-            "PRAGMA cache_size": "-32768",
+            # a connection that has only read keeps SQLite's page cache (test_sqlite_page_cache)
+            "PRAGMA cache_size": "-2000",
             "PRAGMA wal_autocheckpoint": "10000",  # SQLite's own is 1,000
         }
     engine = app.state.engine
