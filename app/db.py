@@ -291,12 +291,12 @@ def _grow_cache(conn: Connection) -> None:
     An import's inserts land at random places in ix_projects_owner_uscc (and, before ids were
     time-ordered, in every index keyed by a project id), and once those outgrow SQLite's default
     2 MiB every chunk reads them back from the OS (INSERT INTO projects 96 -> 224 ms a chunk by
-    100,000 rows with UUID4 ids). Readers gain nothing like it, and every
-    connection had the large cache: under a read load each of the pool's (5 + 10 overflow)
-    filled its own with the same pages, 130 MB more RSS at 100,000 projects than with the
-    default. Only connections that write grow it now; the pool hands out the connection
-    returned last first (``pool_use_lifo``), so the writes of a quiet process keep to one
-    connection and its warm cache."""
+    100,000 rows with UUID4 ids). Readers gain nothing like it, and when every connection had
+    the large cache, each of the pool's (5 + 10 overflow) filled its own with the same pages
+    under a read load: 130 MB more RSS at 100,000 projects than with the default. Only
+    connections that write grow it now; the pool hands out the connection returned last first
+    (``pool_use_lifo``), so the writes of a quiet process keep to one connection and its warm
+    cache."""
     if not conn.info.get(_GROWN):
         conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
         conn.info[_GROWN] = True
