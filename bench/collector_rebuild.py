@@ -20,27 +20,8 @@ import gc
 import time
 from typing import Any
 
-from bench.inprocess import Lifespan, _scope
+from bench.inprocess import Lifespan, call
 from bench.run import LIST_PATH
-
-
-async def call(app: Any, path: str, key: str | None) -> int:
-    """One request (with the key, if any): its status."""
-    scope = _scope(path)
-    if key is not None:
-        scope["headers"] = [*scope["headers"], (b"authorization", f"Bearer {key}".encode())]
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
 
 
 class Collections:
@@ -74,7 +55,7 @@ async def _load(
                     for i in range(concurrency)
                 )
             )
-            assert all(status == 200 for status in answers), answers
+            assert all(status == 200 for status, _ in answers), [s for s, _ in answers]
     finally:
         gc.callbacks.remove(seen)
     return seen, time.perf_counter() - began

@@ -44,8 +44,11 @@ def _scope(path: str) -> dict[str, Any]:
     }
 
 
-async def call(app: App, path: str) -> tuple[int, bytes]:
-    """One request: its status and body."""
+async def call(app: App, path: str, key: str | None = None) -> tuple[int, bytes]:
+    """One request (with the key as a bearer token, if any): its status and body."""
+    scope = _scope(path)
+    if key is not None:
+        scope["headers"] = [*scope["headers"], (b"authorization", f"Bearer {key}".encode())]
     status = 0
     body: list[bytes] = []
 
@@ -59,7 +62,7 @@ async def call(app: App, path: str) -> tuple[int, bytes]:
         else:
             body.append(message.get("body", b""))
 
-    await app(_scope(path), receive, send)
+    await app(scope, receive, send)
     return status, b"".join(body)
 
 
