@@ -879,20 +879,23 @@ def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) ->
     chosen_products = rng.sample(products, 50)
     chosen_positions = rng.sample(range(library.size), 50)
     filters = service.ProjectFilters()
-    product_side = _per_request(
-        [
+
+    def _product_pages(entries: Sequence[Any]) -> list[Callable[[], Any]]:
+        return [
             functools.partial(
                 service.ranked_projects, library, entry.criteria, filters, None, 50, day
             )
-            for entry in chosen_products
+            for entry in entries
         ]
-    )
-    project_side = _per_request(
-        [
+
+    def _project_pages(positions: Sequence[int]) -> list[Callable[[], Any]]:
+        return [
             functools.partial(service.ranked_products, snap, position, None, 50, day)
-            for position in chosen_positions
+            for position in positions
         ]
-    )
+
+    product_side = _per_request(_product_pages(chosen_products))
+    project_side = _per_request(_project_pages(chosen_positions))
     # Untimed: how full those pages are. At 100k × 2k most projects have fewer than 50 accepting
     # products, at 1M × 20k nearly all fill the page, and each listed product is explained, so
     # the sample above compares pages of unequal length. The same request over projects whose
@@ -920,20 +923,8 @@ def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) ->
     same_positions = [
         library.position[u] for h in same["projects"] if (u := uuid.UUID(h)) in library.position
     ]
-    product_full = _timed(
-        [
-            functools.partial(
-                service.ranked_projects, library, entry.criteria, filters, None, 50, day
-            )
-            for entry in same_products
-        ]
-    )
-    project_full = _timed(
-        [
-            functools.partial(service.ranked_products, snap, position, None, 50, day)
-            for position in same_positions
-        ]
-    )
+    product_full = _timed(_product_pages(same_products))
+    project_full = _timed(_project_pages(same_positions))
     result = {
         "projects": spec.projects,
         "library_projects": library.size,
