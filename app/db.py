@@ -391,13 +391,17 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # A reader's query_only ends with its session: the pool holds only connections that can
         # write. Statements on aiosqlite need SQLAlchemy's greenlet, which every return through a
         # session runs in; a connection returned from elsewhere keeps the flag in its info, and
-        # the next begin turns it off.
+        # the next begin turns it off, as it does when the reset fails here.
         if info is not None and info.get(_QUERY_ONLY) and dbapi_conn is not None and in_greenlet():
-            cursor = dbapi_conn.cursor()
             try:
-                cursor.execute("PRAGMA query_only=OFF")
-            finally:
-                cursor.close()
+                cursor = dbapi_conn.cursor()
+                try:
+                    cursor.execute("PRAGMA query_only=OFF")
+                finally:
+                    cursor.close()
+            except Exception:  # a broken connection fails its next request as it would anyway
+                log.warning("could not reset query_only on a pooled connection", exc_info=True)
+                return
             info[_QUERY_ONLY] = False
 
 
@@ -421,8 +425,8 @@ def reads_only(endpoint: _Endpoint) -> _Endpoint:
     and never answers 503 for a lock it did not need. Nothing it runs may write, and the
     database holds it to that (``READS_ONLY``): on SQLite its connection runs with PRAGMA
     query_only until it goes back to the pool, on PostgreSQL its transaction is READ ONLY, so a
-    write by mistake fails at once (a 500 naming the read-only database) instead of taking the
-    lock mid-transaction."""
+    write by mistake fails at once (a 500; the log names the read-only refusal) instead of
+    taking the lock mid-transaction."""
     setattr(endpoint, _READS_ONLY, True)
     return endpoint
 
