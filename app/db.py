@@ -148,6 +148,11 @@ def _report_unreachable_as_disconnect(engine: AsyncEngine) -> None:
 WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE"}
 BULK_WRITE: dict[str, Any] = {"sqlite_begin": "IMMEDIATE", "sqlite_bulk": True}
 _READ: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
+# A reader's transaction that the database itself keeps from writing (``reads_only``): on SQLite
+# the connection runs with PRAGMA query_only for the transaction (_configure_sqlite), on
+# PostgreSQL the driver begins it READ ONLY (asyncpg's transaction option, no extra round trip).
+# Each dialect ignores the other's option; both are undone before the connection is pooled again.
+READS_ONLY: dict[str, Any] = {"sqlite_query_only": True, "postgresql_readonly": True}
 
 # The longest a writer waits between two tries for the lock while another process holds it.
 SQLITE_LOCK_POLL_S = 0.002
@@ -166,6 +171,7 @@ SQLITE_WRITER_CACHE_KIB = 32 * 1024
 _HOLDS = "climatelib_sqlite_gate"  # connection-record info: the gate turn this connection holds
 _BUSY = "climatelib_sqlite_busy_ms"  # connection-record info: the busy timeout it is set to
 _GROWN = "climatelib_sqlite_cache_grown"  # connection-record info: its cache is a writer's
+_QUERY_ONLY = "climatelib_sqlite_query_only"  # connection-record info: PRAGMA query_only is ON
 
 
 class SqliteWriteGate:
@@ -302,6 +308,12 @@ def _grow_cache(conn: Connection) -> None:
         conn.info[_GROWN] = True
 
 
+def _set_query_only(conn: Connection, on: bool) -> None:
+    if bool(conn.info.get(_QUERY_ONLY)) != on:
+        conn.exec_driver_sql(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+        conn.info[_QUERY_ONLY] = on
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     sync_engine = engine.sync_engine
     gate = SqliteWriteGate(busy_timeout_ms / 1000)
@@ -335,6 +347,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
         mode = options.get("sqlite_begin", "DEFERRED")
+        # Set for a reads_only session, and off for any other: should a return to the pool
+        # have failed to reset it (below), a writer still never inherits it.
+        _set_query_only(conn, bool(options.get("sqlite_query_only")))
         if mode == "IMMEDIATE":
             _grow_cache(conn)
         if mode == "IMMEDIATE" and in_greenlet():
@@ -370,8 +385,24 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         gate.release(getattr(record, "info", None))
 
     @event.listens_for(sync_engine, "checkin")
-    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
-        gate.release(getattr(record, "info", None))
+    def _on_checkin(dbapi_conn: Any, record: Any) -> None:
+        info = getattr(record, "info", None)
+        gate.release(info)
+        # A reader's query_only ends with its session: the pool holds only connections that can
+        # write. Statements on aiosqlite need SQLAlchemy's greenlet, which every return through a
+        # session runs in; a connection returned from elsewhere keeps the flag in its info, and
+        # the next begin turns it off, as it does when the reset fails here.
+        if info is not None and info.get(_QUERY_ONLY) and dbapi_conn is not None and in_greenlet():
+            try:
+                cursor = dbapi_conn.cursor()
+                try:
+                    cursor.execute("PRAGMA query_only=OFF")
+                finally:
+                    cursor.close()
+            except Exception:  # a broken connection fails its next request as it would anyway
+                log.warning("could not reset query_only on a pooled connection", exc_info=True)
+                return
+            info[_QUERY_ONLY] = False
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -391,16 +422,21 @@ def reads_only(endpoint: _Endpoint) -> _Endpoint:
 
     Its session is a reader's, as a GET's is: on SQLite it takes no write lock (a write request's
     session does at its first statement), so it neither waits for writers nor makes them wait,
-    and never answers 503 for a lock it did not need. Nothing it runs may write: a statement that
-    did would take the lock mid-transaction, where SQLite may refuse the upgrade (a 503)."""
+    and never answers 503 for a lock it did not need. Nothing it runs may write, and the
+    database holds it to that (``READS_ONLY``): on SQLite its connection runs with PRAGMA
+    query_only until it goes back to the pool, on PostgreSQL its transaction is READ ONLY, so a
+    write by mistake fails at once (a 500; the log names the read-only refusal) instead of
+    taking the lock mid-transaction."""
     setattr(endpoint, _READS_ONLY, True)
     return endpoint
 
 
-def _writes(request: Request) -> bool:
+def _session_options(request: Request) -> dict[str, Any]:
     if request.method in _READ_METHODS:
-        return False
-    return not getattr(request.scope.get("endpoint"), _READS_ONLY, False)
+        return {}
+    if getattr(request.scope.get("endpoint"), _READS_ONLY, False):
+        return READS_ONLY
+    return WRITE
 
 
 # session.info: what to undo outside the database should this transaction not commit.
@@ -488,7 +524,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # ``read_apart``, a host name's lookup) holds no lock other writers wait for.
     # (Session-wide execution options, applied to each connection the session takes, are
     # SQLAlchemy 2.1's.)
-    async with factory(execution_options=WRITE if _writes(request) else {}) as session:
+    async with factory(execution_options=_session_options(request)) as session:
         try:
             try:
                 yield session

@@ -148,6 +148,20 @@ def cents(value: float) -> Decimal:
     return Decimal(round(value * 100)).scaleb(-2)
 
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def v7_id(created: datetime, bits: int) -> uuid.UUID:
+    """The id the service would have minted (``app.ids.new_id``, UUIDv7) for a row made at
+    ``created``: its millisecond leads, 74 of ``bits`` (the seed's draw) fill the rest, so ids
+    are time-ordered like the service's and the same per seed."""
+    ms = (created - _UNIX_EPOCH) // _MS
+    rand_a = (bits >> 62) & 0xFFF
+    rand_b = bits & ((1 << 62) - 1)
+    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+
+
 def make_uscc(rng: random.Random, region_code: str) -> str:
     body = "91" + region_code + "".join(rng.choice(USCC_CHARS[:10] + "ABCDEFGH") for _ in range(9))
     return body + str(uscc_module.calc_check_digit(body))
@@ -260,7 +274,7 @@ def project_rows(spec: Spec, rng: random.Random | None = None) -> Iterator[dict[
         word = CATEGORY_WORDS[first]
         benefit = "减排" if mitigating else "适应"
         yield {
-            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+            "id": v7_id(created, rng.getrandbits(128)),
             "external_ref": f"BENCH-{i:07d}",
             "source_scope": region_code[:4] + "00" if region_code[4:] != "00" else region_code,
             "name": f"{place}{word}项目（第{i % 97 + 1}期）",
@@ -386,13 +400,16 @@ def institution_rows(spec: Spec, rng: random.Random) -> list[dict[str, Any]]:
         while uscc in seen:
             uscc = make_uscc(rng, code)
         seen.add(uscc)
+        # The id's bits are drawn where a UUID4's were, so every other field is as before.
+        bits = rng.getrandbits(128)
+        created = EPOCH + timedelta(days=rng.randint(0, 300))
         rows.append(
             {
-                "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                "id": v7_id(created, bits),
                 "name": f"{brand}{place}分支机构{i + 1}",
                 "uscc": uscc,
                 "type": kind,
-                "created_at": EPOCH + timedelta(days=rng.randint(0, 300)),
+                "created_at": created,
             }
         )
     return rows
@@ -424,8 +441,9 @@ def _product_values(
         prefixes = [regions.pick()[: rng.choice((2, 2, 4))]]
     tenor_min = rng.choice((0, 12, 12, 24))
     rate_min = round(rng.uniform(2.2, 3.6), 2)
-    return {
-        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+    bits = rng.getrandbits(128)  # the id's, drawn where a UUID4's were: other fields as before
+    values: dict[str, Any] = {
+        "id": None,  # minted from created_at below
         "institution_id": institution_id,
         "name": f"{CATEGORY_WORDS[categories[0]] if categories else '绿色'}{ptype}产品{i + 1}",
         "description": "面向入库气候项目的金融产品。",
@@ -453,6 +471,8 @@ def _product_values(
         "created_at": NOW - timedelta(days=rng.randint(1, 600)),
         "updated_at": NOW - timedelta(days=rng.randint(0, 30)),
     }
+    values["id"] = v7_id(values["created_at"], bits)
+    return values
 
 
 def _fit(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -741,7 +761,8 @@ def product_entries(spec: Spec) -> list[Any]:
 
     rng = random.Random(spec.seed + 1)
     regions = RegionPicker(rng)
-    owners = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(spec.institutions)]
+    # Stand-ins for institution ids, v7 like every id the service mints (no creation time here).
+    owners = [v7_id(EPOCH, rng.getrandbits(128)) for _ in range(spec.institutions)]
     out = []
     for i in range(spec.products):
         values = _product_values(rng, owners[i % len(owners)], regions, i)

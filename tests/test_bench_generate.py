@@ -1,13 +1,17 @@
 """The bench generator streams in chunks without changing what it writes (not a timed test)."""
 
+import random
 import sqlite3
+import uuid
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("stdnum")
 
+from app.ids import new_id
 from app.migrate import upgrade
 from bench import generate as gen
 
@@ -58,3 +62,53 @@ def test_library_codes_follow_approval_order_per_region_and_year() -> None:
     for entries in by_key.values():
         entries.sort(key=lambda e: e[0])  # type: ignore[arg-type,return-value]
         assert [n for _, n in entries] == list(range(1, len(entries) + 1))
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def test_ids_are_the_uuid7s_the_service_would_have_minted_at_each_row_s_creation() -> None:
+    spec = gen.Spec(projects=300, institutions=40, products=60)
+    rng = random.Random(spec.seed)
+    projects = list(gen.project_rows(spec, rng))
+    institutions = gen.institution_rows(spec, rng)
+    entries = gen.product_entries(spec)
+    products = [
+        gen._product_values(random.Random(n), uuid.uuid4(), gen.RegionPicker(random.Random(n)), n)
+        for n in range(60)
+    ]
+    minted = new_id()  # the service's, for the layout
+    for row in [*projects, *institutions, *products]:
+        row_id = row["id"]
+        assert row_id.version == minted.version == 7
+        assert row_id.variant == minted.variant
+        assert row_id.int >> 80 == _ms(row["created_at"])
+    assert all(e.id.version == 7 and e.institution_id.version == 7 for e in entries)
+    # Time-ordered: in id order, creation times never go back (to the millisecond).
+    for rows in (projects, institutions, products):
+        by_id = sorted(rows, key=lambda r: r["id"])
+        times = [_ms(r["created_at"]) for r in by_id]
+        assert times == sorted(times)
+    # The same ids per seed, other ids for another seed.
+    assert [r["id"] for r in gen.project_rows(spec)] == [r["id"] for r in projects]
+    other = gen.Spec(projects=300, seed=spec.seed + 1)
+    assert not {r["id"] for r in gen.project_rows(other)} & {r["id"] for r in projects}
+
+
+def test_a_generated_database_keys_rows_in_creation_order(tmp_path: Path) -> None:
+    path = tmp_path / "v7.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    gen.generate(url, gen.Spec(projects=500, institutions=30, products=40))
+    con = sqlite3.connect(path)
+    try:
+        for table in ("projects", "institutions", "products"):
+            # Fixed table names, not input.
+            rows = con.execute(f"SELECT id, created_at FROM {table} ORDER BY id").fetchall()  # noqa: S608
+            assert rows, table
+            assert all(uuid.UUID(hex=i).version == 7 for i, _ in rows), table
+            created = [c[:23] for _, c in rows]  # to the millisecond
+            assert created == sorted(created), table
+    finally:
+        con.close()

@@ -1,5 +1,8 @@
 """A POST that only reads (the matching preview) runs as a reader: it never waits for writers.
 
+The database holds it to reading (tests/test_reads_only_sessions.py); the connection it used
+writes again for the requests after it.
+
 On SQLite a write request's transaction takes the database's one write lock at its first
 statement; a POST declared read-only must not, or it queues behind every writer and answers 503
 once the busy timeout has passed. On PostgreSQL the test locks the tables it reads against
@@ -14,7 +17,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app.config import Settings
 from tests.conftest import Keys
@@ -79,3 +82,37 @@ async def test_a_writing_post_still_waits_for_the_write_lock(
             "/api/v1/products", json={"name": "绿色贷", "type": "green_loan"}, headers=bank
         )
     assert blocked.status_code == 503, blocked.text
+
+
+async def test_the_connection_a_preview_used_writes_for_the_next_requests(
+    app: FastAPI, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    await library_project(app, region_code="440304")
+    _, bank = await institution(client, keys)
+    used: list[object] = []
+
+    def checked_out(dbapi_connection: object, _record: object, _proxy: object) -> None:
+        used.append(dbapi_connection)
+
+    pool = app.state.engine.sync_engine.pool
+    event.listen(pool, "checkout", checked_out)
+    try:
+        preview = await client.post(
+            "/api/v1/matching/preview",
+            json={"type": "green_loan", "region_prefixes": ["44"]},
+            headers=bank,
+        )
+        assert preview.status_code == 200, preview.text
+        assert preview.json()["count"] == 1
+        used_by_preview = used[-1]
+        for name in ("绿色贷", "碳减排贷"):
+            created = await client.post(
+                "/api/v1/products", json={"name": name, "type": "green_loan"}, headers=bank
+            )
+            assert created.status_code == 201, created.text
+            assert used[-1] is used_by_preview  # the pool's one idle connection, handed out again
+    finally:
+        event.remove(pool, "checkout", checked_out)
+    listed = await client.get("/api/v1/products", headers=bank)
+    assert listed.status_code == 200, listed.text
+    assert {p["name"] for p in listed.json()["items"]} == {"绿色贷", "碳减排贷"}

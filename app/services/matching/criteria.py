@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from app.models import ConstructionStatus, Objective, ProductType
@@ -122,8 +123,9 @@ class Criteria:
             and (self.valid_to is None or day <= self.valid_to)
         )
 
-    def weight_shares(self) -> dict[str, float]:
-        """Each component's maximum points after re-weighting (they sum to 100)."""
+    def weight_shares(self) -> Mapping[str, float]:
+        """Each component's maximum points after re-weighting (they sum to 100); kept with the
+        product version and read by every request that scores it, so read-only."""
         return self._shares
 
     @cached_property
@@ -134,9 +136,11 @@ class Criteria:
         return {}
 
     @cached_property
-    def _shares(self) -> dict[str, float]:
+    def _shares(self) -> Mapping[str, float]:
         total = sum(self.weights.values())
-        return {k: 100.0 * self.weights.get(k, 0.0) / total for k in DEFAULT_WEIGHTS}
+        return MappingProxyType(
+            {k: 100.0 * self.weights.get(k, 0.0) / total for k in DEFAULT_WEIGHTS}
+        )
 
 
 def to_cents(value: Decimal | None) -> int | None:

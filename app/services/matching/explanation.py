@@ -14,6 +14,7 @@ from app.services.matching.catalogue import Catalogue
 from app.services.matching.criteria import Criteria
 from app.services.matching.eligibility import CRITERIA, DETAIL_KEYS, eligible_positions
 from app.services.matching.library import Library
+from app.services.matching.readonly import ReadOnlyItem
 from app.services.matching.scoring import (
     COMPONENTS,
     Bests,
@@ -184,10 +185,10 @@ def _best_figures(c: Criteria, m: float, a: float) -> tuple[ClimateBest, tuple[s
 
 def _availability_item(c: Criteria, today: date) -> dict[str, Any]:
     """The product_available item, kept for the day asked last: one dict shared by every page
-    that lists the product that day (read it, never change it)."""
+    that lists the product that day, read-only so that no answer can change the next ones'."""
     found: tuple[date, dict[str, Any]] | None = c.memo.get("available")
     if found is None or found[0] != today:
-        found = c.memo["available"] = (today, _availability(c, today))
+        found = c.memo["available"] = (today, ReadOnlyItem(_availability(c, today)))
     return found[1]
 
 
