@@ -111,6 +111,13 @@ def _appender(data: bytearray) -> Callable[[bytes], Awaitable[None]]:
 
 async def put_back(admin_url: str, url: str, database: str, template: Template) -> bool:
     """Puts a used copy back to the template's state; False when it cannot be (drop it then)."""
+    try:
+        return await _close_sessions(admin_url, database) and await _restore(url, template)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+
+
+async def _close_sessions(admin_url: str, database: str) -> bool:
     admin = await asyncpg.connect(admin_url, timeout=5)
     try:
         # A test's leftover sessions (and autovacuum) would hold locks or show in pg_stat_activity.
@@ -132,6 +139,10 @@ async def put_back(admin_url: str, url: str, database: str, template: Template) 
             return False
     finally:
         await admin.close()
+    return True
+
+
+async def _restore(url: str, template: Template) -> bool:
     conn = await asyncpg.connect(url, timeout=5)
     try:
         if await conn.fetchval(_SCHEMA) != template.schema:
@@ -164,8 +175,6 @@ async def put_back(admin_url: str, url: str, database: str, template: Template) 
         # What the tables hold now must be what the template holds, to the page.
         if dict(await conn.fetch(_TABLES)) != template.sizes:
             return False
-    except (asyncpg.PostgresError, OSError):
-        return False
     finally:
         await conn.close()
     return True
