@@ -3,7 +3,8 @@
 Every test that touches the database runs twice: on SQLite and on PostgreSQL. The schema comes
 from the migrations (never create_all): each database kind is migrated once into a template, and
 every test gets its own copy, so tests never see each other's rows and concurrency tests see real
-commits.
+commits. On PostgreSQL a used copy is put back to the template's state for the next test rather
+than dropped (tests/pg_reuse.py): a DROP DATABASE forces a checkpoint, over a second a test.
 """
 
 import asyncio
@@ -11,7 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from app.migrate import upgrade
 from app.models import Role
 from app.services import api_keys
 from app.services.matching import service as matching_service
+from tests import pg_reuse
 
 PG_ADMIN_URL = os.environ.get(
     "CLIMATELIB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -90,6 +92,9 @@ def _pg_available() -> str | None:
 class Template:
     kind: str
     url: str
+    # PostgreSQL: the template's state, and the used copies put back to it, ready for a test.
+    state: pg_reuse.Template | None = None
+    spare: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -111,28 +116,42 @@ def template(
         pytest.skip(message + ": the PostgreSQL leg is skipped")
     name = f"climatelib_tmpl_{RUN_ID}"
     asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    template = Template("postgresql", _pg_url(name))
     try:
-        upgrade(_pg_url(name))
-        yield Template("postgresql", _pg_url(name))
+        upgrade(template.url)
+        template = Template(
+            template.kind, template.url, asyncio.run(pg_reuse.read_template(template.url))
+        )
+        yield template
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drops = [f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)' for copy in template.spare]
+        asyncio.run(_pg_execute(*drops, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh copy of the migrated template for this test alone."""
+    """A copy of the migrated template for this test alone, in the template's state."""
     if template.kind == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(template.url.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
         return
-    name = f"climatelib_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
-    template_name = template.url.rsplit("/", 1)[1]
-    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    assert template.state is not None
+    if template.spare:
+        name = template.spare.pop()
+    else:
+        name = f"climatelib_t_{RUN_ID}_{uuid.uuid4().hex[:12]}"
+        template_name = template.url.rsplit("/", 1)[1]
+        await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     try:
         yield _pg_url(name)
     finally:
-        await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # A copy is put back to the template's state for the next test (tests/pg_reuse.py),
+        # unless this test changed more than rows.
+        if await pg_reuse.put_back(PG_ADMIN_URL, _pg_url(name), name, template.state):
+            template.spare.append(name)
+        else:
+            await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
