@@ -589,8 +589,8 @@ def _largest(index: RegionIndex, words: Words, name: str, count: int) -> float |
     """The largest value of column ``name`` among the ``count`` rows set in ``words`` (a mask
     over every slot), found by walking the slots in descending order of the value in growing
     chunks until one is set; None when no row with a value > 0 is set, or when the walk would
-    pass ``WALK_DEPTH`` times ``count`` slots (and a word per 64 slots): reading the rows
-    themselves then costs less (the caller does)."""
+    pass ``WALK_DEPTH`` times ``count`` slots (and at least a 64th of the library): reading
+    the rows themselves then costs less (the caller does)."""
     order = index.descending(name)
     budget = max(index.size // 64, WALK_DEPTH * count)
     start, chunk = 0, 256
