@@ -1,12 +1,11 @@
 """Queries behind the matcher: the change log, library columns, active products, visibility."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from asyncpg.pgproto.pgproto import UUID as _FastUUID
 from numpy.typing import NDArray
 from sqlalchemy import (
     BigInteger,
@@ -20,13 +19,23 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import MatchingChange, MatchingState, Product, ProductStatus, Project, ProjectStatus
+from app.models import (
+    ConstructionStatus,
+    MatchingChange,
+    MatchingState,
+    Objective,
+    Product,
+    ProductStatus,
+    Project,
+    ProjectStatus,
+)
 
 
 def _table(model: type[MatchingChange]) -> Table:
@@ -205,17 +214,60 @@ async def _library_rows(session: AsyncSession, ids: Sequence[uuid.UUID] | None) 
 
 
 @dataclass(frozen=True)
+class Coded:
+    """A column of few distinct values, dictionary-encoded: row i holds ``values[codes[i]]``.
+    The full load gets the codes from the database, so no Python object is made per row for
+    the enums, and the classifications' JSON is decoded once per distinct text."""
+
+    codes: NDArray[np.int32]
+    values: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, column: Sequence[Any]) -> "Coded":
+        """Encode a column of values (hashable, or [{scheme, code}] lists as the patch rows'
+        decoded JSON, keyed by their pairs; an empty list counts as None)."""
+        keys = [_key(value) for value in column]
+        index: dict[Any, int] = {}
+        values: list[Any] = []
+        for key, value in zip(keys, column, strict=True):
+            if key not in index:
+                index[key] = len(values)
+                values.append(value)
+        codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int32, count=len(keys))
+        return cls(codes=codes, values=tuple(values))
+
+    def mapped(self, table: Callable[[Any], Any], dtype: Any) -> NDArray[Any]:
+        """Each row's value through ``table``, computed once per distinct value."""
+        out = np.empty(len(self.values), dtype=dtype)
+        for k, value in enumerate(self.values):
+            out[k] = table(value)
+        return out[self.codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple((c["scheme"], c["code"]) for c in value) if value else None
+    return value
+
+
+@dataclass(frozen=True)
 class ProjectColumns:
     """Library projects' matching columns, position i one project: ``ProjectRow``'s fields as
     columns, numbers as numpy arrays with the nulls the matcher reads as 0 (figures) or -1
-    (tenor) already replaced. The full load reads these without a Python object per row."""
+    (tenor) already replaced, the ids as their big-endian 64-bit halves, the enums and the
+    classifications dictionary-encoded. The full load reads these without a Python object per
+    project."""
 
-    ids: Sequence[uuid.UUID]
+    id_halves: NDArray[np.uint64]
+    """(n, 2): each id's high and low 64 bits (its order as text is their order)."""
     region_code: NDArray[np.int32]
-    objective: Sequence[str]
+    objective: Coded
     categories_mask: NDArray[np.uint32]
     financing_types_mask: NDArray[np.uint8]
-    construction_status: Sequence[str]
+    construction_status: Coded
     remaining_cents: NDArray[np.int64]
     tenor_months: NDArray[np.int64]
     """-1: no tenor stated."""
@@ -224,15 +276,15 @@ class ProjectColumns:
     adaptation_beneficiaries: NDArray[np.float64]
     third_party_verified: NDArray[np.bool_]
     is_two_high: NDArray[np.bool_]
-    classifications: Sequence[Any]
-    """Per project: [{scheme, code}], its JSON text, or None."""
+    classifications: Coded
+    """Per project: [{scheme, code}], its JSON text, or None ('[]' may read as None)."""
     verified_reports: NDArray[np.int64]
     verified_tco2e: NDArray[np.float64]
     verified_days: NDArray[np.int64]
     verified_beneficiaries: NDArray[np.float64]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.id_halves)
 
     @classmethod
     def of(cls, columns: Sequence[Sequence[Any]]) -> "ProjectColumns":
@@ -265,12 +317,12 @@ class ProjectColumns:
             return np.array(values, dtype=dtype).reshape(n)
 
         return cls(
-            ids=ids,
+            id_halves=_halves(b"".join(i.bytes for i in ids)),
             region_code=array(regions, np.int32),
-            objective=objectives,
+            objective=Coded.of(objectives),
             categories_mask=array(categories, np.uint32),
             financing_types_mask=array(ftypes, np.uint8),
-            construction_status=construction,
+            construction_status=Coded.of(construction),
             remaining_cents=array(remaining, np.int64),
             tenor_months=array(tenors, np.int64, -1),
             emission_reduction_tco2e=array(reductions, np.float64, 0.0),
@@ -278,7 +330,7 @@ class ProjectColumns:
             adaptation_beneficiaries=array(beneficiaries, np.float64, 0),
             third_party_verified=array(verified, np.bool_),
             is_two_high=array(two_high, np.bool_),
-            classifications=classifications,
+            classifications=Coded.of(classifications),
             verified_reports=array(reports, np.int64),
             verified_tco2e=array(verified_tco2e, np.float64),
             verified_days=array(days, np.int64),
@@ -292,12 +344,18 @@ class ProjectColumns:
         return cls.of(list(zip(*rows, strict=True)))
 
 
+def _halves(packed: bytes) -> NDArray[np.uint64]:
+    out: NDArray[np.uint64] = np.frombuffer(packed, dtype=">u8").reshape(-1, 2).astype(np.uint64)
+    return out
+
+
 async def library_columns(session: AsyncSession) -> ProjectColumns:
     """Every library project's matching columns: the full load, read in bulk on the session's
     own connection through its driver, one row back whose every value is a whole column (no
-    row nor Python object per project and value): PostgreSQL aggregates each column into an
-    array, SQLite into one text (``_sqlite_columns``). The JSON stays text, for the matcher to
-    parse once per distinct value. Equal to ``ProjectColumns.of_rows(library_rows(session))``."""
+    row nor Python object per project and number): PostgreSQL aggregates each fixed-width
+    column into one bytea of its values' binary forms, SQLite each column into one text
+    (``_sqlite_columns``); the enums come as codes, the JSON as text to parse once per distinct
+    value. Equal to ``ProjectColumns.of_rows(library_rows(session))``."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
@@ -305,14 +363,40 @@ async def library_columns(session: AsyncSession) -> ProjectColumns:
     sql = _sql(connection, library_columns_statement(postgresql))
     if postgresql:
         record = await driver.fetchrow(sql)
-        if record[0] is None:  # no rows: every aggregate is null
-            return ProjectColumns.of([()] * len(ProjectRow._fields))
-        return ProjectColumns.of(list(record))
-    async with driver.execute(sql) as cursor:
-        texts = await cursor.fetchone()
-    if texts[0] is None:
+        values = list(record)
+    else:
+        async with driver.execute(sql) as cursor:
+            values = list(await cursor.fetchone())
+    if values[0] is None:  # no rows: every aggregate is null
         return ProjectColumns.of([()] * len(ProjectRow._fields))
-    return ProjectColumns.of(_sqlite_columns(texts))
+    return _bulk_columns(values, postgresql)
+
+
+# The enums' values in code order: the statement sends each row's code, not its text.
+_OBJECTIVES = tuple(Objective)
+_CONSTRUCTION = tuple(ConstructionStatus)
+
+# How each of ``ProjectRow``'s fields comes back in the bulk read (after the id and the coded
+# ones): PostgreSQL as the binary form of the SQL type below, SQLite as decimal text; then the
+# dtype the matcher keeps.
+_NUMBERS: dict[int, tuple[str, str, Any]] = {
+    1: ("int4send", ">i4", np.int32),
+    3: ("int4send", ">i4", np.uint32),
+    4: ("int4send", ">i4", np.uint8),
+    6: ("int8send", ">i8", np.int64),
+    7: ("int4send", ">i4", np.int64),
+    8: ("float8send", ">f8", np.float64),
+    9: ("float8send", ">f8", np.float64),
+    10: ("int4send", ">i4", np.float64),
+    11: ("boolsend", "?", np.bool_),
+    12: ("boolsend", "?", np.bool_),
+    14: ("int4send", ">i4", np.int64),
+    15: ("float8send", ">f8", np.float64),
+    16: ("int4send", ">i4", np.int64),
+    17: ("int4send", ">i4", np.float64),
+}
+_CODED = {2: _OBJECTIVES, 5: _CONSTRUCTION}
+_JSON = 13
 
 
 def library_columns_statement(postgresql: bool) -> Select[Any]:
@@ -326,10 +410,15 @@ def library_columns_statement(postgresql: bool) -> Select[Any]:
     expressions[8] = func.coalesce(Project.annual_emission_reduction_tco2e, 0.0)
     expressions[9] = func.coalesce(Project.annual_carbon_sink_tco2e, 0.0)
     expressions[10] = func.coalesce(Project.adaptation_beneficiaries, 0)
+    for k, values in _CODED.items():
+        column = expressions[k]
+        whens = [(column == value.value, code) for code, value in enumerate(values)]
+        expressions[k] = case(*whens, else_=-1)
     if postgresql:
-        expressions[13] = cast(Project.classifications, Text)
+        # Most projects state no classification: NULL is None, no string made per project.
+        expressions[_JSON] = func.nullif(cast(Project.classifications, Text), "[]")
         in_library = Project.status == ProjectStatus.in_library
-        return select(*(func.array_agg(e) for e in expressions)).where(in_library)
+        return select(*_pg_aggregates(expressions)).where(in_library)
     # The partial index holds exactly the rows and columns read, but SQLite's statistics give
     # each status the same share of the table (an eighth over eight statuses), so it would
     # rather look the library up through ix_projects_status_region, a table lookup per
@@ -338,21 +427,39 @@ def library_columns_statement(postgresql: bool) -> Select[Any]:
     return select(*_sqlite_aggregates(expressions)).where(in_library)
 
 
+_NO_SEPARATOR: Any = literal_column("''::bytea")
+
+
+def _pg_aggregates(expressions: list[Any]) -> list[Any]:
+    # Each fixed-width value in its binary form (big-endian), run together: numpy reads a
+    # column in one go, where an array's elements each became a Python object in asyncpg.
+    aggregates = [func.string_agg(func.uuid_send(expressions[0]), _NO_SEPARATOR)]
+    for k, expression in enumerate(expressions[1:], start=1):
+        if k == _JSON:
+            aggregates.append(func.array_agg(expression))
+        elif k in _CODED:
+            aggregates.append(func.string_agg(func.int4send(expression), _NO_SEPARATOR))
+        else:
+            send = _NUMBERS[k][0]
+            value = cast(expression, Float) if send == "float8send" else expression
+            aggregates.append(func.string_agg(getattr(func, send)(value), _NO_SEPARATOR))
+    return aggregates
+
+
 # The library columns SQLite aggregates into one text each: numbers joined by commas, parsed by
 # numpy in C; floats written with 17 significant digits (SQLite's own text keeps 15, which does
 # not give every double back), but zero as "0": printf is the slowest step of the statement, and
-# most projects state no carbon sink and have no verified results; text joined by the unit
-# separator, which neither the enum values nor JSON text (it escapes control characters) can
-# hold; the ids' hex run together.
+# most projects state no carbon sink and have no verified results; the JSON text joined by the
+# unit separator, which JSON text (it escapes control characters) cannot hold; the ids' hex run
+# together.
 _SQLITE_FLOATS = frozenset({8, 9, 15})
-_SQLITE_TEXTS = frozenset({2, 5, 13})
 _UNIT = "\x1f"
 
 
 def _sqlite_aggregates(expressions: list[Any]) -> list[Any]:
     aggregates = [func.group_concat(expressions[0], "")]
     for k, expression in enumerate(expressions[1:], start=1):
-        if k in _SQLITE_TEXTS:
+        if k == _JSON:
             aggregates.append(func.group_concat(func.coalesce(expression, ""), _UNIT))
         elif k in _SQLITE_FLOATS:
             exact = case((expression == 0, "0"), else_=func.printf("%!.17g", expression))
@@ -362,26 +469,38 @@ def _sqlite_aggregates(expressions: list[Any]) -> list[Any]:
     return aggregates
 
 
-def _sqlite_columns(texts: Sequence[str]) -> list[Sequence[Any]]:
-    packed = bytes.fromhex(texts[0])
-    n = len(packed) // 16
-    # asyncpg's UUID: a uuid.UUID built in C, ten times faster than the standard one, and what
-    # the PostgreSQL load returns anyway
-    columns: list[Sequence[Any]] = [
-        list(map(_FastUUID, [packed[16 * i : 16 * i + 16] for i in range(n)]))
-    ]
-    for k, text in enumerate(texts[1:], start=1):
-        values: Any
-        if k in _SQLITE_TEXTS:
-            values = text.split(_UNIT)
+def _bulk_columns(values: list[Any], postgresql: bool) -> ProjectColumns:
+    """The bulk read's one value per column as ``ProjectColumns``."""
+    halves = _halves(values[0] if postgresql else bytes.fromhex(values[0]))
+    n = len(halves)
+    out: list[Any] = [halves]
+    for k, value in enumerate(values[1:], start=1):
+        column: Any
+        if k == _JSON:
+            texts = value if postgresql else value.split(_UNIT)
+            if len(texts) != n:
+                raise RuntimeError(f"library column {k}: {len(texts)} values for {n} projects")
+            column = Coded.of([t or None for t in texts] if not postgresql else texts)
         else:
-            values = np.fromstring(  # text mode (with ``sep``): parsed in C, not deprecated
-                text, sep=",", dtype=np.float64 if k in _SQLITE_FLOATS else np.int64
-            )
-        if len(values) != n:
-            raise RuntimeError(f"library column {k}: {len(values)} values for {n} projects")
-        columns.append(values)
-    return columns
+            dtype = np.int64 if k in _CODED else _NUMBERS[k][2]
+            if postgresql:
+                wire = ">i4" if k in _CODED else _NUMBERS[k][1]
+                numbers = np.frombuffer(value, dtype=wire)
+            else:
+                numbers = np.fromstring(  # text mode (with ``sep``): parsed in C, not deprecated
+                    value, sep=",", dtype=np.float64 if k in _SQLITE_FLOATS else np.int64
+                )
+            if len(numbers) != n:
+                raise RuntimeError(f"library column {k}: {len(numbers)} values for {n} projects")
+            numbers = numbers.astype(dtype)
+            if k in _CODED:
+                if (numbers < 0).any():
+                    raise RuntimeError(f"library column {k}: a value outside {_CODED[k]}")
+                column = Coded(numbers.astype(np.int32), tuple(v.value for v in _CODED[k]))
+            else:
+                column = numbers
+        out.append(column)
+    return ProjectColumns(*out)
 
 
 def _sql(connection: Any, stmt: Select[Any]) -> str:

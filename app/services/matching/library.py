@@ -18,6 +18,7 @@ from app.models.flags import CATEGORIES
 from app.reference.classifications import GFC_2025, ancestors
 from app.repositories.matching import ProjectColumns, ProjectRow
 from app.services.matching.criteria import CONSTRUCTION_CODES, OBJECTIVE_CODES
+from app.services.matching.positions import Ids, Positions
 
 Index = NDArray[np.intp] | slice
 Mask = NDArray[np.bool_]
@@ -44,42 +45,10 @@ def _gfc_codes(classifications: Any) -> frozenset[str]:
     return frozenset(codes) if codes else _NO_CODES
 
 
-def _gfc_column(values: Sequence[Any]) -> NDArray[np.object_]:
-    """Each project's code set; projects share a handful of distinct classification lists (most
-    have none), so each distinct one is parsed once. The full load's values are JSON text (or
-    None), found by a dict lookup each; a decoded list (the patch rows on PostgreSQL) is keyed
-    by its (scheme, code) pairs, all ``_gfc_codes`` reads: serialising each row to JSON for a
-    key was 60 % of building the columns from PostgreSQL."""
-    out = np.empty(len(values), dtype=np.object_)
-    try:
-        distinct = {value: _gfc_codes(value) for value in dict.fromkeys(values)}
-    except TypeError:  # unhashable: decoded lists
-        pass
-    else:
-        for i, found in enumerate(map(distinct.__getitem__, values)):
-            out[i] = found
-        return out
-    seen: dict[Any, frozenset[str]] = {}
-    for i, value in enumerate(values):
-        if not value:
-            out[i] = _NO_CODES
-            continue
-        key = value if isinstance(value, str) else tuple((c["scheme"], c["code"]) for c in value)
-        codes = seen.get(key)
-        if codes is None:
-            codes = seen[key] = _gfc_codes(value)
-        out[i] = codes
-    return out
-
-
 def _columns(projects: ProjectColumns) -> dict[str, Any]:
     n = len(projects)
-    objectives, construction = projects.objective, projects.construction_status
     reductions, sinks = projects.emission_reduction_tco2e, projects.carbon_sink_tco2e
     verified_reports, verified_days = projects.verified_reports, projects.verified_days
-
-    def column(values: Any, dtype: Any) -> Any:
-        return np.fromiter(values, dtype=dtype, count=n)
 
     remaining = projects.remaining_cents
     # Verified monitoring results (MRV) take the place of the stated figures per project where
@@ -98,8 +67,8 @@ def _columns(projects: ProjectColumns) -> dict[str, Any]:
     beneficiaries = np.where(
         results, projects.verified_beneficiaries, projects.adaptation_beneficiaries
     )
-    objective = column(map(OBJECTIVE_CODES.__getitem__, objectives), np.int8)
-    cstatus = column(map(CONSTRUCTION_CODES.__getitem__, construction), np.int8)
+    objective = projects.objective.mapped(OBJECTIVE_CODES.__getitem__, np.int8)
+    cstatus = projects.construction_status.mapped(CONSTRUCTION_CODES.__getitem__, np.int8)
     # per 10,000 CNY of remaining need = figure / (cents / 1,000,000); 0 without remaining need
     per_10k = np.zeros(n, dtype=np.float64)
     positive = remaining > 0
@@ -110,12 +79,12 @@ def _columns(projects: ProjectColumns) -> dict[str, Any]:
     mitigates = objective != OBJECTIVE_CODES[Objective.adaptation]
     adapts = objective != OBJECTIVE_CODES[Objective.mitigation]
     # a UUID's order as text is its order as a 128-bit number: (high, low) big-endian halves
-    halves = np.frombuffer(b"".join(i.bytes for i in projects.ids), dtype=">u8").reshape(n, 2)
+    halves = projects.id_halves
     tenor = projects.tenor_months
     return {
         "alive": np.ones(n, dtype=np.bool_),
-        "id_hi": halves[:, 0].astype(np.uint64),
-        "id_lo": halves[:, 1].astype(np.uint64),
+        "id_hi": np.ascontiguousarray(halves[:, 0]),
+        "id_lo": np.ascontiguousarray(halves[:, 1]),
         "region": projects.region_code,
         "objective": objective,
         # one bit per code: a set of accepted codes is then one AND, not a gather
@@ -130,7 +99,8 @@ def _columns(projects: ProjectColumns) -> dict[str, Any]:
         "verified": projects.third_party_verified,
         "results": results,
         "two_high": projects.is_two_high,
-        "gfc": _gfc_column(projects.classifications),
+        # each distinct classification list parsed once (most projects have none)
+        "gfc": projects.classifications.mapped(_gfc_codes, np.object_),
         "mitigation_intensity": np.where(mitigates, benefit * per_10k, 0.0),
         "adaptation_intensity": np.where(adapts, beneficiaries * per_10k, 0.0),
     }
@@ -168,6 +138,8 @@ class Columns:
 
 COLUMN_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Columns))
 
+_NO_IDS: NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+
 
 @dataclass
 class Library(Columns):
@@ -179,13 +151,18 @@ class Library(Columns):
     a project is appended or moves region.
     """
 
-    ids: list[uuid.UUID] = field(default_factory=list)
-    position: dict[uuid.UUID, int] = field(default_factory=dict)
+    position: Positions = field(default_factory=lambda: Positions(_NO_IDS, _NO_IDS))
+    """Each id's position (see ``positions``): made from the id columns as built."""
     _index: "RegionIndex | None" = field(default=None, repr=False)
 
     @property
+    def ids(self) -> Ids:
+        """Position i's id (made on demand from ``id_hi``, ``id_lo``)."""
+        return Ids(self.id_hi, self.id_lo)
+
+    @property
     def size(self) -> int:
-        return len(self.ids)
+        return len(self.id_hi)
 
     @property
     def dead(self) -> int:
@@ -197,9 +174,8 @@ class Library(Columns):
 
     @classmethod
     def of_columns(cls, projects: ProjectColumns) -> "Library":
-        ids = list(projects.ids)
-        position = dict(zip(ids, range(len(ids)), strict=True))
-        return cls(ids=ids, position=position, **_columns(projects))
+        columns = _columns(projects)
+        return cls(position=Positions(columns["id_hi"], columns["id_lo"]), **columns)
 
     def apply(self, rows: Sequence[ProjectRow], gone: Sequence[uuid.UUID]) -> None:
         """Patch in place: ``rows`` are library projects (new or changed), ``gone`` left it."""
@@ -229,7 +205,6 @@ class Library(Columns):
             for name, values in _columns(ProjectColumns.of_rows(fresh)).items():
                 setattr(self, name, np.concatenate([getattr(self, name), values]))
             for k, r in enumerate(fresh):
-                self.ids.append(r.id)
                 self.position[r.id] = start + k
 
     @property
