@@ -1,5 +1,6 @@
 """Queries behind the matcher: the change log, library columns, active products, visibility."""
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -512,23 +513,36 @@ async def active_products(session: AsyncSession) -> Sequence[Product]:
     return (await session.scalars(stmt)).all()
 
 
+_CARD_COLUMNS = (
+    Project.id,
+    Project.name,
+    Project.library_code,
+    Project.region_code,
+    Project.objective,
+    Project.categories_mask,
+    Project.construction_status,
+    Project.financing_need,
+    Project.financing_secured,
+    Project.tenor_months,
+)
+
+
+@functools.lru_cache(maxsize=256)  # page sizes: at most MAX_LIMIT
+def _cards_statement(count: int) -> Any:
+    # One statement per page size, its ids as plain parameters: compiled once and then found in
+    # the compiled cache, where ``in_`` of a list (an expanding parameter) renders the page's
+    # parameters again on every request.
+    ids = [bindparam(f"id_{k}", type_=Project.id.type) for k in range(count)]
+    return select(*_CARD_COLUMNS).where(Project.id.in_(ids))
+
+
 async def project_cards(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """What a match list shows of each project (public fields only)."""
     if not ids:
         return {}
-    stmt = select(
-        Project.id,
-        Project.name,
-        Project.library_code,
-        Project.region_code,
-        Project.objective,
-        Project.categories_mask,
-        Project.construction_status,
-        Project.financing_need,
-        Project.financing_secured,
-        Project.tenor_months,
-    ).where(Project.id.in_(list(ids)))
-    return {row.id: row for row in (await session.execute(stmt)).all()}
+    stmt = _cards_statement(len(ids))
+    params = {f"id_{k}": value for k, value in enumerate(ids)}
+    return {row.id: row for row in (await session.execute(stmt, params)).all()}
 
 
 async def project_row(

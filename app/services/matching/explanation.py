@@ -128,6 +128,76 @@ def explain_many(
     return out
 
 
+def explain_eligible(
+    lib: Library, c: Criteria, positions: Sequence[int], today: date, best: ClimateBest
+) -> list[Explanation]:
+    """``explain_many`` for positions the product accepts (a product's ranked page), given its
+    climate denominators: the same items, built without evaluating any mask again (accepting is
+    passing every criterion) and with the product's halves of the texts kept per product version
+    (``prepared``), so a page pays per listed project only the project's halves, each built once
+    per distinct value of the columns it reads, and the points. Its items are shared between the
+    page's explanations (read them, never change them)."""
+    idx = np.asarray(positions, dtype=np.intp)
+    if not len(idx):
+        return []
+    ints = idx.tolist()
+    kept = prepared(c)
+    columns: list[list[dict[str, Any]]] = [[_availability_item(c, today)] * len(ints)]
+    for t, criterion in enumerate(CRITERIA):
+        tail = kept.tails[t]
+        built: dict[Any, dict[str, Any]] = {}
+        column = []
+        for k, key in enumerate(_project_keys(lib, criterion.reads, idx)):
+            item = built.get(key)
+            if item is None:
+                item = built[key] = {
+                    "criterion": criterion.name,
+                    "passed": True,
+                    "detail": criterion.head(lib, ints[k]) + tail,
+                    "points": None,
+                }
+            column.append(item)
+        columns.append(column)
+    given = points(lib, c, idx, best)
+    scores = total(idx, given).score_centi.tolist()
+    figures = best_figures(best)
+    for t, component in enumerate(COMPONENTS):
+        name, describe = component.name, component.describe
+        # round() of a Python float gives the same as of the numpy scalar, at a fraction of it
+        rounded = [round(x, 2) for x in given[name].tolist()]
+        if describe is None:
+            fixed = kept.fixed[t]
+            # -0.0 equals 0.0 but prints apart: keyed by its text, never by the value alone
+            shared: dict[str, dict[str, Any]] = {}
+            column = []
+            for x in rounded:
+                item = shared.get(text := repr(x))
+                if item is None:
+                    item = shared[text] = {
+                        "criterion": name,
+                        "passed": True,
+                        "detail": fixed,
+                        "points": x,
+                    }
+                column.append(item)
+        else:
+            maximum = kept.maxima[t]
+            column = [
+                {
+                    "criterion": name,
+                    "passed": True,
+                    "detail": describe(lib, i)(best, figures) + maximum,
+                    "points": x,
+                }
+                for i, x in zip(ints, rounded, strict=True)
+            ]
+        columns.append(column)
+    return [
+        Explanation(eligible=True, score=score / 100, items=list(row))
+        for score, row in zip(scores, zip(*columns, strict=True), strict=True)
+    ]
+
+
 def explain(
     lib: Library, c: Criteria, position: int, today: date, best: ClimateBest | None = None
 ) -> Explanation:

@@ -4,6 +4,7 @@ How the matcher stays fresh and where its rules live: docs/architecture.md, *Mat
 """
 
 import bisect
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -49,6 +50,7 @@ from app.services.matching.explanation import (
     Explanation,
     explain,
     explain_accepted,
+    explain_eligible,
     explain_many,
 )
 from app.services.matching.library import Columns, Library
@@ -101,6 +103,12 @@ def _product_card(entry: ProductEntry | Product) -> ProductCard:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _categories_json(mask: int) -> tuple[str, ...]:
+    # A page's projects repeat a few category masks; orjson writes the tuple as the list.
+    return tuple(CATEGORIES.decode(mask))
+
+
 def _project_card_json(row: Any) -> dict[str, Any]:
     """``_project_card`` as the JSON the response model writes (a ranked list's hot path)."""
     return {
@@ -109,7 +117,7 @@ def _project_card_json(row: Any) -> dict[str, Any]:
         "library_code": row.library_code,
         "region_code": row.region_code,
         "objective": row.objective,
-        "categories": CATEGORIES.decode(row.categories_mask),
+        "categories": _categories_json(row.categories_mask),
         "construction_status": row.construction_status,
         "financing_need": money_str(row.financing_need),
         "financing_secured": money_str(row.financing_secured),
@@ -123,7 +131,15 @@ def _rate(value: Decimal | None) -> str | None:
 
 
 def _product_card_json(entry: ProductEntry) -> dict[str, Any]:
-    """``_product_card`` as the JSON the response model writes."""
+    """``_product_card`` as the JSON the response model writes, built once per product version
+    (every project's page listing the product shares the dict: read it, never change it)."""
+    card: dict[str, Any] | None = entry.memo.get("card")
+    if card is None:
+        card = entry.memo["card"] = _product_card_values(entry)
+    return card
+
+
+def _product_card_values(entry: ProductEntry) -> dict[str, Any]:
     return {
         "id": str(entry.id),
         "name": entry.name,
@@ -279,7 +295,7 @@ def ranked_projects(
     page = chosen[:limit]
     page_positions = [int(index.order[scored.positions[i]]) for i in page]
     explanations = (
-        explain_many(lib, criteria, page_positions, day, best) if with_explanation else None
+        explain_eligible(lib, criteria, page_positions, day, best) if with_explanation else None
     )
     return RankedProjects(
         ids=[lib.ids[i] for i in page_positions],

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,12 @@ class ProductEntry:
     rate_min: Any
     rate_max: Any
     criteria: Criteria
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What the service derives from this product version alone (its card's JSON, built
+        once for every project's page that lists it), kept as long as the entry is."""
+        return {}
 
 
 NO_RATE = Decimal("1000")

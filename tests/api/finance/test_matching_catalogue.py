@@ -22,7 +22,12 @@ from app.services.matching.eligibility import (
     eligible_positions,
     match_all,
 )
-from app.services.matching.explanation import explain, explain_accepted, explain_many
+from app.services.matching.explanation import (
+    explain,
+    explain_accepted,
+    explain_eligible,
+    explain_many,
+)
 from app.services.matching.library import Library
 from app.services.matching.scoring import Bests, climate_best, score, score_products
 from tests.api.finance.test_matching_property import (
@@ -195,6 +200,26 @@ class TestDetailsReadTheirColumns:
         best = climate_best(lib, eligible_positions(lib, c, TODAY))
         positions = list(range(lib.size))
         got = explain_many(lib, c, positions, TODAY, best)
+        assert got == [explain(lib, c, position, TODAY, best) for position in positions]
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        distinct=st.lists(projects(), min_size=1, max_size=4),
+        picks=st.lists(st.integers(0, 3), min_size=1, max_size=12),
+        product=criteria(),
+    )
+    def test_an_eligible_page_explained_without_masks_is_each_pairs_own(
+        self, distinct: list[dict[str, Any]], picks: list[int], product: dict[str, Any]
+    ) -> None:
+        """``explain_eligible`` (a product's ranked page: positions it accepts) evaluates no
+        mask and keeps the product's halves of the texts: its explanations are still the ones
+        each pair gets alone."""
+        library = [distinct[k % len(distinct)] for k in picks]
+        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+        c = _criteria(product)
+        positions = eligible_positions(lib, c, TODAY).tolist()
+        best = climate_best(lib, np.array(positions, dtype=np.intp))
+        got = explain_eligible(lib, c, positions, TODAY, best)
         assert got == [explain(lib, c, position, TODAY, best) for position in positions]
 
 
