@@ -175,6 +175,22 @@ async def take_waiting(session: AsyncSession, limit: int) -> list[WebhookOutbox]
     return list(found.scalars())
 
 
+async def next_waiting_hold(session: AsyncSession, event_type: str, limit: int) -> bool:
+    """Whether the next ``limit`` events to fan out hold one of ``event_type`` (a read, no
+    lock)."""
+    waiting = (
+        select(WebhookOutbox.type)
+        .where(WebhookOutbox.dispatched_at.is_(None))
+        .order_by(WebhookOutbox.id)
+        .limit(limit)
+        .subquery()
+    )
+    found = await session.execute(
+        select(waiting.c.type).where(waiting.c.type == event_type).limit(1)
+    )
+    return found.first() is not None
+
+
 async def has_waiting(session: AsyncSession, now: datetime) -> bool:
     """Whether any event waits to be fanned out or any delivery is due (a read, no lock)."""
     event = await session.execute(

@@ -352,6 +352,12 @@ class WebhookWorker:
     async def fan_out(self) -> bool:
         now = utcnow()
         async with self.sessions() as session:
+            if await repo.next_waiting_hold(session, webhooks.MATCH_CHECK, FAN_OUT_BATCH):
+                # Bring the matching snapshot up to date before the write lock, so that a
+                # rebuild or a large patch never holds SQLite's one write lock; the checks
+                # below only patch in what committed since (usually nothing).
+                await matcher.snapshot(session)
+        async with self.sessions() as session:
             await session.connection(execution_options=_WRITE)
             events = await repo.take_waiting(session, FAN_OUT_BATCH)
             if not events:
