@@ -22,7 +22,8 @@ async def _write(session: AsyncSession) -> None:
 async def _read_only_now(session: AsyncSession, db_kind: str) -> bool:
     if db_kind == "sqlite":
         return bool((await session.execute(text("PRAGMA query_only"))).scalar_one())
-    return (await session.execute(text("SHOW transaction_read_only"))).scalar_one() == "on"
+    shown: str = (await session.execute(text("SHOW transaction_read_only"))).scalar_one()
+    return shown == "on"
 
 
 async def _rows(app: FastAPI) -> int:

@@ -54,6 +54,7 @@ from app.services.matching.explanation import (
     explain_many,
 )
 from app.services.matching.library import Columns, Library
+from app.services.matching.readonly import ReadOnlyItem
 from app.services.matching.scoring import (
     Bests,
     Cursor,
@@ -132,10 +133,10 @@ def _rate(value: Decimal | None) -> str | None:
 
 def _product_card_json(entry: ProductEntry) -> dict[str, Any]:
     """``_product_card`` as the JSON the response model writes, built once per product version
-    (every project's page listing the product shares the dict: read it, never change it)."""
+    (every project's page listing the product shares it, so it refuses changes)."""
     card: dict[str, Any] | None = entry.memo.get("card")
     if card is None:
-        card = entry.memo["card"] = _product_card_values(entry)
+        card = entry.memo["card"] = ReadOnlyItem(_product_card_values(entry))
     return card
 
 

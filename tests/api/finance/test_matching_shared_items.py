@@ -3,7 +3,7 @@ per product version, per day). Whatever a serializer or a caller does to the obj
 answer, the next answers that list the same product or project are unchanged: the kept parts
 refuse changes, everything else an answer holds is its own."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from app.responses import json_response
 from app.routers import matching as matching_router
 from tests.conftest import Keys
 from tests.factories import institution, library_project, product
@@ -32,7 +33,7 @@ def _vandalise(body: Any) -> int:
     refused = 0
     found = list(_containers(body))
     for container in found:
-        changes = (
+        changes: list[Callable[[Any], object]] = (
             [
                 lambda c: c.__setitem__("detail", "changed"),
                 lambda c: c.__setitem__("passed", None),
@@ -74,7 +75,7 @@ async def test_answers_after_a_changed_answer_are_unchanged(
 
     before = await answers()
     assert all(b'"product_available"' in body for body in before)  # every page explains
-    encode = matching_router.json_response
+    encode = json_response  # what the router calls by this name
     refused: list[int] = []
 
     def encode_then_change(body: Any, *args: Any, **kwargs: Any) -> Response:
