@@ -8,6 +8,7 @@ than dropped (tests/pg_reuse.py): a DROP DATABASE forces a checkpoint, over a se
 """
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -20,6 +21,7 @@ import asyncpg
 import httpx
 import hypothesis
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 
 from app.config import Settings
@@ -128,11 +130,11 @@ def template(
         asyncio.run(_pg_execute(*drops, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
-    """A copy of the migrated template for this test alone, in the template's state."""
+@contextlib.asynccontextmanager
+async def _database_copy(template: Template, directory: Path) -> AsyncIterator[str]:
+    """A copy of the migrated template, in the template's state, for as long as it is open."""
     if template.kind == "sqlite":
-        path = tmp_path / "test.db"
+        path = directory / "test.db"
         shutil.copyfile(template.url.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
         return
@@ -152,6 +154,24 @@ async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]
             template.spare.append(name)
         else:
             await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
+    """A copy of the migrated template for this test alone, in the template's state."""
+    async with _database_copy(template, tmp_path) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def class_database_url(
+    template: Template, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One copy of the template for a whole class, for tests that only read what one costly
+    set-up wrote (their class runs on the class's event loop:
+    ``@pytest.mark.asyncio(loop_scope="class")``)."""
+    async with _database_copy(template, tmp_path_factory.mktemp("class")) as url:
+        yield url
 
 
 @pytest.fixture
