@@ -68,6 +68,41 @@ hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
 if REQUIRE_PG:
     hypothesis.settings.load_profile("ci")
 
+# Property tests run in both tiers: the main tier draws at most MAIN_EXAMPLES examples of each, and
+# a property that asks for more (its @settings) runs again in the slow tier with all it asks for,
+# as ``test...[long]`` beside the main tier's ``test...[main]``.
+MAIN_EXAMPLES = 50
+
+
+def _declared(function: object) -> hypothesis.settings | None:
+    """A property test's settings (what @given and @settings left on it), else None."""
+    found = getattr(function, "_hypothesis_internal_use_settings", None)
+    return found if isinstance(found, hypothesis.settings) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    declared = _declared(metafunc.function)
+    if declared is not None and declared.max_examples > MAIN_EXAMPLES:
+        tiers = [MAIN_EXAMPLES, pytest.param(declared.max_examples, marks=pytest.mark.slow)]
+        metafunc.parametrize("property_examples", tiers, indirect=True, ids=["main", "long"])
+
+
+@pytest.fixture(autouse=True)
+def property_examples(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tier's number of examples, for this run of a property test (pytest_generate_tests)."""
+    examples: int | None = getattr(request, "param", None)
+    test = getattr(request.function, "__func__", request.function)  # a method's function
+    declared = _declared(test)
+    if examples is None or declared is None:
+        yield
+        return
+    # hypothesis reads the test's settings from this attribute each time the test runs
+    test._hypothesis_internal_use_settings = hypothesis.settings(declared, max_examples=examples)
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = declared
+
 
 def _pg_url(database: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database

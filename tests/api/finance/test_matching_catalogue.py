@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ from tests.api.finance.test_matching_property import (
     projects,
     reference_eligible,
 )
+from tests.conftest import MAIN_EXAMPLES
 
 # Every property here draws from the same few shapes: a catalogue's worth of products over a small
 # library (PAIRS), a page whose projects repeat one another's values (PAGES).
@@ -223,14 +225,21 @@ class TestDetailsReadTheirColumns:
         got = explain_many(lib, c, positions, TODAY, best)
         assert got == [explain(lib, c, position, TODAY, best) for position in positions]
 
-    def test_an_eligible_page_explained_without_masks_is_each_pairs_own(self) -> None:
+    @pytest.mark.parametrize(
+        "examples",
+        [MAIN_EXAMPLES, pytest.param(PROPERTY.max_examples, marks=pytest.mark.slow)],
+        ids=["main", "long"],
+    )
+    def test_an_eligible_page_explained_without_masks_is_each_pairs_own(
+        self, examples: int
+    ) -> None:
         """``explain_eligible`` (a product's ranked page: positions it accepts) evaluates no
         mask and keeps the product's halves of the texts: its explanations are still the ones
         each pair gets alone. A page with no accepted position checks nothing, so a good share
         of the examples must reach pages with some."""
         accepting: list[bool] = []
 
-        @PROPERTY
+        @settings(PROPERTY, max_examples=examples)  # the tier's count, as conftest.py's
         @given(accepting_pages())
         def explained(page: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
             library, product = page
