@@ -60,7 +60,8 @@ async def test_sqlite_lock_past_the_busy_timeout_answers_503(
         headers = await Keys(app).admin()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            blocker = sqlite3.connect(path, isolation_level=None)
+            # It waits for the lock as long as it takes (nothing else writes now), not 5 s.
+            blocker = sqlite3.connect(path, isolation_level=None, timeout=60)
             try:
                 blocker.execute("BEGIN EXCLUSIVE")
                 response = await client.post(
