@@ -8,6 +8,7 @@ than dropped (tests/pg_reuse.py): a DROP DATABASE forces a checkpoint, over a se
 """
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -20,6 +21,7 @@ import asyncpg
 import httpx
 import hypothesis
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 
 from app.config import Settings
@@ -65,6 +67,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
 if REQUIRE_PG:
     hypothesis.settings.load_profile("ci")
+
+# Property tests run in both tiers: the main tier draws at most MAIN_EXAMPLES examples of each, and
+# a property that asks for more (its @settings) runs again in the slow tier with all it asks for,
+# as ``test...[long]`` beside the main tier's ``test...[main]``.
+MAIN_EXAMPLES = 50
+
+
+def _declared(function: object) -> hypothesis.settings | None:
+    """A property test's settings (what @given and @settings left on it), else None."""
+    found = getattr(function, "_hypothesis_internal_use_settings", None)
+    return found if isinstance(found, hypothesis.settings) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    declared = _declared(metafunc.function)
+    if declared is not None and declared.max_examples > MAIN_EXAMPLES:
+        tiers = [MAIN_EXAMPLES, pytest.param(declared.max_examples, marks=pytest.mark.slow)]
+        metafunc.parametrize("property_examples", tiers, indirect=True, ids=["main", "long"])
+
+
+@pytest.fixture(autouse=True)
+def property_examples(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tier's number of examples, for this run of a property test (pytest_generate_tests)."""
+    examples: int | None = getattr(request, "param", None)
+    test = getattr(request.function, "__func__", request.function)  # a method's function
+    declared = _declared(test)
+    if examples is None or declared is None:
+        yield
+        return
+    # hypothesis reads the test's settings from this attribute each time the test runs
+    test._hypothesis_internal_use_settings = hypothesis.settings(declared, max_examples=examples)
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = declared
 
 
 def _pg_url(database: str) -> str:
@@ -128,11 +165,11 @@ def template(
         asyncio.run(_pg_execute(*drops, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
-    """A copy of the migrated template for this test alone, in the template's state."""
+@contextlib.asynccontextmanager
+async def _database_copy(template: Template, directory: Path) -> AsyncIterator[str]:
+    """A copy of the migrated template, in the template's state, for as long as it is open."""
     if template.kind == "sqlite":
-        path = tmp_path / "test.db"
+        path = directory / "test.db"
         shutil.copyfile(template.url.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
         return
@@ -152,6 +189,24 @@ async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]
             template.spare.append(name)
         else:
             await _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(template: Template, tmp_path: Path) -> AsyncIterator[str]:
+    """A copy of the migrated template for this test alone, in the template's state."""
+    async with _database_copy(template, tmp_path) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def class_database_url(
+    template: Template, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One copy of the template for a whole class, for tests that only read what one costly
+    set-up wrote (their class runs on the class's event loop:
+    ``@pytest.mark.asyncio(loop_scope="class")``)."""
+    async with _database_copy(template, tmp_path_factory.mktemp("class")) as url:
+        yield url
 
 
 @pytest.fixture

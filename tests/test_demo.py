@@ -1,5 +1,6 @@
 """`climatelib demo`: a small sample on a fresh database, checked through the API."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -7,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from app.config import Settings
 from app.demo import DemoResult, run_demo
@@ -35,29 +37,43 @@ FUNNEL_STATUSES = [
 PROJECTS = 40
 
 
-@pytest.fixture
-def quiet_settings(database_url: str, tmp_path: Path) -> Settings:
+def _quiet(database_url: str, store: Path) -> Settings:
     # The checks read every product's matches from one address, faster than a caller may.
     return Settings(
-        database_url=database_url,
-        log_level="WARNING",
-        rate_limits=False,
-        storage_dir=str(tmp_path / "store"),
+        database_url=database_url, log_level="WARNING", rate_limits=False, storage_dir=str(store)
     )
 
 
-@pytest.fixture
-async def demo(quiet_settings: Settings) -> DemoResult:
-    return await run_demo(quiet_settings, projects=PROJECTS)
-
-
-@pytest.fixture
-async def http(quiet_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(quiet_settings)
+@contextlib.asynccontextmanager
+async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+# TestDemo only reads: one demo per database kind serves the whole class.
+@pytest.fixture(scope="class")
+def demo_settings(class_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return _quiet(class_database_url, tmp_path_factory.mktemp("demo") / "store")
+
+
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def demo(demo_settings: Settings) -> DemoResult:
+    return await run_demo(demo_settings, projects=PROJECTS)
+
+
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def demo_http(demo_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(demo_settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def http(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(_quiet(database_url, tmp_path / "store")) as client:
+        yield client
 
 
 async def _all(http: httpx.AsyncClient, url: str, key: str, **params: Any) -> list[dict[str, Any]]:
@@ -74,11 +90,12 @@ async def _all(http: httpx.AsyncClient, url: str, key: str, **params: Any) -> li
             return items
 
 
+@pytest.mark.asyncio(loop_scope="class")
 class TestDemo:
     async def test_projects_reach_every_lifecycle_status(
-        self, demo: DemoResult, http: httpx.AsyncClient
+        self, demo: DemoResult, demo_http: httpx.AsyncClient
     ) -> None:
-        projects = await _all(http, "/api/v1/projects", demo.admin_key)
+        projects = await _all(demo_http, "/api/v1/projects", demo.admin_key)
         assert len(projects) == PROJECTS
         by_status = {s: [p for p in projects if p["status"] == s] for s in PROJECT_STATUSES}
         assert all(by_status.values()), {s: len(v) for s, v in by_status.items()}
@@ -101,9 +118,9 @@ class TestDemo:
         )
 
     async def test_offers_reach_every_funnel_status(
-        self, demo: DemoResult, http: httpx.AsyncClient
+        self, demo: DemoResult, demo_http: httpx.AsyncClient
     ) -> None:
-        offers = await _all(http, "/api/v1/engagements", demo.admin_key)
+        offers = await _all(demo_http, "/api/v1/engagements", demo.admin_key)
         statuses = {o["status"] for o in offers}
         assert statuses == set(FUNNEL_STATUSES)
         assert len(offers) == sum(demo.offers.values())
@@ -111,10 +128,10 @@ class TestDemo:
         assert all(o["financed_amount"] == o["amount"] for o in financed)
 
     async def test_stats_overview_counts_the_sample(
-        self, demo: DemoResult, http: httpx.AsyncClient
+        self, demo: DemoResult, demo_http: httpx.AsyncClient
     ) -> None:
         admin = {"Authorization": f"Bearer {demo.admin_key}"}
-        overview = (await http.get("/api/v1/stats/overview", headers=admin)).json()
+        overview = (await demo_http.get("/api/v1/stats/overview", headers=admin)).json()
         assert overview["totals"]["projects"] == PROJECTS
         counted = {g["key"]: g["projects"] for g in overview["by_status"]}
         assert counted == dict(demo.projects)
@@ -123,7 +140,7 @@ class TestDemo:
         assert funnel["financed"] == demo.offers["financed"] >= 1
         assert funnel["declined"] == demo.offers["declined"] >= 1
         assert sum(funnel["not_financed_by_reason"].values()) == demo.offers["not_financed"]
-        public = (await http.get("/api/v1/stats/overview")).json()
+        public = (await demo_http.get("/api/v1/stats/overview")).json()
         # Every project that entered the library counts, exited ones with their reasons.
         assert public["totals"]["projects"] == demo.projects["in_library"] + demo.projects["exited"]
         exits = {g["key"]: g["projects"] for g in public["by_exit_reason"]}
@@ -138,26 +155,26 @@ class TestDemo:
         assert any(g["projects"] > 0 for g in overview["by_pilot"])
 
     async def test_part_of_the_library_has_documents_and_verified_results(
-        self, demo: DemoResult, http: httpx.AsyncClient
+        self, demo: DemoResult, demo_http: httpx.AsyncClient
     ) -> None:
         assert demo.documents >= 2 and demo.reports["verified"] >= 1
-        projects = await _all(http, "/api/v1/projects", demo.admin_key, status="in_library")
+        projects = await _all(demo_http, "/api/v1/projects", demo.admin_key, status="in_library")
         verified = [p for p in projects if p["verified"]["reports"] > 0]
         assert len(verified) == demo.reports["verified"]
-        totals = (await http.get("/api/v1/stats/overview")).json()["totals"]
+        totals = (await demo_http.get("/api/v1/stats/overview")).json()["totals"]
         assert totals["verified_projects"] == len(verified)
-        documents = await http.get(f"/api/v1/projects/{verified[0]['id']}/documents")
+        documents = await demo_http.get(f"/api/v1/projects/{verified[0]['id']}/documents")
         # The public sees the feasibility study, not the restricted verification report.
         assert [d["type"] for d in documents.json()["items"]] == ["feasibility_study"]
 
     async def test_products_have_ranked_matches(
-        self, demo: DemoResult, http: httpx.AsyncClient
+        self, demo: DemoResult, demo_http: httpx.AsyncClient
     ) -> None:
         admin = {"Authorization": f"Bearer {demo.admin_key}"}
-        products = await _all(http, "/api/v1/products", demo.admin_key)
+        products = await _all(demo_http, "/api/v1/products", demo.admin_key)
         assert len(products) == demo.products
         green = next(p for p in products if p["name"] == "绿色低碳贷")
-        response = await http.get(f"/api/v1/products/{green['id']}/matches", headers=admin)
+        response = await demo_http.get(f"/api/v1/products/{green['id']}/matches", headers=admin)
         matches = response.json()["items"]
         assert matches, "the broad nationwide green loan matches some library project"
         assert all(m["eligible"] and m["score"] is not None for m in matches)
@@ -165,7 +182,7 @@ class TestDemo:
         # against the other adaptation projects, for every product that takes it.
         adapting = []
         for each in products:
-            ranked = await _all(http, f"/api/v1/products/{each['id']}/matches", demo.admin_key)
+            ranked = await _all(demo_http, f"/api/v1/products/{each['id']}/matches", demo.admin_key)
             adapting += [m for m in ranked if m["project"]["objective"] == "adaptation"]
         assert adapting
         for match in adapting:
@@ -178,7 +195,7 @@ class TestDemo:
                     "verified adaptation_beneficiaries (verified)",
                 )
             )
-        institutions = await _all(http, "/api/v1/institutions", demo.admin_key)
+        institutions = await _all(demo_http, "/api/v1/institutions", demo.admin_key)
         assert {i["type"] for i in institutions} >= {"bank", "insurer", "fund", "guarantee"}
 
 

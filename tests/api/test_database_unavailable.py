@@ -43,7 +43,16 @@ async def test_sqlite_lock_past_the_busy_timeout_answers_503(
 ) -> None:
     if db_kind != "sqlite":
         pytest.skip("SQLite's file lock")
-    app = create_app(Settings(database_url=database_url, sqlite_busy_timeout_ms=100))
+    # No background writers (import, webhook and audit-seal workers): the lock is taken only
+    # by the blocker below, so the key's write before it never meets the 100 ms busy timeout.
+    quiet = Settings(
+        database_url=database_url,
+        sqlite_busy_timeout_ms=100,
+        import_worker=False,
+        webhook_worker=False,
+        audit_seal_interval_s=0,
+    )
+    app = create_app(quiet)
     path = database_url.removeprefix("sqlite:///")
     async with app.router.lifespan_context(app):
         # A real key: the key's lookup reads without the write lock (a WAL reader is never
@@ -51,7 +60,8 @@ async def test_sqlite_lock_past_the_busy_timeout_answers_503(
         headers = await Keys(app).admin()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            blocker = sqlite3.connect(path, isolation_level=None)
+            # It waits for the lock as long as it takes (nothing else writes now), not 5 s.
+            blocker = sqlite3.connect(path, isolation_level=None, timeout=60)
             try:
                 blocker.execute("BEGIN EXCLUSIVE")
                 response = await client.post(

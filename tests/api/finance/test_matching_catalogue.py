@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from app.services.matching.catalogue import Catalogue
@@ -38,6 +39,38 @@ from tests.api.finance.test_matching_property import (
     projects,
     reference_eligible,
 )
+from tests.conftest import MAIN_EXAMPLES
+
+# Every property here draws from the same few shapes: a catalogue's worth of products over a small
+# library (PAIRS), a page whose projects repeat one another's values (PAGES).
+PROPERTY = settings(max_examples=150, deadline=None)
+PAIRS: dict[str, st.SearchStrategy[Any]] = {
+    "library": st.lists(projects(), min_size=1, max_size=10),
+    "products": st.lists(criteria(), min_size=1, max_size=8),
+}
+PAGES: dict[str, st.SearchStrategy[Any]] = {
+    "distinct": st.lists(projects(), min_size=1, max_size=4),
+    "picks": st.lists(st.integers(0, 3), min_size=1, max_size=12),
+    "product": criteria(),
+}
+# A product drawn at random accepts a drawn project rarely (10 pages of 150 had a candidate): a
+# property over the accepted positions draws its product again, up to REDRAWS times, until it
+# accepts one of the page's projects (44 of 150 then), and asserts that at least ACCEPTING_SHARE
+# of its pages had some.
+ACCEPTING_SHARE = 0.2
+REDRAWS = 20
+
+
+@st.composite
+def accepting_pages(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A PAGES library and a product that, unless REDRAWS draws found none, accepts some of it."""
+    distinct, picks = draw(PAGES["distinct"]), draw(PAGES["picks"])
+    library = [distinct[k % len(distinct)] for k in picks]
+    for _ in range(REDRAWS):
+        product = draw(criteria())
+        if any(reference_eligible(p, product, TODAY) for p in distinct):
+            break
+    return library, product
 
 
 class TestProductsAcceptingAProject:
@@ -89,11 +122,8 @@ def _accepted(
 
 
 class TestScoresOverTheCatalogue:
-    @settings(max_examples=150, deadline=None)
-    @given(
-        library=st.lists(projects(), min_size=1, max_size=10),
-        products=st.lists(criteria(), min_size=1, max_size=8),
-    )
+    @PROPERTY
+    @given(**PAIRS)
     def test_each_products_score_of_a_project_is_its_own_score(
         self, library: list[dict[str, Any]], products: list[dict[str, Any]]
     ) -> None:
@@ -105,11 +135,8 @@ class TestScoresOverTheCatalogue:
             expected = [int(score(lib, crits[k], at, best[k]).score_centi[0]) for k in ks]
             assert score_products(catalogue, lib, position, bests).tolist() == expected
 
-    @settings(max_examples=150, deadline=None)
-    @given(
-        library=st.lists(projects(), min_size=1, max_size=10),
-        products=st.lists(criteria(), min_size=1, max_size=8),
-    )
+    @PROPERTY
+    @given(**PAIRS)
     def test_a_pages_explanations_are_each_pairs_own(
         self, library: list[dict[str, Any]], products: list[dict[str, Any]]
     ) -> None:
@@ -135,7 +162,7 @@ def alike(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 class TestSharedDetailTexts:
-    @settings(max_examples=150, deadline=None)
+    @PROPERTY
     @given(library=st.lists(projects(), min_size=1, max_size=6), products=alike())
     def test_a_page_of_alike_products_is_explained_pair_by_pair(
         self, library: list[dict[str, Any]], products: list[dict[str, Any]]
@@ -147,7 +174,7 @@ class TestSharedDetailTexts:
             got = explain_accepted(catalogue, lib, [crits[k] for k in ks], position, TODAY, bests)
             assert got == [explain(lib, crits[k], position, TODAY, best[k]) for k in ks]
 
-    @settings(max_examples=150, deadline=None)
+    @PROPERTY
     @given(project=projects(), products=st.tuples(criteria(), criteria()))
     def test_a_detail_reads_the_product_only_through_its_keyed_fields(
         self, project: dict[str, Any], products: tuple[dict[str, Any], dict[str, Any]]
@@ -165,7 +192,7 @@ class TestSharedDetailTexts:
 
 
 class TestDetailsReadTheirColumns:
-    @settings(max_examples=150, deadline=None)
+    @PROPERTY
     @given(pair=st.tuples(projects(), projects()), product=criteria())
     def test_a_detail_reads_the_project_only_through_its_columns(
         self, pair: tuple[dict[str, Any], dict[str, Any]], product: dict[str, Any]
@@ -182,12 +209,8 @@ class TestDetailsReadTheirColumns:
                 setattr(copy, name, column)
             assert criterion.detail(copy, c, 1) == criterion.detail(lib, c, 0)
 
-    @settings(max_examples=150, deadline=None)
-    @given(
-        distinct=st.lists(projects(), min_size=1, max_size=4),
-        picks=st.lists(st.integers(0, 3), min_size=1, max_size=12),
-        product=criteria(),
-    )
+    @PROPERTY
+    @given(**PAGES)
     def test_a_page_explained_at_once_is_each_pairs_own(
         self, distinct: list[dict[str, Any]], picks: list[int], product: dict[str, Any]
     ) -> None:
@@ -202,29 +225,41 @@ class TestDetailsReadTheirColumns:
         got = explain_many(lib, c, positions, TODAY, best)
         assert got == [explain(lib, c, position, TODAY, best) for position in positions]
 
-    @settings(max_examples=150, deadline=None)
-    @given(
-        distinct=st.lists(projects(), min_size=1, max_size=4),
-        picks=st.lists(st.integers(0, 3), min_size=1, max_size=12),
-        product=criteria(),
+    @pytest.mark.parametrize(
+        "examples",
+        [MAIN_EXAMPLES, pytest.param(PROPERTY.max_examples, marks=pytest.mark.slow)],
+        ids=["main", "long"],
     )
     def test_an_eligible_page_explained_without_masks_is_each_pairs_own(
-        self, distinct: list[dict[str, Any]], picks: list[int], product: dict[str, Any]
+        self, examples: int
     ) -> None:
         """``explain_eligible`` (a product's ranked page: positions it accepts) evaluates no
         mask and keeps the product's halves of the texts: its explanations are still the ones
-        each pair gets alone."""
-        library = [distinct[k % len(distinct)] for k in picks]
-        lib = Library.build([_row(uuid.uuid4(), p) for p in library])
-        c = _criteria(product)
-        positions = eligible_positions(lib, c, TODAY).tolist()
-        best = climate_best(lib, np.array(positions, dtype=np.intp))
-        got = explain_eligible(lib, c, positions, TODAY, best)
-        assert got == [explain(lib, c, position, TODAY, best) for position in positions]
+        each pair gets alone. A page with no accepted position checks nothing, so a good share
+        of the examples must reach pages with some."""
+        accepting: list[bool] = []
+
+        @settings(PROPERTY, max_examples=examples)  # the tier's count, as conftest.py's
+        @given(accepting_pages())
+        def explained(page: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
+            library, product = page
+            lib = Library.build([_row(uuid.uuid4(), p) for p in library])
+            c = _criteria(product)
+            positions = eligible_positions(lib, c, TODAY).tolist()
+            accepting.append(bool(positions))
+            event("accepted positions", "some" if positions else "none")
+            best = climate_best(lib, np.array(positions, dtype=np.intp))
+            got = explain_eligible(lib, c, positions, TODAY, best)
+            assert got == [explain(lib, c, position, TODAY, best) for position in positions]
+
+        explained()
+        assert sum(accepting) >= ACCEPTING_SHARE * len(accepting), (
+            f"{sum(accepting)} of {len(accepting)} examples reached a page with candidates"
+        )
 
 
 class TestFullRematch:
-    @settings(max_examples=150, deadline=None)
+    @PROPERTY
     @given(
         library=st.lists(projects(), max_size=150),
         products=st.lists(criteria(), min_size=1, max_size=6),
