@@ -1,6 +1,6 @@
-"""What the docs point to is in the repository: every path docs/architecture.md names exists, and
-no file cites a design document the repository does not hold (its rules are stated here, or in
-docs/architecture.md, which the code points to)."""
+"""What the docs point to is in the repository: every path docs/architecture.md and README.md name
+exists, and no file cites a design document the repository does not hold: a rule is stated where
+it is used, or in docs/architecture.md, which the code points to."""
 
 import re
 from pathlib import Path
@@ -29,6 +29,13 @@ def test_the_pattern_reads_paths_as_the_docs_write_them() -> None:
 def test_every_path_the_architecture_names_exists() -> None:
     names = named_paths(ARCHITECTURE.read_text(encoding="utf-8"))
     assert len(names) > 100  # the pattern still finds what the file names
+    missing = sorted(name for name in names if not _exists(name))
+    assert missing == []
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    names = named_paths((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(names) > 5
     missing = sorted(name for name in names if not _exists(name))
     assert missing == []
 
