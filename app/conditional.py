@@ -1,4 +1,4 @@
-"""ETag and ``If-None-Match`` → 304 for the public reads (DESIGN §9), in one middleware.
+"""ETag and ``If-None-Match`` → 304 for the public reads, in one middleware.
 
 A GET of a public read (``PUBLIC_READS``: the project list and one project, statistics, the
 taxonomy, regions, pilots, institutions) that answers 200 with JSON (or GeoJSON) and no ETag of

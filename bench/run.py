@@ -435,7 +435,7 @@ def _ratio(top: Load | None, bottom: Load | None, attr: str) -> float | None:
 def evaluate(
     rows: list[Row], raw: dict[str, float], kind: str, rematch: Row | None
 ) -> list[Target]:
-    """The targets of DESIGN §9 as issue 14 states them, each from this run's own figures."""
+    """The targets issue 14 states, each from this run's own figures."""
     targets: list[Target] = []
 
     def load(name: str, server: str, connections: int) -> Load | None:

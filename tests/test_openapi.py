@@ -91,8 +91,9 @@ def test_every_operation_says_who_may_call_it() -> None:
 
 
 def test_every_creating_post_takes_an_idempotency_key() -> None:
-    """A POST that answers 201 creates something, so a retry of it must be safe (DESIGN: API
-    conventions); the header is declared exactly where a route uses app/idempotency.py."""
+    """A POST that answers 201 creates something, so a retry of it must be safe
+    (docs/architecture.md, *Idempotency*); the header is declared exactly where a route uses
+    app/idempotency.py."""
     spec = json.loads(SPEC.read_text(encoding="utf-8"))
     for where, operation in _operations(spec):
         if where.startswith("POST ") and "201" in operation["responses"]:

@@ -131,7 +131,8 @@ def place_pool(pilots: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
 
 def partial_members(pilots: list[dict[str, Any]]) -> dict[str, str]:
     """County → pilot id, for the counties a pilot covers only in part (current codes): a demo
-    project there says it is the pilot's, as a new area's projects would (DESIGN §3)."""
+    project there says it is the pilot's, as a new area's projects would (a project belongs to a
+    pilot by its pilot_id alone)."""
     out: dict[str, str] = {}
     for pilot in pilots:
         for region in pilot["regions"]:

@@ -26,6 +26,6 @@ class Institution(Base):
     name: Mapped[str] = mapped_column(String(300))
     uscc: Mapped[str] = mapped_column(String(18), unique=True)
     type: Mapped[InstitutionType] = mapped_column(String(20))
-    # Agreed to be named as the provider of funds in open data (the IATI export, DESIGN §13).
+    # Agreed to be named as the provider of funds in open data (the IATI export's provider-org).
     open_data_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[Timestamp]

@@ -88,7 +88,8 @@ class ExitReason(StrEnum):
     non_compliant = "non_compliant"
 
 
-# Exits whose climate benefits never happened: left out of the benefit totals (DESIGN §15).
+# Exits whose climate benefits never happened: left out of the benefit totals (the statistics'
+# benefit sums, the portfolio's attribution).
 BENEFITS_VOID = frozenset({ExitReason.cancelled, ExitReason.non_compliant})
 
 
@@ -188,7 +189,7 @@ class Project(Base):
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     # No foreign key (revision 0012 explains why): writes check that the pilot exists.
     pilot_id: Mapped[uuid.UUID | None] = mapped_column(
-        index=True, doc="The pilot the project belongs to (DESIGN §3)."
+        index=True, doc="The pilot the project belongs to (services/pilot_membership.py)."
     )
     owner_name: Mapped[str] = mapped_column(String(300))
     owner_uscc: Mapped[str] = mapped_column(String(18))

@@ -1,9 +1,9 @@
 """Which projects a region or reviewer key holds: the one statement of a key's reach.
 
-A region key holds the projects under its code; a `pilot:<id>` key holds its pilot's projects
-(their ``pilot_id``) and the projects in its pilot's ``full`` codes, never other projects of a
-code the pilot covers only in part (those are that district's own, DESIGN §12 least privilege).
-A reviewer holds its province. The project and engagement repositories build on these two.
+A region key holds the projects under its code; a `pilot:<id>` key holds its pilot's projects (their
+``pilot_id``) and the projects in its pilot's ``full`` codes, never other projects of a code the
+pilot covers only in part (those are that district's own: a key holds no more than its office
+needs). A reviewer holds its province. The project and engagement repositories build on these two.
 """
 
 import uuid

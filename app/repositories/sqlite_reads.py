@@ -12,7 +12,7 @@ come back as tuples of the values SQLAlchemy would have produced:
   32 connections: each request's thread had to win the GIL back from the busy event loop (up to
   the 5 ms switch interval) before the loop could go on with it;
 - a read still running past the budget is interrupted (``set_progress_handler``) and run again
-  in a thread of this pool's own (DESIGN §11: a slow page holds the loop, and so every other
+  in a thread of this pool's own (so a slow page holds the loop, and with it every other
   request, for the budget at most, about 10 ms); the same when the loop's connection finds the
   database busy (it never waits for a lock: the pool's connections do, up to the busy timeout);
 - bounded: ``THREADS`` threads, so public reads never hold more than that many (the default

@@ -40,7 +40,7 @@ P = Project
 
 def pilot_members(pilot_id: uuid.UUID | None = None) -> FromClause:
     """(pilot_id, project_id) for every project that belongs to a pilot: by its ``pilot_id``,
-    never by where its region code lies (DESIGN §3)."""
+    never by where its region code lies (services/pilot_membership.py)."""
     stmt = select(P.pilot_id.label("pilot_id"), P.id.label("project_id")).where(
         P.pilot_id.is_not(None)
     )

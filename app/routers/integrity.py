@@ -1,5 +1,6 @@
-"""Integrity flags of a project (DESIGN §14), for reviewers and administrators; the list filter
-``flag=`` is a parameter of the project list (routers/project_params.py)."""
+"""Integrity flags of a project (the rules: services/integrity.py), for reviewers and
+administrators; the list filter ``flag=`` is a parameter of the project list
+(routers/project_params.py)."""
 
 import uuid
 

@@ -1,4 +1,5 @@
-"""Open data (DESIGN §13): the projects on a map (GeoJSON) and as IATI 2.03 activities."""
+"""Open data (docs/architecture.md, *Open data*): the projects on a map (GeoJSON) and as IATI
+2.03 activities."""
 
 from typing import Annotated
 

@@ -1,4 +1,5 @@
-"""An institution's portfolio (DESIGN §14): JSON, or XLSX with ``format=xlsx``."""
+"""An institution's portfolio (what each figure is: services/portfolio.py): JSON, or XLSX with
+``format=xlsx``."""
 
 import uuid
 from typing import Annotated

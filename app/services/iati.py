@@ -1,4 +1,4 @@
-"""The library as IATI 2.03 activities (DESIGN §13): ``GET /api/v1/export/iati``.
+"""The library as IATI 2.03 activities, for open data: ``GET /api/v1/export/iati``.
 
 Every library and exited project, with the public fields only (the list as the public sees it),
 becomes one ``iati-activity``; the XML is streamed in keyset pages of the public list, each read
@@ -153,7 +153,7 @@ def sector_percentages(count: int) -> list[Decimal]:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedFigure:
-    """A verified figure of one reporting period (MRV, DESIGN §13)."""
+    """A verified figure of one reporting period (MRV), exported as a result's actual value."""
 
     field: str  # one of RESULT_FIGURES' fields
     period_start: date

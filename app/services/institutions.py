@@ -1,10 +1,10 @@
 """Financial institutions (金融机构): registered by administrators, read by anyone.
 
 Who changes an institution (``PATCH /institutions/{id}``): an administrator keeps the register
-(name, type) as it registered it; ``open_data_consent`` is the institution's own agreement to
-open publication (DESIGN §13), so its own key may give or withdraw it too, and an administrator
-may record one received otherwise. The institution's key changes nothing else (403
-``admin_only_fields``), any other key none of it (403 ``not_your_institution``, even for an id
+(name, type) as it registered it; ``open_data_consent`` is the institution's own agreement to open
+publication (without it the IATI export never names it), so its own key may give or withdraw it too,
+and an administrator may record one received otherwise. The institution's key changes nothing else
+(403 ``admin_only_fields``), any other key none of it (403 ``not_your_institution``, even for an id
 that does not exist, as its portfolio answers). ``uscc`` identifies the institution and never
 changes (the body refuses it, 422).
 

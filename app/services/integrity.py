@@ -1,4 +1,4 @@
-"""Integrity flags (DESIGN §14): hints for reviewers and administrators that a project's figures
+"""Integrity flags: hints for reviewers and administrators that a project's figures
 or identity deserve a second look. A flag refuses nothing; it names its rule and the figures it
 compared. The rules, each with a stable code:
 

@@ -1,4 +1,4 @@
-"""Which pilot a project belongs to (DESIGN §3): the rules on a project's ``pilot_id``.
+"""Which pilot a project belongs to: the rules on a project's ``pilot_id``.
 
 A project belongs to a pilot only by its explicit ``pilot_id``, never by where its region code
 lies at the time of a count. The id is set when the project is written (``assign``): a

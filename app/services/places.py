@@ -1,4 +1,4 @@
-"""Places (DESIGN §13): a project's location checked against its province's box, and the list's
+"""Places, for open data: a project's location checked against its province's box, and the list's
 ``bbox`` filter read from its query text.
 
 The boxes and their source are data (``app/reference/provinces.json``); the SQL of the filter is

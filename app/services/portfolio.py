@@ -1,4 +1,4 @@
-"""An institution's portfolio (DESIGN §14): its offers, the money under its signed contracts and
+"""An institution's portfolio: its offers, the money under its signed contracts and
 the emission reductions attributed to it, per category, province, product or month and in total.
 
 What each figure is:
@@ -18,8 +18,8 @@ What each figure is:
   table: ``stated_annual_tco2e`` (the project's stated annual emission reduction plus carbon
   sink) and ``verified_cumulative_tco2e`` (what its verified monitoring reports recorded, over
   the periods they cover; a project without one adds nothing there). Projects exited as
-  cancelled or non_compliant attribute nothing, as their benefits leave the statistics (DESIGN
-  §15).
+  cancelled or non_compliant attribute nothing, as their benefits leave the statistics
+  (``BENEFITS_VOID`` in app/models/project.py).
 
 Groups: ``category`` is the project's primary category at the first level (M2.1 under M2),
 ``region`` its province (the code's first two digits), ``product`` the offer's product and

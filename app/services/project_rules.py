@@ -26,7 +26,7 @@ PROGRESS_FIELDS = frozenset(
         "contact",
         "start_date",
         "end_date",
-        # Open-data fields (DESIGN §13) that neither the screening nor the review read.
+        # Open-data fields (English text, a point on the map): screening and review read none.
         "name_en",
         "summary_en",
         "location",

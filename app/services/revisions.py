@@ -1,4 +1,5 @@
-"""Revisions of library projects (项目变更), DESIGN's lifecycle applied to a proposed change.
+"""Revisions of library projects (项目变更): the review of the project lifecycle applied to a
+proposed change (docs/architecture.md, *Revisions*).
 
 A change to a screening field of an ``in_library`` project does not take it out of the library:
 it opens a revision holding the proposed values, and the project stays public with its approved

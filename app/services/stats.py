@@ -7,11 +7,11 @@ owner or contact, and nothing about drafts or projects under review. A region ke
 projects in every status, a reviewer its province's from submission on, an administrator
 everything; the answer's ``coverage`` says which applies.
 
-What each figure means (DESIGN's statistics rules): a project counts once in every total; per
-category under its ``primary_category``, with every listed category in ``category_mentions``;
-climate benefits leave out exits as cancelled or non-compliant; money, tCO2e and tce are exact
-decimals; financing separates offers, signed contracts, disbursed and outstanding amounts. The
-measures themselves are one table, ``repo.MEASURES``.
+What each figure means (in full: docs/architecture.md, *Statistics*): a project counts once in every
+total; per category under its ``primary_category``, with every listed category in
+``category_mentions``; climate benefits leave out exits as cancelled or non-compliant; money, tCO2e
+and tce are exact decimals; financing separates offers, signed contracts, disbursed and outstanding
+amounts. The measures themselves are one table, ``repo.MEASURES``.
 
 How the public overview stays fast and current: ``PublicFigures`` below.
 """
@@ -251,13 +251,13 @@ class PublicFigures:
     - something new: one task at a time recomputes (a lock); the others wait for it and get its
       result, unless a recomputation is already under way and the kept figures were confirmed
       current less than ``LAST_VALUE_SECONDS`` before they arrived: those get the kept figures
-      without touching the database, which is within the contract ("a GET starting 1 s or more
-      after a write's 2xx reflects it").
+      without touching the database, which still keeps the rule that a GET starting 1 s or more
+      after a write's 2xx reflects it (docs/architecture.md, *Speed and freshness targets*).
 
     A request that arrives less than ``REUSE_SECONDS`` after the kept figures were last confirmed
     current is answered without reading the log at all: a dashboard polling many times a second
     costs no query. So 32 concurrent readers never each run the aggregate, and a write shows
-    within ``REUSE_SECONDS`` (the contract allows a second). The position is read before the
+    within ``REUSE_SECONDS`` (the rule allows a second). The position is read before the
     aggregates, so the figures are at least as new as it.
     """
 

@@ -28,7 +28,7 @@ AUDIT = "/api/v1/audit"
 HEAD = "/api/v1/audit/head"
 
 
-# ---- an independent statement of the chain (DESIGN §12), to check the service against ----------
+# ---- an independent statement of the chain (docs/architecture.md), to check the service against
 
 
 def _reference_json(event: AuditEvent) -> bytes:

@@ -1,5 +1,6 @@
-"""ETag and If-None-Match → 304 on the public reads (DESIGN §9): a repeat answers 304 with no
-body, a write gives the next read a 200 with a new ETag, and a key never shares the public's."""
+"""ETag and If-None-Match → 304 on the public reads (app/conditional.py): a repeat answers 304
+with no body, a write gives the next read a 200 with a new ETag, and a key never shares the
+public's."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Integrity flags (DESIGN §14): each rule raised by a project crafted for it and by nothing
+"""Integrity flags: each rule raised by a project crafted for it and by nothing
 else, on a library of ordinary projects; the list filter ``flag=`` agrees with the per-project
 answer; reviewers of the province and administrators only; and the demo's ordinary projects
 raise none.

@@ -1,4 +1,4 @@
-"""An institution's portfolio (DESIGN §14): offers, signed, disbursed, repaid and outstanding
+"""An institution's portfolio: offers, signed, disbursed, repaid and outstanding
 amounts, the signed-amount-weighted rate and the emission reductions attributed to the outstanding
 money (outstanding ÷ total investment × the project's stated figure), per group and in total;
 JSON and XLSX; the institution itself and administrators only.

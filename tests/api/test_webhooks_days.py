@@ -199,7 +199,7 @@ class TestDayChange:
             ]
         )
 
-        # The next day starts nothing ("one_day" ends: design has no event for a match that
+        # The next day starts nothing ("one_day" ends: there is no event for a match that
         # goes); the day after it, "later" starts and is new to every project.
         w.set_day(TOMORROW + timedelta(days=1))
         assert await w.worker().day_step()

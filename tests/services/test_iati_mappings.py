@@ -1,4 +1,4 @@
-"""The IATI mapping tables (app/services/iati.py) against a plain re-statement of DESIGN §13."""
+"""The IATI mapping tables (app/services/iati.py) against a plain re-statement of them."""
 
 from decimal import Decimal
 
@@ -14,7 +14,7 @@ BUILDING = st.sampled_from(list(ConstructionStatus))
 
 
 def expected_status(status: str, reason: str | None, construction: str) -> str:
-    # DESIGN §13: planning 1, under construction or operational 2, exited completed 4,
+    # Restated by hand: planning 1, under construction or operational 2, exited completed 4,
     # cancelled 5. (Approved is still planning; a financing-fulfilled exit goes on building;
     # a non-compliant or unexplained exit closes the library's record.)
     going = "2" if construction in ("under_construction", "operational") else "1"

@@ -1,4 +1,4 @@
-"""The integrity rules against a plain re-statement of what DESIGN §14 and the docstring say."""
+"""The integrity rules against a plain re-statement of what app/services/integrity.py says."""
 
 import math
 import statistics

@@ -1,4 +1,4 @@
-"""Two languages (DESIGN §13): English name and summary on projects, and exports with English or
+"""Two languages, for open data: English name and summary on projects, and exports with English or
 Chinese headers and labels next to codes; every new text column neutralised, and an English
 export imports back unchanged. Through HTTP on both databases."""
 

@@ -1,4 +1,4 @@
-"""Places (DESIGN §13): a project's location inside its province's box, the list's bbox filter,
+"""Places, for open data: a project's location inside its province's box, the list's bbox filter,
 and GET /projects.geojson, through HTTP on both databases."""
 
 import json

@@ -1,4 +1,5 @@
-"""A project belongs to a pilot by its pilot_id (DESIGN §3), and a pilot key's reach follows it.
+"""A project belongs to a pilot by its pilot_id (app/services/pilot_membership.py), and a pilot
+key's reach follows it.
 
 The case that started it: 500109 北碚区 lies only partly in 重庆两江新区. A project there belongs to
 两江 only when it says so; otherwise the 两江 key neither reads its contact, nor edits, nor

@@ -1,7 +1,7 @@
-"""Provenance and revisions (DESIGN §4, §12): every change of a project is an event of the one
-audit store and its history shows it with before and after; financing_secured never goes below
-what financed offers recorded; a screening change of a library project is a revision reviewed
-while the project stays in the library."""
+"""Provenance and revisions (docs/architecture.md, *Audit trail* and *Revisions*): every change
+of a project is an event of the one audit store and its history shows it with before and after;
+financing_secured never goes below what financed offers recorded; a screening change of a library
+project is a revision reviewed while the project stays in the library."""
 
 from datetime import UTC, datetime
 from typing import Any

@@ -1,6 +1,7 @@
-"""两高 screening through HTTP, one real case per rule (DESIGN §4): transition projects (CCUS,
-process-emission control, capacity replacement) are admitted and flagged, new 两高 capacity is
-refused at submission naming the rule, and only coal makes a thermal plant 煤电."""
+"""两高 screening through HTTP, one real case per rule (the rules' table: docs/architecture.md,
+*两高 screening*): transition projects (CCUS, process-emission control, capacity replacement) are
+admitted and flagged, new 两高 capacity is refused at submission naming the rule, and only coal
+makes a thermal plant 煤电."""
 
 import csv
 import io

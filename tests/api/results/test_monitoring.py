@@ -1,7 +1,8 @@
 """Monitoring reports (MRV) through HTTP on both databases: the whole cycle (report, verify,
 reject) with the project's verified results and the statistics before and after, every bad
-input of DESIGN §16 refused with its own code and nothing stored, and the matcher reading
-verified results (requires_verified_results; the explanation names its basis)."""
+input app/services/monitoring.py names refused with its own code and nothing stored, and the
+matcher reading verified results (requires_verified_results; the explanation names its
+basis)."""
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +19,8 @@ from tests.factories import institution, library_project, product
 
 TODAY = datetime.now(UTC).date()
 STATS = "/api/v1/stats/overview"
-# The public figures are kept and fresh within a second of a write (DESIGN §9): a read that
+# The public figures are kept and fresh within a second of a write (docs/architecture.md,
+# *Speed and freshness targets*): a read that
 # checks a write waits that long first.
 FRESH_S = 1.0
 VERIFIED_ZERO = {
@@ -276,7 +278,7 @@ class TestCycle:
 
 
 class TestBadInput:
-    """DESIGN §16: each refused with its own code, nothing stored."""
+    """Each bad input app/services/monitoring.py names: its own code, nothing stored."""
 
     @pytest.mark.parametrize(
         ("overrides", "code"),

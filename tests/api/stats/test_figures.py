@@ -1,4 +1,4 @@
-"""What each figure means (DESIGN's statistics rules), with figures computed by hand.
+"""What each figure means (docs/architecture.md, *Statistics*), with figures computed by hand.
 
 Three projects enter the library through the API: one stays, one exits ``completed`` after a
 bank signed, disbursed and was partly repaid, one exits ``cancelled``. The public's overview

@@ -1,4 +1,5 @@
-"""The public overview is served from figures kept current (DESIGN's targets: statistics).
+"""The public overview is served from figures kept current (docs/architecture.md,
+*Statistics* and *Speed and freshness targets*).
 
 Each write that moves a public figure (a project entering or leaving the library, an offer, a
 payment, a pilot) shows in the anonymous overview of a GET that starts one second after the

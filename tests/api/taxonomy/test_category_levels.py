@@ -1,6 +1,7 @@
-"""Second-level categories (DESIGN §2): whatever /taxonomy serves a project accepts, a
-second-level code implies its parent in filters and figures, and a parent beside its own child
-is refused. Projects carry the taxonomy version they were classified under."""
+"""Second-level categories (docs/architecture.md, *The taxonomy and external classifications*):
+whatever /taxonomy serves a project accepts, a second-level code implies its parent in filters and
+figures, and a parent beside its own child is refused. Projects carry the taxonomy version they were
+classified under."""
 
 import csv
 import io

@@ -1,5 +1,5 @@
-"""External classifications (DESIGN §2): gfc-2025 shipped with its source, projects classified
-under it, the suggested crosswalk, and products that target catalogue codes (§5, §6)."""
+"""External classifications: gfc-2025 shipped with its source, projects classified
+under it, the suggested crosswalk, and products that target catalogue codes (``gfc_codes``)."""
 
 from typing import Any
 
