@@ -19,7 +19,12 @@ from app.db import create_engine, session_factory
 from app.errors import install_error_handlers
 from app.key_usage import KeyUsage
 from app.limits import RequestLimitsMiddleware
-from app.observability import RequestContextMiddleware, configure_logging, log
+from app.observability import (
+    RequestContextMiddleware,
+    collector_pauses,
+    configure_logging,
+    log,
+)
 from app.ratelimit.middleware import RateLimitMiddleware
 from app.routers import (
     api_keys,
@@ -142,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhook_worker = hooks
         try:
             # Started and warmed: what is alive now lives as long as the process.
-            with collector.settled():
+            with collector.settled(), collector_pauses():
                 yield
         finally:
             # All at once: a job's worker gives its lease up between chunks, and must not go

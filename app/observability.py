@@ -1,10 +1,13 @@
 """Request ids, structured JSON logs and Prometheus metrics, as one pure ASGI middleware."""
 
 import contextvars
+import gc
 import logging
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -26,6 +29,37 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+GC_PAUSES = Histogram(
+    "climatelib_gc_pause_seconds",
+    "Time the cyclic garbage collector held the process, per collection",
+    ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+
+
+@contextmanager
+def collector_pauses() -> Iterator[None]:
+    """While the block runs, time every collection into ``GC_PAUSES``.
+
+    A collection stops every request of the process at once, and at the national scale one
+    over the young generation's 50,000 objects (``app/collector.py``) took 26 ms of CPU on the
+    shared 2-core machine: a request's tail that no per-request timing names. The callback runs
+    only per collection (a few a minute under load), so it costs nothing per request."""
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
+
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

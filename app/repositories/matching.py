@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -508,9 +509,30 @@ def _sql(connection: Any, stmt: Select[Any]) -> str:
     return str(stmt.compile(connection.engine, compile_kwargs={"literal_binds": True}))
 
 
-async def active_products(session: AsyncSession) -> Sequence[Product]:
-    stmt = select(Product).where(Product.status == ProductStatus.active).order_by(Product.id)
-    return (await session.scalars(stmt)).all()
+# What the matcher never reads of a product: its page's text, its quota, its bookkeeping.
+_NOT_MATCHED = frozenset(
+    {"description", "quota_total", "quota_used", "version", "created_at", "updated_at"}
+)
+
+
+@functools.cache
+def _active_products_statement() -> Any:
+    # Every other column, so that a criterion column added to the model is read without a
+    # change here; by attribute name, so each row answers ``criteria_of`` as the model does.
+    columns = [
+        getattr(Product, attr.key)
+        for attr in sa_inspect(Product).column_attrs
+        if attr.key not in _NOT_MATCHED
+    ]
+    return select(*columns).where(Product.status == ProductStatus.active).order_by(Product.id)
+
+
+async def active_products(session: AsyncSession) -> Sequence[Any]:
+    """The active products' matching columns as plain rows (attributes named as the model's),
+    in id order. Rows, not ORM objects: at 20,000 products the entities (identity map, instance
+    state, the unread text and quota columns) cost 0.32-0.36 s of CPU per read against
+    0.15-0.20 s, and the cache re-reads every product at startup and on any product's change."""
+    return (await session.execute(_active_products_statement())).all()
 
 
 _CARD_COLUMNS = (

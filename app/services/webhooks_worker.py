@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import Principal, region_prefixes_of
@@ -195,8 +196,17 @@ def _product_check(snap: Snapshot, data: Mapping[str, Any], day: date) -> list[A
     if data.get("before"):
         before = eligible_positions(lib, webhooks.criteria_from_json(data["before"]), day)
         after = np.setdiff1d(after, before, assume_unique=True)
-    ids = [lib.ids[int(i)] for i in after]
+    ids = ids_at(lib, after)
     return _match_new(data["product_id"], data["institution_id"], ids) if ids else []
+
+
+def ids_at(lib: Library, positions: NDArray[np.intp]) -> list[uuid.UUID]:
+    """The ids at ``positions``, in their order: the halves gathered as two columns and turned
+    into Python ints at once. A product's check lists every project it newly accepts (hundreds
+    of thousands at the national scale), where one ``lib.ids[i]`` per position cost about 1 µs
+    of numpy scalar indexing each, inside the fan-out's write transaction."""
+    hi, lo = lib.id_hi[positions].tolist(), lib.id_lo[positions].tolist()
+    return [uuid.UUID(int=(h << 64) | v) for h, v in zip(hi, lo, strict=True)]
 
 
 def _started(snap: Snapshot, since: date | None, day: date) -> list[Any]:
@@ -211,7 +221,7 @@ def _started(snap: Snapshot, since: date | None, day: date) -> list[Any]:
         begins = entry.criteria.valid_from
         if begins is None or not first <= begins <= day:
             continue
-        ids = [lib.ids[int(i)] for i in eligible_positions(lib, entry.criteria, day)]
+        ids = ids_at(lib, eligible_positions(lib, entry.criteria, day))
         if ids:
             out += _match_new(entry.id, entry.institution_id, ids)
     return out

@@ -1,5 +1,8 @@
 """Operations: liveness, readiness against the migrations, Prometheus metrics, offline docs."""
 
+import gc
+import re
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -30,6 +33,19 @@ class TestOperations:
             'climatelib_http_requests_total{method="GET",route="/api/v1/taxonomy",status="200"}'
             in body
         )
+
+    async def test_metrics_time_the_collectors_pauses(self, client: httpx.AsyncClient) -> None:
+        # A collection stops every request at once: each one the served app runs is counted.
+        def counted(body: str) -> float:
+            found = re.search(
+                r'^climatelib_gc_pause_seconds_count\{generation="1"\} (\S+)$', body, re.M
+            )
+            return float(found[1]) if found else 0.0
+
+        before = counted((await client.get("/metrics")).text)
+        gc.collect(1)
+        after = counted((await client.get("/metrics")).text)
+        assert after >= before + 1
 
     async def test_docs_are_served_without_internet(self, client: httpx.AsyncClient) -> None:
         page = (await client.get("/docs")).text
