@@ -62,6 +62,7 @@ from app.services.matching.scoring import (
     climate_best,
     cursor_of,
     score,
+    score_bounded,
     score_products,
     top,
 )
@@ -288,7 +289,8 @@ def ranked_projects(
     slots = eligible_slots(lib, criteria, day)
     best = climate_best(cols, slots)
     slots = _filter(cols, slots, filters)
-    scored = score(cols, criteria, slots, best)
+    # Only the candidates that can reach the page are scored in full (``score_bounded``).
+    scored = score_bounded(cols, criteria, slots, best, after, limit + 1)
     if filters.min_score is not None:
         keep = scored.score_centi >= round(filters.min_score * 100)
         scored = Scored(positions=scored.positions[keep], score_centi=scored.score_centi[keep])
