@@ -164,7 +164,9 @@ def test_bounded_pages_are_the_full_pages_over_random_libraries(
     check()
     # not vacuous: many lists have pages, and candidates were left out on many of them
     assert sum(1 for n in listed if n > 5) > 20, listed
-    assert counted.seen["pruned"] > 20, counted.seen
+    # 18 of 341 calls pruned under CI's derandomized draw of this module alone, 35-59 in random
+    # runs: a tenth of the calls' floor would fail on the draw, not on the code
+    assert counted.seen["pruned"] > 10, counted.seen
 
 
 @pytest.fixture(scope="module")
