@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import WRITE
 from app.models.base import utcnow
 from app.repositories import api_keys as repo
 
@@ -55,6 +56,11 @@ class KeyUsage:
             return
         try:
             async with self.sessions.begin() as session:
+                # A write transaction like any other (app.db.WRITE): on SQLite it waits its turn
+                # at the write gate and takes the lock as it begins. A DEFERRED one went around
+                # the gate to wait in SQLite's busy handler, served out of turn behind a queue of
+                # gated writers until its busy timeout ran out ("database is locked").
+                await session.connection(execution_options=WRITE)
                 for key_id, at in sorted(marks.items()):
                     await repo.mark_used(session, key_id, at, at - EVERY)
         except Exception as exc:  # a lost mark costs nothing but its own news

@@ -96,8 +96,21 @@ def property_examples(request: pytest.FixtureRequest) -> Iterator[None]:
     if examples is None or declared is None:
         yield
         return
-    # hypothesis reads the test's settings from this attribute each time the test runs
-    test._hypothesis_internal_use_settings = hypothesis.settings(declared, max_examples=examples)
+    # hypothesis reads the test's settings from this attribute each time the test runs. No public
+    # API caps them: an explicit @settings(max_examples=...) outranks any profile, and @settings
+    # applies once. The two copies of a method call its one @given wrapper on two instances
+    # (pytest makes one per test), which hypothesis takes for two executors
+    # (HealthCheck.differing_executors). A false alarm here, as for any parametrized method: its
+    # pytest plugin excuses those it sees parametrized (a mark, a fixture's params), not copies
+    # made in this hook, so the copies excuse it themselves.
+    test._hypothesis_internal_use_settings = hypothesis.settings(
+        declared,
+        max_examples=examples,
+        suppress_health_check=[
+            *declared.suppress_health_check,
+            hypothesis.HealthCheck.differing_executors,
+        ],
+    )
     try:
         yield
     finally:

@@ -22,7 +22,7 @@ Two tiers:
   across owners) as well: about four minutes per actor, twenty per database.
 """
 
-import re
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,8 +31,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import run_cli
-from tests.uvicorn_server import uvicorn_server
+from app.config import Settings
+from app.demo import run_demo
+from app.models import Role
+from tests.uvicorn_server import issue_key, uvicorn_server
 
 BIN = Path(sys.executable).parent
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -42,33 +44,29 @@ FULL_EXAMPLES = 10
 SEED = "20261126"
 
 
-def _key(*args: str, database_url: str) -> str:
-    result = run_cli("keys", "create", *args, database_url=database_url)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+def _key(database_url: str, role: Role, scope: str) -> str:
+    headers = asyncio.run(issue_key(database_url, role, scope))
+    return headers["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[tuple[str, dict[str, str]]]:
     # Rate limits off: the fuzzer asks faster than any caller may (tests/guard/ tests the limits).
     quiet = {"CLIMATELIB_LOG_LEVEL": "ERROR", "CLIMATELIB_RATE_LIMITS": "false"}
-    demo = run_cli("demo", "--projects", "20", database_url=database_url, env=quiet)
-    assert demo.returncode == 0, demo.stderr
+    # The demo library and the keys are written from this process, not by `climatelib demo` and
+    # `climatelib keys create` (tests/test_demo.py and tests/test_cli.py run those): each command
+    # is a fresh interpreter importing the app, about a second of CPU apiece.
+    loader = Settings(database_url=database_url, log_level="ERROR")
+    demo = asyncio.run(run_demo(loader, projects=20))
     keys = {
-        "admin": re.findall(r"clk_[A-Za-z0-9_-]+", demo.stdout)[-1],
-        "region": _key(
-            "--role", "region", "--scope", "440000", "--name", "r", database_url=database_url
-        ),
-        "reviewer": _key(
-            "--role", "reviewer", "--scope", "44", "--name", "v", database_url=database_url
-        ),
+        "admin": demo.admin_key,
+        "region": _key(database_url, Role.region, "440000"),
+        "reviewer": _key(database_url, Role.reviewer, "44"),
     }
     with uvicorn_server(database_url, **quiet) as server:
         url = server.url
         bank = httpx.get(f"{url}/api/v1/institutions", params={"type": "bank"}).json()["items"][0]
-        keys["institution"] = _key(
-            "--role", "institution", "--scope", bank["id"], "--name", "i", database_url=database_url
-        )
+        keys["institution"] = _key(database_url, Role.institution, bank["id"])
         yield url, keys
 
 

@@ -1,6 +1,7 @@
 """Keys with a lifecycle: expiry, rotation with a grace period, last use recorded sparingly, the
 last admin key kept, bootstrap keys long enough, and the CLI's list and revoke."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import update
 
 from app.config import Settings
+from app.db import WRITE
 from app.models import ApiKey
 from app.models.base import utcnow
 from tests.conftest import Keys
@@ -150,6 +152,49 @@ class TestLastUse:
             await client.get(PROJECTS, headers=bearer(made))
         await app.state.key_usage.drain()
         assert (await listed(client, admin, key_id))["last_used_at"] == first
+
+
+class TestLastUseUnderWrites:
+    """The marks' write waits its turn among the other writers (app.db.SqliteWriteGate) instead
+    of going around them: a mark that waited in SQLite's busy handler while writers took the
+    lock back to back ran out of the busy timeout and was dropped ("database is locked")."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # Far shorter than the run of writes below, so a writer outside the gate runs out of it
+        # (it gets in only if one of its tries falls between two writers); three times what the
+        # two writers ahead of one in the gate hold the lock.
+        return settings.model_copy(update={"sqlite_busy_timeout_ms": 300})
+
+    async def test_recorded_while_writers_hold_the_lock_back_to_back(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
+    ) -> None:
+        admin = await keys.admin()
+        made = await issue(client, admin)
+        key_id = made.json()["id"]
+        stop = asyncio.Event()
+
+        async def writer() -> None:
+            while not stop.is_set():
+                async with app.state.sessions() as session:
+                    await session.connection(execution_options=WRITE)  # the lock, on SQLite
+                    await session.execute(
+                        update(ApiKey).where(ApiKey.name == "none").values(name="none")
+                    )
+                    await asyncio.sleep(0.05)
+                    await session.commit()
+
+        writers = [asyncio.create_task(writer()) for _ in range(2)]
+        try:
+            await asyncio.sleep(0.05)
+            assert (await client.get(PROJECTS, headers=bearer(made))).status_code == 200
+            # a write request queues among them too
+            assert (await issue(client, admin, name="during")).status_code == 201
+            await asyncio.gather(app.state.key_usage.drain(), asyncio.sleep(0.8))
+        finally:
+            stop.set()
+            await asyncio.gather(*writers)
+        assert (await listed(client, admin, key_id))["last_used_at"] is not None
 
 
 class TestLastAdmin:
