@@ -406,7 +406,18 @@ async def _pg_library_parts(connection: Any, driver: Any) -> list[list[Any]]:
     # position was read: each row is at least as new as that position, as with one statement.
     async with connection.engine.connect() as other:
         other_driver: Any = (await other.get_raw_connection()).driver_connection
-        records = await asyncio.gather(driver.fetchrow(low), other_driver.fetchrow(high))
+        reads = [
+            asyncio.ensure_future(driver.fetchrow(low)),
+            asyncio.ensure_future(other_driver.fetchrow(high)),
+        ]
+        try:
+            records = await asyncio.gather(*reads)
+        except BaseException:
+            # Neither connection goes back to its owner with a statement still running on it.
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
     return [list(record) for record in records]
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from asyncpg.exceptions import DivisionByZeroError
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import func, literal_column, select, update
 
 from app.models import Project
 from app.repositories import matching as repo
@@ -290,6 +291,28 @@ class TestTwoRanges:
             assert split == [{}]
             assert {str(pid) for pid in bulk.ids} == set(written[1:])
             await session.rollback()
+
+    async def test_a_range_that_fails_stops_the_other(
+        self, app: FastAPI, split: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The error comes back, the other range's statement is cancelled, not left running on
+        a connection handed back, and the next load reads as before."""
+        written = {await library_project(app) for _ in range(12)}
+        await self._analyzed(app)
+        statement = repo.library_columns_statement
+
+        def failing(postgresql: bool, **bounds: Any) -> Any:
+            if "from_" in bounds:
+                return select(literal_column("1 / 0"))
+            return select(func.pg_sleep(2))  # still running when the other fails
+
+        monkeypatch.setattr(repo, "library_columns_statement", failing)
+        with pytest.raises(DivisionByZeroError):
+            await _loaded(app)
+        monkeypatch.setattr(repo, "library_columns_statement", statement)
+        bulk, rows = await _loaded(app)
+        _assert_same(bulk, rows)
+        assert {str(pid) for pid in bulk.ids} == written
 
 
 def _key(written: dict[str, dict[str, Any]], k: int) -> str:
