@@ -4,8 +4,9 @@
 each run reads the library's columns (``library_columns``), builds the library from them
 (``Library.of_columns``), reads the active products, re-matches every product
 (``rematch_snapshot``), then times ``rematch_all`` whole on a fresh store; wall and CPU seconds
-of this process for each step (the database's own work shows in wall time only), and the peak
-RSS. Run another checkout's code with ``PYTHONPATH=that/checkout`` to compare before and after.
+of this process for each step, on PostgreSQL also the CPU seconds of the database's backends
+serving this database (read from ``/proc``: the server runs on this machine), and the peak RSS.
+Run another checkout's code with ``PYTHONPATH=that/checkout`` to compare before and after.
 """
 
 import argparse
@@ -13,9 +14,11 @@ import asyncio
 import gc
 import inspect
 import json
+import os
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
@@ -25,25 +28,49 @@ from app.services.matching import service, store
 from app.services.matching.library import Library
 
 
-class _Steps:
-    """Wall and CPU seconds of each step, by name."""
+def _backends_cpu(database: str | None) -> float:
+    """User + system CPU seconds so far of the PostgreSQL backends connected to ``database``
+    (by their process titles; those that exited before are not counted: read it while the
+    engine's connections are open)."""
+    if not database:
+        return 0.0
+    ticks = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+
+class _Steps:
+    """Wall, CPU and (PostgreSQL) the database's CPU seconds of each step, by name."""
+
+    def __init__(self, database: str | None) -> None:
         self.out: dict[str, Any] = {}
+        self.database = database
 
     async def timed(self, name: str, work: Callable[..., Any], *args: Any) -> Any:
         wall, cpu = time.perf_counter(), time.process_time()
+        db_cpu = _backends_cpu(self.database)
         with store.gc_paused():  # as the store loads
             result = work(*args)
             if inspect.isawaitable(result):
                 result = await result
-        seconds = (round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3))
+        seconds = [round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3)]
+        if self.database:
+            seconds.append(round(_backends_cpu(self.database) - db_cpu, 2))
         self.out[name] = seconds
         return result
 
 
 async def _one_run(engine: Any) -> dict[str, Any]:
-    steps = _Steps()
+    postgresql = engine.dialect.name == "postgresql"
+    steps = _Steps(engine.url.database if postgresql else None)
     async with session_factory(engine).begin() as session:
         read = await steps.timed("read columns", repo.library_columns, session)
         library = await steps.timed("build library", Library.of_columns, read)
@@ -79,7 +106,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="plain database URL (SQLite or PostgreSQL)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--split-rows",
+        type=int,
+        help="PostgreSQL: read the library in two id ranges at once from this many projects "
+        "(repositories.matching.SPLIT_ROWS; a huge number reads it in one statement)",
+    )
     args = parser.parse_args()
+    if args.split_rows is not None:
+        repo.SPLIT_ROWS = args.split_rows
     asyncio.run(run(args.url, args.repeat))
 
 

@@ -1,6 +1,8 @@
 """Queries behind the matcher: the change log, library columns, active products, visibility."""
 
+import asyncio
 import functools
+import operator
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -362,16 +364,77 @@ async def library_columns(session: AsyncSession) -> ProjectColumns:
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     postgresql = connection.dialect.name == "postgresql"
-    sql = _sql(connection, library_columns_statement(postgresql))
     if postgresql:
-        record = await driver.fetchrow(sql)
-        values = list(record)
+        parts = await _pg_library_parts(connection, driver)
     else:
-        async with driver.execute(sql) as cursor:
-            values = list(await cursor.fetchone())
-    if values[0] is None:  # no rows: every aggregate is null
+        async with driver.execute(_sql(connection, library_columns_statement(False))) as cursor:
+            parts = [list(await cursor.fetchone())]
+    parts = [values for values in parts if values[0] is not None]  # no rows: every value null
+    if not parts:
         return ProjectColumns.of([()] * len(ProjectRow._fields))
+    # Each column's parts run together: bytes after bytes, the JSON texts' lists one after another.
+    values = [functools.reduce(operator.add, column) for column in zip(*parts, strict=True)]
     return _bulk_columns(values, postgresql)
+
+
+SPLIT_ROWS = 200_000
+"""From this many library projects (PostgreSQL's estimate) the full load reads the library as
+two id ranges over two connections at once. Building the columns is the backend's work, one
+core's per statement (PostgreSQL 15 runs no ``string_agg`` in parallel workers): two statements
+use both cores, and at a million projects the read is most of the re-match's wall time."""
+
+# What decides the split, in one round trip: the library's size estimate (the partial index's
+# entries), the ids' median by the planner's histogram (over every project, close enough for a
+# split), and whether this transaction wrote anything: another connection would not see it.
+_SPLIT_FACTS = """
+SELECT (SELECT reltuples FROM pg_class WHERE oid = to_regclass('ix_projects_matching')),
+       (SELECT histogram_bounds::text FROM pg_stats
+         WHERE schemaname = current_schema() AND tablename = 'projects' AND attname = 'id'),
+       pg_current_xact_id_if_assigned() IS NULL
+"""
+
+
+async def _pg_library_parts(connection: Any, driver: Any) -> list[list[Any]]:
+    """The bulk read's values, as one part or as two id ranges read at once (``SPLIT_ROWS``)."""
+    estimate, bounds, unwritten = await driver.fetchrow(_SPLIT_FACTS)
+    middle = _median_id(bounds) if unwritten and (estimate or 0) >= SPLIT_ROWS else None
+    if middle is None or not _pool_has_room(connection.engine):
+        return [list(await driver.fetchrow(_sql(connection, library_columns_statement(True))))]
+    low = _sql(connection, library_columns_statement(True, below=middle))
+    high = _sql(connection, library_columns_statement(True, from_=middle))
+    # Each statement reads the committed state as of its own start, after the caller's feed
+    # position was read: each row is at least as new as that position, as with one statement.
+    async with connection.engine.connect() as other:
+        other_driver: Any = (await other.get_raw_connection()).driver_connection
+        reads = [
+            asyncio.ensure_future(driver.fetchrow(low)),
+            asyncio.ensure_future(other_driver.fetchrow(high)),
+        ]
+        try:
+            records = await asyncio.gather(*reads)
+        except BaseException:
+            # Neither connection goes back to its owner with a statement still running on it.
+            for read in reads:
+                read.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
+    return [list(record) for record in records]
+
+
+def _median_id(bounds: str | None) -> uuid.UUID | None:
+    """The middle of the histogram's bounds (``{id,id,...}``), or None before any ANALYZE."""
+    if not bounds:
+        return None
+    ids = bounds.strip("{}").split(",")
+    return uuid.UUID(ids[len(ids) // 2]) if len(ids) >= 3 else None
+
+
+def _pool_has_room(engine: Any) -> bool:
+    """Whether a second connection is free now. Requests waiting for the matching cache hold
+    their connections; a rebuild must not wait for the pool (``db_pool_timeout_s``) behind them."""
+    pool = engine.sync_engine.pool
+    size, checked_out = getattr(pool, "size", None), getattr(pool, "checkedout", None)
+    return size is None or checked_out is None or checked_out() < size()
 
 
 # The enums' values in code order: the statement sends each row's code, not its text.
@@ -401,10 +464,13 @@ _CODED = {2: _OBJECTIVES, 5: _CONSTRUCTION}
 _JSON = 13
 
 
-def library_columns_statement(postgresql: bool) -> Select[Any]:
-    """The full load's one statement: an aggregate per column over the library's projects,
-    every column listing them in the same order. Both databases read it from the covering
-    index ``ix_projects_matching`` (migration 0022), not from the wide rows."""
+def library_columns_statement(
+    postgresql: bool, *, below: uuid.UUID | None = None, from_: uuid.UUID | None = None
+) -> Select[Any]:
+    """The full load's one statement: an aggregate per column over the library's projects
+    (those with ids in ``[from_, below)`` when given), every column listing them in the same
+    order. Both databases read it from the covering index ``ix_projects_matching`` (migration
+    0022), not from the wide rows."""
     expressions = list(_matching_columns())
     expressions[1] = cast(Project.region_code, Integer)  # six digits
     # Nulls as the matcher reads them, so that each column converts to numbers in one go.
@@ -420,7 +486,12 @@ def library_columns_statement(postgresql: bool) -> Select[Any]:
         # Most projects state no classification: NULL is None, no string made per project.
         expressions[_JSON] = func.nullif(cast(Project.classifications, Text), "[]")
         in_library = Project.status == ProjectStatus.in_library
-        return select(*_pg_aggregates(expressions)).where(in_library)
+        stmt = select(*_pg_aggregates(expressions)).where(in_library)
+        if below is not None:
+            stmt = stmt.where(Project.id < below)
+        if from_ is not None:
+            stmt = stmt.where(Project.id >= from_)
+        return stmt
     # The partial index holds exactly the rows and columns read, but SQLite's statistics give
     # each status the same share of the table (an eighth over eight statuses), so it would
     # rather look the library up through ix_projects_status_region, a table lookup per

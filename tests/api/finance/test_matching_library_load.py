@@ -9,10 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pytest
+from asyncpg.exceptions import DivisionByZeroError
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, literal_column, select, update
 
+from app.models import Project
 from app.repositories import matching as repo
 from app.services.matching.eligibility import match_all
 from app.services.matching.library import COLUMN_NAMES, Library
@@ -226,6 +230,89 @@ class TestFullLoad:
         reference = Library.build([_row(pid, p) for pid, p in library.items()])
         _assert_same(bulk, reference)
         assert _counts(bulk) == _counts(reference)
+
+
+class TestTwoRanges:
+    """On PostgreSQL a large library (``SPLIT_ROWS``) is read as two id ranges over two
+    connections at once; here every library is large."""
+
+    @pytest.fixture(autouse=True)
+    def split(self, db_kind: str, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+        if db_kind != "postgresql":
+            pytest.skip("SQLite reads the library in one statement")
+        monkeypatch.setattr(repo, "SPLIT_ROWS", 0)
+        ranges: list[dict[str, Any]] = []
+        statement = repo.library_columns_statement
+
+        def recorded(postgresql: bool, **bounds: Any) -> Any:
+            ranges.append(bounds)
+            return statement(postgresql, **bounds)
+
+        monkeypatch.setattr(repo, "library_columns_statement", recorded)
+        return ranges
+
+    async def _analyzed(self, app: FastAPI) -> None:
+        # The split point is the median of the planner's histogram of the ids.
+        async with app.state.engine.begin() as connection:
+            await connection.exec_driver_sql("ANALYZE projects")
+
+    async def test_the_two_ranges_are_the_whole_library(
+        self, app: FastAPI, split: list[dict[str, Any]]
+    ) -> None:
+        written = {await library_project(app, tenor_months=k or None) for k in range(24)}
+        excluded = {await library_project(app, status=s) for s in EXCLUDED}
+        split.clear()
+        bulk, _ = await _loaded(app)
+        assert split == [{}]  # no statistics yet: one statement
+        await self._analyzed(app)
+        split.clear()
+        two, rows = await _loaded(app)
+        assert len(split) == 2 and split[0]["below"] == split[1]["from_"]
+        _assert_same(two, rows)
+        _assert_same(two, bulk)
+        assert {str(pid) for pid in two.ids} == written
+        assert not excluded & {str(pid) for pid in two.ids}
+        assert _counts(two) == _counts(rows)
+
+    async def test_a_transaction_that_wrote_reads_in_one_statement(
+        self, app: FastAPI, split: list[dict[str, Any]]
+    ) -> None:
+        """Another connection would not see what this transaction wrote and has not
+        committed: the load then reads on the session's own connection alone."""
+        written = [await library_project(app) for _ in range(12)]
+        await self._analyzed(app)
+        async with app.state.sessions.begin() as session:
+            leaving = uuid.UUID(written[0])
+            await session.execute(
+                update(Project).where(Project.id == leaving).values(status="exited")
+            )
+            split.clear()
+            bulk = Library.of_columns(await repo.library_columns(session))
+            assert split == [{}]
+            assert {str(pid) for pid in bulk.ids} == set(written[1:])
+            await session.rollback()
+
+    async def test_a_range_that_fails_stops_the_other(
+        self, app: FastAPI, split: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The error comes back, the other range's statement is cancelled, not left running on
+        a connection handed back, and the next load reads as before."""
+        written = {await library_project(app) for _ in range(12)}
+        await self._analyzed(app)
+        statement = repo.library_columns_statement
+
+        def failing(postgresql: bool, **bounds: Any) -> Any:
+            if "from_" in bounds:
+                return select(literal_column("1 / 0"))
+            return select(func.pg_sleep(2))  # still running when the other fails
+
+        monkeypatch.setattr(repo, "library_columns_statement", failing)
+        with pytest.raises(DivisionByZeroError):
+            await _loaded(app)
+        monkeypatch.setattr(repo, "library_columns_statement", statement)
+        bulk, rows = await _loaded(app)
+        _assert_same(bulk, rows)
+        assert {str(pid) for pid in bulk.ids} == written
 
 
 def _key(written: dict[str, dict[str, Any]], k: int) -> str:
