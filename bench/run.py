@@ -882,13 +882,13 @@ def _scale(spec: Spec, rng: random.Random, same: dict[str, list[str]] | None) ->
     chosen_positions = rng.sample(range(library.size), 50)
     filters = service.ProjectFilters()
 
+    def _product_page(entry: Any) -> Any:
+        # as ``service.product_matches`` asks it: with what the snapshot keeps of the product
+        criteria, best = service.kept_product(snap, entry.id, entry.criteria, day)
+        return service.ranked_projects(library, criteria, filters, None, 50, day, best=best)
+
     def _product_pages(entries: Sequence[Any]) -> list[Callable[[], Any]]:
-        return [
-            functools.partial(
-                service.ranked_projects, library, entry.criteria, filters, None, 50, day
-            )
-            for entry in entries
-        ]
+        return [functools.partial(_product_page, entry) for entry in entries]
 
     def _project_pages(positions: Sequence[int]) -> list[Callable[[], Any]]:
         return [

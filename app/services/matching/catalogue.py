@@ -5,6 +5,10 @@ operations; these answer the other way round, "which products accept this projec
 project's ranked products: each criterion of the table in ``eligibility`` states its rule twice,
 once over projects (``mask``) and once over products (``accepts``), next to each other, and a
 property test holds the two to the same pairs.
+
+For the criteria with few values the catalogue also keeps its products packed by value
+(``Packed``): a project's accepting products are then the AND of a few masks of one bit per
+product, and only the range criteria run over the products that survive them.
 """
 
 from collections.abc import Sequence
@@ -22,7 +26,7 @@ from app.services.matching.criteria import (
     Criteria,
     objective_mask,
 )
-from app.services.matching.library import prefix_bounds
+from app.services.matching.library import Words, pack, prefix_bounds
 
 _ALL_BITS = np.uint8(0xFF)
 _NO_DAY = (np.iinfo(np.int32).min, np.iinfo(np.int32).max)
@@ -66,7 +70,9 @@ class Catalogue:
     weight_shares: NDArray[np.float64]
     """Each product's re-weighted maxima (``Criteria.weight_shares``), one column per score
     component in the order of ``DEFAULT_WEIGHTS``."""
-    _valid: dict[date, NDArray[np.bool_]] = field(default_factory=dict)
+    packed: "Packed" = field(init=False)
+    """The products by the values of the criteria with few of them, as bits (``Packed``)."""
+    _valid: dict[date, tuple[NDArray[np.bool_], Words]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, products: Sequence[Criteria]) -> "Catalogue":
@@ -160,11 +166,104 @@ class Catalogue:
             ).reshape(n, len(DEFAULT_WEIGHTS)),
         )
 
+    def __post_init__(self) -> None:
+        self.packed = Packed.build(self)
+
     def valid_on(self, day: date) -> NDArray[np.bool_]:
         """Which products are offered on ``day`` (``Criteria.is_valid_on``), memoised per day."""
+        return self._valid_on(day)[0]
+
+    def valid_words(self, day: date) -> Words:
+        """``valid_on`` packed (read-only: the memo's own words)."""
+        return self._valid_on(day)[1]
+
+    def _valid_on(self, day: date) -> tuple[NDArray[np.bool_], Words]:
         valid = self._valid.get(day)
         if valid is None:
             today = day.toordinal()
-            valid = self.is_active & (self.valid_from <= today) & (today <= self.valid_to)
+            offered = self.is_active & (self.valid_from <= today) & (today <= self.valid_to)
+            valid = (offered, pack(offered))
             self._valid = {day: valid}  # only today's is ever asked for again
         return valid
+
+
+BIT_COLUMNS = {"ftypes": 8, "objective_bits": 8, "categories": 32, "cstatus_bits": 8}
+"""The catalogue's columns of bits a project's value must share one of (a financing type, its
+objective's bit, a category, its construction status's bit), with their widths."""
+
+
+@dataclass(frozen=True)
+class Packed:
+    """The products by the values of the criteria with few of them, each a mask of one bit per
+    product (product k is bit k % 64 of word k // 64, as ``library.pack``): at 20,000 products a
+    mask is 313 words, so a project's accepting products are a few ANDs of them where the
+    columns were a pass over every product per criterion (``eligibility.accepting``). Built with
+    the catalogue, which is built anew whenever a product changes (``store.py``), so the two
+    never disagree. Read-only: requests AND copies of them."""
+
+    bits: dict[str, tuple[Words, ...]]
+    """Per column of ``BIT_COLUMNS``, per bit: the products whose value has that bit."""
+    prefixes: dict[tuple[int, int], Words]
+    """(scale, prefix) → the products listing that region prefix, where scale is 10^(6 −
+    digits) and the prefix a number (``44``: (10,000, 44)): a region code's prefix of those
+    digits is the code // scale."""
+    scales: tuple[int, ...]
+    """The scales of the prefixes listed, so a project looks up only those."""
+    region_any: Words
+    categories_any: Words
+    no_verification: Words
+    """Products that do not require third-party verification."""
+    no_verified_results: Words
+    """Products that do not require verified monitoring results."""
+    accepts_two_high: Words
+    words: int
+    """Words per mask."""
+
+    @classmethod
+    def build(cls, cat: Catalogue) -> "Packed":
+        bits = {
+            name: tuple(pack((getattr(cat, name) & (1 << b)) != 0) for b in range(width))
+            for name, width in BIT_COLUMNS.items()
+        }
+        words = -(-cat.size // 64)
+        lo, hi = cat.prefix_lo, cat.prefix_hi
+        prefixes: dict[tuple[int, int], Words] = {}
+        for low, scale, product in zip(
+            lo.tolist(), (hi - lo).tolist(), cat.prefix_product.tolist(), strict=True
+        ):
+            key = (scale, low // scale)
+            mask = prefixes.get(key)
+            if mask is None:
+                mask = prefixes[key] = np.zeros(words, dtype=np.uint64)
+            mask[product >> 6] |= np.uint64(1 << (product & 63))
+        return cls(
+            bits=bits,
+            prefixes=prefixes,
+            scales=tuple(sorted({scale for scale, _ in prefixes})),
+            region_any=pack(cat.region_any),
+            categories_any=pack(cat.categories_any),
+            no_verification=pack(~cat.requires_verification),
+            no_verified_results=pack(~cat.requires_verified_results),
+            accepts_two_high=pack(cat.accepts_two_high),
+            words=words,
+        )
+
+    def sharing(self, name: str, value: int) -> Words:
+        """The products whose column ``name`` shares a bit with ``value`` (a new array)."""
+        masks = self.bits[name]
+        out = np.zeros(self.words, dtype=np.uint64)
+        while value:
+            low = value & -value
+            out |= masks[low.bit_length() - 1]
+            value ^= low
+        return out
+
+    def serving(self, code: int) -> Words:
+        """The products whose region prefixes take the region ``code`` or that set none (a
+        new array)."""
+        out = self.region_any.copy()
+        for scale in self.scales:
+            mask = self.prefixes.get((scale, code // scale))
+            if mask is not None:
+                out |= mask
+        return out

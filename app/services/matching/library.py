@@ -229,56 +229,24 @@ def pack(mask: Mask) -> Words:
 def unpack(words: Words, lo: int, hi: int, base: int) -> NDArray[np.intp]:
     """The rows in ``lo``–``hi`` whose bit is set, where ``words`` starts at row ``base``."""
     if len(words) >= SPARSE_WORDS:
-        # A wide run (a nationwide product at 10^6 projects: 12,500 words) with few survivors,
-        # 0.5 % for a typical product: unpacking a byte per row and scanning them all was 3/4 of
-        # its ranked page. Then only the set words are read, their bits peeled lowest first.
-        at = np.flatnonzero(words)
-        held = words[at]
-        found = int(np.bitwise_count(held).sum())
-        if found * SPARSE_SHARE < len(words) * 64:
-            return _set_bits(held, at * 64 + base, lo, hi)
-        if found * DENSE_SHARE < len(words) * 64:
-            return _byte_bits(held, at * 64 + base, lo, hi)
-    bits = np.unpackbits(words.view(np.uint8), bitorder="little")
+        # A wide run (a nationwide product at 10^6 projects: 12,500 words) with very few
+        # survivors: only the set words are read, their bits peeled lowest first.
+        if int(np.bitwise_count(words).sum()) * SPARSE_SHARE < len(words) * 64:
+            at = np.flatnonzero(words != 0)  # (of a bool array, as below)
+            return _set_bits(words[at], at * 64 + base, lo, hi)
+    # as booleans: numpy finds the set entries of a bool array about 10× faster than of uint8
+    bits = np.unpackbits(words.view(np.uint8), bitorder="little").view(np.bool_)
     return (np.flatnonzero(bits[lo - base : hi - base]) + lo).astype(np.intp)
 
 
-SPARSE_WORDS = 256
-SPARSE_SHARE = 40
-"""``unpack`` peels the set bits of a run of at least ``SPARSE_WORDS`` words (16,384 rows) when
+SPARSE_WORDS = 2048
+SPARSE_SHARE = 250
+"""``unpack`` peels the set bits of a run of at least ``SPARSE_WORDS`` words (131,072 rows) when
 fewer than one row in ``SPARSE_SHARE`` is set; denser or shorter, unpacking every bit costs
-less (measured at 2 · 10^4 to 8 · 10^5 rows: peeling is 3–15× faster below 0.5 %, even
-at 2.5 %)."""
-
-DENSE_SHARE = 4
-"""Between one row in ``SPARSE_SHARE`` and one in ``DENSE_SHARE`` set, ``unpack`` reads a wide
-run's set bytes through a table of each byte's bits (``_byte_bits``): at 8 · 10^5 rows (a wide
-product at 10^6 projects keeping 3–10 %) 1.5–3× faster than unpacking every bit, which wins
-again above a quarter (measured in CPU time: at 3 %, 0.8 against 2.6 ms)."""
-
-_BYTE_COUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.intp)
-_BYTE_START = np.concatenate([[0], np.cumsum(_BYTE_COUNT)[:-1]]).astype(np.intp)
-_BYTE_BITS = np.array([b for v in range(256) for b in range(8) if v >> b & 1], dtype=np.intp)
-"""The set bits of every byte value, lowest first, concatenated: byte ``v``'s are
-``_BYTE_BITS[_BYTE_START[v]:][:_BYTE_COUNT[v]]``."""
-
-
-def _byte_bits(words: Words, first: NDArray[np.intp], lo: int, hi: int) -> NDArray[np.intp]:
-    """``_set_bits`` through the bytes: each set byte's bits looked up in ``_BYTE_BITS``, in
-    order already (bytes ascend, and each byte's bits), so nothing is sorted."""
-    octets = words.view(np.uint8)
-    at = np.flatnonzero(octets)
-    values = octets[at]
-    counts = _BYTE_COUNT[values]
-    ends = np.cumsum(counts)
-    # output k of byte j is table entry k - (ends[j] - counts[j]) + _BYTE_START[values[j]]
-    shift = np.repeat(_BYTE_START[values] - (ends - counts), counts)
-    row0 = first[at >> 3] + (at & 7) * 8
-    rows = np.repeat(row0, counts) + _BYTE_BITS[np.arange(len(shift)) + shift]
-    if len(rows) and (rows[0] < lo or rows[-1] >= hi):
-        rows = rows[(rows >= lo) & (rows < hi)]
-    out: NDArray[np.intp] = rows.astype(np.intp, copy=False)
-    return out
+less. Measured in CPU time with the unpacked bits read as booleans (read as bytes, finding the
+set ones cost 10× more and peeling, or a table of each byte's bits, won from 2 · 10^4 rows up
+to a quarter set): at 2 · 10^4 rows every bit 8–16 µs against 18–290 µs peeled; at 8 · 10^5
+rows and 0.1 % set 134 against 59 µs, at 0.5 % 157 against 165 µs (``bench/README.md``)."""
 
 
 def _set_bits(words: Words, first: NDArray[np.intp], lo: int, hi: int) -> NDArray[np.intp]:

@@ -57,6 +57,7 @@ from app.services.matching.library import Columns, Library
 from app.services.matching.readonly import ReadOnlyItem
 from app.services.matching.scoring import (
     Bests,
+    ClimateBest,
     Cursor,
     Scored,
     climate_best,
@@ -236,9 +237,9 @@ async def product_matches(
     if cursor:
         score_centi, project_hex = decode_cursor(cursor, "score", _PRODUCT_SORT)
         after = cursor_of(score_centi, _uuid_of_hex(project_hex))
-    ranked = ranked_projects(
-        lib, criteria_of(product), filters, after, limit, today(), with_explanation
-    )
+    day = today()
+    criteria, best = kept_product(snap, product.id, criteria_of(product), day)
+    ranked = ranked_projects(lib, criteria, filters, after, limit, day, with_explanation, best=best)
     ids, more, explanations = ranked.ids, ranked.more, ranked.explanations
     cards = await repo.project_cards(session, ids)
     product_id_text = str(product.id)
@@ -278,8 +279,12 @@ def ranked_projects(
     limit: int,
     day: date,
     with_explanation: bool = True,
+    best: ClimateBest | None = None,
 ) -> RankedProjects:
-    """The page after ``after`` of the projects ``criteria`` accept, best first (score, id)."""
+    """The page after ``after`` of the projects ``criteria`` accept, best first (score, id).
+
+    ``best``: the product's climate denominators when the caller has them (``kept_product``);
+    otherwise they are computed over its eligible projects, which is what they are."""
     # Ranked over the region index's slots and its region-ordered columns: a product's
     # candidates are a few contiguous runs there, so the gathers stay within them (at 10^6
     # projects their positions are spread over the whole library), and the positions need no
@@ -287,7 +292,8 @@ def ranked_projects(
     index = lib.index
     cols = index.columns
     slots = eligible_slots(lib, criteria, day)
-    best = climate_best(cols, slots)
+    if best is None:
+        best = climate_best(cols, slots)
     slots = _filter(cols, slots, filters)
     # Only the candidates that can reach the page are scored in full (``score_bounded``).
     scored = score_bounded(cols, criteria, slots, best, after, limit + 1)
@@ -306,6 +312,45 @@ def ranked_projects(
         explanations=explanations,
         more=len(chosen) > limit,
     )
+
+
+def kept_product(
+    snap: Snapshot, product_id: uuid.UUID, criteria: Criteria, day: date
+) -> tuple[Criteria, ClimateBest | None]:
+    """What ``snap`` keeps of a product for its ranked page: its own criteria object when it
+    equals ``criteria`` (what was derived from it, such as its explanation's texts, is kept with
+    it; a request's fresh one would derive them again), and the climate denominators it keeps
+    for a project's page (filled by the re-match, else by ``_climate_bests``), so the page does
+    not take their maximum over the eligible projects again (at 10^6 projects it grew with the
+    library). ``criteria`` and None when the snapshot holds other criteria for the product (it
+    was read before or after the row the request loaded) or the product is not offered on
+    ``day`` (the memo holds only offered products' figures)."""
+    k = _catalogue_position(snap, product_id)
+    if k is None:
+        return criteria, None
+    kept = snap.products[k].criteria
+    if kept is not criteria and kept != criteria:
+        return criteria, None
+    if not kept.is_valid_on(day):
+        return kept, None
+    if snap.bests is not None and not np.isnan(snap.bests[0][k]):
+        return kept, ClimateBest(float(snap.bests[0][k]), float(snap.bests[1][k]))
+    bests = _climate_bests(snap, np.array([k], dtype=np.intp), day)
+    return kept, ClimateBest(float(bests.mitigation[0]), float(bests.adaptation[0]))
+
+
+_positions: tuple[list[ProductEntry], dict[uuid.UUID, int]] = ([], {})
+"""The catalogue position of each product id, for the last list of products asked about (a
+snapshot keeps its list until a product changes; the identity check notices a new one)."""
+
+
+def _catalogue_position(snap: Snapshot, product_id: uuid.UUID) -> int | None:
+    global _positions
+    products, places = _positions
+    if products is not snap.products:
+        places = {entry.id: k for k, entry in enumerate(snap.products)}
+        _positions = (snap.products, places)
+    return places.get(product_id)
 
 
 # --- a project's ranked eligible products -------------------------------------------------------
@@ -427,7 +472,13 @@ def ranked_products(
         # after the cursor: a lower score, or the same score and a later (rate, id)
         later = bisect.bisect_right(tiebreak.keys, (after[1], after[2]))
         chosen = np.flatnonzero((neg > after[0]) | ((neg == after[0]) & (rank >= later)))
-    ordered = chosen[np.lexsort((rank[chosen], neg[chosen]))][: limit + 1]
+    # (-score, rank) as one number (ranks are below the catalogue's size, so it orders as the
+    # pair): the page's limit + 1 are picked by a partition, and only they are sorted.
+    key = neg[chosen] * len(tiebreak.keys) + rank[chosen]
+    if len(key) > limit + 1:
+        chosen = chosen[np.argpartition(key, limit)[: limit + 1]]
+        key = neg[chosen] * len(tiebreak.keys) + rank[chosen]
+    ordered = chosen[np.argsort(key)]
     js = ordered[:limit]
     keys: list[ProductKey] = [
         (score, *tiebreak.keys[r])
