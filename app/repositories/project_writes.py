@@ -132,9 +132,9 @@ _INSERT_NEW_SQLITE = sqlite.insert(_PROJECTS).on_conflict_do_nothing(
 async def _insert_new_sqlite(
     session: AsyncSession, rows: Sequence[dict[str, Any]], steps: Sequence[dict[str, Any]]
 ) -> list[int]:
-    written = (await session.execute(_INSERT_NEW_SQLITE, list(rows))).rowcount
+    result = await session.execute(_INSERT_NEW_SQLITE, list(rows))
     taken: list[int] = []
-    if written != len(rows):
+    if getattr(result, "rowcount", -1) != len(rows):  # the rows SQLite wrote, summed
         ids = [row["id"] for row in rows]
         stored = set(
             (await session.execute(select(_PROJECTS.c.id).where(_PROJECTS.c.id.in_(ids)))).scalars()
