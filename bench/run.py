@@ -312,8 +312,19 @@ def load_rows(
     return rows
 
 
-def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size: int = 1000) -> Row:
-    """POST /projects/batch ``batches`` times with ``size`` new projects each, one connection."""
+def batch_import(
+    base_url: str,
+    region_key: str,
+    spec: Spec,
+    batches: int,
+    size: int = 1000,
+    served_by: Server | None = None,
+) -> Row:
+    """POST /projects/batch ``batches`` times with ``size`` new projects each, one connection.
+
+    With ``served_by``, the row also says the server's CPU per 1,000 projects over the requests
+    (the rows are made between them, outside it): a figure the machine's load moves less than
+    projects/s, to compare the batch after the read loads with ``bench.import_batch``'s."""
     from app.reference.regions import region_table
 
     table = region_table()
@@ -323,6 +334,7 @@ def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size:
     run = uuid.uuid4().hex[:6]
     headers = {"Authorization": f"Bearer {region_key}"}
     times: list[float] = []
+    cpu = 0.0
     accepted = 0
     first_problem = ""
     with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
@@ -332,6 +344,7 @@ def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size:
                 row = next(source)
                 row["region_code"] = rng.choice(codes)
                 items.append(api_item(row, external_ref=f"IMPORT-{run}-{b:03d}-{j:04d}"))
+            cpu_start = served_by.cpu_seconds() if served_by else 0.0
             start = time.perf_counter()
             response = client.post(
                 "/api/v1/projects/batch",
@@ -339,6 +352,7 @@ def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size:
                 headers={"Idempotency-Key": str(uuid.uuid4())},
             )
             times.append(time.perf_counter() - start)
+            cpu += served_by.cpu_seconds() - cpu_start if served_by else 0.0
             if response.status_code >= 300:
                 first_problem = (
                     first_problem or f"HTTP {response.status_code}: {response.text[:200]}"
@@ -360,9 +374,15 @@ def batch_import(base_url: str, region_key: str, spec: Spec, batches: int, size:
         driver="httpx",
     )
     note = f"{accepted}/{batches * size} accepted"
+    extra = {}
+    if served_by is not None and accepted:
+        extra["server_cpu_ms_per_1000"] = round(cpu * 1_000_000 / accepted)
+        note += f"; server CPU {extra['server_cpu_ms_per_1000']} ms per 1,000"
     if first_problem:
         note += f"; first problem: {first_problem}"
-    return Row("batch import (1,000 per request)", "app w=1", 1, load, note, unit="projects/s")
+    return Row(
+        "batch import (1,000 per request)", "app w=1", 1, load, note, unit="projects/s", extra=extra
+    )
 
 
 def _accepted(result: dict[str, Any]) -> bool:
@@ -629,7 +649,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     else:
                         rows.append(
                             batch_import(
-                                server.base_url, keys["region"], spec, 2 if args.quick else 10
+                                server.base_url,
+                                keys["region"],
+                                spec,
+                                2 if args.quick else 10,
+                                served_by=server,
                             )
                         )
                     _progress(rows[-1])

@@ -5,9 +5,9 @@ writes (services/batch_plan). The batch is built for throughput: one query loads
 project the batch names (locked ``FOR UPDATE`` on PostgreSQL; SQLite's request already holds the
 write lock), the rules run in Python, and the writes are one executemany per statement. Only the
 database can still refuse something after that (a concurrent batch creating the same
-``external_ref``): the inserts run in a SAVEPOINT, and if it fails they are replayed one savepoint
-per item so that only the clashing items become errors and the rest still lands. An item that
-fails never leaves a partial row.
+``external_ref``): the repository leaves those rows out (repositories/project_writes.insert_new),
+so that only the clashing items become errors and the rest still lands. An item that fails never
+leaves a partial row.
 """
 
 import asyncio
@@ -148,19 +148,14 @@ async def _insert(
     entries: Sequence[Entry],
     locator: Locator,
 ) -> list[int]:
-    """Insert the new projects with their "create" steps: in one go, or item by item if refused.
+    """Insert the new projects with their "create" steps, but those whose external_ref was taken.
 
     Returns the positions whose external_ref a concurrent writer took (now error results).
     """
     rows, steps = [row for _, row, _ in inserts], [step for _, _, step in inserts]
-    if not inserts or await project_writes.insert_with_steps(session, rows, steps):
-        return []
-    # A concurrent writer created one of these external_refs since they were looked up: replay one
-    # savepoint per item so that only the clashing items fail.
     clashed: list[int] = []
-    for position, row, step in inserts:
-        if await project_writes.insert_with_steps(session, [row], [step]):
-            continue
+    for index in await project_writes.insert_new(session, rows, steps):
+        position, row, _ = inserts[index]
         ref = row["external_ref"]
         detail = f"This region already has a project with external_ref {ref!r}."
         clash = locator.duplicate(entries[position], detail, "Taken.")

@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from app.repositories import project_writes
 from tests.api.bulk.helpers import BATCH, count_projects, count_transitions, item
@@ -302,6 +303,31 @@ class TestBatchUpsert:
         assert [r["status"] for r in results] == ["created", "error", "created"]
         assert results[1]["problem"]["code"] == "duplicate_external_ref"
         assert await count_projects(app) == 3
+        assert await count_transitions(app) == 3
+
+    async def test_sqlite_inserts_new_items_without_a_savepoint(
+        self, client: httpx.AsyncClient, keys: Keys, app: FastAPI, db_kind: str
+    ) -> None:
+        # Under a savepoint every row's statement journal went to SQLite's sub-journal file, a
+        # cost that grew with the table (repositories/project_writes.insert_new).
+        if db_kind != "sqlite":
+            pytest.skip("PostgreSQL inserts in a savepoint, replayed per row if refused")
+        region = await keys.region("440304")
+        sent: list[str] = []
+
+        def _note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            sent.append(statement.split(None, 1)[0].upper())
+
+        engine = app.state.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", _note)
+        try:
+            answer = await client.post(
+                BATCH, json={"items": [item(n) for n in range(3)]}, headers=region
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", _note)
+        assert [r["status"] for r in answer.json()["results"]] == ["created"] * 3
+        assert "INSERT" in sent and "SAVEPOINT" not in sent
         assert await count_transitions(app) == 3
 
     async def test_two_concurrent_batches_with_the_same_new_items(
