@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.errors import Conflict
 from app.models import LibrarySequence, Project
 from app.repositories import audit
 
@@ -132,7 +133,16 @@ _INSERT_NEW_SQLITE = sqlite.insert(_PROJECTS).on_conflict_do_nothing(
 async def _insert_new_sqlite(
     session: AsyncSession, rows: Sequence[dict[str, Any]], steps: Sequence[dict[str, Any]]
 ) -> list[int]:
-    result = await session.execute(_INSERT_NEW_SQLITE, list(rows))
+    try:
+        result = await session.execute(_INSERT_NEW_SQLITE, list(rows))
+    except IntegrityError as exc:
+        # Only a taken external_ref is expected, and it is skipped. Any other refusal (a rule
+        # the checks before the insert missed) ends the request: with no savepoint the rows
+        # this statement wrote before it cannot be taken back alone, so the whole transaction
+        # is rolled back (the session's owner does) and the caller told that nothing landed.
+        raise Conflict(
+            "The database refused the new projects, so nothing of this request was written."
+        ) from exc
     taken: list[int] = []
     if getattr(result, "rowcount", -1) != len(rows):  # the rows SQLite wrote, summed
         ids = [row["id"] for row in rows]

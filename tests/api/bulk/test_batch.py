@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from app import ids
 from app.repositories import project_writes
 from tests.api.bulk.helpers import BATCH, count_projects, count_transitions, item
 from tests.conftest import Keys
@@ -329,6 +330,35 @@ class TestBatchUpsert:
         assert [r["status"] for r in answer.json()["results"]] == ["created"] * 3
         assert "INSERT" in sent and "SAVEPOINT" not in sent
         assert await count_transitions(app) == 3
+
+    async def test_a_refusal_other_than_a_taken_ref_writes_nothing(
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        app: FastAPI,
+        db_kind: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # Two new items given one id: a refusal no rule before the insert catches (a stand-in
+        # for any such bug). No 500, and what the answer says landed is what the database holds.
+        from app.services import batch_plan
+
+        clash = ids.new_id()
+        monkeypatch.setattr(batch_plan, "new_id", lambda: clash)
+        region = await keys.region("440304")
+        answer = await client.post(
+            BATCH, json={"items": [item(n) for n in range(2)]}, headers=region
+        )
+        assert answer.status_code < 500, answer.text
+        stored = await count_projects(app)
+        if db_kind == "sqlite":
+            # no savepoint to take the first row back alone: the whole request is refused
+            assert answer.status_code == 409
+            assert answer.json()["code"] == "conflict"
+            assert stored == 0
+        else:
+            created = [r for r in answer.json()["results"] if r["status"] == "created"]
+            assert len(created) == stored == 1
 
     async def test_two_concurrent_batches_with_the_same_new_items(
         self, client: httpx.AsyncClient, keys: Keys, app: FastAPI
