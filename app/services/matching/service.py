@@ -325,7 +325,7 @@ def kept_product(
     library). ``criteria`` and None when the snapshot holds other criteria for the product (it
     was read before or after the row the request loaded) or the product is not offered on
     ``day`` (the memo holds only offered products' figures)."""
-    k = _catalogue_position(snap, product_id)
+    k = snap.product_position(product_id)
     if k is None:
         return criteria, None
     kept = snap.products[k].criteria
@@ -333,24 +333,8 @@ def kept_product(
         return criteria, None
     if not kept.is_valid_on(day):
         return kept, None
-    if snap.bests is not None and not np.isnan(snap.bests[0][k]):
-        return kept, ClimateBest(float(snap.bests[0][k]), float(snap.bests[1][k]))
     bests = _climate_bests(snap, np.array([k], dtype=np.intp), day)
     return kept, ClimateBest(float(bests.mitigation[0]), float(bests.adaptation[0]))
-
-
-_positions: tuple[list[ProductEntry], dict[uuid.UUID, int]] = ([], {})
-"""The catalogue position of each product id, for the last list of products asked about (a
-snapshot keeps its list until a product changes; the identity check notices a new one)."""
-
-
-def _catalogue_position(snap: Snapshot, product_id: uuid.UUID) -> int | None:
-    global _positions
-    products, places = _positions
-    if products is not snap.products:
-        places = {entry.id: k for k, entry in enumerate(snap.products)}
-        _positions = (snap.products, places)
-    return places.get(product_id)
 
 
 # --- a project's ranked eligible products -------------------------------------------------------

@@ -87,6 +87,14 @@ class Snapshot:
     """The products' order among equal scores on a project's page (built with the catalogue;
     see ``service.ranked_products``)."""
     _catalogue: Catalogue | None = None
+    _product_positions: dict[uuid.UUID, int] | None = None
+
+    def product_position(self, product_id: uuid.UUID) -> int | None:
+        """The catalogue position of an active product (None: not among them), from a map
+        built on first use and kept while the products are."""
+        if self._product_positions is None:
+            self._product_positions = {entry.id: k for k, entry in enumerate(self.products)}
+        return self._product_positions.get(product_id)
 
     @property
     def catalogue(self) -> Catalogue:
@@ -153,16 +161,17 @@ class MatchingStore:
             in_library = {r.id for r in rows}
             library.apply(rows, [pid for pid in changes.projects if pid not in in_library])
         if changes.products:
-            products, catalogue, tiebreak = await _products(session), None, None
+            products, catalogue, tiebreak, places = await _products(session), None, None, None
         else:
             products, catalogue = snapshot.products, snapshot._catalogue
-            tiebreak = snapshot.tiebreak
+            tiebreak, places = snapshot.tiebreak, snapshot._product_positions
         return Snapshot(
             library=library,
             products=products,
             position=changes.position,
             tiebreak=tiebreak,
             _catalogue=catalogue,
+            _product_positions=places,
         )
 
 
